@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"errors"
+	"io/fs"
+
+	"github.com/imgsign/imgsign/pkg/keys"
+)
+
+// Exit codes. They are part of imgsign's interface: scripts and CI jobs
+// branch on them, so they never change meaning.
+const (
+	ExitOK    = 0 // success
+	ExitError = 1 // any error not listed below
+	ExitUsage = 2 // bad command line: unknown command or flag, wrong arguments
+	ExitKey   = 3 // a key or password was rejected: wrong password, corrupt, wrong kind or unsupported key
+	ExitExist = 4 // refused to overwrite an existing file (use --force)
+)
+
+// exitCodeHelp is shown at the end of the root command's help.
+const exitCodeHelp = `Exit codes:
+  0   success
+  1   any other error
+  2   bad command line (unknown command or flag, wrong arguments)
+  3   key or password rejected (wrong password, corrupt key, wrong kind of key)
+  4   refused to overwrite an existing file (use --force)
+  10  verify: no signatures found
+  11  verify: image or tag not found
+  12  verify: signatures found, but none (or too few) verified`
+
+// usageError marks an error in the command line itself.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// exitCode maps an error returned by a command to the process exit code.
+func exitCode(err error) int {
+	var (
+		u usageError
+		e exitError
+	)
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &e):
+		return e.code
+	case errors.As(err, &u):
+		return ExitUsage
+	case errors.Is(err, keys.ErrIncorrectPassword), errors.Is(err, keys.ErrMalformedKey),
+		errors.Is(err, keys.ErrUnsupportedKey), errors.Is(err, keys.ErrPublicKeyGiven),
+		errors.Is(err, keys.ErrPrivateKeyGiven), errors.Is(err, keys.ErrPasswordRequired),
+		errors.Is(err, errNoPassword), errors.Is(err, errPasswordMismatch):
+		return ExitKey
+	case errors.Is(err, fs.ErrExist):
+		return ExitExist
+	}
+	return ExitError
+}

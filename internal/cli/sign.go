@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/imgsign/imgsign/internal/atomicfile"
+	"github.com/imgsign/imgsign/pkg/sign"
+	"github.com/spf13/cobra"
+)
+
+func (a *App) newSignCommand() *cobra.Command {
+	var (
+		keyPath, sigRepo, outSig, outPayload string
+		annotations                          []string
+		recursive, upload, force             bool
+		pw                                   passwordFlags
+		reg                                  registryFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "sign --key KEY IMAGE...",
+		Short: "Sign container images and store the signatures in the registry",
+		Long: `Sign each IMAGE. The reference is resolved once to its manifest digest
+(computed from the bytes received) and only the digest is signed: a tag is
+never what is signed. The signature is stored next to the image as cosign
+does (tag sha256-<hex>.sig), so 'cosign verify' accepts it.
+
+Existing signatures are kept; signing again with the same key and
+annotations adds nothing. Concurrent signers of one image do not lose each
+other's signatures: the signature manifest is read back after writing and
+merged again if another writer replaced it.
+
+With --upload=false nothing is written to the registry; --output-signature
+and --output-payload save the signature and the exact signed payload.`,
+		Example: `  imgsign sign --key imgsign.key registry.example.com/app:1.4.2
+  imgsign sign --key imgsign.key -a git_sha=$GIT_SHA --recursive registry.example.com/app:1.4.2
+  imgsign sign --key imgsign.key --upload=false --output-signature app.sig --output-payload app.json IMAGE`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError{fmt.Errorf("expected at least one image")}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if keyPath == "" {
+				return usageError{fmt.Errorf("--key is required")}
+			}
+			refs, err := parseRefs(args)
+			if err != nil {
+				return err
+			}
+			ann, err := parseAnnotations(annotations)
+			if err != nil {
+				return err
+			}
+			repo, err := a.signatureRepo(sigRepo)
+			if err != nil {
+				return err
+			}
+			key, err := a.readPrivateKey(keyPath, a.password(pw, "Enter the password of "+keyPath))
+			if err != nil {
+				return err
+			}
+			client, ctx, cancel, err := reg.client(cmd.Context(), a)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			signer, err := sign.NewSigner(client, key)
+			if err != nil {
+				return err
+			}
+			var all []sign.Signature
+			for _, ref := range refs {
+				sigs, err := signer.Sign(ctx, ref, sign.Options{Annotations: ann, SignatureRepo: repo, Recursive: recursive, Upload: upload})
+				for _, s := range sigs {
+					switch {
+					case !upload:
+						fmt.Fprintf(a.Stderr, "Signed %s (not uploaded)\n", s.Image)
+					case s.Added:
+						fmt.Fprintf(a.Stderr, "Signed %s, signature stored in %s\n", s.Image, s.Tag)
+					default:
+						fmt.Fprintf(a.Stderr, "%s already carries this signature in %s\n", s.Image, s.Tag)
+					}
+				}
+				all = append(all, sigs...)
+				if err != nil {
+					return err
+				}
+			}
+			if outSig == "" && outPayload == "" {
+				return nil
+			}
+			if len(all) != 1 {
+				return usageError{fmt.Errorf("--output-signature and --output-payload need exactly one signed manifest, not %d", len(all))}
+			}
+			if outPayload != "" {
+				if err := atomicfile.Write(outPayload, all[0].Payload, 0o644, force); err != nil {
+					return err
+				}
+			}
+			if outSig != "" {
+				if err := atomicfile.Write(outSig, []byte(all[0].Signature), 0o644, force); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&keyPath, "key", "", "private key file (required)")
+	f.StringArrayVarP(&annotations, "annotation", "a", nil, "key=value to include in the signed payload (repeatable)")
+	f.StringVar(&sigRepo, "signature-repository", "", "store signatures in this repository (default $"+envRepository+", then the image's)")
+	f.BoolVar(&recursive, "recursive", false, "for an index, also sign every manifest it lists")
+	f.BoolVar(&upload, "upload", true, "store the signature in the registry")
+	f.StringVar(&outSig, "output-signature", "", "write the base64 signature to this file")
+	f.StringVar(&outPayload, "output-payload", "", "write the signed payload to this file")
+	f.BoolVar(&force, "force", false, "overwrite --output-* files")
+	pw.register(cmd)
+	reg.register(cmd)
+	return cmd
+}

@@ -1,0 +1,193 @@
+package cli
+
+import (
+	"crypto"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/imgsign/imgsign/pkg/keys"
+	"github.com/imgsign/imgsign/pkg/verify"
+	"github.com/spf13/cobra"
+)
+
+// Exit codes of verify, as cosign uses them on its legacy path.
+const (
+	ExitNoSignatures  = 10 // the image has no signatures
+	ExitImageNotFound = 11 // the image or tag does not exist
+	ExitNotVerified   = 12 // signatures exist, but none (or too few) verified
+)
+
+const verifyExitHelp = `Exit codes:
+  0   every image verified
+  1   any other error (registry unreachable, bad flags, ...)
+  3   a public key file was rejected
+  10  no signatures found
+  11  image or tag not found
+  12  signatures found, but none (or fewer than --threshold) verified
+With several images, the exit code is that of the first image that failed.`
+
+func verifyExitCode(err error) int {
+	switch {
+	case errors.Is(err, verify.ErrNoSignatures):
+		return ExitNoSignatures
+	case errors.Is(err, verify.ErrImageNotFound):
+		return ExitImageNotFound
+	case errors.Is(err, verify.ErrNotVerified):
+		return ExitNotVerified
+	}
+	return exitCode(err)
+}
+
+// exitError carries a chosen exit code with its error.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
+func (a *App) readPublicKeys(paths []string) ([]crypto.PublicKey, error) {
+	pubs := make([]crypto.PublicKey, 0, len(paths))
+	for _, p := range paths {
+		data, err := keys.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		pub, err := keys.ParsePublicKey(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		pubs = append(pubs, pub)
+	}
+	return pubs, nil
+}
+
+func (a *App) newVerifyCommand() *cobra.Command {
+	var (
+		keyPaths, annotations []string
+		sigRepo, platform     string
+		output                string
+		threshold             int
+		checkIdentity         bool
+		reg                   registryFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "verify --key PUB IMAGE...",
+		Short: "Verify the signatures of container images before deploy",
+		Long: `Verify each IMAGE against trusted public keys, and refuse anything that does
+not check out. A tag is resolved once to its digest; each signature payload
+is fetched by digest and checked as it is read, its signature is checked
+over those exact bytes, and only then is it parsed. The payload must name
+this image's digest (a signature of another image is refused) and carry
+every -a key=value given.
+
+"No signatures" is never a pass. A human summary, with the reason each
+rejected signature was refused, goes to standard error; -o json prints a
+machine-readable result per image on standard output.
+
+` + verifyExitHelp,
+		Example: `  imgsign verify --key imgsign.pub registry.example.com/app:1.4.2
+  imgsign verify --key team-a.pub --key team-b.pub --threshold 2 registry.example.com/app@sha256:...
+  imgsign verify --key imgsign.pub --platform linux/arm64 -o json registry.example.com/app:1.4.2`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError{fmt.Errorf("expected at least one image")}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(keyPaths) == 0 {
+				return usageError{fmt.Errorf("--key is required")}
+			}
+			if output != "text" && output != "json" {
+				return usageError{fmt.Errorf("--output must be text or json, not %q", output)}
+			}
+			if threshold < 1 || threshold > len(keyPaths) {
+				return usageError{fmt.Errorf("--threshold must be between 1 and the number of keys (%d)", len(keyPaths))}
+			}
+			var plat *v1.Platform
+			if platform != "" {
+				p, err := v1.ParsePlatform(platform)
+				if err != nil || p.OS == "" || p.Architecture == "" {
+					return usageError{fmt.Errorf("--platform %q is not os/arch[/variant]", platform)}
+				}
+				plat = p
+			}
+			refs, err := parseRefs(args)
+			if err != nil {
+				return err
+			}
+			ann, err := parseAnnotations(annotations)
+			if err != nil {
+				return err
+			}
+			repo, err := a.signatureRepo(sigRepo)
+			if err != nil {
+				return err
+			}
+			pubs, err := a.readPublicKeys(keyPaths)
+			if err != nil {
+				return err
+			}
+			client, ctx, cancel, err := reg.client(cmd.Context(), a)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			v, err := verify.NewVerifier(client, pubs)
+			if err != nil {
+				return err
+			}
+			opts := verify.Options{Annotations: ann, Threshold: threshold, CheckIdentity: checkIdentity, SignatureRepo: repo, Platform: plat}
+			results := make([]*verify.Result, 0, len(refs))
+			var first error
+			for _, ref := range refs {
+				res, err := v.Verify(ctx, ref, opts)
+				results = append(results, res)
+				a.printVerdict(res, err)
+				if err != nil && first == nil {
+					first = err
+				}
+			}
+			if output == "json" {
+				enc := json.NewEncoder(a.Stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(results); err != nil {
+					return err
+				}
+			}
+			if first != nil {
+				return exitError{code: verifyExitCode(first), err: first}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&keyPaths, "key", nil, "trusted public key file (repeatable: any key may match)")
+	f.IntVar(&threshold, "threshold", 1, "number of distinct keys that must have signed")
+	f.StringArrayVarP(&annotations, "annotation", "a", nil, "key=value the signed payload must carry (repeatable)")
+	f.BoolVar(&checkIdentity, "check-identity", false, "require the signed docker-reference to name the repository verified")
+	f.StringVar(&sigRepo, "signature-repository", "", "read signatures from this repository (default $"+envRepository+", then the image's)")
+	f.StringVar(&platform, "platform", "", "for an index, verify the manifest of this platform (os/arch[/variant]) instead")
+	f.StringVarP(&output, "output", "o", "text", "output on standard output: text (nothing) or json")
+	reg.register(cmd)
+	return cmd
+}
+
+// printVerdict writes the human summary of one image to stderr.
+func (a *App) printVerdict(res *verify.Result, err error) {
+	if err == nil {
+		fmt.Fprintf(a.Stderr, "Verified %s (%s): %d valid signature(s)\n", res.Image, res.Digest, len(res.Signatures))
+		for _, s := range res.Signatures {
+			fmt.Fprintf(a.Stderr, "  signed by key %s\n", s.KeyID)
+		}
+	} else {
+		fmt.Fprintf(a.Stderr, "FAILED %s: %s\n", res.Image, oneLine(err.Error()))
+	}
+	for _, r := range res.Rejected {
+		fmt.Fprintf(a.Stderr, "  rejected signature #%d (%s): %s\n", r.Index, r.PayloadDigest, r.Reason)
+	}
+}

@@ -1,0 +1,33 @@
+package oci
+
+import "github.com/google/go-containerregistry/pkg/v1/types"
+
+// Media types of the objects imgsign reads and writes.
+const (
+	// SimpleSigningMediaType is the layer media type of a legacy
+	// (cosign v1/v2) signature payload.
+	SimpleSigningMediaType types.MediaType = "application/vnd.dev.cosign.simplesigning.v1+json"
+	// DSSEMediaType is the layer media type of a legacy attestation.
+	DSSEMediaType types.MediaType = "application/vnd.dsse.envelope.v1+json"
+)
+
+// Annotations on legacy signature layers.
+const (
+	// SignatureAnnotation holds the base64 signature over the layer's payload.
+	SignatureAnnotation = "dev.cosignproject.cosign/signature"
+	// BundleAnnotation holds a Rekor v1 bundle (SET and entry) as JSON.
+	BundleAnnotation = "dev.sigstore.cosign/bundle"
+	// CertificateAnnotation holds a PEM signing certificate (keyless only).
+	CertificateAnnotation = "dev.sigstore.cosign/certificate"
+	// ChainAnnotation holds a PEM certificate chain (keyless only).
+	ChainAnnotation = "dev.sigstore.cosign/chain"
+	// TimestampAnnotation holds an RFC 3161 timestamp as JSON.
+	TimestampAnnotation = "dev.sigstore.cosign/rfc3161timestamp"
+)
+
+// Tag suffixes of cosign's legacy storage: sha256-<hex>.<suffix>.
+const (
+	SignatureTagSuffix   = "sig"
+	AttestationTagSuffix = "att"
+	SBOMTagSuffix        = "sbom"
+)

@@ -1,0 +1,285 @@
+package oci
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// ErrTooMany is wrapped when a registry object declares more entries than
+// the limits allow.
+var ErrTooMany = errors.New("too many entries")
+
+// ErrDigestMismatch is wrapped when content does not hash to its digest.
+var ErrDigestMismatch = errors.New("content does not match its digest")
+
+// AttachedTag returns the legacy tag that holds attachments of kind suffix
+// (SignatureTagSuffix, AttestationTagSuffix, ...) for img: "<alg>-<hex>.<suffix>"
+// in repo, or in img's own repository when repo is nil.
+func AttachedTag(img name.Digest, repo *name.Repository, suffix string) (name.Tag, error) {
+	h, err := v1.NewHash(img.DigestStr())
+	if err != nil {
+		return name.Tag{}, err
+	}
+	r := img.Context()
+	if repo != nil {
+		r = *repo
+	}
+	return r.Tag(h.Algorithm + "-" + h.Hex + "." + suffix), nil
+}
+
+// ReadManifest fetches the image manifest at ref (usually an attachment
+// tag) and parses it, refusing an index or a manifest declaring more than
+// Limits.MaxSignatures layers. A missing tag is ErrNotFound. It returns the
+// manifest and its digest, computed from the bytes received.
+func (c *Client) ReadManifest(ctx context.Context, ref name.Reference) (*v1.Manifest, v1.Hash, error) {
+	d, err := remote.Get(ref, c.pull(ctx)...)
+	if err != nil {
+		return nil, v1.Hash{}, wrapNotFound(ref.String(), err)
+	}
+	if !d.MediaType.IsImage() {
+		return nil, v1.Hash{}, fmt.Errorf("%s: media type %q is not an image manifest", ref, d.MediaType)
+	}
+	m, err := v1.ParseManifest(bytes.NewReader(d.Manifest))
+	if err != nil {
+		return nil, v1.Hash{}, fmt.Errorf("%s: malformed manifest: %w", ref, err)
+	}
+	if n := len(m.Layers); n > c.limits.MaxSignatures {
+		return nil, v1.Hash{}, fmt.Errorf("%s: %w: manifest declares %d layers (limit %d)", ref, ErrTooMany, n, c.limits.MaxSignatures)
+	}
+	return m, d.Digest, nil
+}
+
+// FetchBlob downloads the blob desc describes from repo, reading at most max
+// bytes, and checks it hashes to desc.Digest. A declared size above max is
+// refused before any request is made.
+func (c *Client) FetchBlob(ctx context.Context, repo name.Repository, desc v1.Descriptor, max int64) ([]byte, error) {
+	if desc.Size > max {
+		return nil, fmt.Errorf("blob %s: %w: declared size %d (limit %d)", desc.Digest, ErrTooLarge, desc.Size, max)
+	}
+	if desc.Digest.Algorithm != "sha256" {
+		return nil, fmt.Errorf("blob %s: unsupported digest algorithm", desc.Digest)
+	}
+	l, err := remote.Layer(repo.Digest(desc.Digest.String()), c.pull(ctx)...)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, wrapNotFound("blob "+desc.Digest.String(), err)
+	}
+	defer rc.Close()
+	// go-containerregistry hashes while reading and fails at EOF on a
+	// mismatch; reading one byte past max detects an oversized blob.
+	data, err := io.ReadAll(io.LimitReader(rc, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w: %v", desc.Digest, ErrDigestMismatch, err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("blob %s: %w: more than %d bytes", desc.Digest, ErrTooLarge, max)
+	}
+	if desc.Size > 0 && int64(len(data)) != desc.Size {
+		return nil, fmt.Errorf("blob %s: %w: %d bytes, descriptor says %d", desc.Digest, ErrDigestMismatch, len(data), desc.Size)
+	}
+	if h, _, _ := v1.SHA256(bytes.NewReader(data)); h != desc.Digest {
+		return nil, fmt.Errorf("blob %s: %w", desc.Digest, ErrDigestMismatch)
+	}
+	return data, nil
+}
+
+// Attachment is a layer to add to a legacy attachment manifest.
+type Attachment struct {
+	Payload     []byte
+	MediaType   types.MediaType
+	Annotations map[string]string
+}
+
+// Descriptor returns the layer descriptor of the attachment.
+func (a Attachment) Descriptor() v1.Descriptor {
+	h, size, _ := v1.SHA256(bytes.NewReader(a.Payload))
+	return v1.Descriptor{MediaType: a.MediaType, Size: size, Digest: h, Annotations: a.Annotations}
+}
+
+// Matcher reports whether an existing layer already holds what a new
+// attachment would add (so adding it again would add nothing).
+type Matcher func(existing v1.Descriptor) bool
+
+// AddResult says what AddAttachments did.
+type AddResult struct {
+	// Added is how many of the attachments were new.
+	Added int
+	// Writes is how many times the manifest was written (more than one when
+	// a concurrent writer's update had to be merged).
+	Writes int
+	// Digest is the manifest digest after the last write, or of the
+	// manifest found when nothing was added.
+	Digest v1.Hash
+}
+
+// writeAttempts bounds the read-merge-write loop of AddAttachments.
+const writeAttempts = 25
+
+// settleChecks is how many consecutive reads must show every attachment
+// before AddAttachments returns, so that a writer that read the manifest
+// before our write and writes after it is noticed and repaired.
+const settleChecks = 2
+
+// AddAttachments adds each attachment to the legacy manifest at tag (creating
+// it when missing), keeping every layer already there. An attachment for
+// which same reports an existing layer is not added again.
+//
+// Blobs are uploaded before any manifest is written, so the manifest never
+// points at missing blobs. Registries have no compare-and-swap for tags, so
+// after writing, the manifest is read back; if a concurrent writer's update
+// dropped one of ours, the two are merged and written again. It returns once
+// consecutive reads show all attachments present.
+func (c *Client) AddAttachments(ctx context.Context, tag name.Tag, adds []Attachment, same []Matcher) (AddResult, error) {
+	var res AddResult
+	repo := tag.Context()
+	descs := make([]v1.Descriptor, len(adds))
+	for i, a := range adds {
+		descs[i] = a.Descriptor()
+		if err := remote.WriteLayer(repo, static.NewLayer(a.Payload, a.MediaType), c.push(ctx)...); err != nil {
+			return res, fmt.Errorf("upload payload to %s: %w", repo, err)
+		}
+	}
+	present := func(layers []v1.Descriptor, i int) bool {
+		for _, l := range layers {
+			if l.Digest == descs[i].Digest && (l.Annotations[SignatureAnnotation] == descs[i].Annotations[SignatureAnnotation] || (same != nil && same[i] != nil && same[i](l))) {
+				return true
+			}
+		}
+		return false
+	}
+
+	confirmed := 0
+	firstRead := true
+	for attempt := 0; attempt < writeAttempts; attempt++ {
+		current, digest, err := c.readAttachments(ctx, tag)
+		if err != nil {
+			return res, err
+		}
+		var missing []v1.Descriptor
+		for i := range descs {
+			if !present(current, i) {
+				missing = append(missing, descs[i])
+			}
+		}
+		if firstRead {
+			res.Added = len(missing)
+			firstRead = false
+		}
+		if len(missing) == 0 {
+			res.Digest = digest
+			if res.Writes == 0 || confirmed >= settleChecks {
+				return res, nil
+			}
+			confirmed++
+			sleep(ctx, time.Duration(50*confirmed)*time.Millisecond+jitter())
+			continue
+		}
+		confirmed = 0
+		layers := append(current, missing...)
+		if len(layers) > c.limits.MaxSignatures {
+			return res, fmt.Errorf("%s: %w: adding would make %d layers (limit %d)", tag, ErrTooMany, len(layers), c.limits.MaxSignatures)
+		}
+		d, err := c.putAttachmentManifest(ctx, tag, layers)
+		if err != nil {
+			return res, err
+		}
+		res.Writes++
+		res.Digest = d
+		sleep(ctx, jitter())
+	}
+	return res, fmt.Errorf("%s: concurrent writers kept replacing the manifest; gave up after %d attempts", tag, writeAttempts)
+}
+
+// readAttachments returns the layers at tag, none when the tag is missing.
+func (c *Client) readAttachments(ctx context.Context, tag name.Tag) ([]v1.Descriptor, v1.Hash, error) {
+	m, h, err := c.ReadManifest(ctx, tag)
+	if errors.Is(err, ErrNotFound) {
+		return nil, v1.Hash{}, nil
+	}
+	if err != nil {
+		return nil, v1.Hash{}, err
+	}
+	return m.Layers, h, nil
+}
+
+// imageConfig is the config blob of an attachment manifest: an empty image
+// whose root file system lists the layers, as go-containerregistry (and so
+// cosign) writes it.
+type imageConfig struct {
+	Architecture string `json:"architecture"`
+	OS           string `json:"os"`
+	Config       struct {
+	} `json:"config"`
+	RootFS struct {
+		Type    string    `json:"type"`
+		DiffIDs []v1.Hash `json:"diff_ids"`
+	} `json:"rootfs"`
+}
+
+// putAttachmentManifest uploads the config blob, then writes the manifest.
+func (c *Client) putAttachmentManifest(ctx context.Context, tag name.Tag, layers []v1.Descriptor) (v1.Hash, error) {
+	var cfg imageConfig
+	cfg.RootFS.Type = "layers"
+	cfg.RootFS.DiffIDs = make([]v1.Hash, len(layers))
+	for i, l := range layers {
+		cfg.RootFS.DiffIDs[i] = l.Digest // payload layers are stored uncompressed
+	}
+	cfgBytes, err := json.Marshal(cfg)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	if err := remote.WriteLayer(tag.Context(), static.NewLayer(cfgBytes, types.OCIConfigJSON), c.push(ctx)...); err != nil {
+		return v1.Hash{}, fmt.Errorf("upload config to %s: %w", tag.Context(), err)
+	}
+	cfgHash, cfgSize, _ := v1.SHA256(bytes.NewReader(cfgBytes))
+	m := v1.Manifest{
+		SchemaVersion: 2,
+		MediaType:     types.OCIManifestSchema1,
+		Config:        v1.Descriptor{MediaType: types.OCIConfigJSON, Size: cfgSize, Digest: cfgHash},
+		Layers:        layers,
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	if err := remote.Put(tag, rawManifest{raw, types.OCIManifestSchema1}, c.push(ctx)...); err != nil {
+		return v1.Hash{}, fmt.Errorf("write %s: %w", tag, err)
+	}
+	h, _, _ := v1.SHA256(bytes.NewReader(raw))
+	return h, nil
+}
+
+// rawManifest is a manifest to PUT as-is.
+type rawManifest struct {
+	raw []byte
+	mt  types.MediaType
+}
+
+func (r rawManifest) RawManifest() ([]byte, error)         { return r.raw, nil }
+func (r rawManifest) MediaType() (types.MediaType, error) { return r.mt, nil }
+
+func jitter() time.Duration { return time.Duration(10+rand.IntN(90)) * time.Millisecond }
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

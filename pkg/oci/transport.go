@@ -1,0 +1,158 @@
+package oci
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Connection timeouts. The overall time of an operation is bounded by the
+// caller's context.
+const (
+	dialTimeout           = 30 * time.Second
+	tlsHandshakeTimeout   = 15 * time.Second
+	responseHeaderTimeout = 60 * time.Second
+)
+
+// ErrPlainHTTP is returned when a registry that is not on the loopback
+// interface would be reached over plain HTTP without permission.
+var ErrPlainHTTP = errors.New("refusing plain HTTP to a registry that is not on this machine (allow it with --allow-http-registry)")
+
+// ErrTooLarge is wrapped when a registry response exceeds a limit.
+var ErrTooLarge = errors.New("registry response exceeds the size limit")
+
+// baseTransport builds the HTTP transport under go-containerregistry's auth
+// and retry layers: TLS settings, the plain-HTTP rule and manifest size limit.
+func baseTransport(o Options) (http.RoundTripper, error) {
+	var rt http.RoundTripper = o.Transport
+	if rt == nil {
+		tlsConfig, err := tlsConfig(o)
+		if err != nil {
+			return nil, err
+		}
+		rt = &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+			TLSClientConfig:       tlsConfig,
+			TLSHandshakeTimeout:   tlsHandshakeTimeout,
+			ResponseHeaderTimeout: responseHeaderTimeout,
+			MaxIdleConnsPerHost:   16,
+			IdleConnTimeout:       90 * time.Second,
+			ForceAttemptHTTP2:     true,
+		}
+	}
+	return &guardTransport{next: rt, allowHTTP: o.AllowHTTP, maxManifest: o.Limits.orDefault().MaxManifestBytes}, nil
+}
+
+func tlsConfig(o Options) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.InsecureSkipTLSVerify} //nolint:gosec // an explicit user choice
+	if len(o.CACertFiles) > 0 {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		for _, f := range o.CACertFiles {
+			pem, err := os.ReadFile(f)
+			if err != nil {
+				return nil, fmt.Errorf("registry CA certificate: %w", err)
+			}
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("registry CA certificate %s: no PEM certificate found", f)
+			}
+		}
+		cfg.RootCAs = pool
+	}
+	if o.ClientCertFile != "" || o.ClientKeyFile != "" {
+		if o.ClientCertFile == "" || o.ClientKeyFile == "" {
+			return nil, errors.New("a registry client certificate needs both a certificate and a key file")
+		}
+		cert, err := tls.LoadX509KeyPair(o.ClientCertFile, o.ClientKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("registry client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+// guardTransport enforces the plain-HTTP rule and caps manifest responses.
+type guardTransport struct {
+	next        http.RoundTripper
+	allowHTTP   bool
+	maxManifest int64
+}
+
+func (g *guardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" && !g.allowHTTP && !isLoopback(req.URL.Hostname()) {
+		return nil, fmt.Errorf("%s: %w", req.URL.Host, ErrPlainHTTP)
+	}
+	resp, err := g.next.RoundTrip(req)
+	if err != nil || !strings.Contains(req.URL.Path, "/manifests/") {
+		return resp, err
+	}
+	if resp.ContentLength > g.maxManifest {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%w: manifest of %d bytes at %s (limit %d)", ErrTooLarge, resp.ContentLength, req.URL.Path, g.maxManifest)
+	}
+	resp.Body = &limitedBody{ReadCloser: resp.Body, left: g.maxManifest, what: req.URL.Path}
+	return resp, nil
+}
+
+// limitedBody fails a read that goes past the limit, rather than silently
+// truncating, so a too-large response is an error and never parsed.
+type limitedBody struct {
+	io.ReadCloser
+	left int64
+	what string
+}
+
+func (l *limitedBody) Read(p []byte) (int, error) {
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1]
+	}
+	n, err := l.ReadCloser.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		return 0, fmt.Errorf("%w: response for %s", ErrTooLarge, l.what)
+	}
+	return n, err
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// RequestCounter is an http.RoundTripper that counts the requests passing
+// through it. Benchmarks and tests use it to count registry round trips.
+type RequestCounter struct {
+	Next  http.RoundTripper
+	count atomic.Int64
+}
+
+// RoundTrip counts the request and passes it on.
+func (c *RequestCounter) RoundTrip(req *http.Request) (*http.Response, error) {
+	c.count.Add(1)
+	next := c.Next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return next.RoundTrip(req)
+}
+
+// Count returns the number of requests so far.
+func (c *RequestCounter) Count() int64 { return c.count.Load() }
+
+// Reset sets the count to zero.
+func (c *RequestCounter) Reset() { c.count.Store(0) }

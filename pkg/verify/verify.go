@@ -1,0 +1,280 @@
+// Package verify checks container image signatures before deploy. A
+// Verifier is built once from the trusted public keys and then asked about
+// any number of images; it trusts nothing the registry says until it has
+// checked it, in this order: payload bytes against their digest, the
+// signature over those exact bytes, and only then the payload's contents.
+package verify
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/imgsign/imgsign/pkg/oci"
+	"github.com/imgsign/imgsign/pkg/payload"
+)
+
+// Outcomes other than success. Verify returns an error wrapping exactly one
+// of these (or another error for failures such as an unreachable registry).
+var (
+	// ErrNoSignatures: the image has no signatures at all.
+	ErrNoSignatures = errors.New("no signatures found")
+	// ErrImageNotFound: the image or tag does not exist.
+	ErrImageNotFound = errors.New("image not found")
+	// ErrNotVerified: signatures exist, but none (or fewer than the
+	// threshold) verified.
+	ErrNotVerified = errors.New("no valid signature")
+)
+
+// Verifier verifies images against a fixed set of trusted keys.
+type Verifier struct {
+	client *oci.Client
+	keys   []trustedKey
+}
+
+// NewVerifier returns a Verifier trusting pubs (duplicates, by key ID, count
+// once). It needs at least one key.
+func NewVerifier(client *oci.Client, pubs []crypto.PublicKey) (*Verifier, error) {
+	if len(pubs) == 0 {
+		return nil, errors.New("no public key given")
+	}
+	v := &Verifier{client: client}
+	seen := map[string]bool{}
+	for _, p := range pubs {
+		k, err := newTrustedKey(p)
+		if err != nil {
+			return nil, err
+		}
+		if !seen[k.id] {
+			seen[k.id] = true
+			v.keys = append(v.keys, k)
+		}
+	}
+	return v, nil
+}
+
+// Options say what a valid signature must show beyond a trusted key.
+type Options struct {
+	// Annotations must each be present, with the same value, in the
+	// payload's "optional" section.
+	Annotations map[string]string
+	// Threshold is the number of distinct trusted keys that must have
+	// signed; 0 means 1.
+	Threshold int
+	// CheckIdentity requires the payload's docker-reference to name the
+	// repository being verified (cosign does not check it).
+	CheckIdentity bool
+	// SignatureRepo reads signatures from another repository.
+	SignatureRepo *name.Repository
+	// Platform selects the child manifest of an index to verify instead
+	// of the index itself.
+	Platform *v1.Platform
+}
+
+// Result is the verdict on one image. It marshals to the JSON printed by
+// `imgsign verify -o json`.
+type Result struct {
+	// Image is the reference as given.
+	Image string `json:"image"`
+	// Digest is the manifest digest verified.
+	Digest string `json:"digest,omitempty"`
+	// Verified is true when enough signatures verified.
+	Verified bool `json:"verified"`
+	// Signatures are the signatures that verified.
+	Signatures []Verified `json:"signatures"`
+	// Rejected are the signatures found that did not verify, with reasons.
+	Rejected []Rejected `json:"rejected"`
+	// Error says why the image failed; empty when Verified.
+	Error string `json:"error,omitempty"`
+}
+
+// Verified is a signature that checked out. Critical and Optional keep the
+// shape of cosign's verify output.
+type Verified struct {
+	KeyID         string          `json:"keyID"`
+	PayloadDigest string          `json:"payloadDigest"`
+	Critical      json.RawMessage `json:"critical"`
+	Optional      json.RawMessage `json:"optional"`
+}
+
+// Rejected is a signature that did not check out.
+type Rejected struct {
+	// Index is the layer's position in the signature manifest.
+	Index         int    `json:"index"`
+	PayloadDigest string `json:"payloadDigest,omitempty"`
+	Reason        string `json:"reason"`
+}
+
+// Verify checks the signatures of the image ref names. It returns the
+// Result (never nil) and, unless the image verified, an error wrapping
+// ErrNoSignatures, ErrImageNotFound or ErrNotVerified, or another error.
+//
+// A tag is resolved exactly once; everything after works on the digest.
+// A digest reference is not fetched at all unless Platform asks for a child:
+// the signatures name the digest they cover.
+func (v *Verifier) Verify(ctx context.Context, ref name.Reference, o Options) (*Result, error) {
+	res := &Result{Image: ref.String(), Signatures: []Verified{}, Rejected: []Rejected{}}
+	fail := func(err error) (*Result, error) {
+		res.Error = err.Error()
+		return res, err
+	}
+	d, err := v.resolve(ctx, ref, o.Platform)
+	if err != nil {
+		return fail(err)
+	}
+	res.Digest = d.DigestStr()
+
+	tag, err := oci.AttachedTag(d, o.SignatureRepo, oci.SignatureTagSuffix)
+	if err != nil {
+		return fail(err)
+	}
+	m, _, err := v.client.ReadManifest(ctx, tag)
+	switch {
+	case errors.Is(err, oci.ErrNotFound):
+		return fail(fmt.Errorf("%s: %w (no %s)", d, ErrNoSignatures, tag))
+	case errors.Is(err, oci.ErrTooMany), errors.Is(err, oci.ErrTooLarge):
+		return fail(fmt.Errorf("%w: %v", ErrNotVerified, err))
+	case err != nil:
+		return fail(err)
+	}
+	if len(m.Layers) == 0 {
+		return fail(fmt.Errorf("%s: %w (%s is empty)", d, ErrNoSignatures, tag))
+	}
+
+	signers := map[string]bool{}
+	blobs := map[v1.Hash][]byte{}
+	for i, layer := range m.Layers {
+		ver, reason := v.checkLayer(ctx, tag.Context(), d, layer, o, blobs)
+		if reason != "" {
+			res.Rejected = append(res.Rejected, Rejected{Index: i, PayloadDigest: layer.Digest.String(), Reason: reason})
+			continue
+		}
+		res.Signatures = append(res.Signatures, *ver)
+		signers[ver.KeyID] = true
+	}
+	need := max(o.Threshold, 1)
+	if len(signers) < need {
+		if len(signers) == 0 {
+			return fail(fmt.Errorf("%s: %w among %d signature(s)%s", d, ErrNotVerified, len(m.Layers), summarize(res.Rejected)))
+		}
+		return fail(fmt.Errorf("%s: %w: %d distinct trusted key(s) signed, %d required%s", d, ErrNotVerified, len(signers), need, summarize(res.Rejected)))
+	}
+	res.Verified = true
+	return res, nil
+}
+
+// resolve returns the digest to verify.
+func (v *Verifier) resolve(ctx context.Context, ref name.Reference, platform *v1.Platform) (name.Digest, error) {
+	if d, ok := ref.(name.Digest); ok && platform == nil {
+		if _, err := v1.NewHash(d.DigestStr()); err != nil {
+			return name.Digest{}, err
+		}
+		return d, nil
+	}
+	r, err := v.client.Resolve(ctx, ref)
+	if errors.Is(err, oci.ErrNotFound) {
+		return name.Digest{}, fmt.Errorf("%w: %v", ErrImageNotFound, err)
+	}
+	if err != nil {
+		return name.Digest{}, err
+	}
+	if platform == nil {
+		return r.Ref, nil
+	}
+	if !r.Descriptor.MediaType.IsIndex() {
+		return name.Digest{}, fmt.Errorf("%s: --platform given but %s is not an index", ref, r.Ref.DigestStr())
+	}
+	idx, err := v1.ParseIndexManifest(bytes.NewReader(r.Manifest))
+	if err != nil {
+		return name.Digest{}, fmt.Errorf("%s: malformed index: %w", r.Ref, err)
+	}
+	for _, m := range idx.Manifests {
+		if m.Platform != nil && m.Platform.Satisfies(*platform) {
+			return r.Ref.Context().Digest(m.Digest.String()), nil
+		}
+	}
+	return name.Digest{}, fmt.Errorf("%w: %s has no manifest for platform %s", ErrImageNotFound, r.Ref, platform)
+}
+
+// checkLayer verifies one signature layer, returning the verified signature
+// or the reason it was rejected.
+func (v *Verifier) checkLayer(ctx context.Context, repo name.Repository, img name.Digest, layer v1.Descriptor, o Options, blobs map[v1.Hash][]byte) (*Verified, string) {
+	if layer.MediaType != oci.SimpleSigningMediaType {
+		return nil, fmt.Sprintf("layer media type %q is not a simple signing payload", layer.MediaType)
+	}
+	sigB64, ok := layer.Annotations[oci.SignatureAnnotation]
+	if !ok || sigB64 == "" {
+		return nil, "no signature annotation"
+	}
+	sig, err := base64.StdEncoding.DecodeString(sigB64)
+	if err != nil {
+		return nil, "signature annotation is not base64"
+	}
+	p, ok := blobs[layer.Digest]
+	if !ok {
+		p, err = v.client.FetchBlob(ctx, repo, layer, v.client.Limits().MaxPayloadBytes)
+		if err != nil {
+			return nil, "payload: " + err.Error()
+		}
+		blobs[layer.Digest] = p
+	}
+	keyID := ""
+	for _, k := range v.keys {
+		for _, kv := range k.verifiers {
+			if kv.VerifySignature(bytes.NewReader(sig), bytes.NewReader(p)) == nil {
+				keyID = k.id
+				break
+			}
+		}
+		if keyID != "" {
+			break
+		}
+	}
+	if keyID == "" {
+		return nil, "signature does not verify with any trusted key"
+	}
+	// Only now, with the bytes authenticated, is the payload parsed.
+	parsed, err := payload.Parse(p)
+	if err != nil {
+		return nil, err.Error()
+	}
+	if parsed.Digest.String() != img.DigestStr() {
+		return nil, fmt.Sprintf("payload signs %s, not this image (%s)", parsed.Digest, img.DigestStr())
+	}
+	if missing := parsed.MissingAnnotations(o.Annotations); len(missing) > 0 {
+		sort.Strings(missing)
+		return nil, "missing or different annotation(s): " + strings.Join(missing, ", ")
+	}
+	if o.CheckIdentity {
+		claimed, err := name.ParseReference(parsed.DockerReference)
+		if err != nil || claimed.Context().Name() != img.Context().Name() {
+			return nil, fmt.Sprintf("signed identity %q is not repository %s", parsed.DockerReference, img.Context().Name())
+		}
+	}
+	var raw struct {
+		Critical json.RawMessage `json:"critical"`
+		Optional json.RawMessage `json:"optional"`
+	}
+	_ = json.Unmarshal(p, &raw) // cannot fail: Parse accepted it
+	return &Verified{KeyID: keyID, PayloadDigest: layer.Digest.String(), Critical: raw.Critical, Optional: raw.Optional}, ""
+}
+
+// summarize lists rejection reasons for an error message.
+func summarize(r []Rejected) string {
+	if len(r) == 0 {
+		return ""
+	}
+	reasons := make([]string, 0, len(r))
+	for _, x := range r {
+		reasons = append(reasons, fmt.Sprintf("#%d: %s", x.Index, x.Reason))
+	}
+	return " (" + strings.Join(reasons, "; ") + ")"
+}
