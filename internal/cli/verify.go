@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/imgsign/imgsign/pkg/keys"
@@ -180,12 +181,20 @@ machine-readable result per image on standard output.
 // printVerdict writes the human summary of one image to stderr.
 func (a *App) printVerdict(res *verify.Result, err error) {
 	if err == nil {
-		fmt.Fprintf(a.Stderr, "Verified %s (%s): %d valid signature(s)\n", res.Image, res.Digest, len(res.Signatures))
+		at := ""
+		if !strings.HasSuffix(res.Image, res.Digest) {
+			at = " (" + res.Digest + ")"
+		}
+		fmt.Fprintf(a.Stderr, "Verified %s%s: %d valid signature(s)\n", res.Image, at, len(res.Signatures))
 		for _, s := range res.Signatures {
 			fmt.Fprintf(a.Stderr, "  signed by key %s\n", s.KeyID)
 		}
 	} else {
-		fmt.Fprintf(a.Stderr, "FAILED %s: %s\n", res.Image, oneLine(err.Error()))
+		at := ""
+		if res.Digest != "" && !strings.HasSuffix(res.Image, res.Digest) {
+			at = " (" + res.Digest + ")"
+		}
+		fmt.Fprintf(a.Stderr, "FAILED %s%s: %s\n", res.Image, at, oneLine(err.Error()))
 	}
 	for _, r := range res.Rejected {
 		fmt.Fprintf(a.Stderr, "  rejected signature #%d (%s): %s\n", r.Index, r.PayloadDigest, r.Reason)

@@ -258,8 +258,12 @@ func TestBadInput(t *testing.T) {
 		{"public key", []byte(fixedPub), ErrPublicKeyGiven},
 		{"corrupt ciphertext", corrupt, ErrIncorrectPassword},
 		{"body not json", pem.EncodeToMemory(&pem.Block{Type: PEMTypeEncrypted, Bytes: []byte("{nope")}), ErrMalformedKey},
-		{"absurd scrypt N", reencode(func(m map[string]any) { m["kdf"].(map[string]any)["params"] = map[string]int{"N": 1 << 40, "r": 8, "p": 1} }), ErrUnsupportedKey},
-		{"absurd scrypt r,p", reencode(func(m map[string]any) { m["kdf"].(map[string]any)["params"] = map[string]int{"N": 1 << 16, "r": 1 << 20, "p": 1 << 20} }), ErrUnsupportedKey},
+		{"absurd scrypt N", reencode(func(m map[string]any) {
+			m["kdf"].(map[string]any)["params"] = map[string]int{"N": 1 << 40, "r": 8, "p": 1}
+		}), ErrUnsupportedKey},
+		{"absurd scrypt r,p", reencode(func(m map[string]any) {
+			m["kdf"].(map[string]any)["params"] = map[string]int{"N": 1 << 16, "r": 1 << 20, "p": 1 << 20}
+		}), ErrUnsupportedKey},
 		{"other kdf", reencode(func(m map[string]any) { m["kdf"].(map[string]any)["name"] = "pbkdf2" }), ErrUnsupportedKey},
 		{"other cipher", reencode(func(m map[string]any) { m["cipher"].(map[string]any)["name"] = "aes" }), ErrUnsupportedKey},
 		{"short nonce", reencode(func(m map[string]any) { m["cipher"].(map[string]any)["nonce"] = "AAAA" }), ErrMalformedKey},

@@ -134,8 +134,10 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// RequestCounter is an http.RoundTripper that counts the requests passing
-// through it. Benchmarks and tests use it to count registry round trips.
+// RequestCounter is an http.RoundTripper that counts the HTTP requests that
+// got a response: registry round trips. An attempt that failed before any
+// response (such as the TLS probe go-containerregistry races against plain
+// HTTP for loopback registries) is not counted. Benchmarks and tests use it.
 type RequestCounter struct {
 	Next  http.RoundTripper
 	count atomic.Int64
@@ -143,12 +145,15 @@ type RequestCounter struct {
 
 // RoundTrip counts the request and passes it on.
 func (c *RequestCounter) RoundTrip(req *http.Request) (*http.Response, error) {
-	c.count.Add(1)
 	next := c.Next
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	return next.RoundTrip(req)
+	resp, err := next.RoundTrip(req)
+	if err == nil {
+		c.count.Add(1)
+	}
+	return resp, err
 }
 
 // Count returns the number of requests so far.

@@ -139,14 +139,14 @@ func (v *Verifier) Verify(ctx context.Context, ref name.Reference, o Options) (*
 	m, _, err := v.client.ReadManifest(ctx, tag)
 	switch {
 	case errors.Is(err, oci.ErrNotFound):
-		return fail(fmt.Errorf("%s: %w (no %s)", d, ErrNoSignatures, tag))
+		return fail(fmt.Errorf("%w (no %s)", ErrNoSignatures, tag))
 	case errors.Is(err, oci.ErrTooMany), errors.Is(err, oci.ErrTooLarge):
 		return fail(fmt.Errorf("%w: %v", ErrNotVerified, err))
 	case err != nil:
 		return fail(err)
 	}
 	if len(m.Layers) == 0 {
-		return fail(fmt.Errorf("%s: %w (%s is empty)", d, ErrNoSignatures, tag))
+		return fail(fmt.Errorf("%w (%s is empty)", ErrNoSignatures, tag))
 	}
 
 	signers := map[string]bool{}
@@ -163,9 +163,9 @@ func (v *Verifier) Verify(ctx context.Context, ref name.Reference, o Options) (*
 	need := max(o.Threshold, 1)
 	if len(signers) < need {
 		if len(signers) == 0 {
-			return fail(fmt.Errorf("%s: %w among %d signature(s)%s", d, ErrNotVerified, len(m.Layers), summarize(res.Rejected)))
+			return fail(fmt.Errorf("%w among %d signature(s)", ErrNotVerified, len(m.Layers)))
 		}
-		return fail(fmt.Errorf("%s: %w: %d distinct trusted key(s) signed, %d required%s", d, ErrNotVerified, len(signers), need, summarize(res.Rejected)))
+		return fail(fmt.Errorf("%w: %d distinct trusted key(s) signed, %d required", ErrNotVerified, len(signers), need))
 	}
 	res.Verified = true
 	return res, nil
@@ -265,16 +265,4 @@ func (v *Verifier) checkLayer(ctx context.Context, repo name.Repository, img nam
 	}
 	_ = json.Unmarshal(p, &raw) // cannot fail: Parse accepted it
 	return &Verified{KeyID: keyID, PayloadDigest: layer.Digest.String(), Critical: raw.Critical, Optional: raw.Optional}, ""
-}
-
-// summarize lists rejection reasons for an error message.
-func summarize(r []Rejected) string {
-	if len(r) == 0 {
-		return ""
-	}
-	reasons := make([]string, 0, len(r))
-	for _, x := range r {
-		reasons = append(reasons, fmt.Sprintf("#%d: %s", x.Index, x.Reason))
-	}
-	return " (" + strings.Join(reasons, "; ") + ")"
 }

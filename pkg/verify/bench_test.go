@@ -1,0 +1,73 @@
+package verify_test
+
+import (
+	"context"
+	"crypto"
+	"fmt"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/imgsign/imgsign/internal/testreg"
+	"github.com/imgsign/imgsign/pkg/keys"
+	"github.com/imgsign/imgsign/pkg/oci"
+	"github.com/imgsign/imgsign/pkg/sign"
+	"github.com/imgsign/imgsign/pkg/verify"
+)
+
+// benchmarkVerify measures one verification as a fresh process would do it
+// (a new client, so the registry ping is counted), and reports the HTTP
+// requests each verification makes.
+func benchmarkVerify(b *testing.B, byTag bool) {
+	reg := testreg.Start(b, nil)
+	d := reg.PushImage(b, reg.Ref("bench/app:v1"))
+	key, _ := keys.Generate(keys.ECDSAP256)
+	c, _ := oci.NewClient(oci.Options{})
+	s, _ := sign.NewSigner(c, key)
+	if _, err := s.Sign(context.Background(), d, sign.Options{Upload: true}); err != nil {
+		b.Fatal(err)
+	}
+	var ref name.Reference = d
+	if byTag {
+		ref, _ = name.NewTag(reg.Ref("bench/app:v1"))
+	}
+	counter := &oci.RequestCounter{}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c, err := oci.NewClient(oci.Options{Transport: counter})
+		if err != nil {
+			b.Fatal(err)
+		}
+		v, _ := verify.NewVerifier(c, []crypto.PublicKey{key.Public()})
+		if _, err := v.Verify(context.Background(), ref, verify.Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(counter.Count())/float64(b.N), "requests/op")
+}
+
+func BenchmarkVerifyByDigest(b *testing.B) { benchmarkVerify(b, false) }
+func BenchmarkVerifyByTag(b *testing.B)    { benchmarkVerify(b, true) }
+
+// BenchmarkSign reports the requests of signing a new image by tag.
+func BenchmarkSign(b *testing.B) {
+	reg := testreg.Start(b, nil)
+	key, _ := keys.Generate(keys.ECDSAP256)
+	counter := &oci.RequestCounter{}
+	refs := make([]name.Reference, b.N)
+	for i := range refs {
+		tag := reg.Ref(fmt.Sprintf("bench/sign:v%d", i))
+		reg.PushImage(b, tag)
+		refs[i], _ = name.NewTag(tag)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c, _ := oci.NewClient(oci.Options{Transport: counter})
+		s, _ := sign.NewSigner(c, key)
+		if _, err := s.Sign(context.Background(), refs[i], sign.Options{Upload: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(counter.Count())/float64(b.N), "requests/op")
+}
