@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -127,13 +128,17 @@ type AddResult struct {
 	Digest v1.Hash
 }
 
-// writeAttempts bounds the read-merge-write loop of AddAttachments.
+// writeAttempts bounds the manifest writes of one AddAttachments call.
 const writeAttempts = 25
 
-// settleChecks is how many consecutive reads must show every attachment
-// before AddAttachments returns, so that a writer that read the manifest
-// before our write and writes after it is noticed and repaired.
-const settleChecks = 2
+// Settle schedules: after a write, the manifest is read again at these
+// intervals and every attachment must still be there each time, so that a
+// writer who read the manifest before our write and writes after it is
+// noticed (and repaired). When another writer was seen, the watch is longer.
+var (
+	quietSettle     = []time.Duration{100 * time.Millisecond}
+	contendedSettle = []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second, time.Second}
+)
 
 // AddAttachments adds each attachment to the legacy manifest at tag (creating
 // it when missing), keeping every layer already there. An attachment for
@@ -150,9 +155,17 @@ func (c *Client) AddAttachments(ctx context.Context, tag name.Tag, adds []Attach
 	descs := make([]v1.Descriptor, len(adds))
 	for i, a := range adds {
 		descs[i] = a.Descriptor()
-		if err := remote.WriteLayer(repo, static.NewLayer(a.Payload, a.MediaType), c.push(ctx)...); err != nil {
-			return res, fmt.Errorf("upload payload to %s: %w", repo, err)
+	}
+	upload := func() error {
+		for _, a := range adds {
+			if err := remote.WriteLayer(repo, static.NewLayer(a.Payload, a.MediaType), c.push(ctx)...); err != nil {
+				return fmt.Errorf("upload payload to %s: %w", repo, err)
+			}
 		}
+		return nil
+	}
+	if err := upload(); err != nil {
+		return res, err
 	}
 	present := func(layers []v1.Descriptor, i int) bool {
 		for _, l := range layers {
@@ -163,9 +176,12 @@ func (c *Client) AddAttachments(ctx context.Context, tag name.Tag, adds []Attach
 		return false
 	}
 
-	confirmed := 0
-	firstRead := true
-	for attempt := 0; attempt < writeAttempts; attempt++ {
+	var (
+		checks    int  // settle reads done since the last write
+		contended bool // another writer was seen
+		firstRead = true
+	)
+	for res.Writes < writeAttempts {
 		current, digest, err := c.readAttachments(ctx, tag)
 		if err != nil {
 			return res, err
@@ -181,20 +197,46 @@ func (c *Client) AddAttachments(ctx context.Context, tag name.Tag, adds []Attach
 			firstRead = false
 		}
 		if len(missing) == 0 {
-			res.Digest = digest
-			if res.Writes == 0 || confirmed >= settleChecks {
+			if res.Writes == 0 {
+				res.Digest = digest
+				return res, nil // nothing to add
+			}
+			if digest != res.Digest {
+				contended = true // someone wrote after us, keeping ours
+			}
+			schedule := quietSettle
+			if contended {
+				schedule = contendedSettle
+			}
+			if checks >= len(schedule) {
+				res.Digest = digest
 				return res, nil
 			}
-			confirmed++
-			sleep(ctx, time.Duration(50*confirmed)*time.Millisecond+jitter())
+			sleep(ctx, schedule[checks]+jitter())
+			checks++
 			continue
 		}
-		confirmed = 0
+		if res.Writes > 0 {
+			contended = true // a concurrent write dropped ours
+		}
+		checks = 0
 		layers := append(current, missing...)
 		if len(layers) > c.limits.MaxSignatures {
 			return res, fmt.Errorf("%s: %w: adding would make %d layers (limit %d)", tag, ErrTooMany, len(layers), c.limits.MaxSignatures)
 		}
 		d, err := c.putAttachmentManifest(ctx, tag, layers)
+		if isBlobUnknown(err) {
+			// Concurrent uploads of the same blob (identical payloads from
+			// several signers) can leave it briefly unlinked in some
+			// registries: upload again and retry.
+			contended = true
+			res.Writes++
+			sleep(ctx, jitter())
+			if err := upload(); err != nil {
+				return res, err
+			}
+			continue
+		}
 		if err != nil {
 			return res, err
 		}
@@ -202,7 +244,7 @@ func (c *Client) AddAttachments(ctx context.Context, tag name.Tag, adds []Attach
 		res.Digest = d
 		sleep(ctx, jitter())
 	}
-	return res, fmt.Errorf("%s: concurrent writers kept replacing the manifest; gave up after %d attempts", tag, writeAttempts)
+	return res, fmt.Errorf("%s: concurrent writers kept replacing the manifest; gave up after %d writes", tag, writeAttempts)
 }
 
 // readAttachments returns the layers at tag, none when the tag is missing.
@@ -262,6 +304,22 @@ func (c *Client) putAttachmentManifest(ctx context.Context, tag name.Tag, layers
 	}
 	h, _, _ := v1.SHA256(bytes.NewReader(raw))
 	return h, nil
+}
+
+// isBlobUnknown reports whether a manifest write failed because the
+// registry does not (yet) know a blob it references.
+func isBlobUnknown(err error) bool {
+	var terr *transport.Error
+	if !errors.As(err, &terr) {
+		return false
+	}
+	for _, d := range terr.Errors {
+		switch d.Code {
+		case transport.ManifestBlobUnknownErrorCode, transport.BlobUnknownErrorCode, transport.DigestInvalidErrorCode:
+			return true
+		}
+	}
+	return false
 }
 
 // rawManifest is a manifest to PUT as-is.
