@@ -99,6 +99,8 @@ COSIGN_PASSWORD), then a prompt on the terminal.`,
 		a.newKeyCommand(),
 		a.newSignCommand(),
 		a.newVerifyCommand(),
+		a.newSignBlobCommand(),
+		a.newVerifyBlobCommand(),
 		a.newVersionCommand(),
 	)
 	return root
