@@ -40,7 +40,11 @@ lint: ## gofmt and go vet
 tools: ## install the registry server and peer tools the e2e suite uses (cached)
 	bash scripts/install-tools.sh
 
-release-check: ## validate .goreleaser.yaml
+GORELEASER := $(or $(IMGSIGN_TOOLS),$(HOME)/.cache/imgsign/tools)/bin/goreleaser-v2.16.0
+
+release-check: ## validate .goreleaser.yaml (goreleaser check, and a test of its contents)
+	bash scripts/install-tools.sh goreleaser
+	$(GORELEASER) check
 	go test -count=1 ./internal/release/
 
 clean: ## remove build output

@@ -1,0 +1,3 @@
+// Package release holds tests of the release configuration
+// (.goreleaser.yaml); it has no code.
+package release
