@@ -126,7 +126,7 @@ rejected, 1 any other error.`,
 					return err
 				}
 				if sig, err = base64.StdEncoding.DecodeString(string(bytes.TrimSpace(raw))); err != nil {
-					return exitError{ExitNotVerified, fmt.Errorf("%s is not a base64 signature", sigPath)}
+					return exitError{code: ExitNotVerified, err: fmt.Errorf("%s is not a base64 signature", sigPath)}
 				}
 			} else {
 				raw, err := readSmallFile(bPath, bundle.MaxBundleBytes)
@@ -134,7 +134,7 @@ rejected, 1 any other error.`,
 					return err
 				}
 				if ms, err = bundle.ParseMessageSignature(raw); err != nil {
-					return exitError{ExitNotVerified, fmt.Errorf("%s: %w", bPath, err)}
+					return exitError{code: ExitNotVerified, err: fmt.Errorf("%s: %w", bPath, err)}
 				}
 				sig = ms.Signature
 			}
@@ -152,13 +152,13 @@ rejected, 1 any other error.`,
 				if !bytes.Equal(want, ms.Digest) {
 					err := fmt.Errorf("the bundle signs another file (its %v digest differs from %s's)", ms.Hash, args[0])
 					fmt.Fprintf(a.Stderr, "FAILED %s: %s\n", args[0], err)
-					return exitError{ExitNotVerified, err}
+					return exitError{code: ExitNotVerified, err: err, reported: true}
 				}
 			}
 			id, err := blob.Verify(pubs, sig, d)
 			if errors.Is(err, blob.ErrNotVerified) {
 				fmt.Fprintf(a.Stderr, "FAILED %s: %s\n", args[0], err)
-				return exitError{ExitNotVerified, err}
+				return exitError{code: ExitNotVerified, err: err, reported: true}
 			}
 			if err != nil {
 				return err

@@ -58,10 +58,8 @@ func (a *App) Run(ctx context.Context, args []string) int {
 	if strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") {
 		err = usageError{err}
 	}
-	var reported exitError
-	if errors.As(err, &reported) {
-		// The command has already explained the failure.
-		return reported.code
+	if e := (exitError{}); errors.As(err, &e) && e.reported {
+		return e.code // the command has already explained the failure
 	}
 	fmt.Fprintf(a.Stderr, "Error: %s\n", oneLine(err.Error()))
 	var u usageError
@@ -101,6 +99,7 @@ COSIGN_PASSWORD), then a prompt on the terminal.`,
 		a.newVerifyCommand(),
 		a.newSignBlobCommand(),
 		a.newVerifyBlobCommand(),
+		a.newLoginCommand(),
 		a.newVersionCommand(),
 	)
 	return root

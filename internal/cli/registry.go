@@ -35,6 +35,12 @@ func (r *registryFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&r.username, "registry-username", "", "registry user name (default $"+envRegistryUsername+"; otherwise the Docker config file and credential helpers)")
 	f.StringVar(&r.password, "registry-password", "", "registry password (prefer $"+envRegistryPassword+": flags show in process lists)")
+	r.registerConnection(cmd)
+}
+
+// registerConnection registers the options other than credentials.
+func (r *registryFlags) registerConnection(cmd *cobra.Command) {
+	f := cmd.Flags()
 	f.StringArrayVar(&r.caCerts, "registry-cacert", nil, "PEM file of a CA to trust for registry TLS (repeatable)")
 	f.StringVar(&r.clientCert, "registry-client-cert", "", "PEM client certificate for registry TLS")
 	f.StringVar(&r.clientKy, "registry-client-key", "", "PEM key of --registry-client-cert")

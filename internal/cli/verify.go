@@ -41,10 +41,12 @@ func verifyExitCode(err error) int {
 	return exitCode(err)
 }
 
-// exitError carries a chosen exit code with its error.
+// exitError carries a chosen exit code with its error. When reported is
+// set, the command has already explained the failure on stderr.
 type exitError struct {
-	code int
-	err  error
+	code     int
+	err      error
+	reported bool
 }
 
 func (e exitError) Error() string { return e.err.Error() }
@@ -161,7 +163,7 @@ machine-readable result per image on standard output.
 				}
 			}
 			if first != nil {
-				return exitError{code: verifyExitCode(first), err: first}
+				return exitError{code: verifyExitCode(first), err: first, reported: true}
 			}
 			return nil
 		},

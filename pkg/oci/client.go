@@ -49,6 +49,7 @@ type Options struct {
 // once per registry and repository and reuses connections; it is safe for
 // concurrent use.
 type Client struct {
+	base   http.RoundTripper
 	limits Limits
 	puller *remote.Puller
 	pusher *remote.Pusher
@@ -95,7 +96,7 @@ func NewClient(o Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{limits: o.Limits.orDefault(), puller: puller, pusher: pusher}, nil
+	return &Client{base: rt, limits: o.Limits.orDefault(), puller: puller, pusher: pusher}, nil
 }
 
 // Limits returns the limits the client enforces.
