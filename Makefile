@@ -30,8 +30,11 @@ fuzz: ## run the key parser fuzzer for FUZZTIME
 demo: ## build imgsign and run the quick start end to end on a local registry
 	bash scripts/demo.sh
 
-bench: ## benchmarks: time, memory and HTTP requests per operation
+COSIGN := $(or $(IMGSIGN_TOOLS),$(HOME)/.cache/imgsign/tools)/bin/cosign-v3.1.3
+
+bench: build ## benchmarks: wall time, peak memory and HTTP requests per sign and verify, beside cosign's
 	go test -run '^$$' -bench . -benchmem $$(go list ./... | grep -v /test/e2e)
+	go run ./scripts/bench -imgsign $(BIN) -cosign $(COSIGN) -n 20
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -358,3 +358,62 @@ func TestSignatureRepository(t *testing.T) {
 		t.Fatalf("verify from signature repository: %v", err)
 	}
 }
+
+// TestTagMovedAfterResolve: the tag is read once; if it moves to another
+// image during verification, the image verified is still the one resolved,
+// and the verdict says which digest that was.
+func TestTagMovedAfterResolve(t *testing.T) {
+	var tagReads atomic.Int32
+	var f *fixture
+	var moveTo name.Digest
+	f = newFixture(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/manifests/v1") {
+				if tagReads.Add(1) > 1 {
+					t.Errorf("the tag was read %d times", tagReads.Load())
+				}
+			}
+			next.ServeHTTP(w, r)
+			// Right after the first resolve, an attacker moves the tag.
+			if moveTo.DigestStr() != "" && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/manifests/v1") {
+				copyTag(t, f, moveTo, "moved/app:v1")
+			}
+		})
+	})
+	signed := f.reg.PushImage(t, f.reg.Ref("moved/app:v1"))
+	f.sign(t, signed.String(), f.key, sign.Options{})
+	moveTo = f.reg.PushImage(t, f.reg.Ref("moved/other:v1"))
+	tagReads.Store(0)
+	res, err := f.verify(t, f.reg.Ref("moved/app:v1"), verify.Options{}, f.key.Public())
+	if err != nil || res.Digest != signed.DigestStr() {
+		t.Fatalf("verify: %+v %v (want the digest resolved first, %s)", res, err, signed.DigestStr())
+	}
+	// The tag now names the unsigned image: verifying it again fails.
+	moveTo = name.Digest{}
+	tagReads.Store(0)
+	res, err = f.verify(t, f.reg.Ref("moved/app:v1"), verify.Options{}, f.key.Public())
+	mustFail(t, err, verify.ErrNoSignatures, "", res)
+}
+
+// copyTag points repoTag at the manifest of d, bypassing the fixture's hooks.
+func copyTag(t *testing.T, f *fixture, d name.Digest, repoTag string) {
+	t.Helper()
+	resp, err := http.Get("http://" + f.reg.Host + "/v2/" + d.RepositoryStr() + "/manifests/" + d.DigestStr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	// Blobs are shared by digest in the in-process registry's storage.
+	repo, tag, _ := strings.Cut(repoTag, ":")
+	req, _ := http.NewRequest(http.MethodPut, "http://"+f.reg.Host+"/v2/"+repo+"/manifests/"+tag, bytes.NewReader(body))
+	req.Header.Set("Content-Type", resp.Header.Get("Content-Type"))
+	r2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.Body.Close()
+	if r2.StatusCode/100 != 2 {
+		t.Fatalf("move tag: %s", r2.Status)
+	}
+}

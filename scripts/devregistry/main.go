@@ -3,6 +3,8 @@
 // to play an attacker without Docker (push an image, copy a manifest).
 //
 //	devregistry serve [-addr 127.0.0.1:0] [-addr-file F] [-referrers]
+//	    GET /_devregistry/requests answers how many registry (/v2/)
+//	    requests were served, for benchmarks that count round trips.
 //	devregistry push-random HOST/REPO:TAG     prints HOST/REPO@sha256:...
 //	devregistry copy-manifest SRC DST         copies a manifest's bytes
 //
@@ -20,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -86,7 +89,7 @@ func serve(ctx context.Context, args []string) error {
 	if *referrers {
 		opts = append(opts, registry.WithReferrersSupport(true))
 	}
-	srv := &http.Server{Handler: registry.New(opts...)}
+	srv := &http.Server{Handler: counting(registry.New(opts...))}
 	go func() {
 		<-ctx.Done()
 		srv.Close()
@@ -95,6 +98,20 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	return nil
+}
+
+// counting serves the request count at /_devregistry/requests and counts
+// every other request.
+func counting(next http.Handler) http.Handler {
+	var n atomic.Int64
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/_devregistry/requests" {
+			fmt.Fprintln(w, n.Load())
+			return
+		}
+		n.Add(1)
+		next.ServeHTTP(w, r)
+	})
 }
 
 func pushRandom(ctx context.Context, ref string, stdout io.Writer) error {

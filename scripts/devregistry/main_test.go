@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +46,15 @@ func TestServePushCopy(t *testing.T) {
 	d, err := remote.Get(copyRef)
 	if err != nil || !strings.HasSuffix(ref, d.Digest.String()) {
 		t.Fatalf("copy: %v %v", d, err)
+	}
+	resp, err := http.Get("http://" + host + "/_devregistry/requests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if n, _ := strconv.Atoi(strings.TrimSpace(string(body))); n < 5 {
+		t.Fatalf("request count %q, want at least the 5 requests made", body)
 	}
 	if err := run(ctx, []string{"serve", "-addr", "0.0.0.0:0"}, nil); err == nil {
 		t.Fatal("listened beyond loopback")

@@ -1,0 +1,188 @@
+// Command bench measures the imgsign binary as users run it: wall time,
+// peak memory (maximum resident set size) and HTTP requests per sign and
+// verify, against a local registry it starts itself. Given -cosign, it
+// measures cosign's verify the same way for comparison. `make bench` runs it.
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+func main() {
+	imgsign := flag.String("imgsign", "bin/imgsign", "imgsign binary")
+	cosign := flag.String("cosign", "", "cosign binary to compare with (optional)")
+	n := flag.Int("n", 20, "runs per operation")
+	flag.Parse()
+	if err := run(*imgsign, *cosign, *n); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// measurement of one operation over n runs.
+type measurement struct {
+	name     string
+	wall     []time.Duration
+	maxRSSKB int64
+	requests int64
+}
+
+func run(imgsign, cosign string, n int) error {
+	var requests atomic.Int64
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		reg.ServeHTTP(w, r)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	host := ln.Addr().String()
+
+	dir, err := os.MkdirTemp("", "imgsign-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	env := append(os.Environ(), "IMGSIGN_PASSWORD=bench", "COSIGN_PASSWORD=bench", "HOME="+dir)
+	key := filepath.Join(dir, "k")
+	if _, err := exec1(env, imgsign, "generate-key-pair", "--output-key-prefix", key); err != nil {
+		return err
+	}
+
+	// n images to sign, one image to verify again and again.
+	tags := make([]string, n)
+	for i := range tags {
+		tags[i] = fmt.Sprintf("%s/bench/app:v%d", host, i)
+		if _, err := push(tags[i]); err != nil {
+			return err
+		}
+	}
+	digestRef, err := push(host + "/bench/verify:v1")
+	if err != nil {
+		return err
+	}
+	if _, err := exec1(env, imgsign, "sign", "--key", key+".key", digestRef); err != nil {
+		return err
+	}
+
+	measure := func(label string, argsFor func(i int) []string, bin string) (measurement, error) {
+		m := measurement{name: label}
+		before := requests.Load()
+		for i := 0; i < n; i++ {
+			ru, err := exec1(env, bin, argsFor(i)...)
+			if err != nil {
+				return m, fmt.Errorf("%s: %w", label, err)
+			}
+			m.wall = append(m.wall, ru.wall)
+			m.maxRSSKB = max(m.maxRSSKB, ru.maxRSSKB)
+		}
+		m.requests = (requests.Load() - before) / int64(n)
+		return m, nil
+	}
+	var ms []measurement
+	add := func(m measurement, err error) error {
+		ms = append(ms, m)
+		return err
+	}
+	if err := add(measure("imgsign sign (by tag)", func(i int) []string { return []string{"sign", "--key", key + ".key", tags[i]} }, imgsign)); err != nil {
+		return err
+	}
+	if err := add(measure("imgsign verify (by digest)", func(int) []string { return []string{"verify", "--key", key + ".pub", digestRef} }, imgsign)); err != nil {
+		return err
+	}
+	if err := add(measure("imgsign verify (by tag)", func(int) []string { return []string{"verify", "--key", key + ".pub", host + "/bench/verify:v1"} }, imgsign)); err != nil {
+		return err
+	}
+	if cosign != "" {
+		if _, err := os.Stat(cosign); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %s not found; skipping the cosign comparison (make tools installs it)\n", cosign)
+		} else {
+			args := func(ref string) func(int) []string {
+				return func(int) []string {
+					return []string{"verify", "--key", key + ".pub", "--insecure-ignore-tlog", "--allow-http-registry", ref}
+				}
+			}
+			if err := add(measure("cosign verify (by digest)", args(digestRef), cosign)); err != nil {
+				return err
+			}
+			if err := add(measure("cosign verify (by tag)", args(host+"/bench/verify:v1"), cosign)); err != nil {
+				return err
+			}
+		}
+	}
+	fmt.Printf("\n%-28s %12s %12s %14s %10s\n", "operation", "median ms", "p90 ms", "peak RSS MiB", "requests")
+	for _, m := range ms {
+		slices.Sort(m.wall)
+		fmt.Printf("%-28s %12.1f %12.1f %14.1f %10d\n", m.name,
+			ms1(m.wall[len(m.wall)/2]), ms1(m.wall[len(m.wall)*9/10]), float64(m.maxRSSKB)/1024, m.requests)
+	}
+	fmt.Printf("(%d runs each; requests counted by the registry, per run)\n", n)
+	return nil
+}
+
+func ms1(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+type usage struct {
+	wall     time.Duration
+	maxRSSKB int64
+}
+
+// exec1 runs one command and reports its wall time and peak memory.
+func exec1(env []string, bin string, args ...string) (usage, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	err := cmd.Run()
+	u := usage{wall: time.Since(start)}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru != nil {
+		u.maxRSSKB = ru.Maxrss
+	}
+	if err != nil {
+		return u, fmt.Errorf("%s %v: %w\n%s", filepath.Base(bin), args, err, stderr.String())
+	}
+	return u, nil
+}
+
+// push uploads a small random image and returns its digest reference.
+func push(ref string) (string, error) {
+	tag, err := name.NewTag(ref)
+	if err != nil {
+		return "", err
+	}
+	img, err := random.Image(1024, 2)
+	if err != nil {
+		return "", err
+	}
+	if err := remote.Write(tag, img); err != nil {
+		return "", err
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return "", err
+	}
+	return tag.Context().Digest(d.String()).String(), nil
+}
