@@ -83,12 +83,13 @@ Start with a key pair:
   imgsign generate-key-pair          # writes imgsign.key and imgsign.pub
 
 Passwords come from --password-file, then IMGSIGN_PASSWORD (or
-COSIGN_PASSWORD), then a prompt on the terminal.`,
+COSIGN_PASSWORD), then a prompt on the terminal.
+
+` + exitCodeHelp,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.SetHelpTemplate(root.HelpTemplate() + "\n" + exitCodeHelp + "\n")
 	root.CompletionOptions.HiddenDefaultCmd = true
 	root.AddCommand(
 		a.newGenerateKeyPairCommand(),

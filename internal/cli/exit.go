@@ -34,6 +34,17 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
+// exitError carries a chosen exit code with its error. When reported is
+// set, the command has already explained the failure on stderr.
+type exitError struct {
+	code     int
+	err      error
+	reported bool
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
 // exitCode maps an error returned by a command to the process exit code.
 func exitCode(err error) int {
 	var (

@@ -22,7 +22,8 @@ const (
 
 const verifyExitHelp = `Exit codes:
   0   every image verified
-  1   any other error (registry unreachable, bad flags, ...)
+  1   any other error (registry unreachable, ...)
+  2   bad command line
   3   a public key file was rejected
   10  no signatures found
   11  image or tag not found
@@ -40,17 +41,6 @@ func verifyExitCode(err error) int {
 	}
 	return exitCode(err)
 }
-
-// exitError carries a chosen exit code with its error. When reported is
-// set, the command has already explained the failure on stderr.
-type exitError struct {
-	code     int
-	err      error
-	reported bool
-}
-
-func (e exitError) Error() string { return e.err.Error() }
-func (e exitError) Unwrap() error { return e.err }
 
 func (a *App) readPublicKeys(paths []string) ([]crypto.PublicKey, error) {
 	pubs := make([]crypto.PublicKey, 0, len(paths))
