@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -45,18 +48,30 @@ type Options struct {
 	Transport http.RoundTripper
 }
 
-// Client reads and writes images and signatures. One Client authenticates
-// once per registry and repository and reuses connections; it is safe for
-// concurrent use.
+// Client reads and writes images and signatures. One Client pings and
+// authenticates once per registry (and once more if it must write) and
+// reuses connections; it is safe for concurrent use.
 type Client struct {
-	base   http.RoundTripper
+	base   http.RoundTripper // TLS, guard, retries: what authentication wraps
+	auth   func(name.Registry) (authn.Authenticator, error)
 	limits Limits
-	puller *remote.Puller
-	pusher *remote.Pusher
+
+	mu         sync.Mutex
+	transports map[string]*authEntry // by registry, and "push:"+registry
+}
+
+// authEntry is an authenticated transport for one registry, made once.
+type authEntry struct {
+	mu sync.Mutex
+	rt http.RoundTripper
 }
 
 // DefaultRetries is the number of retries of a failed request.
 const DefaultRetries = 3
+
+// retryStatusCodes are the answers worth trying again.
+var retryStatusCodes = []int{http.StatusRequestTimeout, http.StatusTooManyRequests,
+	http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
 
 // NewClient returns a Client for the options.
 func NewClient(o Options) (*Client, error) {
@@ -64,50 +79,106 @@ func NewClient(o Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := []remote.Option{remote.WithTransport(rt)}
-	switch {
-	case o.Username != "" || o.Password != "":
-		opts = append(opts, remote.WithAuth(&authn.Basic{Username: o.Username, Password: o.Password}))
-	case o.Keychain != nil:
-		opts = append(opts, remote.WithAuthFromKeychain(o.Keychain))
-	default:
-		opts = append(opts, remote.WithAuthFromKeychain(authn.DefaultKeychain))
-	}
-	if o.UserAgent != "" {
-		opts = append(opts, remote.WithUserAgent(o.UserAgent))
-	}
 	retries := o.Retries
 	if retries == 0 {
 		retries = DefaultRetries
 	}
-	if retries < 0 {
-		retries = 0
+	if retries > 0 {
+		rt = transport.NewRetry(rt,
+			transport.WithRetryBackoff(transport.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: retries + 1}),
+			transport.WithRetryStatusCodes(retryStatusCodes...),
+			transport.WithRetryPredicate(isTransient))
 	}
-	opts = append(opts,
-		remote.WithRetryBackoff(remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: retries + 1}),
-		remote.WithRetryStatusCodes(http.StatusRequestTimeout, http.StatusTooManyRequests,
-			http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout),
-	)
-	puller, err := remote.NewPuller(opts...)
-	if err != nil {
-		return nil, err
+	c := &Client{base: rt, limits: o.Limits.orDefault(), transports: map[string]*authEntry{}}
+	switch {
+	case o.Username != "" || o.Password != "":
+		basic := &authn.Basic{Username: o.Username, Password: o.Password}
+		c.auth = func(name.Registry) (authn.Authenticator, error) { return basic, nil }
+	default:
+		kc := o.Keychain
+		if kc == nil {
+			kc = authn.DefaultKeychain
+		}
+		c.auth = func(r name.Registry) (authn.Authenticator, error) { return kc.Resolve(r) }
 	}
-	pusher, err := remote.NewPusher(opts...)
-	if err != nil {
-		return nil, err
+	return c, nil
+}
+
+// isTransient reports whether a failed request is worth retrying: a
+// retryable status (go-containerregistry marks it temporary) or a dropped
+// connection. A deadline is never retried.
+func isTransient(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return false
 	}
-	return &Client{base: rt, limits: o.Limits.orDefault(), puller: puller, pusher: pusher}, nil
+	var t interface{ Temporary() bool }
+	if errors.As(err, &t) && t.Temporary() {
+		return true
+	}
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // Limits returns the limits the client enforces.
 func (c *Client) Limits() Limits { return c.limits }
 
-func (c *Client) pull(ctx context.Context) []remote.Option {
-	return []remote.Option{remote.Reuse(c.puller), remote.WithContext(ctx)}
+// transport returns the authenticated transport for repo's registry: the
+// first call pings the registry and authenticates (for pushing to repo when
+// push is set); later calls reuse it. A read reuses a push transport if
+// there is one, so signing pings once.
+func (c *Client) transport(ctx context.Context, repo name.Repository, push bool) (http.RoundTripper, error) {
+	reg := repo.RegistryStr()
+	c.mu.Lock()
+	e := c.transports["push:"+reg]
+	if e == nil && !push {
+		e = c.transports[reg]
+	}
+	if e == nil {
+		e = &authEntry{}
+		key := reg
+		if push {
+			key = "push:" + reg
+		}
+		c.transports[key] = e
+	}
+	c.mu.Unlock()
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.rt != nil {
+		return e.rt, nil
+	}
+	auth, err := c.auth(repo.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("credentials for %s: %w", reg, err)
+	}
+	scope := transport.PullScope
+	if push {
+		scope = transport.PushScope
+	}
+	rt, err := transport.NewWithContext(ctx, repo.Registry, auth, c.base, []string{repo.Scope(scope)})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", reg, err)
+	}
+	e.rt = rt // not cached on error: the next call tries again
+	return rt, nil
 }
 
-func (c *Client) push(ctx context.Context) []remote.Option {
-	return []remote.Option{remote.Reuse(c.pusher), remote.WithContext(ctx)}
+// options returns go-containerregistry options using the authenticated
+// transport (which it does not ping or wrap again).
+func (c *Client) options(ctx context.Context, repo name.Repository, push bool) ([]remote.Option, error) {
+	rt, err := c.transport(ctx, repo, push)
+	if err != nil {
+		return nil, err
+	}
+	return []remote.Option{remote.WithTransport(rt), remote.WithContext(ctx)}, nil
+}
+
+// Authenticate prepares the client to write to repo, so that reads and
+// writes that follow share one registry handshake.
+func (c *Client) Authenticate(ctx context.Context, repo name.Repository, push bool) error {
+	_, err := c.transport(ctx, repo, push)
+	return err
 }
 
 // ErrNotFound is wrapped when a manifest or tag does not exist.
@@ -128,7 +199,11 @@ type Resolved struct {
 // trusted). When ref is a digest, bytes that do not hash to it are refused.
 // Afterwards callers work with Resolved.Ref only: a tag is read once.
 func (c *Client) Resolve(ctx context.Context, ref name.Reference) (*Resolved, error) {
-	d, err := remote.Get(ref, c.pull(ctx)...)
+	opts, err := c.options(ctx, ref.Context(), false)
+	if err != nil {
+		return nil, err
+	}
+	d, err := remote.Get(ref, opts...)
 	if err != nil {
 		return nil, wrapNotFound(ref.String(), err)
 	}

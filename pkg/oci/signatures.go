@@ -45,7 +45,11 @@ func AttachedTag(img name.Digest, repo *name.Repository, suffix string) (name.Ta
 // Limits.MaxSignatures layers. A missing tag is ErrNotFound. It returns the
 // manifest and its digest, computed from the bytes received.
 func (c *Client) ReadManifest(ctx context.Context, ref name.Reference) (*v1.Manifest, v1.Hash, error) {
-	d, err := remote.Get(ref, c.pull(ctx)...)
+	opts, err := c.options(ctx, ref.Context(), false)
+	if err != nil {
+		return nil, v1.Hash{}, err
+	}
+	d, err := remote.Get(ref, opts...)
 	if err != nil {
 		return nil, v1.Hash{}, wrapNotFound(ref.String(), err)
 	}
@@ -72,7 +76,11 @@ func (c *Client) FetchBlob(ctx context.Context, repo name.Repository, desc v1.De
 	if desc.Digest.Algorithm != "sha256" {
 		return nil, fmt.Errorf("blob %s: unsupported digest algorithm", desc.Digest)
 	}
-	l, err := remote.Layer(repo.Digest(desc.Digest.String()), c.pull(ctx)...)
+	opts, err := c.options(ctx, repo, false)
+	if err != nil {
+		return nil, err
+	}
+	l, err := remote.Layer(repo.Digest(desc.Digest.String()), opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -156,9 +164,13 @@ func (c *Client) AddAttachments(ctx context.Context, tag name.Tag, adds []Attach
 	for i, a := range adds {
 		descs[i] = a.Descriptor()
 	}
+	opts, err := c.options(ctx, repo, true)
+	if err != nil {
+		return res, err
+	}
 	upload := func() error {
 		for _, a := range adds {
-			if err := remote.WriteLayer(repo, static.NewLayer(a.Payload, a.MediaType), c.push(ctx)...); err != nil {
+			if err := remote.WriteLayer(repo, static.NewLayer(a.Payload, a.MediaType), opts...); err != nil {
 				return fmt.Errorf("upload payload to %s: %w", repo, err)
 			}
 		}
@@ -285,7 +297,11 @@ func (c *Client) putAttachmentManifest(ctx context.Context, tag name.Tag, layers
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	if err := remote.WriteLayer(tag.Context(), static.NewLayer(cfgBytes, types.OCIConfigJSON), c.push(ctx)...); err != nil {
+	opts, err := c.options(ctx, tag.Context(), true)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	if err := remote.WriteLayer(tag.Context(), static.NewLayer(cfgBytes, types.OCIConfigJSON), opts...); err != nil {
 		return v1.Hash{}, fmt.Errorf("upload config to %s: %w", tag.Context(), err)
 	}
 	cfgHash, cfgSize, _ := v1.SHA256(bytes.NewReader(cfgBytes))
@@ -299,7 +315,7 @@ func (c *Client) putAttachmentManifest(ctx context.Context, tag name.Tag, layers
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	if err := remote.Put(tag, rawManifest{raw, types.OCIManifestSchema1}, c.push(ctx)...); err != nil {
+	if err := remote.Put(tag, rawManifest{raw, types.OCIManifestSchema1}, opts...); err != nil {
 		return v1.Hash{}, fmt.Errorf("write %s: %w", tag, err)
 	}
 	h, _, _ := v1.SHA256(bytes.NewReader(raw))

@@ -49,7 +49,7 @@ func baseTransport(o Options) (http.RoundTripper, error) {
 			ForceAttemptHTTP2:     true,
 		}
 	}
-	return &guardTransport{next: rt, allowHTTP: o.AllowHTTP, maxManifest: o.Limits.orDefault().MaxManifestBytes}, nil
+	return &guardTransport{next: rt, allowHTTP: o.AllowHTTP, maxManifest: o.Limits.orDefault().MaxManifestBytes, userAgent: o.UserAgent}, nil
 }
 
 func tlsConfig(o Options) (*tls.Config, error) {
@@ -83,16 +83,22 @@ func tlsConfig(o Options) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// guardTransport enforces the plain-HTTP rule and caps manifest responses.
+// guardTransport enforces the plain-HTTP rule, caps manifest responses and
+// sets the User-Agent.
 type guardTransport struct {
 	next        http.RoundTripper
 	allowHTTP   bool
 	maxManifest int64
+	userAgent   string
 }
 
 func (g *guardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == "http" && !g.allowHTTP && !isLoopback(req.URL.Hostname()) {
 		return nil, fmt.Errorf("%s: %w", req.URL.Host, ErrPlainHTTP)
+	}
+	if g.userAgent != "" {
+		req = req.Clone(req.Context())
+		req.Header.Set("User-Agent", g.userAgent)
 	}
 	resp, err := g.next.RoundTrip(req)
 	if err != nil || !strings.Contains(req.URL.Path, "/manifests/") {

@@ -69,6 +69,12 @@ type Signature struct {
 // Recursive and an index, every child manifest is signed too, the index
 // first.
 func (s *Signer) Sign(ctx context.Context, ref name.Reference, o Options) ([]Signature, error) {
+	if o.Upload && o.SignatureRepo == nil {
+		// One registry handshake, with write access, for reads and writes.
+		if err := s.client.Authenticate(ctx, ref.Context(), true); err != nil {
+			return nil, err
+		}
+	}
 	res, err := s.client.Resolve(ctx, ref)
 	if err != nil {
 		return nil, err
