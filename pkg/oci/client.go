@@ -58,6 +58,7 @@ type Client struct {
 
 	mu         sync.Mutex
 	transports map[string]*authEntry // by registry, and "push:"+registry
+	apis       map[string]bool       // whether a registry has the referrers API, once known
 }
 
 // authEntry is an authenticated transport for one registry, made once.
@@ -89,7 +90,7 @@ func NewClient(o Options) (*Client, error) {
 			transport.WithRetryStatusCodes(retryStatusCodes...),
 			transport.WithRetryPredicate(isTransient))
 	}
-	c := &Client{base: rt, limits: o.Limits.orDefault(), transports: map[string]*authEntry{}}
+	c := &Client{base: rt, limits: o.Limits.orDefault(), transports: map[string]*authEntry{}, apis: map[string]bool{}}
 	switch {
 	case o.Username != "" || o.Password != "":
 		basic := &authn.Basic{Username: o.Username, Password: o.Password}

@@ -9,9 +9,11 @@ type Limits struct {
 	// MaxSignatures is the most signature layers one signature manifest may
 	// declare; a manifest declaring more is refused as a whole.
 	MaxSignatures int
-	// MaxPayloadBytes is the largest signature payload read. Simple signing
-	// payloads are a few hundred bytes.
+	// MaxPayloadBytes is the largest signature payload or bundle read.
+	// Simple signing payloads are a few hundred bytes, bundles a few KiB.
 	MaxPayloadBytes int64
+	// MaxReferrers is the most referrers of one image considered.
+	MaxReferrers int
 }
 
 // Default limits. cosign allows 1000 layers and 128 MiB per attachment; a
@@ -20,6 +22,7 @@ const (
 	DefaultMaxManifestBytes int64 = 4 << 20
 	DefaultMaxSignatures          = 100
 	DefaultMaxPayloadBytes  int64 = 1 << 20
+	DefaultMaxReferrers           = 1000
 )
 
 // DefaultLimits returns the default Limits.
@@ -28,6 +31,7 @@ func DefaultLimits() Limits {
 		MaxManifestBytes: DefaultMaxManifestBytes,
 		MaxSignatures:    DefaultMaxSignatures,
 		MaxPayloadBytes:  DefaultMaxPayloadBytes,
+		MaxReferrers:     DefaultMaxReferrers,
 	}
 }
 
@@ -42,6 +46,9 @@ func (l Limits) orDefault() Limits {
 	}
 	if l.MaxPayloadBytes <= 0 {
 		l.MaxPayloadBytes = d.MaxPayloadBytes
+	}
+	if l.MaxReferrers <= 0 {
+		l.MaxReferrers = d.MaxReferrers
 	}
 	return l
 }

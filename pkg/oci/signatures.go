@@ -136,29 +136,15 @@ type AddResult struct {
 	Digest v1.Hash
 }
 
-// writeAttempts bounds the manifest writes of one AddAttachments call.
-const writeAttempts = 25
-
-// Settle schedules: after a write, the manifest is read again at these
-// intervals and every attachment must still be there each time, so that a
-// writer who read the manifest before our write and writes after it is
-// noticed (and repaired). When another writer was seen, the watch is longer.
-var (
-	quietSettle     = []time.Duration{100 * time.Millisecond}
-	contendedSettle = []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second, time.Second}
-)
-
 // AddAttachments adds each attachment to the legacy manifest at tag (creating
 // it when missing), keeping every layer already there. An attachment for
 // which same reports an existing layer is not added again.
 //
 // Blobs are uploaded before any manifest is written, so the manifest never
 // points at missing blobs. Registries have no compare-and-swap for tags, so
-// after writing, the manifest is read back; if a concurrent writer's update
-// dropped one of ours, the two are merged and written again. It returns once
-// consecutive reads show all attachments present.
+// the manifest is read back after writing and merged again if a concurrent
+// writer dropped one of ours (see converge).
 func (c *Client) AddAttachments(ctx context.Context, tag name.Tag, adds []Attachment, same []Matcher) (AddResult, error) {
-	var res AddResult
 	repo := tag.Context()
 	descs := make([]v1.Descriptor, len(adds))
 	for i, a := range adds {
@@ -166,7 +152,7 @@ func (c *Client) AddAttachments(ctx context.Context, tag name.Tag, adds []Attach
 	}
 	opts, err := c.options(ctx, repo, true)
 	if err != nil {
-		return res, err
+		return AddResult{}, err
 	}
 	upload := func() error {
 		for _, a := range adds {
@@ -177,7 +163,7 @@ func (c *Client) AddAttachments(ctx context.Context, tag name.Tag, adds []Attach
 		return nil
 	}
 	if err := upload(); err != nil {
-		return res, err
+		return AddResult{}, err
 	}
 	present := func(layers []v1.Descriptor, i int) bool {
 		for _, l := range layers {
@@ -187,76 +173,12 @@ func (c *Client) AddAttachments(ctx context.Context, tag name.Tag, adds []Attach
 		}
 		return false
 	}
-
-	var (
-		checks    int  // settle reads done since the last write
-		contended bool // another writer was seen
-		firstRead = true
-	)
-	for res.Writes < writeAttempts {
-		current, digest, err := c.readAttachments(ctx, tag)
-		if err != nil {
-			return res, err
-		}
-		var missing []v1.Descriptor
-		for i := range descs {
-			if !present(current, i) {
-				missing = append(missing, descs[i])
-			}
-		}
-		if firstRead {
-			res.Added = len(missing)
-			firstRead = false
-		}
-		if len(missing) == 0 {
-			if res.Writes == 0 {
-				res.Digest = digest
-				return res, nil // nothing to add
-			}
-			if digest != res.Digest {
-				contended = true // someone wrote after us, keeping ours
-			}
-			schedule := quietSettle
-			if contended {
-				schedule = contendedSettle
-			}
-			if checks >= len(schedule) {
-				res.Digest = digest
-				return res, nil
-			}
-			sleep(ctx, schedule[checks]+jitter())
-			checks++
-			continue
-		}
-		if res.Writes > 0 {
-			contended = true // a concurrent write dropped ours
-		}
-		checks = 0
-		layers := append(current, missing...)
-		if len(layers) > c.limits.MaxSignatures {
-			return res, fmt.Errorf("%s: %w: adding would make %d layers (limit %d)", tag, ErrTooMany, len(layers), c.limits.MaxSignatures)
-		}
-		d, err := c.putAttachmentManifest(ctx, tag, layers)
-		if isBlobUnknown(err) {
-			// Concurrent uploads of the same blob (identical payloads from
-			// several signers) can leave it briefly unlinked in some
-			// registries: upload again and retry.
-			contended = true
-			res.Writes++
-			sleep(ctx, jitter())
-			if err := upload(); err != nil {
-				return res, err
-			}
-			continue
-		}
-		if err != nil {
-			return res, err
-		}
-		res.Writes++
-		res.Digest = d
-		sleep(ctx, jitter())
-	}
-	return res, fmt.Errorf("%s: concurrent writers kept replacing the manifest; gave up after %d writes", tag, writeAttempts)
+	return c.converge(ctx, list{
+		name:   tag.String(),
+		read:   func() ([]v1.Descriptor, v1.Hash, error) { return c.readAttachments(ctx, tag) },
+		write:  func(layers []v1.Descriptor) (v1.Hash, error) { return c.putAttachmentManifest(ctx, tag, layers) },
+		reload: upload,
+	}, descs, present)
 }
 
 // readAttachments returns the layers at tag, none when the tag is missing.
