@@ -352,5 +352,3 @@ func (c *Client) setReferrersAPI(registry string, api bool) {
 	defer c.mu.Unlock()
 	c.apis[registry] = api
 }
-
-
