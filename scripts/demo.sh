@@ -40,11 +40,12 @@ export IMGSIGN_PASSWORD=correct-horse-battery-staple
 run imgsign generate-key-pair --output-key-prefix "$work/release"
 run imgsign key info "$work/release.pub"
 
-bold "Sign the image (by digest; the tag is resolved once)"
+bold "Sign the image (by digest; the tag is resolved once), in cosign's legacy and v3 bundle layouts"
 run imgsign sign --key "$work/release.key" -a built-by=demo "$image"
 
 bold "Verify it before deploy"
 run imgsign verify --key "$work/release.pub" -a built-by=demo "$image"
+run imgsign verify --key "$work/release.pub" -a built-by=demo --format bundle "$image"
 
 bold "Attack 1: the tag is moved to an image nobody signed"
 moved_ref=$("$work/devregistry" push-random "$image")

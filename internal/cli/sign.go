@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/imgsign/imgsign/internal/atomicfile"
 	"github.com/imgsign/imgsign/pkg/sign"
@@ -10,11 +11,11 @@ import (
 
 func (a *App) newSignCommand() *cobra.Command {
 	var (
-		keyPath, sigRepo, outSig, outPayload string
-		annotations                          []string
-		recursive, upload, force             bool
-		pw                                   passwordFlags
-		reg                                  registryFlags
+		keyPath, sigRepo, outSig, outPayload, format string
+		annotations                                  []string
+		recursive, upload, force                     bool
+		pw                                           passwordFlags
+		reg                                          registryFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "sign --key KEY IMAGE...",
@@ -23,6 +24,13 @@ func (a *App) newSignCommand() *cobra.Command {
 (computed from the bytes received) and only the digest is signed: a tag is
 never what is signed. The signature is stored next to the image as cosign
 does (tag sha256-<hex>.sig), so 'cosign verify' accepts it.
+
+--format says where signatures are stored: "legacy" (cosign v1/v2's tag
+sha256-<hex>.sig, read by every cosign release and the admission
+controllers built on it), "bundle" (cosign v3's Sigstore bundle, pushed as
+an OCI 1.1 referrer, or listed in the fallback index sha256-<hex> where the
+registry has no referrers API), or "both" (the default, so that every
+verifier, old or new, finds a signature).
 
 Existing signatures are kept; signing again with the same key and
 annotations adds nothing. Concurrent signers of one image do not lose each
@@ -43,6 +51,10 @@ and --output-payload save the signature and the exact signed payload.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if keyPath == "" {
 				return usageError{fmt.Errorf("--key is required")}
+			}
+			f, err := sign.ParseFormat(format)
+			if err != nil {
+				return usageError{err}
 			}
 			refs, err := parseRefs(args)
 			if err != nil {
@@ -71,15 +83,15 @@ and --output-payload save the signature and the exact signed payload.`,
 			}
 			var all []sign.Signature
 			for _, ref := range refs {
-				sigs, err := signer.Sign(ctx, ref, sign.Options{Annotations: ann, SignatureRepo: repo, Recursive: recursive, Upload: upload})
+				sigs, err := signer.Sign(ctx, ref, sign.Options{Annotations: ann, SignatureRepo: repo, Recursive: recursive, Upload: upload, Format: f})
 				for _, s := range sigs {
 					switch {
 					case !upload:
 						fmt.Fprintf(a.Stderr, "Signed %s (not uploaded)\n", s.Image)
 					case s.Added:
-						fmt.Fprintf(a.Stderr, "Signed %s, signature stored in %s\n", s.Image, s.Tag)
+						fmt.Fprintf(a.Stderr, "Signed %s, signature stored in %s\n", s.Image, where(s))
 					default:
-						fmt.Fprintf(a.Stderr, "%s already carries this signature in %s\n", s.Image, s.Tag)
+						fmt.Fprintf(a.Stderr, "%s already carries this signature in %s\n", s.Image, where(s))
 					}
 				}
 				all = append(all, sigs...)
@@ -111,6 +123,7 @@ and --output-payload save the signature and the exact signed payload.`,
 	f.StringArrayVarP(&annotations, "annotation", "a", nil, "key=value to include in the signed payload (repeatable)")
 	f.StringVar(&sigRepo, "signature-repository", "", "store signatures in this repository (default $"+envRepository+", then the image's)")
 	f.BoolVar(&recursive, "recursive", false, "for an index, also sign every manifest it lists")
+	f.StringVar(&format, "format", string(sign.FormatBoth), "where to store signatures: legacy, bundle or both")
 	f.BoolVar(&upload, "upload", true, "store the signature in the registry")
 	f.StringVar(&outSig, "output-signature", "", "write the base64 signature to this file")
 	f.StringVar(&outPayload, "output-payload", "", "write the signed payload to this file")
@@ -118,4 +131,16 @@ and --output-payload save the signature and the exact signed payload.`,
 	pw.register(cmd)
 	reg.register(cmd)
 	return cmd
+}
+
+// where says where a signature was stored.
+func where(s sign.Signature) string {
+	var places []string
+	if s.Tag != "" {
+		places = append(places, s.Tag)
+	}
+	if s.Referrer != "" {
+		places = append(places, "bundle referrer "+s.Referrer)
+	}
+	return strings.Join(places, " and ")
 }

@@ -62,6 +62,7 @@ func (a *App) newVerifyCommand() *cobra.Command {
 	var (
 		keyPaths, annotations []string
 		sigRepo, platform     string
+		format                string
 		output                string
 		threshold             int
 		checkIdentity         bool
@@ -76,6 +77,13 @@ is fetched by digest and checked as it is read, its signature is checked
 over those exact bytes, and only then is it parsed. The payload must name
 this image's digest (a signature of another image is refused) and carry
 every -a key=value given.
+
+Signatures are found in both of cosign's layouts: the legacy tag
+sha256-<hex>.sig (cosign v1/v2) and Sigstore bundles attached as OCI 1.1
+referrers (cosign v3; the registry's referrers API, or the fallback index
+where it has none). A bundle verifies only if its DSSE signature checks over
+the exact envelope payload with a trusted key, and the signed in-toto
+statement is a cosign signature whose subject is this image's digest.
 
 "No signatures" is never a pass. A human summary, with the reason each
 rejected signature was refused, goes to standard error; -o json prints a
@@ -100,6 +108,14 @@ machine-readable result per image on standard output.
 			}
 			if threshold < 1 || threshold > len(keyPaths) {
 				return usageError{fmt.Errorf("--threshold must be between 1 and the number of keys (%d)", len(keyPaths))}
+			}
+			var look verify.Format
+			switch format {
+			case "any":
+			case "legacy", "bundle":
+				look = verify.Format(format)
+			default:
+				return usageError{fmt.Errorf("--format must be any, legacy or bundle, not %q", format)}
 			}
 			var plat *v1.Platform
 			if platform != "" {
@@ -134,7 +150,7 @@ machine-readable result per image on standard output.
 			if err != nil {
 				return err
 			}
-			opts := verify.Options{Annotations: ann, Threshold: threshold, CheckIdentity: checkIdentity, SignatureRepo: repo, Platform: plat}
+			opts := verify.Options{Annotations: ann, Threshold: threshold, CheckIdentity: checkIdentity, SignatureRepo: repo, Platform: plat, Format: look}
 			results := make([]*verify.Result, 0, len(refs))
 			var first error
 			for _, ref := range refs {
@@ -166,6 +182,7 @@ machine-readable result per image on standard output.
 	f.StringVar(&sigRepo, "signature-repository", "", "read signatures from this repository (default $"+envRepository+", then the image's)")
 	f.StringVar(&platform, "platform", "", "for an index, verify the manifest of this platform (os/arch[/variant]) instead")
 	f.StringVarP(&output, "output", "o", "text", "output on standard output: text (nothing) or json")
+	f.StringVar(&format, "format", "any", "where to look for signatures: any (legacy tag, then bundle referrers), legacy or bundle")
 	reg.register(cmd)
 	return cmd
 }
@@ -179,7 +196,10 @@ func (a *App) printVerdict(res *verify.Result, err error) {
 		}
 		fmt.Fprintf(a.Stderr, "Verified %s%s: %d valid signature(s)\n", res.Image, at, len(res.Signatures))
 		for _, s := range res.Signatures {
-			fmt.Fprintf(a.Stderr, "  signed by key %s\n", s.KeyID)
+			fmt.Fprintf(a.Stderr, "  %s signature by key %s\n", s.Source, s.KeyID)
+			if s.TlogEntries > 0 {
+				fmt.Fprintf(a.Stderr, "    (its %d transparency-log entries were not checked: log verification is not supported yet)\n", s.TlogEntries)
+			}
 		}
 	} else {
 		at := ""
@@ -189,6 +209,13 @@ func (a *App) printVerdict(res *verify.Result, err error) {
 		fmt.Fprintf(a.Stderr, "FAILED %s%s: %s\n", res.Image, at, oneLine(err.Error()))
 	}
 	for _, r := range res.Rejected {
-		fmt.Fprintf(a.Stderr, "  rejected signature #%d (%s): %s\n", r.Index, r.PayloadDigest, r.Reason)
+		what := fmt.Sprintf("legacy signature #%d (%s)", r.Index, r.PayloadDigest)
+		if r.Source == verify.SourceBundle {
+			what = "bundle " + r.Referrer
+		}
+		fmt.Fprintf(a.Stderr, "  rejected %s: %s\n", what, r.Reason)
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(a.Stderr, "  warning: %s\n", w)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -80,8 +81,10 @@ func MarshalMessageSignature(m MessageSignature) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// ParseMessageSignature parses a bundle that holds a message signature.
-func ParseMessageSignature(data []byte) (*MessageSignature, error) {
+// parse decodes a bundle strictly and applies the checks common to every
+// bundle: size, media type, key-based verification material, and caps on
+// log entries and timestamps.
+func parse(data []byte) (*protobundle.Bundle, error) {
 	if len(data) > MaxBundleBytes {
 		return nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrInvalid, len(data), MaxBundleBytes)
 	}
@@ -105,6 +108,16 @@ func ParseMessageSignature(data []byte) (*MessageSignature, error) {
 	if vm.GetCertificate() != nil || vm.GetX509CertificateChain() != nil {
 		return nil, fmt.Errorf("%w: certificate (keyless) bundles are not supported; only key-based bundles are", ErrInvalid)
 	}
+	return &b, nil
+}
+
+// ParseMessageSignature parses a bundle that holds a message signature.
+func ParseMessageSignature(data []byte) (*MessageSignature, error) {
+	b, err := parse(data)
+	if err != nil {
+		return nil, err
+	}
+	vm := b.GetVerificationMaterial()
 	ms := b.GetMessageSignature()
 	if ms == nil {
 		return nil, fmt.Errorf("%w: no message signature (a DSSE bundle is not a blob signature)", ErrInvalid)
@@ -128,4 +141,71 @@ func ParseMessageSignature(data []byte) (*MessageSignature, error) {
 		Signature:   ms.GetSignature(),
 		TlogEntries: len(vm.GetTlogEntries()),
 	}, nil
+}
+
+// MaxDSSESignatures caps the signatures of a DSSE envelope read.
+const MaxDSSESignatures = 8
+
+// DSSE is a bundle holding a DSSE envelope.
+type DSSE struct {
+	// Hint is the key ID of the signing key (publicKey.hint).
+	Hint string
+	// PayloadType and Payload are the envelope's, exactly as signed.
+	PayloadType string
+	Payload     []byte
+	// Signatures are the raw signatures over the envelope's PAE.
+	Signatures [][]byte
+	// TlogEntries is how many transparency-log entries the bundle carries.
+	TlogEntries int
+}
+
+// MarshalDSSE encodes a v0.3 bundle with a public-key hint and a DSSE
+// envelope with one signature, as cosign v3 writes it without a log.
+func MarshalDSSE(hint, payloadType string, payload, sig []byte) ([]byte, error) {
+	b := &protobundle.Bundle{
+		MediaType: MediaTypeV03,
+		VerificationMaterial: &protobundle.VerificationMaterial{
+			Content: &protobundle.VerificationMaterial_PublicKey{PublicKey: &protocommon.PublicKeyIdentifier{Hint: hint}},
+		},
+		Content: &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{
+			Payload:     payload,
+			PayloadType: payloadType,
+			Signatures:  []*protodsse.Signature{{Sig: sig}},
+		}},
+	}
+	out, err := protojson.Marshal(b)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, out); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// ParseDSSE parses a bundle that holds a DSSE envelope.
+func ParseDSSE(data []byte) (*DSSE, error) {
+	b, err := parse(data)
+	if err != nil {
+		return nil, err
+	}
+	env := b.GetDsseEnvelope()
+	if env == nil {
+		return nil, fmt.Errorf("%w: no DSSE envelope", ErrInvalid)
+	}
+	n := len(env.GetSignatures())
+	if n == 0 || n > MaxDSSESignatures {
+		return nil, fmt.Errorf("%w: %d envelope signatures (need 1 to %d)", ErrInvalid, n, MaxDSSESignatures)
+	}
+	out := &DSSE{
+		Hint:        b.GetVerificationMaterial().GetPublicKey().GetHint(),
+		PayloadType: env.GetPayloadType(),
+		Payload:     env.GetPayload(),
+		TlogEntries: len(b.GetVerificationMaterial().GetTlogEntries()),
+	}
+	for _, s := range env.GetSignatures() {
+		out.Signatures = append(out.Signatures, s.GetSig())
+	}
+	return out, nil
 }

@@ -49,3 +49,33 @@ func TestParseRejects(t *testing.T) {
 		}
 	}
 }
+
+// cosignDSSE is the bundle cosign v3.1.3 stored for an image signature.
+const cosignDSSE = `{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{"publicKey":{"hint":"N37OX8/aiN3VNSGM+0TUfYPp13Vg0CrmiwYQj1jPKVk="}},"dsseEnvelope":{"payload":"eyJfdHlwZSI6Imh0dHBzOi8vaW4tdG90by5pby9TdGF0ZW1lbnQvdjEiLCJzdWJqZWN0IjpbeyJkaWdlc3QiOnsic2hhMjU2IjoiZGRhMTUwM2ExNjY1ZWIxNThjMmY1ZjBjYzU2NGZjYWNiZGQ5NGU2ZTk0MmI3Nzg0M2FjMjkzMzA1Njk2NDkwNCJ9LCJhbm5vdGF0aW9ucyI6eyJ0ZWFtIjoid2ViIn19XSwicHJlZGljYXRlVHlwZSI6Imh0dHBzOi8vc2lnc3RvcmUuZGV2L2Nvc2lnbi9zaWduL3YxIiwicHJlZGljYXRlIjp7fX0=","payloadType":"application/vnd.in-toto+json","signatures":[{"sig":"MEUCIEazDvwVtOmrgJox5n5Bef03rweW67L/ruA/6oLVNjVxAiEA1lyX0NL/BRTcJkUK7N5pN7KAsoAnBO+BZ4OkovD+zpQ="}]}}`
+
+func TestDSSEBundleMatchesCosign(t *testing.T) {
+	d, err := ParseDSSE([]byte(cosignDSSE))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.PayloadType != "application/vnd.in-toto+json" || len(d.Signatures) != 1 || !strings.HasPrefix(string(d.Payload), `{"_type"`) {
+		t.Fatalf("parsed %+v", d)
+	}
+	out, err := MarshalDSSE(d.Hint, d.PayloadType, d.Payload, d.Signatures[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != cosignDSSE {
+		t.Fatalf("MarshalDSSE =\n%s\nwant\n%s", out, cosignDSSE)
+	}
+	if _, err := ParseMessageSignature([]byte(cosignDSSE)); !errors.Is(err, ErrInvalid) {
+		t.Error("a DSSE bundle parsed as a message signature")
+	}
+	if _, err := ParseDSSE([]byte(cosignV3)); !errors.Is(err, ErrInvalid) {
+		t.Error("a message-signature bundle parsed as DSSE")
+	}
+	many := strings.Replace(cosignDSSE, `"signatures":[`, `"signatures":[`+strings.Repeat(`{"sig":"AA=="},`, MaxDSSESignatures), 1)
+	if _, err := ParseDSSE([]byte(many)); !errors.Is(err, ErrInvalid) {
+		t.Error("too many envelope signatures accepted")
+	}
+}

@@ -25,6 +25,16 @@ const (
 	TimestampAnnotation = "dev.sigstore.cosign/rfc3161timestamp"
 )
 
+// Annotations on Sigstore bundle referrers (cosign v3).
+const (
+	// BundleContentAnnotation says what the bundle holds: "dsse-envelope"
+	// or "message-signature".
+	BundleContentAnnotation = "dev.sigstore.bundle.content"
+	// BundlePredicateTypeAnnotation is the predicate type of the statement
+	// in the bundle, so readers can select bundles before downloading them.
+	BundlePredicateTypeAnnotation = "dev.sigstore.bundle.predicateType"
+)
+
 // Tag suffixes of cosign's legacy storage: sha256-<hex>.<suffix>.
 const (
 	SignatureTagSuffix   = "sig"

@@ -352,3 +352,18 @@ func (c *Client) setReferrersAPI(registry string, api bool) {
 	defer c.mu.Unlock()
 	c.apis[registry] = api
 }
+
+// FetchReferrer reads the referrer manifest desc in repo and its one layer,
+// which must have media type mt, within the payload limit. The manifest and
+// the blob are each checked against their digests.
+func (c *Client) FetchReferrer(ctx context.Context, repo name.Repository, desc v1.Descriptor, mt types.MediaType) (*v1.Manifest, []byte, error) {
+	m, _, err := c.ReadManifest(ctx, repo.Digest(desc.Digest.String()))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(m.Layers) != 1 || m.Layers[0].MediaType != mt {
+		return nil, nil, fmt.Errorf("referrer %s: want one %s layer, found %d layer(s)", desc.Digest, mt, len(m.Layers))
+	}
+	b, err := c.FetchBlob(ctx, repo, m.Layers[0], c.limits.MaxPayloadBytes)
+	return m, b, err
+}

@@ -1,8 +1,13 @@
 // Package sign signs container images by digest and stores the signatures
-// next to them in the registry, in cosign's legacy layout: the tag
-// sha256-<hex>.sig holds one layer per signature, whose blob is the simple
-// signing payload and whose dev.cosignproject.cosign/signature annotation is
-// the base64 signature over exactly those bytes.
+// next to them in the registry, in either or both of cosign's layouts:
+//
+//   - legacy: the tag sha256-<hex>.sig holds one layer per signature, whose
+//     blob is the simple signing payload and whose
+//     dev.cosignproject.cosign/signature annotation is the base64 signature
+//     over exactly those bytes;
+//   - bundle (cosign v3): a Sigstore bundle v0.3, a DSSE envelope around an
+//     in-toto statement about the image digest, pushed as an OCI 1.1
+//     referrer of the image.
 package sign
 
 import (
@@ -11,11 +16,16 @@ import (
 	"crypto"
 	"encoding/base64"
 	"fmt"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/imgsign/imgsign/pkg/bundle"
+	"github.com/imgsign/imgsign/pkg/keys"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/payload"
+	"github.com/imgsign/imgsign/pkg/statement"
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/sigstore/sigstore/pkg/signature"
 )
 
@@ -36,9 +46,38 @@ func NewSigner(client *oci.Client, key crypto.Signer) (*Signer, error) {
 	return &Signer{client: client, sv: sv}, nil
 }
 
+// Format says where signatures are stored.
+type Format string
+
+// Storage formats.
+const (
+	// FormatLegacy is cosign's legacy layout: tag sha256-<hex>.sig, one
+	// simple-signing layer per signature. Every cosign release and the
+	// admission controllers built on it read it.
+	FormatLegacy Format = "legacy"
+	// FormatBundle is cosign v3's layout: a Sigstore bundle (DSSE envelope
+	// around an in-toto statement) pushed as an OCI 1.1 referrer of the image.
+	FormatBundle Format = "bundle"
+	// FormatBoth writes both, so that every verifier finds a signature.
+	FormatBoth Format = "both"
+)
+
+// ParseFormat checks a format name.
+func ParseFormat(s string) (Format, error) {
+	switch f := Format(s); f {
+	case FormatLegacy, FormatBundle, FormatBoth:
+		return f, nil
+	}
+	return "", fmt.Errorf("format %q: choose legacy, bundle or both", s)
+}
+
+func (f Format) legacy() bool { return f == FormatLegacy || f == FormatBoth || f == "" }
+func (f Format) bundle() bool { return f == FormatBundle || f == FormatBoth || f == "" }
+
 // Options control what is signed and where it is stored.
 type Options struct {
-	// Annotations go into the payload's "optional" section.
+	// Annotations go into the payload's "optional" section (legacy) and
+	// the statement subject's annotations (bundle).
 	Annotations map[string]string
 	// SignatureRepo stores signatures in another repository; nil means the
 	// image's own repository.
@@ -46,26 +85,39 @@ type Options struct {
 	// Recursive also signs every manifest an index lists.
 	Recursive bool
 	// Upload writes the signatures to the registry. Without it, Sign only
-	// resolves the image and returns the signatures.
+	// resolves the image and returns the legacy signature.
 	Upload bool
+	// Format says where to store signatures; "" means FormatBoth.
+	Format Format
 }
 
 // Signature is one signed image.
 type Signature struct {
 	// Image is the digest reference that was signed.
 	Image name.Digest `json:"image"`
-	// Payload is the exact bytes signed.
+	// Payload is the exact simple-signing bytes signed (legacy format).
 	Payload []byte `json:"-"`
 	// Signature is the base64 signature over Payload.
 	Signature string `json:"signature"`
-	// Tag is the signature tag written (empty without Upload).
+	// Tag is the legacy signature tag written (empty without it).
 	Tag string `json:"signatureTag,omitempty"`
-	// Added is false when an identical signature was already stored.
+	// Referrer is the digest of the bundle referrer written (empty
+	// without it).
+	Referrer string `json:"referrer,omitempty"`
+	// Added is false when identical signatures were already stored.
 	Added bool `json:"added"`
 }
 
+// Annotations imgsign adds to its bundle referrers, so that signing again
+// can find its own earlier signature without reading every bundle. They are
+// hints only: a match is verified before anything is skipped.
+const (
+	keyIDAnnotation     = "dev.imgsign.key-id"
+	statementAnnotation = "dev.imgsign.statement-digest"
+)
+
 // Sign resolves ref to its manifest digest (once: a tag is never read
-// again), signs that digest and, with Upload, stores the signature. With
+// again), signs that digest and, with Upload, stores the signatures. With
 // Recursive and an index, every child manifest is signed too, the index
 // first.
 func (s *Signer) Sign(ctx context.Context, ref name.Reference, o Options) ([]Signature, error) {
@@ -79,19 +131,23 @@ func (s *Signer) Sign(ctx context.Context, ref name.Reference, o Options) ([]Sig
 	if err != nil {
 		return nil, err
 	}
-	targets := []name.Digest{res.Ref}
+	type target struct {
+		ref  name.Digest
+		desc v1.Descriptor
+	}
+	targets := []target{{res.Ref, res.Descriptor}}
 	if o.Recursive && res.Descriptor.MediaType.IsIndex() {
 		idx, err := v1.ParseIndexManifest(bytes.NewReader(res.Manifest))
 		if err != nil {
 			return nil, fmt.Errorf("%s: malformed index: %w", res.Ref, err)
 		}
 		for _, m := range idx.Manifests {
-			targets = append(targets, res.Ref.Context().Digest(m.Digest.String()))
+			targets = append(targets, target{res.Ref.Context().Digest(m.Digest.String()), m})
 		}
 	}
 	out := make([]Signature, 0, len(targets))
-	for _, d := range targets {
-		sig, err := s.SignDigest(ctx, d, o)
+	for _, t := range targets {
+		sig, err := s.signOne(ctx, t.ref, t.desc, o)
 		if err != nil {
 			return out, err
 		}
@@ -100,9 +156,8 @@ func (s *Signer) Sign(ctx context.Context, ref name.Reference, o Options) ([]Sig
 	return out, nil
 }
 
-// SignDigest signs the image d names, without reading it from the registry,
-// and with Upload stores the signature.
-func (s *Signer) SignDigest(ctx context.Context, d name.Digest, o Options) (Signature, error) {
+// signOne signs the image d (described by desc) and stores the signatures.
+func (s *Signer) signOne(ctx context.Context, d name.Digest, desc v1.Descriptor, o Options) (Signature, error) {
 	p, err := payload.Build(d, o.Annotations)
 	if err != nil {
 		return Signature{}, err
@@ -111,18 +166,38 @@ func (s *Signer) SignDigest(ctx context.Context, d name.Digest, o Options) (Sign
 	if err != nil {
 		return Signature{}, fmt.Errorf("sign %s: %w", d, err)
 	}
-	sig := Signature{Image: d, Payload: p, Signature: base64.StdEncoding.EncodeToString(raw), Added: true}
+	sig := Signature{Image: d, Payload: p, Signature: base64.StdEncoding.EncodeToString(raw)}
 	if !o.Upload {
+		sig.Added = true
 		return sig, nil
 	}
+	if o.Format.legacy() {
+		tag, added, err := s.storeLegacy(ctx, d, p, sig.Signature, o)
+		if err != nil {
+			return Signature{}, err
+		}
+		sig.Tag, sig.Added = tag, added
+	}
+	if o.Format.bundle() {
+		ref, added, err := s.storeBundle(ctx, d, desc, o)
+		if err != nil {
+			return Signature{}, err
+		}
+		sig.Referrer, sig.Added = ref, sig.Added || added
+	}
+	return sig, nil
+}
+
+// storeLegacy adds the signature to the legacy .sig manifest.
+func (s *Signer) storeLegacy(ctx context.Context, d name.Digest, p []byte, sigB64 string, o Options) (string, bool, error) {
 	tag, err := oci.AttachedTag(d, o.SignatureRepo, oci.SignatureTagSuffix)
 	if err != nil {
-		return Signature{}, err
+		return "", false, err
 	}
 	att := oci.Attachment{
 		Payload:     p,
 		MediaType:   oci.SimpleSigningMediaType,
-		Annotations: map[string]string{oci.SignatureAnnotation: sig.Signature},
+		Annotations: map[string]string{oci.SignatureAnnotation: sigB64},
 	}
 	payloadDigest := att.Descriptor().Digest
 	// A layer with the same payload whose signature verifies with this key
@@ -136,8 +211,89 @@ func (s *Signer) SignDigest(ctx context.Context, d name.Digest, o Options) (Sign
 	}
 	res, err := s.client.AddAttachments(ctx, tag, []oci.Attachment{att}, []oci.Matcher{same})
 	if err != nil {
-		return Signature{}, err
+		return "", false, err
 	}
-	sig.Tag, sig.Added = tag.String(), res.Added > 0
-	return sig, nil
+	return tag.String(), res.Added > 0, nil
+}
+
+// storeBundle pushes a Sigstore bundle referrer for d, unless one with the
+// same statement signed by this key is already there.
+func (s *Signer) storeBundle(ctx context.Context, d name.Digest, desc v1.Descriptor, o Options) (string, bool, error) {
+	h, err := v1.NewHash(d.DigestStr())
+	if err != nil {
+		return "", false, err
+	}
+	stmt, err := statement.ForImage(h, statement.CosignSign, nil, o.Annotations)
+	if err != nil {
+		return "", false, err
+	}
+	subject := d
+	if o.SignatureRepo != nil {
+		subject = o.SignatureRepo.Digest(d.DigestStr())
+	}
+	pub, err := s.sv.PublicKey()
+	if err != nil {
+		return "", false, err
+	}
+	hint, err := keys.KeyID(pub)
+	if err != nil {
+		return "", false, err
+	}
+	stmtDigest, _, _ := v1.SHA256(bytes.NewReader(stmt))
+	if ref, ok := s.findBundle(ctx, subject, hint, stmtDigest, stmt); ok {
+		return ref, false, nil
+	}
+	sig, err := s.sv.SignMessage(bytes.NewReader(dsse.PAE(statement.PayloadType, stmt)))
+	if err != nil {
+		return "", false, fmt.Errorf("sign %s: %w", d, err)
+	}
+	b, err := bundle.MarshalDSSE(hint, statement.PayloadType, stmt, sig)
+	if err != nil {
+		return "", false, err
+	}
+	pushed, err := s.client.PushReferrer(ctx, subject, desc, oci.Artifact{
+		ArtifactType:   bundle.MediaTypeV03,
+		Layer:          b,
+		LayerMediaType: bundle.MediaTypeV03,
+		Annotations: map[string]string{
+			oci.BundleContentAnnotation:       "dsse-envelope",
+			oci.BundlePredicateTypeAnnotation: statement.CosignSign,
+			oci.CreatedAnnotation:             time.Now().UTC().Format(time.RFC3339),
+			keyIDAnnotation:                   hint,
+			statementAnnotation:               stmtDigest.String(),
+		},
+	})
+	if err != nil {
+		return "", false, err
+	}
+	return subject.Context().Digest(pushed.Digest.String()).String(), true, nil
+}
+
+// findBundle looks for a bundle referrer of subject that this key already
+// made over the same statement. The annotations only narrow the search: the
+// candidate's bundle is fetched and its signature verified.
+func (s *Signer) findBundle(ctx context.Context, subject name.Digest, hint string, stmtDigest v1.Hash, stmt []byte) (string, bool) {
+	refs, err := s.client.ListReferrers(ctx, subject)
+	if err != nil {
+		return "", false
+	}
+	for _, r := range refs.Descriptors {
+		if r.Annotations[keyIDAnnotation] != hint || r.Annotations[statementAnnotation] != stmtDigest.String() {
+			continue
+		}
+		_, b, err := s.client.FetchReferrer(ctx, subject.Context(), r, bundle.MediaTypeV03)
+		if err != nil {
+			continue
+		}
+		env, err := bundle.ParseDSSE(b)
+		if err != nil || !bytes.Equal(env.Payload, stmt) || env.PayloadType != statement.PayloadType {
+			continue
+		}
+		for _, sig := range env.Signatures {
+			if s.sv.VerifySignature(bytes.NewReader(sig), bytes.NewReader(dsse.PAE(env.PayloadType, env.Payload))) == nil {
+				return subject.Context().Digest(r.Digest.String()).String(), true
+			}
+		}
+	}
+	return "", false
 }

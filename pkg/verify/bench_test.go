@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/imgsign/imgsign/internal/testreg"
 	"github.com/imgsign/imgsign/pkg/keys"
 	"github.com/imgsign/imgsign/pkg/oci"
@@ -16,14 +17,14 @@ import (
 
 // benchmarkVerify measures one verification as a fresh process would do it
 // (a new client, so the registry ping is counted), and reports the HTTP
-// requests each verification makes.
-func benchmarkVerify(b *testing.B, byTag bool) {
-	reg := testreg.Start(b, nil)
+// requests each verification makes. The registry has the referrers API.
+func benchmarkVerify(b *testing.B, byTag bool, format sign.Format, look verify.Format) {
+	reg := testreg.Start(b, nil, registry.WithReferrersSupport(true))
 	d := reg.PushImage(b, reg.Ref("bench/app:v1"))
 	key, _ := keys.Generate(keys.ECDSAP256)
 	c, _ := oci.NewClient(oci.Options{})
 	s, _ := sign.NewSigner(c, key)
-	if _, err := s.Sign(context.Background(), d, sign.Options{Upload: true}); err != nil {
+	if _, err := s.Sign(context.Background(), d, sign.Options{Upload: true, Format: format}); err != nil {
 		b.Fatal(err)
 	}
 	var ref name.Reference = d
@@ -39,17 +40,34 @@ func benchmarkVerify(b *testing.B, byTag bool) {
 			b.Fatal(err)
 		}
 		v, _ := verify.NewVerifier(c, []crypto.PublicKey{key.Public()})
-		if _, err := v.Verify(context.Background(), ref, verify.Options{}); err != nil {
+		if _, err := v.Verify(context.Background(), ref, verify.Options{Format: look}); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportMetric(float64(counter.Count())/float64(b.N), "requests/op")
 }
 
-func BenchmarkVerifyByDigest(b *testing.B) { benchmarkVerify(b, false) }
-func BenchmarkVerifyByTag(b *testing.B)    { benchmarkVerify(b, true) }
+// Legacy signatures (cosign v2 layout, imgsign's default writes it too).
+func BenchmarkVerifyByDigest(b *testing.B) {
+	benchmarkVerify(b, false, sign.FormatLegacy, verify.FormatAny)
+}
+func BenchmarkVerifyByTag(b *testing.B) {
+	benchmarkVerify(b, true, sign.FormatLegacy, verify.FormatAny)
+}
 
-// BenchmarkSign reports the requests of signing a new image by tag.
+// Sigstore bundles (cosign v3 layout): ping, referrers, manifest, bundle.
+func BenchmarkVerifyBundleByDigest(b *testing.B) {
+	benchmarkVerify(b, false, sign.FormatBundle, verify.FormatBundle)
+}
+
+// A bundle-only image verified without saying where to look: the legacy
+// tag is tried first.
+func BenchmarkVerifyBundleAnyByDigest(b *testing.B) {
+	benchmarkVerify(b, false, sign.FormatBundle, verify.FormatAny)
+}
+
+// BenchmarkSign reports the requests of signing a new image by tag, in the
+// legacy layout.
 func BenchmarkSign(b *testing.B) {
 	reg := testreg.Start(b, nil)
 	key, _ := keys.Generate(keys.ECDSAP256)
@@ -65,7 +83,7 @@ func BenchmarkSign(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		c, _ := oci.NewClient(oci.Options{Transport: counter})
 		s, _ := sign.NewSigner(c, key)
-		if _, err := s.Sign(context.Background(), refs[i], sign.Options{Upload: true}); err != nil {
+		if _, err := s.Sign(context.Background(), refs[i], sign.Options{Upload: true, Format: sign.FormatLegacy}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -77,7 +77,20 @@ type Options struct {
 	// Platform selects the child manifest of an index to verify instead
 	// of the index itself.
 	Platform *v1.Platform
+	// Format restricts where signatures are looked for; "" (FormatAny)
+	// looks in the legacy .sig manifest first, then at bundle referrers.
+	Format Format
 }
+
+// Format says where to look for signatures.
+type Format string
+
+// Formats.
+const (
+	FormatAny    Format = ""
+	FormatLegacy Format = "legacy"
+	FormatBundle Format = "bundle"
+)
 
 // Result is the verdict on one image. It marshals to the JSON printed by
 // `imgsign verify -o json`.
@@ -94,23 +107,43 @@ type Result struct {
 	Rejected []Rejected `json:"rejected"`
 	// Error says why the image failed; empty when Verified.
 	Error string `json:"error,omitempty"`
+	// Warnings say what was ignored on the way (a truncated list, a
+	// fallback tag that is not an index, ...).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
-// Verified is a signature that checked out. Critical and Optional keep the
-// shape of cosign's verify output.
+// Where a signature was found.
+const (
+	SourceLegacy = "legacy" // the sha256-<hex>.sig manifest
+	SourceBundle = "bundle" // a Sigstore bundle referrer
+)
+
+// Verified is a signature that checked out. For legacy signatures,
+// Critical and Optional keep the shape of cosign's verify output; for
+// bundles, Statement is the verified in-toto statement.
 type Verified struct {
+	Source        string          `json:"source"`
 	KeyID         string          `json:"keyID"`
-	PayloadDigest string          `json:"payloadDigest"`
-	Critical      json.RawMessage `json:"critical"`
-	Optional      json.RawMessage `json:"optional"`
+	PayloadDigest string          `json:"payloadDigest,omitempty"`
+	Critical      json.RawMessage `json:"critical,omitempty"`
+	Optional      json.RawMessage `json:"optional,omitempty"`
+	Referrer      string          `json:"referrer,omitempty"`
+	Statement     json.RawMessage `json:"statement,omitempty"`
+	// TlogEntries is how many transparency-log entries the bundle carried;
+	// they are not verified yet.
+	TlogEntries int `json:"tlogEntries,omitempty"`
 }
 
 // Rejected is a signature that did not check out.
 type Rejected struct {
-	// Index is the layer's position in the signature manifest.
-	Index         int    `json:"index"`
+	Source string `json:"source"`
+	// Index is the layer's position in the legacy signature manifest (-1
+	// when the manifest as a whole was refused).
+	Index         int    `json:"index,omitempty"`
 	PayloadDigest string `json:"payloadDigest,omitempty"`
-	Reason        string `json:"reason"`
+	// Referrer is the bundle referrer's manifest digest.
+	Referrer string `json:"referrer,omitempty"`
+	Reason   string `json:"reason"`
 }
 
 // Verify checks the signatures of the image ref names. It returns the
@@ -132,43 +165,74 @@ func (v *Verifier) Verify(ctx context.Context, ref name.Reference, o Options) (*
 	}
 	res.Digest = d.DigestStr()
 
+	// Legacy first: where imgsign signed (both formats by default) it is
+	// the cheapest proof; bundles are read when it is not enough.
+	st := &state{signers: map[string]bool{}}
+	var errs []error
+	if o.Format != FormatBundle {
+		if err := v.verifyLegacy(ctx, d, o, res, st); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if o.Format != FormatLegacy && len(st.signers) < st.need(o) {
+		if err := v.verifyBundles(ctx, d, o, res, st); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	need := st.need(o)
+	switch {
+	case len(st.signers) >= need:
+		res.Verified = true
+		return res, nil
+	case len(errs) > 0 && st.found == 0:
+		return fail(errors.Join(errs...))
+	case st.found == 0:
+		return fail(fmt.Errorf("%w (looked in %s)", ErrNoSignatures, strings.Join(st.looked, " and ")))
+	case len(st.signers) == 0:
+		return fail(fmt.Errorf("%w among %d signature(s)", ErrNotVerified, st.found))
+	}
+	return fail(fmt.Errorf("%w: %d distinct trusted key(s) signed, %d required", ErrNotVerified, len(st.signers), need))
+}
+
+// state accumulates what the sources of one verification found.
+type state struct {
+	signers map[string]bool // key IDs with a verified signature
+	found   int             // signatures found, verified or not
+	looked  []string        // where signatures were looked for
+}
+
+func (st *state) need(o Options) int { return max(o.Threshold, 1) }
+
+// verifyLegacy checks the signatures in the legacy .sig manifest.
+func (v *Verifier) verifyLegacy(ctx context.Context, d name.Digest, o Options, res *Result, st *state) error {
 	tag, err := oci.AttachedTag(d, o.SignatureRepo, oci.SignatureTagSuffix)
 	if err != nil {
-		return fail(err)
+		return err
 	}
+	st.looked = append(st.looked, tag.String())
 	m, _, err := v.client.ReadManifest(ctx, tag)
 	switch {
 	case errors.Is(err, oci.ErrNotFound):
-		return fail(fmt.Errorf("%w (no %s)", ErrNoSignatures, tag))
+		return nil
 	case errors.Is(err, oci.ErrTooMany), errors.Is(err, oci.ErrTooLarge):
-		return fail(fmt.Errorf("%w: %v", ErrNotVerified, err))
+		st.found++
+		res.Rejected = append(res.Rejected, Rejected{Source: SourceLegacy, Index: -1, Reason: err.Error()})
+		return nil
 	case err != nil:
-		return fail(err)
+		return err
 	}
-	if len(m.Layers) == 0 {
-		return fail(fmt.Errorf("%w (%s is empty)", ErrNoSignatures, tag))
-	}
-
-	signers := map[string]bool{}
+	st.found += len(m.Layers)
 	blobs := map[v1.Hash][]byte{}
 	for i, layer := range m.Layers {
 		ver, reason := v.checkLayer(ctx, tag.Context(), d, layer, o, blobs)
 		if reason != "" {
-			res.Rejected = append(res.Rejected, Rejected{Index: i, PayloadDigest: layer.Digest.String(), Reason: reason})
+			res.Rejected = append(res.Rejected, Rejected{Source: SourceLegacy, Index: i, PayloadDigest: layer.Digest.String(), Reason: reason})
 			continue
 		}
 		res.Signatures = append(res.Signatures, *ver)
-		signers[ver.KeyID] = true
+		st.signers[ver.KeyID] = true
 	}
-	need := max(o.Threshold, 1)
-	if len(signers) < need {
-		if len(signers) == 0 {
-			return fail(fmt.Errorf("%w among %d signature(s)", ErrNotVerified, len(m.Layers)))
-		}
-		return fail(fmt.Errorf("%w: %d distinct trusted key(s) signed, %d required", ErrNotVerified, len(signers), need))
-	}
-	res.Verified = true
-	return res, nil
+	return nil
 }
 
 // resolve returns the digest to verify.
@@ -226,18 +290,7 @@ func (v *Verifier) checkLayer(ctx context.Context, repo name.Repository, img nam
 		}
 		blobs[layer.Digest] = p
 	}
-	keyID := ""
-	for _, k := range v.keys {
-		for _, kv := range k.verifiers {
-			if kv.VerifySignature(bytes.NewReader(sig), bytes.NewReader(p)) == nil {
-				keyID = k.id
-				break
-			}
-		}
-		if keyID != "" {
-			break
-		}
-	}
+	keyID := v.signedBy(sig, p)
 	if keyID == "" {
 		return nil, "signature does not verify with any trusted key"
 	}
@@ -250,8 +303,7 @@ func (v *Verifier) checkLayer(ctx context.Context, repo name.Repository, img nam
 		return nil, fmt.Sprintf("payload signs %s, not this image (%s)", parsed.Digest, img.DigestStr())
 	}
 	if missing := parsed.MissingAnnotations(o.Annotations); len(missing) > 0 {
-		sort.Strings(missing)
-		return nil, "missing or different annotation(s): " + strings.Join(missing, ", ")
+		return nil, "missing or different annotation(s): " + joinSorted(missing)
 	}
 	if o.CheckIdentity {
 		claimed, err := name.ParseReference(parsed.DockerReference)
@@ -264,5 +316,11 @@ func (v *Verifier) checkLayer(ctx context.Context, repo name.Repository, img nam
 		Optional json.RawMessage `json:"optional"`
 	}
 	_ = json.Unmarshal(p, &raw) // cannot fail: Parse accepted it
-	return &Verified{KeyID: keyID, PayloadDigest: layer.Digest.String(), Critical: raw.Critical, Optional: raw.Optional}, ""
+	return &Verified{Source: SourceLegacy, KeyID: keyID, PayloadDigest: layer.Digest.String(), Critical: raw.Critical, Optional: raw.Optional}, ""
+}
+
+// joinSorted lists names in order.
+func joinSorted(names []string) string {
+	sort.Strings(names)
+	return strings.Join(names, ", ")
 }

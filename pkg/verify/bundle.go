@@ -1,0 +1,132 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/imgsign/imgsign/pkg/bundle"
+	"github.com/imgsign/imgsign/pkg/oci"
+	"github.com/imgsign/imgsign/pkg/statement"
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+)
+
+// signedBy returns the ID of the first trusted key under which sig is a
+// valid signature of msg, or "".
+func (v *Verifier) signedBy(sig, msg []byte) string {
+	for _, k := range v.keys {
+		for _, kv := range k.verifiers {
+			if kv.VerifySignature(bytes.NewReader(sig), bytes.NewReader(msg)) == nil {
+				return k.id
+			}
+		}
+	}
+	return ""
+}
+
+// isSignatureBundle reports, from the referrers entry alone (before
+// anything is downloaded), whether a referrer is a cosign signature bundle.
+// Registries differ in the artifactType they report (some report the config
+// media type), so the bundle annotations count too.
+func isSignatureBundle(d v1.Descriptor) bool {
+	isBundle := d.ArtifactType == bundle.MediaTypeV03 || d.Annotations[oci.BundleContentAnnotation] == "dsse-envelope"
+	pt, ok := d.Annotations[oci.BundlePredicateTypeAnnotation]
+	return isBundle && (!ok || pt == statement.CosignSign)
+}
+
+// verifyBundles checks the Sigstore bundle referrers of d.
+func (v *Verifier) verifyBundles(ctx context.Context, d name.Digest, o Options, res *Result, st *state) error {
+	subject := d
+	if o.SignatureRepo != nil {
+		subject = o.SignatureRepo.Digest(d.DigestStr())
+	}
+	st.looked = append(st.looked, "the referrers of "+subject.String())
+	refs, err := v.client.ListReferrers(ctx, subject)
+	if err != nil {
+		return err
+	}
+	res.Warnings = append(res.Warnings, refs.Warnings...)
+	considered := 0
+	for _, r := range refs.Descriptors {
+		if !isSignatureBundle(r) {
+			continue
+		}
+		st.found++
+		if considered == v.client.Limits().MaxSignatures {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("only the first %d signature bundles were considered", considered))
+			break
+		}
+		considered++
+		ver, reason := v.checkBundle(ctx, subject.Context(), d, r, o)
+		if reason != "" {
+			res.Rejected = append(res.Rejected, Rejected{Source: SourceBundle, Referrer: r.Digest.String(), Reason: reason})
+			continue
+		}
+		res.Signatures = append(res.Signatures, *ver)
+		st.signers[ver.KeyID] = true
+		if len(st.signers) >= st.need(o) {
+			break // enough: the rest need not be downloaded
+		}
+	}
+	return nil
+}
+
+// checkBundle verifies one bundle referrer, returning the verified
+// signature or the reason it was rejected.
+func (v *Verifier) checkBundle(ctx context.Context, repo name.Repository, img name.Digest, r v1.Descriptor, o Options) (*Verified, string) {
+	m, blob, err := v.client.FetchReferrer(ctx, repo, r, bundle.MediaTypeV03)
+	if err != nil {
+		return nil, err.Error()
+	}
+	if m.Subject == nil || m.Subject.Digest.String() != img.DigestStr() {
+		return nil, "the referrer's subject is not this image"
+	}
+	b, err := bundle.ParseDSSE(blob)
+	if err != nil {
+		return nil, err.Error()
+	}
+	if b.PayloadType != statement.PayloadType {
+		return nil, fmt.Sprintf("DSSE payload type %q is not in-toto", b.PayloadType)
+	}
+	pae := dsse.PAE(b.PayloadType, b.Payload)
+	keyID := ""
+	for _, sig := range b.Signatures {
+		if keyID = v.signedBy(sig, pae); keyID != "" {
+			break
+		}
+	}
+	if keyID == "" {
+		return nil, "signature does not verify with any trusted key"
+	}
+	// Only now, with the bytes authenticated, is the statement parsed.
+	s, err := statement.Parse(b.Payload)
+	if err != nil {
+		return nil, err.Error()
+	}
+	if s.PredicateType != statement.CosignSign {
+		return nil, fmt.Sprintf("predicate type %q is not a signature", s.PredicateType)
+	}
+	if claimed, ok := m.Annotations[oci.BundlePredicateTypeAnnotation]; ok && claimed != s.PredicateType {
+		return nil, fmt.Sprintf("the manifest claims predicate type %q, the signed statement says %q", claimed, s.PredicateType)
+	}
+	h, _ := v1.NewHash(img.DigestStr())
+	sub, ok := s.SubjectFor(h)
+	if !ok {
+		return nil, "the signed statement is about another image, not " + img.DigestStr()
+	}
+	if missing := sub.MissingAnnotations(o.Annotations); len(missing) > 0 {
+		return nil, "missing or different annotation(s): " + joinSorted(missing)
+	}
+	if o.CheckIdentity {
+		if sub.Name == "" {
+			return nil, "the bundle names no repository, so --check-identity cannot be satisfied by it"
+		}
+		claimed, err := name.ParseReference(sub.Name)
+		if err != nil || claimed.Context().Name() != img.Context().Name() {
+			return nil, fmt.Sprintf("signed identity %q is not repository %s", sub.Name, img.Context().Name())
+		}
+	}
+	return &Verified{Source: SourceBundle, KeyID: keyID, Referrer: r.Digest.String(), Statement: b.Payload, TlogEntries: b.TlogEntries}, ""
+}
