@@ -51,7 +51,7 @@ func run(imgsign, cosign string, n int) error {
 	if err != nil {
 		return err
 	}
-	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)), registry.WithReferrersSupport(true))
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
 		reg.ServeHTTP(w, r)
@@ -83,7 +83,14 @@ func run(imgsign, cosign string, n int) error {
 	if err != nil {
 		return err
 	}
-	if _, err := exec1(env, imgsign, "sign", "--key", key+".key", digestRef); err != nil {
+	if _, err := exec1(env, imgsign, "sign", "--key", key+".key", "--format", "legacy", digestRef); err != nil {
+		return err
+	}
+	bundleRef, err := push(host + "/bench/bundle:v1")
+	if err != nil {
+		return err
+	}
+	if _, err := exec1(env, imgsign, "sign", "--key", key+".key", "--format", "bundle", bundleRef); err != nil {
 		return err
 	}
 
@@ -106,13 +113,18 @@ func run(imgsign, cosign string, n int) error {
 		ms = append(ms, m)
 		return err
 	}
-	if err := add(measure("imgsign sign (by tag)", func(i int) []string { return []string{"sign", "--key", key + ".key", tags[i]} }, imgsign)); err != nil {
+	if err := add(measure("imgsign sign (by tag, both)", func(i int) []string { return []string{"sign", "--key", key + ".key", tags[i]} }, imgsign)); err != nil {
 		return err
 	}
-	if err := add(measure("imgsign verify (by digest)", func(int) []string { return []string{"verify", "--key", key + ".pub", digestRef} }, imgsign)); err != nil {
+	if err := add(measure("imgsign verify legacy (digest)", func(int) []string { return []string{"verify", "--key", key + ".pub", digestRef} }, imgsign)); err != nil {
 		return err
 	}
-	if err := add(measure("imgsign verify (by tag)", func(int) []string { return []string{"verify", "--key", key + ".pub", host + "/bench/verify:v1"} }, imgsign)); err != nil {
+	if err := add(measure("imgsign verify legacy (tag)", func(int) []string { return []string{"verify", "--key", key + ".pub", host + "/bench/verify:v1"} }, imgsign)); err != nil {
+		return err
+	}
+	if err := add(measure("imgsign verify bundle (digest)", func(int) []string {
+		return []string{"verify", "--key", key + ".pub", "--format", "bundle", bundleRef}
+	}, imgsign)); err != nil {
 		return err
 	}
 	if cosign != "" {
@@ -124,18 +136,21 @@ func run(imgsign, cosign string, n int) error {
 					return []string{"verify", "--key", key + ".pub", "--insecure-ignore-tlog", "--allow-http-registry", ref}
 				}
 			}
-			if err := add(measure("cosign verify (by digest)", args(digestRef), cosign)); err != nil {
+			if err := add(measure("cosign verify legacy (digest)", args(digestRef), cosign)); err != nil {
 				return err
 			}
-			if err := add(measure("cosign verify (by tag)", args(host+"/bench/verify:v1"), cosign)); err != nil {
+			if err := add(measure("cosign verify legacy (tag)", args(host+"/bench/verify:v1"), cosign)); err != nil {
+				return err
+			}
+			if err := add(measure("cosign verify bundle (digest)", args(bundleRef), cosign)); err != nil {
 				return err
 			}
 		}
 	}
-	fmt.Printf("\n%-28s %12s %12s %14s %10s\n", "operation", "median ms", "p90 ms", "peak RSS MiB", "requests")
+	fmt.Printf("\n%-32s %12s %12s %14s %10s\n", "operation", "median ms", "p90 ms", "peak RSS MiB", "requests")
 	for _, m := range ms {
 		slices.Sort(m.wall)
-		fmt.Printf("%-28s %12.1f %12.1f %14.1f %10d\n", m.name,
+		fmt.Printf("%-32s %12.1f %12.1f %14.1f %10d\n", m.name,
 			ms1(m.wall[len(m.wall)/2]), ms1(m.wall[len(m.wall)*9/10]), float64(m.maxRSSKB)/1024, m.requests)
 	}
 	fmt.Printf("(%d runs each; requests counted by the registry, per run)\n", n)
