@@ -209,9 +209,12 @@ func (a *App) printVerdict(res *verify.Result, err error) {
 		fmt.Fprintf(a.Stderr, "FAILED %s%s: %s\n", res.Image, at, oneLine(err.Error()))
 	}
 	for _, r := range res.Rejected {
-		what := fmt.Sprintf("legacy signature #%d (%s)", r.Index, r.PayloadDigest)
-		if r.Source == verify.SourceBundle {
+		what := "legacy signatures"
+		switch {
+		case r.Source == verify.SourceBundle:
 			what = "bundle " + r.Referrer
+		case r.Index != nil:
+			what = fmt.Sprintf("legacy signature #%d (%s)", *r.Index, r.PayloadDigest)
 		}
 		fmt.Fprintf(a.Stderr, "  rejected %s: %s\n", what, r.Reason)
 	}

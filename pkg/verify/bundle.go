@@ -66,7 +66,7 @@ func (v *Verifier) verifyBundles(ctx context.Context, d name.Digest, o Options, 
 		}
 		res.Signatures = append(res.Signatures, *ver)
 		st.signers[ver.KeyID] = true
-		if len(st.signers) >= st.need(o) {
+		if len(st.signers) >= threshold(o) {
 			break // enough: the rest need not be downloaded
 		}
 	}

@@ -137,9 +137,9 @@ type Verified struct {
 // Rejected is a signature that did not check out.
 type Rejected struct {
 	Source string `json:"source"`
-	// Index is the layer's position in the legacy signature manifest (-1
-	// when the manifest as a whole was refused).
-	Index         int    `json:"index,omitempty"`
+	// Index is the layer's position in the legacy signature manifest; nil
+	// for bundles and when the manifest as a whole was refused.
+	Index         *int   `json:"index,omitempty"`
 	PayloadDigest string `json:"payloadDigest,omitempty"`
 	// Referrer is the bundle referrer's manifest digest.
 	Referrer string `json:"referrer,omitempty"`
@@ -174,18 +174,23 @@ func (v *Verifier) Verify(ctx context.Context, ref name.Reference, o Options) (*
 			errs = append(errs, err)
 		}
 	}
-	if o.Format != FormatLegacy && len(st.signers) < st.need(o) {
+	if o.Format != FormatLegacy && len(st.signers) < threshold(o) {
 		if err := v.verifyBundles(ctx, d, o, res, st); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	need := st.need(o)
+	need := threshold(o)
 	switch {
 	case len(st.signers) >= need:
 		res.Verified = true
 		return res, nil
 	case len(errs) > 0 && st.found == 0:
 		return fail(errors.Join(errs...))
+	}
+	for _, err := range errs {
+		res.Warnings = append(res.Warnings, err.Error())
+	}
+	switch {
 	case st.found == 0:
 		return fail(fmt.Errorf("%w (looked in %s)", ErrNoSignatures, strings.Join(st.looked, " and ")))
 	case len(st.signers) == 0:
@@ -201,7 +206,8 @@ type state struct {
 	looked  []string        // where signatures were looked for
 }
 
-func (st *state) need(o Options) int { return max(o.Threshold, 1) }
+// threshold is the number of distinct keys that must have signed.
+func threshold(o Options) int { return max(o.Threshold, 1) }
 
 // verifyLegacy checks the signatures in the legacy .sig manifest.
 func (v *Verifier) verifyLegacy(ctx context.Context, d name.Digest, o Options, res *Result, st *state) error {
@@ -216,7 +222,7 @@ func (v *Verifier) verifyLegacy(ctx context.Context, d name.Digest, o Options, r
 		return nil
 	case errors.Is(err, oci.ErrTooMany), errors.Is(err, oci.ErrTooLarge):
 		st.found++
-		res.Rejected = append(res.Rejected, Rejected{Source: SourceLegacy, Index: -1, Reason: err.Error()})
+		res.Rejected = append(res.Rejected, Rejected{Source: SourceLegacy, Reason: err.Error()})
 		return nil
 	case err != nil:
 		return err
@@ -226,7 +232,7 @@ func (v *Verifier) verifyLegacy(ctx context.Context, d name.Digest, o Options, r
 	for i, layer := range m.Layers {
 		ver, reason := v.checkLayer(ctx, tag.Context(), d, layer, o, blobs)
 		if reason != "" {
-			res.Rejected = append(res.Rejected, Rejected{Source: SourceLegacy, Index: i, PayloadDigest: layer.Digest.String(), Reason: reason})
+			res.Rejected = append(res.Rejected, Rejected{Source: SourceLegacy, Index: &i, PayloadDigest: layer.Digest.String(), Reason: reason})
 			continue
 		}
 		res.Signatures = append(res.Signatures, *ver)
