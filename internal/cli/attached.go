@@ -140,7 +140,7 @@ verified: use verify for that.`,
 				e := attachment{Kind: kind, Scheme: "referrer", Digest: r.Digest.String(), ArtifactType: r.ArtifactType, PredicateType: pt}
 				if kind != kindOther && fetched < client.Limits().MaxSignatures {
 					fetched++
-					if _, blob, err := client.FetchReferrer(ctx, subjectRepo, r, bundle.MediaTypeV03); err == nil {
+					if _, blob, err := client.FetchReferrer(ctx, subjectRepo, r, bundle.MediaTypeV03, client.Limits().MaxAttestationBytes); err == nil {
 						if b, err := bundle.ParseDSSE(blob); err == nil {
 							e.KeyHint = b.Hint
 						}

@@ -23,7 +23,7 @@ const (
 
 // Limits on untrusted bundles.
 const (
-	MaxBundleBytes     = 4 << 20
+	MaxBundleBytes     = 32 << 20
 	MaxTlogEntries     = 32
 	MaxTimestamps      = 32
 	maxDigestAlgorithm = 64

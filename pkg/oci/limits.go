@@ -14,15 +14,19 @@ type Limits struct {
 	MaxPayloadBytes int64
 	// MaxReferrers is the most referrers of one image considered.
 	MaxReferrers int
+	// MaxAttestationBytes is the largest attestation (envelope or bundle)
+	// read. SBOMs can be large; this still bounds memory.
+	MaxAttestationBytes int64
 }
 
 // Default limits. cosign allows 1000 layers and 128 MiB per attachment; a
 // signature payload is a few hundred bytes, so imgsign is much tighter.
 const (
-	DefaultMaxManifestBytes int64 = 4 << 20
-	DefaultMaxSignatures          = 100
-	DefaultMaxPayloadBytes  int64 = 1 << 20
-	DefaultMaxReferrers           = 1000
+	DefaultMaxManifestBytes    int64 = 4 << 20
+	DefaultMaxSignatures             = 100
+	DefaultMaxPayloadBytes     int64 = 1 << 20
+	DefaultMaxReferrers              = 1000
+	DefaultMaxAttestationBytes int64 = 32 << 20
 )
 
 // DefaultLimits returns the default Limits.
@@ -32,6 +36,8 @@ func DefaultLimits() Limits {
 		MaxSignatures:    DefaultMaxSignatures,
 		MaxPayloadBytes:  DefaultMaxPayloadBytes,
 		MaxReferrers:     DefaultMaxReferrers,
+
+		MaxAttestationBytes: DefaultMaxAttestationBytes,
 	}
 }
 
@@ -49,6 +55,9 @@ func (l Limits) orDefault() Limits {
 	}
 	if l.MaxReferrers <= 0 {
 		l.MaxReferrers = d.MaxReferrers
+	}
+	if l.MaxAttestationBytes <= 0 {
+		l.MaxAttestationBytes = d.MaxAttestationBytes
 	}
 	return l
 }

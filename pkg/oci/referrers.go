@@ -354,9 +354,9 @@ func (c *Client) setReferrersAPI(registry string, api bool) {
 }
 
 // FetchReferrer reads the referrer manifest desc in repo and its one layer,
-// which must have media type mt, within the payload limit. The manifest and
-// the blob are each checked against their digests.
-func (c *Client) FetchReferrer(ctx context.Context, repo name.Repository, desc v1.Descriptor, mt types.MediaType) (*v1.Manifest, []byte, error) {
+// which must have media type mt and at most max bytes. The manifest and the
+// blob are each checked against their digests.
+func (c *Client) FetchReferrer(ctx context.Context, repo name.Repository, desc v1.Descriptor, mt types.MediaType, max int64) (*v1.Manifest, []byte, error) {
 	m, _, err := c.ReadManifest(ctx, repo.Digest(desc.Digest.String()))
 	if err != nil {
 		return nil, nil, err
@@ -364,6 +364,6 @@ func (c *Client) FetchReferrer(ctx context.Context, repo name.Repository, desc v
 	if len(m.Layers) != 1 || m.Layers[0].MediaType != mt {
 		return nil, nil, fmt.Errorf("referrer %s: want one %s layer, found %d layer(s)", desc.Digest, mt, len(m.Layers))
 	}
-	b, err := c.FetchBlob(ctx, repo, m.Layers[0], c.limits.MaxPayloadBytes)
+	b, err := c.FetchBlob(ctx, repo, m.Layers[0], max)
 	return m, b, err
 }

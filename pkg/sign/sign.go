@@ -281,7 +281,7 @@ func (s *Signer) findBundle(ctx context.Context, subject name.Digest, hint strin
 		if r.Annotations[keyIDAnnotation] != hint || r.Annotations[statementAnnotation] != stmtDigest.String() {
 			continue
 		}
-		_, b, err := s.client.FetchReferrer(ctx, subject.Context(), r, bundle.MediaTypeV03)
+		_, b, err := s.client.FetchReferrer(ctx, subject.Context(), r, bundle.MediaTypeV03, s.client.Limits().MaxPayloadBytes)
 		if err != nil {
 			continue
 		}

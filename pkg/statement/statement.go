@@ -63,6 +63,16 @@ func ForImage(d v1.Hash, predicateType string, predicate json.RawMessage, annota
 	return json.Marshal(Statement{Type: TypeV1, Subject: []Subject{sub}, PredicateType: predicateType, Predicate: predicate})
 }
 
+// ForImageNamed is ForImage with the subject named (the image repository),
+// as cosign names the subjects of attestations.
+func ForImageNamed(subjectName string, d v1.Hash, predicateType string, predicate json.RawMessage) ([]byte, error) {
+	if predicate == nil {
+		predicate = json.RawMessage("{}")
+	}
+	sub := Subject{Name: subjectName, Digest: map[string]string{d.Algorithm: d.Hex}}
+	return json.Marshal(Statement{Type: TypeV1, Subject: []Subject{sub}, PredicateType: predicateType, Predicate: predicate})
+}
+
 // Parse parses a statement strictly.
 func Parse(data []byte) (*Statement, error) {
 	var s Statement

@@ -26,6 +26,49 @@ func (v *Verifier) signedBy(sig, msg []byte) string {
 	return ""
 }
 
+// checkDSSE verifies a DSSE envelope (from a bundle or a legacy attestation
+// layer) about img: a signature by a trusted key over the PAE of the exact
+// payload, an in-toto payload type, a strictly parsed statement of the
+// wanted predicate type (and of the type the registry-side annotation
+// claimed, when it claimed one), whose subject is img's digest. It returns
+// the signing key's ID, the statement and its matching subject, or the
+// reason for rejection.
+func (v *Verifier) checkDSSE(payloadType string, payload []byte, sigs [][]byte, img name.Digest, want, claimed string) (string, *statement.Statement, *statement.Subject, string) {
+	if payloadType != statement.PayloadType {
+		return "", nil, nil, fmt.Sprintf("DSSE payload type %q is not in-toto", payloadType)
+	}
+	pae := dsse.PAE(payloadType, payload)
+	keyID := ""
+	for _, sig := range sigs {
+		if keyID = v.signedBy(sig, pae); keyID != "" {
+			break
+		}
+	}
+	if keyID == "" {
+		return "", nil, nil, "signature does not verify with any trusted key"
+	}
+	// Only now, with the bytes authenticated, is the statement parsed.
+	s, err := statement.Parse(payload)
+	if err != nil {
+		return "", nil, nil, err.Error()
+	}
+	if claimed != "" && claimed != s.PredicateType {
+		return "", nil, nil, fmt.Sprintf("the registry claims predicate type %q, the signed statement says %q", claimed, s.PredicateType)
+	}
+	if s.PredicateType != want {
+		if want == statement.CosignSign {
+			return "", nil, nil, fmt.Sprintf("predicate type %q is not a signature", s.PredicateType)
+		}
+		return "", nil, nil, fmt.Sprintf("predicate type %q is not %q", s.PredicateType, want)
+	}
+	h, _ := v1.NewHash(img.DigestStr())
+	sub, ok := s.SubjectFor(h)
+	if !ok {
+		return "", nil, nil, "the signed statement is about another image, not " + img.DigestStr()
+	}
+	return keyID, s, sub, ""
+}
+
 // isSignatureBundle reports, from the referrers entry alone (before
 // anything is downloaded), whether a referrer is a cosign signature bundle.
 // Registries differ in the artifactType they report (some report the config
@@ -76,7 +119,7 @@ func (v *Verifier) verifyBundles(ctx context.Context, d name.Digest, o Options, 
 // checkBundle verifies one bundle referrer, returning the verified
 // signature or the reason it was rejected.
 func (v *Verifier) checkBundle(ctx context.Context, repo name.Repository, img name.Digest, r v1.Descriptor, o Options) (*Verified, string) {
-	m, blob, err := v.client.FetchReferrer(ctx, repo, r, bundle.MediaTypeV03)
+	m, blob, err := v.client.FetchReferrer(ctx, repo, r, bundle.MediaTypeV03, v.client.Limits().MaxPayloadBytes)
 	if err != nil {
 		return nil, err.Error()
 	}
@@ -87,34 +130,9 @@ func (v *Verifier) checkBundle(ctx context.Context, repo name.Repository, img na
 	if err != nil {
 		return nil, err.Error()
 	}
-	if b.PayloadType != statement.PayloadType {
-		return nil, fmt.Sprintf("DSSE payload type %q is not in-toto", b.PayloadType)
-	}
-	pae := dsse.PAE(b.PayloadType, b.Payload)
-	keyID := ""
-	for _, sig := range b.Signatures {
-		if keyID = v.signedBy(sig, pae); keyID != "" {
-			break
-		}
-	}
-	if keyID == "" {
-		return nil, "signature does not verify with any trusted key"
-	}
-	// Only now, with the bytes authenticated, is the statement parsed.
-	s, err := statement.Parse(b.Payload)
-	if err != nil {
-		return nil, err.Error()
-	}
-	if s.PredicateType != statement.CosignSign {
-		return nil, fmt.Sprintf("predicate type %q is not a signature", s.PredicateType)
-	}
-	if claimed, ok := m.Annotations[oci.BundlePredicateTypeAnnotation]; ok && claimed != s.PredicateType {
-		return nil, fmt.Sprintf("the manifest claims predicate type %q, the signed statement says %q", claimed, s.PredicateType)
-	}
-	h, _ := v1.NewHash(img.DigestStr())
-	sub, ok := s.SubjectFor(h)
-	if !ok {
-		return nil, "the signed statement is about another image, not " + img.DigestStr()
+	keyID, _, sub, reason := v.checkDSSE(b.PayloadType, b.Payload, b.Signatures, img, statement.CosignSign, m.Annotations[oci.BundlePredicateTypeAnnotation])
+	if reason != "" {
+		return nil, reason
 	}
 	if missing := sub.MissingAnnotations(o.Annotations); len(missing) > 0 {
 		return nil, "missing or different annotation(s): " + joinSorted(missing)

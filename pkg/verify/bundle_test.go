@@ -140,7 +140,7 @@ func TestHostileBundles(t *testing.T) {
 	prov, _ := statement.ForImage(hc, "https://slsa.dev/provenance/v1", json.RawMessage(`{"builder":{"id":"x"}}`), nil)
 	pushBundle(t, f, c, f.key, statement.PayloadType, prov, nil)
 	res, err = f.verify(t, c.String(), verify.Options{}, f.key.Public())
-	mustFail(t, err, verify.ErrNotVerified, "not a signature", res)
+	mustFail(t, err, verify.ErrNotVerified, "the signed statement says", res)
 
 	// A payload that is not in-toto.
 	d, hd := img("d:v1")

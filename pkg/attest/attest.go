@@ -1,0 +1,194 @@
+// Package attest signs in-toto statements about images (provenance, SBOMs,
+// vulnerability reports, VEX) and stores them as cosign does: a DSSE
+// envelope in a layer of the legacy tag sha256-<hex>.att, and/or a Sigstore
+// bundle attached as an OCI 1.1 referrer.
+package attest
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/imgsign/imgsign/pkg/bundle"
+	"github.com/imgsign/imgsign/pkg/envelope"
+	"github.com/imgsign/imgsign/pkg/keys"
+	"github.com/imgsign/imgsign/pkg/oci"
+	"github.com/imgsign/imgsign/pkg/sign"
+	"github.com/imgsign/imgsign/pkg/statement"
+	"github.com/sigstore/sigstore/pkg/signature"
+)
+
+// PredicateTypeAnnotation is the annotation of a legacy attestation layer
+// that names its predicate type, so readers can select before downloading.
+const PredicateTypeAnnotation = "predicateType"
+
+// MaxPredicateBytes is the largest predicate or statement accepted.
+const MaxPredicateBytes = 16 << 20
+
+// predicateTypes maps cosign's --type names to predicate type URIs.
+var predicateTypes = map[string]string{
+	"slsaprovenance":   "https://slsa.dev/provenance/v0.2",
+	"slsaprovenance02": "https://slsa.dev/provenance/v0.2",
+	"slsaprovenance1":  "https://slsa.dev/provenance/v1",
+	"spdx":             "https://spdx.dev/Document",
+	"spdxjson":         "https://spdx.dev/Document",
+	"cyclonedx":        "https://cyclonedx.org/bom",
+	"link":             "https://in-toto.io/Link/v1",
+	"vuln":             "https://cosign.sigstore.dev/attestation/vuln/v1",
+	"openvex":          "https://openvex.dev/ns",
+	"custom":           "https://cosign.sigstore.dev/attestation/v1",
+}
+
+// PredicateType returns the predicate type URI for a cosign type name
+// (slsaprovenance, slsaprovenance1, spdxjson, cyclonedx, vuln, openvex,
+// custom, ...) or checks that t is itself an absolute URI.
+func PredicateType(t string) (string, error) {
+	if uri, ok := predicateTypes[t]; ok {
+		return uri, nil
+	}
+	if u, err := url.ParseRequestURI(t); err == nil && u.Scheme != "" && u.Host != "" {
+		return t, nil
+	}
+	return "", fmt.Errorf("predicate type %q: not a known type (slsaprovenance, slsaprovenance1, spdxjson, cyclonedx, vuln, openvex, custom) nor an absolute URI", t)
+}
+
+// ErrInvalidInput is wrapped when the predicate or statement is refused.
+var ErrInvalidInput = errors.New("invalid attestation input")
+
+// Options say what to attest and where to store it.
+type Options struct {
+	// PredicateType is the predicate type URI (see PredicateType).
+	PredicateType string
+	// Predicate is the predicate JSON; or Statement is a whole in-toto
+	// statement, whose subject must name the image digest. Exactly one.
+	Predicate []byte
+	Statement []byte
+	// Format is legacy (.att tag), bundle (referrer) or both ("" = both).
+	Format sign.Format
+}
+
+// Attestation is one stored attestation.
+type Attestation struct {
+	Image         name.Digest `json:"image"`
+	PredicateType string      `json:"predicateType"`
+	Tag           string      `json:"attestationTag,omitempty"`
+	Referrer      string      `json:"referrer,omitempty"`
+}
+
+// Attester signs attestations with one key.
+type Attester struct {
+	client *oci.Client
+	sv     signature.SignerVerifier
+	hint   string
+}
+
+// NewAttester returns an Attester signing with key.
+func NewAttester(client *oci.Client, key crypto.Signer) (*Attester, error) {
+	sv, err := signature.LoadSignerVerifier(key, crypto.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("load signing key: %w", err)
+	}
+	hint, err := keys.KeyID(key.Public())
+	if err != nil {
+		return nil, err
+	}
+	return &Attester{client: client, sv: sv, hint: hint}, nil
+}
+
+// Statement builds (or, given a whole statement, checks) the statement to
+// sign for the image with digest d.
+func Statement(repo name.Repository, d v1.Hash, o Options) ([]byte, error) {
+	if (o.Predicate == nil) == (o.Statement == nil) {
+		return nil, fmt.Errorf("%w: give a predicate or a statement, not both", ErrInvalidInput)
+	}
+	if len(o.Predicate) > MaxPredicateBytes || len(o.Statement) > MaxPredicateBytes {
+		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidInput, MaxPredicateBytes)
+	}
+	if o.Statement != nil {
+		s, err := statement.Parse(o.Statement)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidInput, err)
+		}
+		if _, ok := s.SubjectFor(d); !ok {
+			return nil, fmt.Errorf("%w: the statement's subject does not name %s", ErrInvalidInput, d)
+		}
+		if o.PredicateType != "" && s.PredicateType != o.PredicateType {
+			return nil, fmt.Errorf("%w: the statement's predicate type is %q, not %q", ErrInvalidInput, s.PredicateType, o.PredicateType)
+		}
+		return o.Statement, nil
+	}
+	if !json.Valid(o.Predicate) || !bytes.HasPrefix(bytes.TrimSpace(o.Predicate), []byte("{")) {
+		return nil, fmt.Errorf("%w: the predicate is not a JSON object", ErrInvalidInput)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, o.Predicate); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidInput, err)
+	}
+	return statement.ForImageNamed(repo.Name(), d, o.PredicateType, compact.Bytes())
+}
+
+// Attest resolves ref once, builds and signs the statement, and stores it.
+func (a *Attester) Attest(ctx context.Context, ref name.Reference, o Options) (*Attestation, error) {
+	if err := a.client.Authenticate(ctx, ref.Context(), true); err != nil {
+		return nil, err
+	}
+	res, err := a.client.Resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	h := res.Descriptor.Digest
+	stmt, err := Statement(ref.Context(), h, o)
+	if err != nil {
+		return nil, err
+	}
+	s, _ := statement.Parse(stmt)
+	pt := s.PredicateType
+	env := envelope.Envelope{PayloadType: statement.PayloadType, Payload: stmt}
+	sig, err := a.sv.SignMessage(bytes.NewReader(env.PAE()))
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	out := &Attestation{Image: res.Ref, PredicateType: pt}
+	if o.Format == sign.FormatLegacy || o.Format == sign.FormatBoth || o.Format == "" {
+		body, err := envelope.Marshal(env.PayloadType, stmt, sig)
+		if err != nil {
+			return nil, err
+		}
+		tag, err := oci.AttachedTag(res.Ref, nil, oci.AttestationTagSuffix)
+		if err != nil {
+			return nil, err
+		}
+		att := oci.Attachment{Payload: body, MediaType: oci.DSSEMediaType,
+			Annotations: map[string]string{oci.SignatureAnnotation: "", PredicateTypeAnnotation: pt}}
+		if _, err := a.client.AddAttachments(ctx, tag, []oci.Attachment{att}, nil); err != nil {
+			return nil, err
+		}
+		out.Tag = tag.String()
+	}
+	if o.Format == sign.FormatBundle || o.Format == sign.FormatBoth || o.Format == "" {
+		b, err := bundle.MarshalDSSE(a.hint, env.PayloadType, stmt, sig)
+		if err != nil {
+			return nil, err
+		}
+		d, err := a.client.PushReferrer(ctx, res.Ref, res.Descriptor, oci.Artifact{
+			ArtifactType: bundle.MediaTypeV03, Layer: b, LayerMediaType: bundle.MediaTypeV03,
+			Annotations: map[string]string{
+				oci.BundleContentAnnotation:       "dsse-envelope",
+				oci.BundlePredicateTypeAnnotation: pt,
+				oci.CreatedAnnotation:             time.Now().UTC().Format(time.RFC3339),
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+		out.Referrer = res.Ref.Context().Digest(d.Digest.String()).String()
+	}
+	return out, nil
+}
