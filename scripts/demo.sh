@@ -47,6 +47,12 @@ bold "Verify it before deploy"
 run imgsign verify --key "$work/release.pub" -a built-by=demo "$image"
 run imgsign verify --key "$work/release.pub" -a built-by=demo --format bundle "$image"
 
+bold "Attest how it was built, and check that before deploy too"
+printf '{"builder":{"id":"https://ci.example/builder"},"buildType":"https://example.com/demo/v1"}\n' > "$work/provenance.json"
+printf 'conditions:\n  - name: built by our CI\n    expression: predicate.builder.id == "https://ci.example/builder"\n' > "$work/policy.yaml"
+run imgsign attest --key "$work/release.key" --type slsaprovenance1 --predicate "$work/provenance.json" "$image"
+run imgsign verify-attestation --key "$work/release.pub" --type slsaprovenance1 --policy "$work/policy.yaml" "$image" >/dev/null
+
 bold "Attack 1: the tag is moved to an image nobody signed"
 moved_ref=$("$work/devregistry" push-random "$image")
 expect_exit 10 imgsign verify --key "$work/release.pub" "$image"

@@ -100,6 +100,8 @@ COSIGN_PASSWORD), then a prompt on the terminal.
 		a.newVerifyCommand(),
 		a.newSignBlobCommand(),
 		a.newVerifyBlobCommand(),
+		a.newAttestCommand(),
+		a.newVerifyAttestationCommand(),
 		a.newTreeCommand(),
 		a.newCleanCommand(),
 		a.newLoginCommand(),

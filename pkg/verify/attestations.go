@@ -163,13 +163,13 @@ func (v *Verifier) legacyAttestations(ctx context.Context, d name.Digest, o Atte
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
-		keyID, _, _, reason := v.checkDSSE(env.PayloadType, env.Payload, env.Signatures, d, o.PredicateType, layer.Annotations[legacyPredicateAnnotation])
-		if reason != "" {
-			rej.Reason = reason
+		c := v.checkDSSE(env.PayloadType, env.Payload, env.Signatures, d, o.PredicateType, layer.Annotations[legacyPredicateAnnotation])
+		if c.reason != "" {
+			rej.Reason = c.reason
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
-		accept(res, o, VerifiedAttestation{Source: SourceLegacy, KeyID: keyID, PayloadDigest: layer.Digest.String(), Statement: env.Payload}, rej)
+		accept(res, o, VerifiedAttestation{Source: SourceLegacy, KeyID: c.keyID, PayloadDigest: layer.Digest.String(), Statement: env.Payload}, rej)
 	}
 	return n, nil
 }
@@ -185,12 +185,16 @@ func (v *Verifier) bundleAttestations(ctx context.Context, d name.Digest, o Atte
 	n := 0
 	for _, r := range refs.Descriptors {
 		isBundle := r.ArtifactType == bundle.MediaTypeV03 || r.Annotations[oci.BundleContentAnnotation] == "dsse-envelope"
-		if !isBundle || r.Annotations[oci.BundlePredicateTypeAnnotation] != o.PredicateType {
-			if isBundle && r.Annotations[oci.BundlePredicateTypeAnnotation] != statement.CosignSign {
-				res.OtherTypes++
-			}
+		claimed, annotated := r.Annotations[oci.BundlePredicateTypeAnnotation]
+		if !isBundle || claimed == statement.CosignSign {
 			continue
 		}
+		if annotated && claimed != o.PredicateType {
+			res.OtherTypes++
+			continue
+		}
+		// Selected by its claimed type, or unannotated (some fallback
+		// indexes drop annotations): then only downloading tells.
 		if n == v.client.Limits().MaxSignatures {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("only the first %d attestation bundles of this type were considered", n))
 			break
@@ -201,6 +205,13 @@ func (v *Verifier) bundleAttestations(ctx context.Context, d name.Digest, o Atte
 		if err != nil {
 			rej.Reason = err.Error()
 			res.Rejected = append(res.Rejected, rej)
+			continue
+		}
+		if mc := m.Annotations[oci.BundlePredicateTypeAnnotation]; !annotated && mc != "" && mc != o.PredicateType {
+			n-- // its manifest says it is of another type
+			if mc != statement.CosignSign {
+				res.OtherTypes++
+			}
 			continue
 		}
 		if m.Subject == nil || m.Subject.Digest.String() != d.DigestStr() {
@@ -214,13 +225,18 @@ func (v *Verifier) bundleAttestations(ctx context.Context, d name.Digest, o Atte
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
-		keyID, _, _, reason := v.checkDSSE(b.PayloadType, b.Payload, b.Signatures, d, o.PredicateType, m.Annotations[oci.BundlePredicateTypeAnnotation])
-		if reason != "" {
-			rej.Reason = reason
+		c := v.checkDSSE(b.PayloadType, b.Payload, b.Signatures, d, o.PredicateType, m.Annotations[oci.BundlePredicateTypeAnnotation])
+		if c.otherType {
+			n--
+			res.OtherTypes++
+			continue
+		}
+		if c.reason != "" {
+			rej.Reason = c.reason
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
-		accept(res, o, VerifiedAttestation{Source: SourceBundle, KeyID: keyID, Referrer: r.Digest.String(), Statement: b.Payload}, rej)
+		accept(res, o, VerifiedAttestation{Source: SourceBundle, KeyID: c.keyID, Referrer: r.Digest.String(), Statement: b.Payload}, rej)
 	}
 	return n, nil
 }

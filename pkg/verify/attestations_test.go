@@ -222,3 +222,33 @@ func TestPredicateTypeNames(t *testing.T) {
 		}
 	}
 }
+
+// TestUnannotatedFallbackEntries: cosign v3's fallback index entries carry
+// no annotations, so the type is only known from the referrer manifest.
+func TestUnannotatedFallbackEntries(t *testing.T) {
+	f := newBundleFixture(t, false)
+	d := f.reg.PushImage(t, f.reg.Ref("un/app:v1"))
+	f.sign(t, d.String(), f.key, sign.Options{Format: sign.FormatBundle})
+	f.attest(t, d, f.key, attest.Options{PredicateType: slsa02, Predicate: []byte(`{"a":1}`), Format: sign.FormatBundle})
+	// Strip the annotations from the fallback index entries.
+	refs, err := f.client.ListReferrers(f.ctx, d)
+	if err != nil || refs.API || len(refs.Descriptors) != 2 {
+		t.Fatalf("referrers %+v %v", refs, err)
+	}
+	var entries []map[string]any
+	for _, r := range refs.Descriptors {
+		entries = append(entries, map[string]any{"mediaType": r.MediaType, "size": r.Size, "digest": r.Digest.String(), "artifactType": r.ArtifactType})
+	}
+	raw, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries})
+	tag, _ := oci.FallbackTag(d)
+	putRaw(t, f, tag.RepositoryStr(), tag.TagStr(), "application/vnd.oci.image.index.v1+json", raw)
+
+	if res, err := f.verify(t, d.String(), verify.Options{Format: verify.FormatBundle}, f.key.Public()); err != nil || len(res.Signatures) != 1 {
+		t.Fatalf("signature: %+v %v", res, err)
+	}
+	if res, err := f.verifyAtt(t, d, verify.AttestationOptions{PredicateType: slsa02}, f.key.Public()); err != nil || len(res.Attestations) != 1 {
+		t.Fatalf("attestation: %+v %v", res, err)
+	}
+	res, err := f.verifyAtt(t, d, verify.AttestationOptions{PredicateType: "https://cyclonedx.org/bom"}, f.key.Public())
+	mustFailAtt(t, res, err, verify.ErrNoSignatures, "other types exist")
+}

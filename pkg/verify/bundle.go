@@ -26,16 +26,27 @@ func (v *Verifier) signedBy(sig, msg []byte) string {
 	return ""
 }
 
+// dsseCheck is the outcome of checkDSSE.
+type dsseCheck struct {
+	keyID string
+	stmt  *statement.Statement
+	sub   *statement.Subject
+	// reason says why the envelope was rejected; empty when it verified.
+	reason string
+	// otherType is set when the envelope verified but is a statement of
+	// another predicate type that nothing had claimed it to be: not a
+	// rejection, just not what was looked for.
+	otherType bool
+}
+
 // checkDSSE verifies a DSSE envelope (from a bundle or a legacy attestation
 // layer) about img: a signature by a trusted key over the PAE of the exact
 // payload, an in-toto payload type, a strictly parsed statement of the
 // wanted predicate type (and of the type the registry-side annotation
-// claimed, when it claimed one), whose subject is img's digest. It returns
-// the signing key's ID, the statement and its matching subject, or the
-// reason for rejection.
-func (v *Verifier) checkDSSE(payloadType string, payload []byte, sigs [][]byte, img name.Digest, want, claimed string) (string, *statement.Statement, *statement.Subject, string) {
+// claimed, when it claimed one), whose subject is img's digest.
+func (v *Verifier) checkDSSE(payloadType string, payload []byte, sigs [][]byte, img name.Digest, want, claimed string) dsseCheck {
 	if payloadType != statement.PayloadType {
-		return "", nil, nil, fmt.Sprintf("DSSE payload type %q is not in-toto", payloadType)
+		return dsseCheck{reason: fmt.Sprintf("DSSE payload type %q is not in-toto", payloadType)}
 	}
 	pae := dsse.PAE(payloadType, payload)
 	keyID := ""
@@ -45,29 +56,33 @@ func (v *Verifier) checkDSSE(payloadType string, payload []byte, sigs [][]byte, 
 		}
 	}
 	if keyID == "" {
-		return "", nil, nil, "signature does not verify with any trusted key"
+		return dsseCheck{reason: "signature does not verify with any trusted key"}
 	}
 	// Only now, with the bytes authenticated, is the statement parsed.
 	s, err := statement.Parse(payload)
 	if err != nil {
-		return "", nil, nil, err.Error()
+		return dsseCheck{reason: err.Error()}
 	}
 	if claimed != "" && claimed != s.PredicateType {
-		return "", nil, nil, fmt.Sprintf("the registry claims predicate type %q, the signed statement says %q", claimed, s.PredicateType)
+		return dsseCheck{reason: fmt.Sprintf("the registry claims predicate type %q, the signed statement says %q", claimed, s.PredicateType)}
 	}
 	if s.PredicateType != want {
-		if want == statement.CosignSign {
-			return "", nil, nil, fmt.Sprintf("predicate type %q is not a signature", s.PredicateType)
+		if claimed == "" {
+			return dsseCheck{otherType: true}
 		}
-		return "", nil, nil, fmt.Sprintf("predicate type %q is not %q", s.PredicateType, want)
+		return dsseCheck{reason: fmt.Sprintf("predicate type %q is not %q", s.PredicateType, want)}
 	}
 	h, _ := v1.NewHash(img.DigestStr())
 	sub, ok := s.SubjectFor(h)
 	if !ok {
-		return "", nil, nil, "the signed statement is about another image, not " + img.DigestStr()
+		return dsseCheck{reason: "the signed statement is about another image, not " + img.DigestStr()}
 	}
-	return keyID, s, sub, ""
+	return dsseCheck{keyID: keyID, stmt: s, sub: sub}
 }
+
+// errOtherType is checkBundle's reason for an unannotated bundle that turned
+// out to be an attestation: not a signature, and not a rejected one either.
+const errOtherType = "\x00other predicate type"
 
 // isSignatureBundle reports, from the referrers entry alone (before
 // anything is downloaded), whether a referrer is a cosign signature bundle.
@@ -103,6 +118,10 @@ func (v *Verifier) verifyBundles(ctx context.Context, d name.Digest, o Options, 
 		}
 		considered++
 		ver, reason := v.checkBundle(ctx, subject.Context(), d, r, o)
+		if reason == errOtherType {
+			st.found-- // an attestation, not a signature
+			continue
+		}
 		if reason != "" {
 			res.Rejected = append(res.Rejected, Rejected{Source: SourceBundle, Referrer: r.Digest.String(), Reason: reason})
 			continue
@@ -123,6 +142,11 @@ func (v *Verifier) checkBundle(ctx context.Context, repo name.Repository, img na
 	if err != nil {
 		return nil, err.Error()
 	}
+	if _, annotated := r.Annotations[oci.BundlePredicateTypeAnnotation]; !annotated {
+		if mc := m.Annotations[oci.BundlePredicateTypeAnnotation]; mc != "" && mc != statement.CosignSign {
+			return nil, errOtherType // its manifest says it is an attestation
+		}
+	}
 	if m.Subject == nil || m.Subject.Digest.String() != img.DigestStr() {
 		return nil, "the referrer's subject is not this image"
 	}
@@ -130,10 +154,14 @@ func (v *Verifier) checkBundle(ctx context.Context, repo name.Repository, img na
 	if err != nil {
 		return nil, err.Error()
 	}
-	keyID, _, sub, reason := v.checkDSSE(b.PayloadType, b.Payload, b.Signatures, img, statement.CosignSign, m.Annotations[oci.BundlePredicateTypeAnnotation])
-	if reason != "" {
-		return nil, reason
+	c := v.checkDSSE(b.PayloadType, b.Payload, b.Signatures, img, statement.CosignSign, m.Annotations[oci.BundlePredicateTypeAnnotation])
+	if c.otherType {
+		return nil, errOtherType
 	}
+	if c.reason != "" {
+		return nil, c.reason
+	}
+	keyID, sub := c.keyID, c.sub
 	if missing := sub.MissingAnnotations(o.Annotations); len(missing) > 0 {
 		return nil, "missing or different annotation(s): " + joinSorted(missing)
 	}

@@ -269,8 +269,14 @@ func putManifest(t *testing.T, f *fixture, tag name.Tag, layers []v1.Descriptor)
 		"layers":        layers,
 	}
 	raw, _ := json.Marshal(m)
-	req, _ := http.NewRequest(http.MethodPut, "http://"+f.reg.Host+"/v2/"+tag.RepositoryStr()+"/manifests/"+tag.TagStr(), bytes.NewReader(raw))
-	req.Header.Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+	putRaw(t, f, tag.RepositoryStr(), tag.TagStr(), "application/vnd.oci.image.manifest.v1+json", raw)
+}
+
+// putRaw PUTs a manifest as-is, bypassing imgsign.
+func putRaw(t *testing.T, f *fixture, repo, ref, mediaType string, raw []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, "http://"+f.reg.Host+"/v2/"+repo+"/manifests/"+ref, bytes.NewReader(raw))
+	req.Header.Set("Content-Type", mediaType)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,269 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/imgsign/imgsign/pkg/attest"
+	"github.com/imgsign/imgsign/pkg/policy"
+	"github.com/imgsign/imgsign/pkg/sign"
+	"github.com/imgsign/imgsign/pkg/verify"
+	"github.com/spf13/cobra"
+)
+
+const typeHelp = "predicate type: slsaprovenance (v0.2), slsaprovenance1, spdxjson, cyclonedx, vuln, openvex, custom, or a URI"
+
+func (a *App) newAttestCommand() *cobra.Command {
+	var (
+		keyPath, predicatePath, statementPath, typ, format string
+		pw                                                 passwordFlags
+		reg                                                registryFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "attest --key KEY --type TYPE (--predicate FILE | --statement FILE) IMAGE",
+		Short: "Sign an in-toto attestation (provenance, SBOM, vulnerability report, VEX) about an image",
+		Long: `Attest IMAGE: build an in-toto statement (v1) whose subject is the image's
+manifest digest and whose predicate is the JSON in --predicate (or take a
+whole statement from --statement; its subject must name the digest), sign
+it in a DSSE envelope, and store it as cosign does: a layer of the legacy tag
+sha256-<hex>.att and/or a Sigstore bundle referrer (--format, default both).
+The predicate must be a JSON object of at most 16 MiB.`,
+		Example: `  imgsign attest --key imgsign.key --type slsaprovenance1 --predicate provenance.json registry.example.com/app:1.4.2
+  imgsign attest --key imgsign.key --type cyclonedx --predicate sbom.cdx.json registry.example.com/app:1.4.2`,
+		Args: exactArgs(1, "one image"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if keyPath == "" || typ == "" {
+				return usageError{fmt.Errorf("--key and --type are required")}
+			}
+			if (predicatePath == "") == (statementPath == "") {
+				return usageError{fmt.Errorf("give exactly one of --predicate and --statement")}
+			}
+			pt, err := attest.PredicateType(typ)
+			if err != nil {
+				return usageError{err}
+			}
+			f, err := sign.ParseFormat(format)
+			if err != nil {
+				return usageError{err}
+			}
+			o := attest.Options{PredicateType: pt, Format: f}
+			if predicatePath != "" {
+				o.Predicate, err = readInputFile(predicatePath, a.Stdin, attest.MaxPredicateBytes)
+			} else {
+				o.Statement, err = readInputFile(statementPath, a.Stdin, attest.MaxPredicateBytes)
+			}
+			if err != nil {
+				return err
+			}
+			refs, err := parseRefs(args)
+			if err != nil {
+				return err
+			}
+			key, err := a.readPrivateKey(keyPath, a.password(pw, "Enter the password of "+keyPath))
+			if err != nil {
+				return err
+			}
+			client, ctx, cancel, err := reg.client(cmd.Context(), a)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			at, err := attest.NewAttester(client, key)
+			if err != nil {
+				return err
+			}
+			out, err := at.Attest(ctx, refs[0], o)
+			if err != nil {
+				if errors.Is(err, attest.ErrInvalidInput) {
+					return usageError{err}
+				}
+				return err
+			}
+			where := ""
+			if out.Tag != "" {
+				where = out.Tag
+			}
+			if out.Referrer != "" {
+				if where != "" {
+					where += " and "
+				}
+				where += "bundle referrer " + out.Referrer
+			}
+			fmt.Fprintf(a.Stderr, "Attested %s (%s), stored in %s\n", out.Image, out.PredicateType, where)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&keyPath, "key", "", "private key file (required)")
+	f.StringVar(&typ, "type", "", typeHelp+" (required)")
+	f.StringVar(&predicatePath, "predicate", "", "predicate JSON file (\"-\" for standard input)")
+	f.StringVar(&statementPath, "statement", "", "a whole in-toto statement instead of a predicate")
+	f.StringVar(&format, "format", string(sign.FormatBoth), "where to store the attestation: legacy, bundle or both")
+	pw.register(cmd)
+	reg.register(cmd)
+	return cmd
+}
+
+func (a *App) newVerifyAttestationCommand() *cobra.Command {
+	var (
+		keyPaths                        []string
+		typ, policyPath, format, platfm string
+		reg                             registryFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "verify-attestation --key PUB --type TYPE [--policy FILE] IMAGE...",
+		Short: "Verify an image's attestations of one type, and conditions on them",
+		Long: `Verify the attestations of --type about each IMAGE. Attestations are chosen
+by type from what the registry lists (layer annotations, referrer entries)
+before anything is downloaded. One verifies only if its DSSE signature
+checks with a trusted key over the exact payload, the payload is an in-toto
+statement (v1 or v0.1) that parses strictly, its predicate type is the one
+asked for and the one the registry claimed, and its subject is the image's
+digest. No attestation of the type is a failure even if others exist.
+
+--policy FILE adds conditions on the predicate in CEL:
+
+  conditions:
+    - name: built by our CI
+      expression: predicate.builder.id == "https://ci.example/builder"
+
+A failed condition is reported by name. The verified statements are printed
+as JSON on standard output; reasons for rejections go to standard error.
+
+` + verifyExitHelp,
+		Example: `  imgsign verify-attestation --key imgsign.pub --type slsaprovenance1 --policy slsa.yaml registry.example.com/app:1.4.2`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError{fmt.Errorf("expected at least one image")}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(keyPaths) == 0 || typ == "" {
+				return usageError{fmt.Errorf("--key and --type are required")}
+			}
+			pt, err := attest.PredicateType(typ)
+			if err != nil {
+				return usageError{err}
+			}
+			o := verify.AttestationOptions{PredicateType: pt}
+			switch format {
+			case "any":
+			case "legacy", "bundle":
+				o.Format = verify.Format(format)
+			default:
+				return usageError{fmt.Errorf("--format must be any, legacy or bundle, not %q", format)}
+			}
+			if platfm != "" {
+				p, err := v1.ParsePlatform(platfm)
+				if err != nil || p.OS == "" || p.Architecture == "" {
+					return usageError{fmt.Errorf("--platform %q is not os/arch[/variant]", platfm)}
+				}
+				o.Platform = p
+			}
+			if policyPath != "" {
+				if o.Policy, err = policy.Load(policyPath); err != nil {
+					return usageError{err}
+				}
+			}
+			refs, err := parseRefs(args)
+			if err != nil {
+				return err
+			}
+			pubs, err := a.readPublicKeys(keyPaths)
+			if err != nil {
+				return err
+			}
+			client, ctx, cancel, err := reg.client(cmd.Context(), a)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			v, err := verify.NewVerifier(client, pubs)
+			if err != nil {
+				return err
+			}
+			var (
+				first    error
+				verified []json.RawMessage
+			)
+			for _, ref := range refs {
+				res, err := v.VerifyAttestations(ctx, ref, o)
+				a.printAttestationVerdict(res, err)
+				for _, at := range res.Attestations {
+					verified = append(verified, at.Statement)
+				}
+				if err != nil && first == nil {
+					first = err
+				}
+			}
+			enc := json.NewEncoder(a.Stdout)
+			enc.SetIndent("", "  ")
+			if verified == nil {
+				verified = []json.RawMessage{}
+			}
+			if err := enc.Encode(verified); err != nil {
+				return err
+			}
+			if first != nil {
+				return exitError{code: verifyExitCode(first), err: first, reported: true}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&keyPaths, "key", nil, "trusted public key file (repeatable: any key may match)")
+	f.StringVar(&typ, "type", "", typeHelp+" (required)")
+	f.StringVar(&policyPath, "policy", "", "CEL conditions the predicate must meet (YAML or JSON)")
+	f.StringVar(&format, "format", "any", "where to look: any, legacy (.att tag) or bundle (referrers)")
+	f.StringVar(&platfm, "platform", "", "for an index, verify the manifest of this platform (os/arch[/variant])")
+	reg.register(cmd)
+	return cmd
+}
+
+func (a *App) printAttestationVerdict(res *verify.AttestationResult, err error) {
+	if err == nil {
+		fmt.Fprintf(a.Stderr, "Verified %d attestation(s) of %s (%s)\n", len(res.Attestations), res.Image, res.Digest)
+		for _, at := range res.Attestations {
+			fmt.Fprintf(a.Stderr, "  %s attestation by key %s\n", at.Source, at.KeyID)
+		}
+	} else {
+		fmt.Fprintf(a.Stderr, "FAILED %s: %s\n", res.Image, oneLine(err.Error()))
+	}
+	for _, r := range res.Rejected {
+		what := "legacy attestations"
+		switch {
+		case r.Source == verify.SourceBundle:
+			what = "bundle " + r.Referrer
+		case r.Index != nil:
+			what = fmt.Sprintf("legacy attestation #%d (%s)", *r.Index, r.PayloadDigest)
+		}
+		fmt.Fprintf(a.Stderr, "  rejected %s: %s\n", what, oneLine(r.Reason))
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(a.Stderr, "  warning: %s\n", w)
+	}
+}
+
+// readInputFile reads a file (or standard input for "-") of at most max
+// bytes.
+func readInputFile(path string, stdin io.Reader, max int64) ([]byte, error) {
+	if path == "-" {
+		data, err := io.ReadAll(io.LimitReader(stdin, max+1))
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(data)) > max {
+			return nil, usageError{fmt.Errorf("standard input is larger than %d bytes", max)}
+		}
+		return data, nil
+	}
+	data, err := readSmallFile(path, max)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return data, nil
+}
