@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/imgsign/imgsign/pkg/attest"
 	"github.com/imgsign/imgsign/pkg/policy"
 	"github.com/imgsign/imgsign/pkg/sign"
@@ -150,19 +149,11 @@ as JSON on standard output; reasons for rejections go to standard error.
 				return usageError{err}
 			}
 			o := verify.AttestationOptions{PredicateType: pt}
-			switch format {
-			case "any":
-			case "legacy", "bundle":
-				o.Format = verify.Format(format)
-			default:
-				return usageError{fmt.Errorf("--format must be any, legacy or bundle, not %q", format)}
+			if o.Format, err = parseLookFormat(format); err != nil {
+				return err
 			}
-			if platfm != "" {
-				p, err := v1.ParsePlatform(platfm)
-				if err != nil || p.OS == "" || p.Architecture == "" {
-					return usageError{fmt.Errorf("--platform %q is not os/arch[/variant]", platfm)}
-				}
-				o.Platform = p
+			if o.Platform, err = parsePlatform(platfm); err != nil {
+				return err
 			}
 			if policyPath != "" {
 				if o.Policy, err = policy.Load(policyPath); err != nil {
@@ -173,19 +164,11 @@ as JSON on standard output; reasons for rejections go to standard error.
 			if err != nil {
 				return err
 			}
-			pubs, err := a.readPublicKeys(keyPaths)
-			if err != nil {
-				return err
-			}
-			client, ctx, cancel, err := reg.client(cmd.Context(), a)
+			v, ctx, cancel, err := a.verifier(cmd.Context(), &reg, keyPaths)
 			if err != nil {
 				return err
 			}
 			defer cancel()
-			v, err := verify.NewVerifier(client, pubs)
-			if err != nil {
-				return err
-			}
 			var (
 				first    error
 				verified []json.RawMessage
@@ -233,19 +216,7 @@ func (a *App) printAttestationVerdict(res *verify.AttestationResult, err error) 
 	} else {
 		fmt.Fprintf(a.Stderr, "FAILED %s: %s\n", res.Image, oneLine(err.Error()))
 	}
-	for _, r := range res.Rejected {
-		what := "legacy attestations"
-		switch {
-		case r.Source == verify.SourceBundle:
-			what = "bundle " + r.Referrer
-		case r.Index != nil:
-			what = fmt.Sprintf("legacy attestation #%d (%s)", *r.Index, r.PayloadDigest)
-		}
-		fmt.Fprintf(a.Stderr, "  rejected %s: %s\n", what, oneLine(r.Reason))
-	}
-	for _, w := range res.Warnings {
-		fmt.Fprintf(a.Stderr, "  warning: %s\n", w)
-	}
+	a.printRejections(res.Rejected, res.Warnings, "attestation")
 }
 
 // readInputFile reads a file (or standard input for "-") of at most max

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto"
 	"encoding/json"
 	"errors"
@@ -109,21 +110,13 @@ machine-readable result per image on standard output.
 			if threshold < 1 || threshold > len(keyPaths) {
 				return usageError{fmt.Errorf("--threshold must be between 1 and the number of keys (%d)", len(keyPaths))}
 			}
-			var look verify.Format
-			switch format {
-			case "any":
-			case "legacy", "bundle":
-				look = verify.Format(format)
-			default:
-				return usageError{fmt.Errorf("--format must be any, legacy or bundle, not %q", format)}
+			look, err := parseLookFormat(format)
+			if err != nil {
+				return err
 			}
-			var plat *v1.Platform
-			if platform != "" {
-				p, err := v1.ParsePlatform(platform)
-				if err != nil || p.OS == "" || p.Architecture == "" {
-					return usageError{fmt.Errorf("--platform %q is not os/arch[/variant]", platform)}
-				}
-				plat = p
+			plat, err := parsePlatform(platform)
+			if err != nil {
+				return err
 			}
 			refs, err := parseRefs(args)
 			if err != nil {
@@ -137,19 +130,11 @@ machine-readable result per image on standard output.
 			if err != nil {
 				return err
 			}
-			pubs, err := a.readPublicKeys(keyPaths)
-			if err != nil {
-				return err
-			}
-			client, ctx, cancel, err := reg.client(cmd.Context(), a)
+			v, ctx, cancel, err := a.verifier(cmd.Context(), &reg, keyPaths)
 			if err != nil {
 				return err
 			}
 			defer cancel()
-			v, err := verify.NewVerifier(client, pubs)
-			if err != nil {
-				return err
-			}
 			opts := verify.Options{Annotations: ann, Threshold: threshold, CheckIdentity: checkIdentity, SignatureRepo: repo, Platform: plat, Format: look}
 			results := make([]*verify.Result, 0, len(refs))
 			var first error
@@ -208,17 +193,65 @@ func (a *App) printVerdict(res *verify.Result, err error) {
 		}
 		fmt.Fprintf(a.Stderr, "FAILED %s%s: %s\n", res.Image, at, oneLine(err.Error()))
 	}
-	for _, r := range res.Rejected {
-		what := "legacy signatures"
+	a.printRejections(res.Rejected, res.Warnings, "signature")
+}
+
+// printRejections lists rejected signatures or attestations (noun) and
+// warnings on stderr.
+func (a *App) printRejections(rejected []verify.Rejected, warnings []string, noun string) {
+	for _, r := range rejected {
+		what := "legacy " + noun + "s"
 		switch {
 		case r.Source == verify.SourceBundle:
 			what = "bundle " + r.Referrer
 		case r.Index != nil:
-			what = fmt.Sprintf("legacy signature #%d (%s)", *r.Index, r.PayloadDigest)
+			what = fmt.Sprintf("legacy %s #%d (%s)", noun, *r.Index, r.PayloadDigest)
 		}
-		fmt.Fprintf(a.Stderr, "  rejected %s: %s\n", what, r.Reason)
+		fmt.Fprintf(a.Stderr, "  rejected %s: %s\n", what, oneLine(r.Reason))
 	}
-	for _, w := range res.Warnings {
+	for _, w := range warnings {
 		fmt.Fprintf(a.Stderr, "  warning: %s\n", w)
 	}
+}
+
+// verifier loads the trusted public keys and makes a Verifier with a
+// registry client bounded by --timeout.
+func (a *App) verifier(ctx context.Context, reg *registryFlags, keyPaths []string) (*verify.Verifier, context.Context, context.CancelFunc, error) {
+	pubs, err := a.readPublicKeys(keyPaths)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	client, ctx, cancel, err := reg.client(ctx, a)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	v, err := verify.NewVerifier(client, pubs)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, err
+	}
+	return v, ctx, cancel, nil
+}
+
+// parseLookFormat parses verify's --format.
+func parseLookFormat(s string) (verify.Format, error) {
+	switch s {
+	case "any":
+		return verify.FormatAny, nil
+	case "legacy", "bundle":
+		return verify.Format(s), nil
+	}
+	return "", usageError{fmt.Errorf("--format must be any, legacy or bundle, not %q", s)}
+}
+
+// parsePlatform parses --platform; "" means none.
+func parsePlatform(s string) (*v1.Platform, error) {
+	if s == "" {
+		return nil, nil
+	}
+	p, err := v1.ParsePlatform(s)
+	if err != nil || p.OS == "" || p.Architecture == "" {
+		return nil, usageError{fmt.Errorf("--platform %q is not os/arch[/variant]", s)}
+	}
+	return p, nil
 }

@@ -34,7 +34,7 @@ const (
 	// MaxConditions is the most conditions a policy may have.
 	MaxConditions = 256
 	// costLimit bounds the work of evaluating one condition.
-	costLimit = 10_000_000
+	costLimit = 1_000_000 // the per-expression limit Kubernetes uses
 )
 
 // ErrInvalid is wrapped by errors in a policy file.

@@ -205,24 +205,6 @@ func mustStatement(t *testing.T, h v1.Hash, pt string) []byte {
 	return s
 }
 
-func TestPredicateTypeNames(t *testing.T) {
-	for in, want := range map[string]string{
-		"slsaprovenance": slsa02, "slsaprovenance1": "https://slsa.dev/provenance/v1", "spdxjson": "https://spdx.dev/Document",
-		"cyclonedx": "https://cyclonedx.org/bom", "vuln": "https://cosign.sigstore.dev/attestation/vuln/v1",
-		"openvex": "https://openvex.dev/ns", "custom": "https://cosign.sigstore.dev/attestation/v1",
-		"https://example.com/mine/v1": "https://example.com/mine/v1",
-	} {
-		if got, err := attest.PredicateType(in); err != nil || got != want {
-			t.Errorf("PredicateType(%q) = %q, %v", in, got, err)
-		}
-	}
-	for _, bad := range []string{"slsa", "", "not a uri", "/relative"} {
-		if _, err := attest.PredicateType(bad); err == nil {
-			t.Errorf("PredicateType(%q) accepted", bad)
-		}
-	}
-}
-
 // TestUnannotatedFallbackEntries: cosign v3's fallback index entries carry
 // no annotations, so the type is only known from the referrer manifest.
 func TestUnannotatedFallbackEntries(t *testing.T) {
