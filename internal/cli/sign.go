@@ -22,8 +22,8 @@ func (a *App) newSignCommand() *cobra.Command {
 		Short: "Sign container images and store the signatures in the registry",
 		Long: `Sign each IMAGE. The reference is resolved once to its manifest digest
 (computed from the bytes received) and only the digest is signed: a tag is
-never what is signed. The signature is stored next to the image as cosign
-does (tag sha256-<hex>.sig), so 'cosign verify' accepts it.
+never what is signed. The signature is stored next to the image in cosign's
+formats, so 'cosign verify' (v2 and v3) accepts it.
 
 --format says where signatures are stored: "legacy" (cosign v1/v2's tag
 sha256-<hex>.sig, read by every cosign release and the admission
