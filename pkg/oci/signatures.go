@@ -174,10 +174,11 @@ func (c *Client) AddAttachments(ctx context.Context, tag name.Tag, adds []Attach
 		return false
 	}
 	return c.converge(ctx, list{
-		name:   tag.String(),
-		read:   func() ([]v1.Descriptor, v1.Hash, error) { return c.readAttachments(ctx, tag) },
-		write:  func(layers []v1.Descriptor) (v1.Hash, error) { return c.putAttachmentManifest(ctx, tag, layers) },
-		reload: upload,
+		name:    tag.String(),
+		read:    func() ([]v1.Descriptor, v1.Hash, error) { return c.readAttachments(ctx, tag) },
+		prepare: func(layers []v1.Descriptor) error { return c.uploadAttachmentConfig(ctx, tag, layers) },
+		write:   func(layers []v1.Descriptor) (v1.Hash, error) { return c.putAttachmentManifest(ctx, tag, layers) },
+		reload:  upload,
 	}, descs, present)
 }
 
@@ -193,9 +194,7 @@ func (c *Client) readAttachments(ctx context.Context, tag name.Tag) ([]v1.Descri
 	return m.Layers, h, nil
 }
 
-// imageConfig is the config blob of an attachment manifest: an empty image
-// whose root file system lists the layers, as go-containerregistry (and so
-// cosign) writes it.
+// imageConfig is the JSON shape of attachmentConfig.
 type imageConfig struct {
 	Architecture string `json:"architecture"`
 	OS           string `json:"os"`
@@ -209,23 +208,11 @@ type imageConfig struct {
 
 // putAttachmentManifest uploads the config blob, then writes the manifest.
 func (c *Client) putAttachmentManifest(ctx context.Context, tag name.Tag, layers []v1.Descriptor) (v1.Hash, error) {
-	var cfg imageConfig
-	cfg.RootFS.Type = "layers"
-	cfg.RootFS.DiffIDs = make([]v1.Hash, len(layers))
-	for i, l := range layers {
-		cfg.RootFS.DiffIDs[i] = l.Digest // payload layers are stored uncompressed
-	}
-	cfgBytes, err := json.Marshal(cfg)
-	if err != nil {
-		return v1.Hash{}, err
-	}
 	opts, err := c.options(ctx, tag.Context(), true)
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	if err := remote.WriteLayer(tag.Context(), static.NewLayer(cfgBytes, types.OCIConfigJSON), opts...); err != nil {
-		return v1.Hash{}, fmt.Errorf("upload config to %s: %w", tag.Context(), err)
-	}
+	cfgBytes := attachmentConfig(layers)
 	cfgHash, cfgSize, _ := v1.SHA256(bytes.NewReader(cfgBytes))
 	m := v1.Manifest{
 		SchemaVersion: 2,
@@ -242,6 +229,33 @@ func (c *Client) putAttachmentManifest(ctx context.Context, tag name.Tag, layers
 	}
 	h, _, _ := v1.SHA256(bytes.NewReader(raw))
 	return h, nil
+}
+
+// uploadAttachmentConfig uploads the config blob a manifest of layers
+// needs, before the manifest is written.
+func (c *Client) uploadAttachmentConfig(ctx context.Context, tag name.Tag, layers []v1.Descriptor) error {
+	opts, err := c.options(ctx, tag.Context(), true)
+	if err != nil {
+		return err
+	}
+	if err := remote.WriteLayer(tag.Context(), static.NewLayer(attachmentConfig(layers), types.OCIConfigJSON), opts...); err != nil {
+		return fmt.Errorf("upload config to %s: %w", tag.Context(), err)
+	}
+	return nil
+}
+
+// attachmentConfig is the config blob of an attachment manifest: an empty
+// image whose root file system lists the layers, as go-containerregistry
+// (and so cosign) writes it.
+func attachmentConfig(layers []v1.Descriptor) []byte {
+	var cfg imageConfig
+	cfg.RootFS.Type = "layers"
+	cfg.RootFS.DiffIDs = make([]v1.Hash, len(layers))
+	for i, l := range layers {
+		cfg.RootFS.DiffIDs[i] = l.Digest // payload layers are stored uncompressed
+	}
+	b, _ := json.Marshal(cfg) // cannot fail: plain strings and hashes
+	return b
 }
 
 // isBlobUnknown reports whether a manifest write failed because the
