@@ -58,15 +58,27 @@ func MarshalMessageSignature(m MessageSignature) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("unsupported hash %v", m.Hash)
 	}
+	return marshal(m.Hint, &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
+		MessageDigest: &protocommon.HashOutput{Algorithm: alg, Digest: m.Digest},
+		Signature:     m.Signature,
+	}})
+}
+
+// marshal encodes a v0.3 bundle with a public-key hint around content.
+func marshal(hint string, content any) ([]byte, error) {
 	b := &protobundle.Bundle{
 		MediaType: MediaTypeV03,
 		VerificationMaterial: &protobundle.VerificationMaterial{
-			Content: &protobundle.VerificationMaterial_PublicKey{PublicKey: &protocommon.PublicKeyIdentifier{Hint: m.Hint}},
+			Content: &protobundle.VerificationMaterial_PublicKey{PublicKey: &protocommon.PublicKeyIdentifier{Hint: hint}},
 		},
-		Content: &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
-			MessageDigest: &protocommon.HashOutput{Algorithm: alg, Digest: m.Digest},
-			Signature:     m.Signature,
-		}},
+	}
+	switch c := content.(type) {
+	case *protobundle.Bundle_MessageSignature:
+		b.Content = c
+	case *protobundle.Bundle_DsseEnvelope:
+		b.Content = c
+	default:
+		return nil, fmt.Errorf("unsupported bundle content %T", content)
 	}
 	out, err := protojson.Marshal(b)
 	if err != nil {
@@ -162,26 +174,11 @@ type DSSE struct {
 // MarshalDSSE encodes a v0.3 bundle with a public-key hint and a DSSE
 // envelope with one signature, as cosign v3 writes it without a log.
 func MarshalDSSE(hint, payloadType string, payload, sig []byte) ([]byte, error) {
-	b := &protobundle.Bundle{
-		MediaType: MediaTypeV03,
-		VerificationMaterial: &protobundle.VerificationMaterial{
-			Content: &protobundle.VerificationMaterial_PublicKey{PublicKey: &protocommon.PublicKeyIdentifier{Hint: hint}},
-		},
-		Content: &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{
-			Payload:     payload,
-			PayloadType: payloadType,
-			Signatures:  []*protodsse.Signature{{Sig: sig}},
-		}},
-	}
-	out, err := protojson.Marshal(b)
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, out); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return marshal(hint, &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{
+		Payload:     payload,
+		PayloadType: payloadType,
+		Signatures:  []*protodsse.Signature{{Sig: sig}},
+	}})
 }
 
 // ParseDSSE parses a bundle that holds a DSSE envelope.
