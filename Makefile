@@ -14,7 +14,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 build: ## build bin/imgsign
-	go build -trimpath -o $(BIN) ./cmd/imgsign
+	go build -trimpath -buildvcs=auto -o $(BIN) ./cmd/imgsign
 
 test: tools lint unit fuzz e2e release-check ## the whole test suite (installs the real registry and cosign first)
 
@@ -43,11 +43,8 @@ lint: ## gofmt and go vet
 tools: ## install the registry server and peer tools the e2e suite uses (cached)
 	bash scripts/install-tools.sh
 
-GORELEASER := $(or $(IMGSIGN_TOOLS),$(HOME)/.cache/imgsign/tools)/bin/goreleaser-v2.16.0
-
 release-check: ## validate .goreleaser.yaml (goreleaser check, and a test of its contents)
-	bash scripts/install-tools.sh goreleaser
-	$(GORELEASER) check
+	bash scripts/goreleaser-check.sh
 	go test -count=1 ./internal/release/
 
 clean: ## remove build output

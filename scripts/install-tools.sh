@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # install-tools.sh installs the real components the e2e suite needs: a registry
 # server (Debian's docker-registry; the tests write their own bcrypt htpasswd),
-# the peer tools cosign v3 and v2 and crane, and goreleaser (to check the
-# release configuration), built from source with the local Go toolchain. Builds are cached under $IMGSIGN_TOOLS (default
+# and the peer tools cosign v3 and v2 and crane, built from source with the
+# local Go toolchain. (scripts/goreleaser-check.sh builds goreleaser the same
+# way, into the same cache.) Builds are cached under $IMGSIGN_TOOLS (default
 # ~/.cache/imgsign/tools) so that later runs take seconds.
 #
-# Usage: scripts/install-tools.sh [registry|cosign|goreleaser|all]   (default: all)
+# Usage: scripts/install-tools.sh [registry|cosign|all]   (default: all)
 set -euo pipefail
 
 TOOLS="${IMGSIGN_TOOLS:-$HOME/.cache/imgsign/tools}"
@@ -15,8 +16,6 @@ export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
 COSIGN3_VERSION=v3.1.3
 COSIGN2_VERSION=v2.6.5
 CRANE_VERSION=v0.22.1
-# The newest goreleaser that builds here: v2.18 needs Go 1.27, v2.17 a module the proxy refuses.
-GORELEASER_VERSION=v2.16.0
 
 log() { printf 'install-tools: %s\n' "$*" >&2; }
 
@@ -55,14 +54,9 @@ install_cosign() {
   go_tool crane github.com/google/go-containerregistry/cmd/crane@$CRANE_VERSION
 }
 
-install_goreleaser() {
-  go_tool goreleaser github.com/goreleaser/goreleaser/v2@$GORELEASER_VERSION
-}
-
 case "${1:-all}" in
   registry) install_registry ;;
   cosign) install_cosign ;;
-  goreleaser) install_goreleaser ;;
-  all) install_registry; install_cosign; install_goreleaser ;;
-  *) echo "usage: $0 [registry|cosign|goreleaser|all]" >&2; exit 2 ;;
+  all) install_registry; install_cosign ;;
+  *) echo "usage: $0 [registry|cosign|all]" >&2; exit 2 ;;
 esac

@@ -2,9 +2,12 @@ package release
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -12,129 +15,267 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// config is the part of .goreleaser.yaml this test checks; decoding is
-// strict so a misspelt key fails the test.
+const (
+	configPath = "../../.goreleaser.yaml"
+	repoRoot   = "../.."
+	versionPkg = "github.com/imgsign/imgsign/internal/version"
+)
+
+// config is the part of .goreleaser.yaml this test relies on. It is decoded
+// with KnownFields, so a key that is misspelt, misplaced or not declared here
+// fails the test: add a field when the configuration grows a key. (goreleaser
+// itself also decodes strictly; scripts/goreleaser-check.sh runs it.)
 type config struct {
 	Version     int    `yaml:"version"`
 	ProjectName string `yaml:"project_name"`
-	Before      any    `yaml:"before"`
-	Builds      []struct {
-		ID           string   `yaml:"id"`
-		Main         string   `yaml:"main"`
-		Binary       string   `yaml:"binary"`
-		Env          []string `yaml:"env"`
-		Goos         []string `yaml:"goos"`
-		Goarch       []string `yaml:"goarch"`
-		Flags        []string `yaml:"flags"`
-		Ldflags      []string `yaml:"ldflags"`
-		ModTimestamp string   `yaml:"mod_timestamp"`
-	} `yaml:"builds"`
-	Archives []struct {
-		ID              string   `yaml:"id"`
-		IDs             []string `yaml:"ids"`
-		NameTemplate    string   `yaml:"name_template"`
-		Formats         []string `yaml:"formats"`
-		FormatOverrides []struct {
-			Goos    string   `yaml:"goos"`
-			Formats []string `yaml:"formats"`
-		} `yaml:"format_overrides"`
-		Files []string `yaml:"files"`
-	} `yaml:"archives"`
+	Before      struct {
+		Hooks []string `yaml:"hooks"`
+	} `yaml:"before"`
+	Builds   []build   `yaml:"builds"`
+	Archives []archive `yaml:"archives"`
 	Checksum struct {
 		NameTemplate string `yaml:"name_template"`
 		Algorithm    string `yaml:"algorithm"`
 	} `yaml:"checksum"`
-	Snapshot  any `yaml:"snapshot"`
-	Changelog any `yaml:"changelog"`
-	Release   any `yaml:"release"`
+	Snapshot struct {
+		VersionTemplate string `yaml:"version_template"`
+	} `yaml:"snapshot"`
+	Changelog struct {
+		Sort string `yaml:"sort"`
+	} `yaml:"changelog"`
+	Release struct {
+		GitHub struct {
+			Owner string `yaml:"owner"`
+			Name  string `yaml:"name"`
+		} `yaml:"github"`
+	} `yaml:"release"`
 }
 
-func load(t *testing.T) config {
-	t.Helper()
-	data, err := os.ReadFile("../../.goreleaser.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+type build struct {
+	ID           string   `yaml:"id"`
+	Main         string   `yaml:"main"`
+	Binary       string   `yaml:"binary"`
+	Env          []string `yaml:"env"`
+	Goos         []string `yaml:"goos"`
+	Goarch       []string `yaml:"goarch"`
+	Flags        []string `yaml:"flags"`
+	Ldflags      []string `yaml:"ldflags"`
+	ModTimestamp string   `yaml:"mod_timestamp"`
+}
+
+type archive struct {
+	ID              string   `yaml:"id"`
+	IDs             []string `yaml:"ids"`
+	NameTemplate    string   `yaml:"name_template"`
+	Formats         []string `yaml:"formats"`
+	FormatOverrides []struct {
+		Goos    string   `yaml:"goos"`
+		Formats []string `yaml:"formats"`
+	} `yaml:"format_overrides"`
+	Files []string `yaml:"files"`
+}
+
+func decode(data []byte) (config, error) {
 	var c config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
-		t.Fatalf(".goreleaser.yaml: %v", err)
+		return c, err
+	}
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return c, errors.New("more than one YAML document")
+	}
+	return c, nil
+}
+
+func load(t *testing.T) config {
+	t.Helper()
+	data, err := os.ReadFile(configPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := decode(data)
+	if err != nil {
+		t.Fatalf("%s: %v", configPath, err)
 	}
 	return c
+}
+
+// TestDecodeIsStrict makes sure the decoding above would catch a typo.
+func TestDecodeIsStrict(t *testing.T) {
+	for _, doc := range []string{
+		"version: 2\nbuilds:\n  - main: ./cmd/imgsign\n    go_os: [linux]\n",
+		"version: 2\narchives:\n  - format_overrides:\n      - goos: windows\n        format: zip\n",
+		"version: 2\nchecksum:\n  algorithim: sha256\n",
+		"version: 2\nversion: 2\n",
+	} {
+		if _, err := decode([]byte(doc)); err == nil {
+			t.Errorf("decoded without error:\n%s", doc)
+		}
+	}
+}
+
+func sameSet(got, want []string) bool {
+	g, w := slices.Clone(got), slices.Clone(want)
+	slices.Sort(g)
+	slices.Sort(w)
+	return slices.Equal(g, w)
+}
+
+// template matches a goreleaser template such as "{{ .Version }}" or
+// "{{.Version}}", capturing the field.
+var template = regexp.MustCompile(`\{\{\s*\.(\w+)\s*\}\}`)
+
+// xFlags returns the -X assignments in ldflags: variable => value, with each
+// template "{{ .Field }}" in a value written as "<Field>". (goreleaser
+// expands the templates before Go splits the flags at spaces.)
+func xFlags(t *testing.T, ldflags []string) map[string]string {
+	t.Helper()
+	ld := template.ReplaceAllString(strings.Join(ldflags, " "), "<$1>")
+	fields := strings.Fields(ld)
+	x := map[string]string{}
+	for i, f := range fields {
+		if f != "-X" {
+			continue
+		}
+		if i+1 == len(fields) {
+			t.Fatalf("ldflags end in -X")
+		}
+		name, value, ok := strings.Cut(fields[i+1], "=")
+		if !ok {
+			t.Fatalf("ldflags: -X %s lacks =", fields[i+1])
+		}
+		x[name] = value
+	}
+	return x
 }
 
 func TestGoreleaserConfig(t *testing.T) {
 	c := load(t)
 	if c.Version != 2 {
-		t.Errorf("version = %d, want 2", c.Version)
+		t.Errorf("version = %d, want 2 (goreleaser v2 configuration)", c.Version)
 	}
+
 	if len(c.Builds) != 1 {
 		t.Fatalf("%d builds, want 1", len(c.Builds))
 	}
 	b := c.Builds[0]
 	if b.Main != "./cmd/imgsign" || b.Binary != "imgsign" {
-		t.Errorf("build main/binary = %s/%s", b.Main, b.Binary)
+		t.Errorf("build main, binary = %q, %q; want ./cmd/imgsign, imgsign", b.Main, b.Binary)
 	}
-	if _, err := os.Stat(filepath.Join("../..", b.Main, "main.go")); err != nil {
+	if _, err := os.Stat(filepath.Join(repoRoot, b.Main, "main.go")); err != nil {
 		t.Errorf("build main: %v", err)
 	}
 	if !slices.Contains(b.Env, "CGO_ENABLED=0") {
-		t.Error("CGO must be off for static cross-builds")
+		t.Errorf("env = %v: CGO_ENABLED=0 is needed for static cross-builds", b.Env)
 	}
-	sortEq := func(got, want []string) bool {
-		g := slices.Clone(got)
-		slices.Sort(g)
-		return slices.Equal(g, want)
+	if !sameSet(b.Goos, []string{"linux", "darwin", "windows"}) {
+		t.Errorf("goos = %v, want linux, darwin, windows", b.Goos)
 	}
-	if !sortEq(b.Goos, []string{"darwin", "linux", "windows"}) || !sortEq(b.Goarch, []string{"amd64", "arm64"}) {
-		t.Errorf("platforms = %v × %v", b.Goos, b.Goarch)
+	if !sameSet(b.Goarch, []string{"amd64", "arm64"}) {
+		t.Errorf("goarch = %v, want amd64, arm64", b.Goarch)
 	}
-	ld := strings.Join(b.Ldflags, " ")
-	for _, v := range []string{"Version", "Commit", "Date"} {
-		if !strings.Contains(ld, "-X github.com/imgsign/imgsign/internal/version."+v+"=") {
-			t.Errorf("ldflags do not set internal/version.%s", v)
+	if !slices.Contains(b.Flags, "-trimpath") {
+		t.Errorf("flags = %v, want -trimpath (reproducible builds)", b.Flags)
+	}
+	if m := template.FindStringSubmatch(b.ModTimestamp); m == nil || m[1] != "CommitTimestamp" {
+		t.Errorf("mod_timestamp = %q, want {{ .CommitTimestamp }} (reproducible builds)", b.ModTimestamp)
+	}
+
+	x := xFlags(t, b.Ldflags)
+	for v, field := range map[string]string{"Version": "Version", "Commit": "FullCommit", "Date": "CommitDate"} {
+		value, ok := x[versionPkg+"."+v]
+		if !ok {
+			t.Errorf("ldflags do not set %s.%s (-X flags: %v)", versionPkg, v, x)
+			continue
+		}
+		if value != "<"+field+">" {
+			t.Errorf("ldflags set %s to %q, want {{ .%s }}", v, value, field)
 		}
 	}
+
 	if len(c.Archives) != 1 {
 		t.Fatalf("%d archives, want 1", len(c.Archives))
 	}
 	a := c.Archives[0]
-	if !slices.Equal(a.Formats, []string{"tar.gz"}) || len(a.FormatOverrides) != 1 ||
-		a.FormatOverrides[0].Goos != "windows" || !slices.Equal(a.FormatOverrides[0].Formats, []string{"zip"}) {
-		t.Errorf("archive formats = %v, overrides %+v", a.Formats, a.FormatOverrides)
+	if len(a.IDs) != 0 && !slices.Contains(a.IDs, b.ID) {
+		t.Errorf("archive ids = %v do not include the build %q", a.IDs, b.ID)
 	}
-	for _, part := range []string{"{{ .Os }}", "{{ .Arch }}"} {
-		if !strings.Contains(a.NameTemplate, part) {
-			t.Errorf("archive name %q lacks %s: archives would collide", a.NameTemplate, part)
+	if !slices.Equal(a.Formats, []string{"tar.gz"}) {
+		t.Errorf("archive formats = %v, want [tar.gz]", a.Formats)
+	}
+	if len(a.FormatOverrides) != 1 || a.FormatOverrides[0].Goos != "windows" ||
+		!slices.Equal(a.FormatOverrides[0].Formats, []string{"zip"}) {
+		t.Errorf("archive format_overrides = %+v, want windows: [zip]", a.FormatOverrides)
+	}
+	// One archive per platform: the name must tell them apart.
+	var parts []string
+	for _, m := range template.FindAllStringSubmatch(a.NameTemplate, -1) {
+		parts = append(parts, m[1])
+	}
+	for _, part := range []string{"Version", "Os", "Arch"} {
+		if !slices.Contains(parts, part) {
+			t.Errorf("archive name_template %q lacks {{ .%s }}", a.NameTemplate, part)
 		}
 	}
-	if c.Checksum.Algorithm != "sha256" || c.Checksum.NameTemplate == "" {
-		t.Errorf("checksum = %+v", c.Checksum)
+	if !slices.Contains(a.Files, "README.md") {
+		t.Errorf("archive files = %v lack README.md", a.Files)
+	}
+	for _, f := range a.Files {
+		// goreleaser fails on a literal path that matches nothing.
+		if !strings.ContainsAny(f, "*?[{") {
+			if _, err := os.Stat(filepath.Join(repoRoot, f)); err != nil {
+				t.Errorf("archive file: %v", err)
+			}
+		}
+	}
+
+	if alg := c.Checksum.Algorithm; alg != "" && alg != "sha256" {
+		t.Errorf("checksum algorithm = %q, want sha256 (goreleaser's default)", alg)
+	}
+	if c.Checksum.NameTemplate == "" {
+		t.Error("checksum name_template is not set")
+	}
+	if c.Snapshot.VersionTemplate == "" {
+		t.Error("snapshot version_template is not set")
+	}
+	if c.Changelog.Sort != "asc" {
+		t.Errorf("changelog sort = %q, want asc", c.Changelog.Sort)
 	}
 }
 
-// TestLdflagsReachTheBinary builds the way the release does and checks that
-// `imgsign version` reports what the ldflags set.
+// TestLdflagsReachTheBinary builds imgsign with the release's ldflags and
+// checks that `imgsign version` reports what they set.
 func TestLdflagsReachTheBinary(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds a binary")
+		t.Skip("builds imgsign")
 	}
-	c := load(t)
-	ld := strings.Join(c.Builds[0].Ldflags, " ")
-	r := strings.NewReplacer("{{ .Version }}", "9.9.9-test", "{{ .FullCommit }}", "0123abcd", "{{ .CommitDate }}", "2026-11-24T00:00:00Z")
+	b := load(t).Builds[0]
+	values := map[string]string{"Version": "9.9.9-test", "FullCommit": "0123abcd", "CommitDate": "2026-11-24T00:00:00Z"}
+	ld := template.ReplaceAllStringFunc(strings.Join(b.Ldflags, " "), func(s string) string {
+		field := template.FindStringSubmatch(s)[1]
+		v, ok := values[field]
+		if !ok {
+			t.Fatalf("ldflags use {{ .%s }}, which this test does not know", field)
+		}
+		return v
+	})
 	bin := filepath.Join(t.TempDir(), "imgsign")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags", r.Replace(ld), "-o", bin, "../../cmd/imgsign")
+	args := append([]string{"build"}, b.Flags...)
+	args = append(args, "-ldflags", ld, "-o", bin, filepath.Join(repoRoot, b.Main))
+	build := exec.Command("go", args...)
+	build.Env = append(os.Environ(), b.Env...)
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	out, err := exec.Command(bin, "version").CombinedOutput()
 	if err != nil {
-		t.Fatalf("version: %v\n%s", err, out)
+		t.Fatalf("imgsign version: %v\n%s", err, out)
 	}
-	for _, want := range []string{"9.9.9-test", "0123abcd", "2026-11-24T00:00:00Z"} {
+	for _, want := range []string{"imgsign  9.9.9-test\n", "commit   0123abcd\n", "built    2026-11-24T00:00:00Z\n"} {
 		if !strings.Contains(string(out), want) {
-			t.Errorf("version output lacks %q:\n%s", want, out)
+			t.Errorf("imgsign version lacks %q:\n%s", want, out)
 		}
 	}
 }
