@@ -230,10 +230,19 @@ func startRegistry(t testing.TB, withTLS, withAuth bool) *registry {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "serve", cfgFile)
-	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
+	// distribution reads REGISTRY_* variables as config overrides: keep
+	// the test's config the only one.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "REGISTRY_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "OTEL_TRACES_EXPORTER=none")
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group (killed whole at cleanup), and killed with the
+	// test process even if go test's timeout skips the cleanup.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
