@@ -61,11 +61,7 @@ The predicate must be a JSON object of at most 16 MiB.`,
 			if err != nil {
 				return err
 			}
-			key, err := a.readPrivateKey(keyPath, a.password(pw, "Enter the password of "+keyPath))
-			if err != nil {
-				return err
-			}
-			client, ctx, cancel, err := reg.client(cmd.Context(), a)
+			key, client, ctx, cancel, err := a.signingClient(cmd.Context(), &reg, keyPath, pw)
 			if err != nil {
 				return err
 			}

@@ -148,8 +148,7 @@ rejected, 1 any other error.`,
 				return fmt.Errorf("read %s: %w", args[0], err)
 			}
 			if ms != nil {
-				want := map[crypto.Hash][]byte{crypto.SHA256: d.SHA256, crypto.SHA384: d.SHA384, crypto.SHA512: d.SHA512}[ms.Hash]
-				if !bytes.Equal(want, ms.Digest) {
+				if !bytes.Equal(d.Of(ms.Hash), ms.Digest) {
 					err := fmt.Errorf("the bundle signs another file (its %v digest differs from %s's)", ms.Hash, args[0])
 					fmt.Fprintf(a.Stderr, "FAILED %s: %s\n", args[0], err)
 					return exitError{code: ExitNotVerified, err: err, reported: true}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto"
 	"fmt"
 	"strings"
 	"time"
@@ -84,6 +85,20 @@ func (r *registryFlags) client(ctx context.Context, a *App) (*oci.Client, contex
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	return c, ctx, cancel, nil
+}
+
+// signingClient loads the private key (asking for its password only if it
+// is encrypted) and makes a registry client bounded by --timeout.
+func (a *App) signingClient(ctx context.Context, reg *registryFlags, keyPath string, pw passwordFlags) (crypto.Signer, *oci.Client, context.Context, context.CancelFunc, error) {
+	key, err := a.readPrivateKey(keyPath, a.password(pw, "Enter the password of "+keyPath))
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	client, ctx, cancel, err := reg.client(ctx, a)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	return key, client, ctx, cancel, nil
 }
 
 // signatureRepo returns the repository given by flag or environment.

@@ -68,11 +68,7 @@ and --output-payload save the signature and the exact signed payload.`,
 			if err != nil {
 				return err
 			}
-			key, err := a.readPrivateKey(keyPath, a.password(pw, "Enter the password of "+keyPath))
-			if err != nil {
-				return err
-			}
-			client, ctx, cancel, err := reg.client(cmd.Context(), a)
+			key, client, ctx, cancel, err := a.signingClient(cmd.Context(), &reg, keyPath, pw)
 			if err != nil {
 				return err
 			}

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -156,7 +155,7 @@ func (a *Attester) Attest(ctx context.Context, ref name.Reference, o Options) (*
 		return nil, fmt.Errorf("sign: %w", err)
 	}
 	out := &Attestation{Image: res.Ref, PredicateType: pt}
-	if o.Format == sign.FormatLegacy || o.Format == sign.FormatBoth || o.Format == "" {
+	if o.Format.Legacy() {
 		body, err := envelope.Marshal(env.PayloadType, stmt, sig)
 		if err != nil {
 			return nil, err
@@ -172,19 +171,12 @@ func (a *Attester) Attest(ctx context.Context, ref name.Reference, o Options) (*
 		}
 		out.Tag = tag.String()
 	}
-	if o.Format == sign.FormatBundle || o.Format == sign.FormatBoth || o.Format == "" {
+	if o.Format.Bundle() {
 		b, err := bundle.MarshalDSSE(a.hint, env.PayloadType, stmt, sig)
 		if err != nil {
 			return nil, err
 		}
-		d, err := a.client.PushReferrer(ctx, res.Ref, res.Descriptor, oci.Artifact{
-			ArtifactType: bundle.MediaTypeV03, Layer: b, LayerMediaType: bundle.MediaTypeV03,
-			Annotations: map[string]string{
-				oci.BundleContentAnnotation:       "dsse-envelope",
-				oci.BundlePredicateTypeAnnotation: pt,
-				oci.CreatedAnnotation:             time.Now().UTC().Format(time.RFC3339),
-			},
-		})
+		d, err := a.client.PushReferrer(ctx, res.Ref, res.Descriptor, bundle.Artifact(b, pt, nil))
 		if err != nil {
 			return nil, err
 		}

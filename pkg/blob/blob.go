@@ -13,10 +13,7 @@ package blob
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
 	"errors"
@@ -125,18 +122,24 @@ func Sign(key crypto.Signer, r io.Reader) (*Signature, error) {
 }
 
 // Verify checks sig over the file whose digests are d against each public
-// key, returning the key ID of the first that verifies.
+// key, with every scheme keys.Schemes accepts, returning the key ID of the
+// first that verifies. Pure Ed25519 is only tried when the file is in
+// d.Head.
 func Verify(pubs []crypto.PublicKey, sig []byte, d *Digests) (string, error) {
 	for _, pub := range pubs {
-		for _, c := range candidates(pub, d) {
-			if c.v == nil {
-				continue
-			}
+		schemes, err := keys.Schemes(pub)
+		if err != nil {
+			return "", err
+		}
+		for _, s := range schemes {
 			var err error
-			if c.digest == nil {
-				err = c.v.VerifySignature(bytes.NewReader(sig), bytes.NewReader(d.Head))
-			} else {
-				err = c.v.VerifySignature(bytes.NewReader(sig), nil, options.WithDigest(c.digest), options.WithCryptoSignerOpts(c.hash))
+			switch {
+			case s.Hash == 0 && d.Head == nil:
+				continue
+			case s.Hash == 0:
+				err = s.Verifier.VerifySignature(bytes.NewReader(sig), bytes.NewReader(d.Head))
+			default:
+				err = s.Verifier.VerifySignature(bytes.NewReader(sig), nil, options.WithDigest(d.Of(s.Hash)), options.WithCryptoSignerOpts(s.Hash))
 			}
 			if err == nil {
 				return keys.KeyID(pub)
@@ -146,42 +149,13 @@ func Verify(pubs []crypto.PublicKey, sig []byte, d *Digests) (string, error) {
 	return "", ErrNotVerified
 }
 
-type candidate struct {
-	v      signature.Verifier
-	digest []byte // nil: verify over d.Head
-	hash   crypto.Hash
-}
-
-// candidates lists the signature schemes accepted for pub.
-func candidates(pub crypto.PublicKey, d *Digests) []candidate {
-	var out []candidate
-	add := func(v signature.Verifier, err error, digest []byte, h crypto.Hash) {
-		if err == nil {
-			out = append(out, candidate{v, digest, h})
-		}
+// Of returns the digest computed with h (SHA-256, SHA-384 or SHA-512).
+func (d *Digests) Of(h crypto.Hash) []byte {
+	switch h {
+	case crypto.SHA384:
+		return d.SHA384
+	case crypto.SHA512:
+		return d.SHA512
 	}
-	switch k := pub.(type) {
-	case *ecdsa.PublicKey:
-		v, err := signature.LoadECDSAVerifier(k, crypto.SHA256)
-		add(v, err, d.SHA256, crypto.SHA256)
-		switch k.Curve {
-		case elliptic.P384():
-			v, err := signature.LoadECDSAVerifier(k, crypto.SHA384)
-			add(v, err, d.SHA384, crypto.SHA384)
-		case elliptic.P521():
-			v, err := signature.LoadECDSAVerifier(k, crypto.SHA512)
-			add(v, err, d.SHA512, crypto.SHA512)
-		}
-	case *rsa.PublicKey:
-		v, err := signature.LoadRSAPKCS1v15Verifier(k, crypto.SHA256)
-		add(v, err, d.SHA256, crypto.SHA256)
-	case ed25519.PublicKey:
-		v, err := signature.LoadED25519phVerifier(k)
-		add(v, err, d.SHA512, crypto.SHA512)
-		if d.Head != nil {
-			v, err := signature.LoadED25519Verifier(k)
-			add(v, err, nil, 0)
-		}
-	}
-	return out
+	return d.SHA256
 }

@@ -15,10 +15,12 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
 )
 
 // fixedPub is a P-256 public key whose key ID was computed with openssl:
@@ -375,5 +377,42 @@ func TestFormatOf(t *testing.T) {
 	}
 	if _, err := FormatOf([]byte("junk")); !errors.Is(err, ErrMalformedKey) {
 		t.Errorf("FormatOf(junk) err = %v", err)
+	}
+}
+
+func TestSchemes(t *testing.T) {
+	want := map[Algorithm][]crypto.Hash{
+		ECDSAP256: {crypto.SHA256},
+		ECDSAP384: {crypto.SHA256, crypto.SHA384},
+		Ed25519:   {crypto.SHA512, 0},
+		RSA3072:   {crypto.SHA256},
+	}
+	for alg, hashes := range want {
+		k := mustGenerate(t, alg)
+		schemes, err := Schemes(k.Public())
+		if err != nil {
+			t.Fatalf("%s: %v", alg, err)
+		}
+		var got []crypto.Hash
+		for _, s := range schemes {
+			got = append(got, s.Hash)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(hashes) {
+			t.Errorf("%s: scheme hashes %v, want %v", alg, got, hashes)
+		}
+		// A signature as cosign verifies it by default checks with one scheme.
+		sv, _ := signature.LoadSignerVerifier(k, crypto.SHA256)
+		sig, _ := sv.SignMessage(bytes.NewReader([]byte("m")))
+		ok := false
+		for _, s := range schemes {
+			ok = ok || s.Verifier.VerifySignature(bytes.NewReader(sig), bytes.NewReader([]byte("m"))) == nil
+		}
+		if !ok {
+			t.Errorf("%s: no scheme verifies a default signature", alg)
+		}
+	}
+	rsa1024, _ := rsa.GenerateKey(rand.Reader, 1024)
+	if _, err := Schemes(rsa1024.Public()); !errors.Is(err, ErrUnsupportedKey) {
+		t.Errorf("rsa1024: %v", err)
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"crypto"
 	"encoding/base64"
 	"fmt"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -71,8 +70,11 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("format %q: choose legacy, bundle or both", s)
 }
 
-func (f Format) legacy() bool { return f == FormatLegacy || f == FormatBoth || f == "" }
-func (f Format) bundle() bool { return f == FormatBundle || f == FormatBoth || f == "" }
+// Legacy reports whether f writes the legacy layout ("" means both).
+func (f Format) Legacy() bool { return f == FormatLegacy || f == FormatBoth || f == "" }
+
+// Bundle reports whether f writes a bundle referrer ("" means both).
+func (f Format) Bundle() bool { return f == FormatBundle || f == FormatBoth || f == "" }
 
 // Options control what is signed and where it is stored.
 type Options struct {
@@ -171,14 +173,14 @@ func (s *Signer) signOne(ctx context.Context, d name.Digest, desc v1.Descriptor,
 		sig.Added = true
 		return sig, nil
 	}
-	if o.Format.legacy() {
+	if o.Format.Legacy() {
 		tag, added, err := s.storeLegacy(ctx, d, p, sig.Signature, o)
 		if err != nil {
 			return Signature{}, err
 		}
 		sig.Tag, sig.Added = tag, added
 	}
-	if o.Format.bundle() {
+	if o.Format.Bundle() {
 		ref, added, err := s.storeBundle(ctx, d, desc, o)
 		if err != nil {
 			return Signature{}, err
@@ -251,18 +253,10 @@ func (s *Signer) storeBundle(ctx context.Context, d name.Digest, desc v1.Descrip
 	if err != nil {
 		return "", false, err
 	}
-	pushed, err := s.client.PushReferrer(ctx, subject, desc, oci.Artifact{
-		ArtifactType:   bundle.MediaTypeV03,
-		Layer:          b,
-		LayerMediaType: bundle.MediaTypeV03,
-		Annotations: map[string]string{
-			oci.BundleContentAnnotation:       "dsse-envelope",
-			oci.BundlePredicateTypeAnnotation: statement.CosignSign,
-			oci.CreatedAnnotation:             time.Now().UTC().Format(time.RFC3339),
-			keyIDAnnotation:                   hint,
-			statementAnnotation:               stmtDigest.String(),
-		},
-	})
+	pushed, err := s.client.PushReferrer(ctx, subject, desc, bundle.Artifact(b, statement.CosignSign, map[string]string{
+		keyIDAnnotation:     hint,
+		statementAnnotation: stmtDigest.String(),
+	}))
 	if err != nil {
 		return "", false, err
 	}
