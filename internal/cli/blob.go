@@ -163,8 +163,8 @@ rejected, 1 any other error.`,
 				return err
 			}
 			fmt.Fprintf(a.Stderr, "Verified %s: signed by key %s\n", args[0], id)
-			if ms != nil && ms.TlogEntries > 0 {
-				fmt.Fprintf(a.Stderr, "Note: the bundle's %d transparency-log entries were not checked (log verification is not supported yet)\n", ms.TlogEntries)
+			if ms != nil && len(ms.TlogEntries) > 0 {
+				fmt.Fprintf(a.Stderr, "Note: the bundle's %d transparency-log entries were not checked (verify-blob does not check logs yet)\n", len(ms.TlogEntries))
 			}
 			return nil
 		},

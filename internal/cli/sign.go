@@ -6,16 +6,19 @@ import (
 
 	"github.com/imgsign/imgsign/internal/atomicfile"
 	"github.com/imgsign/imgsign/pkg/sign"
+	"github.com/imgsign/imgsign/pkg/tlog"
 	"github.com/spf13/cobra"
 )
 
 func (a *App) newSignCommand() *cobra.Command {
 	var (
 		keyPath, sigRepo, outSig, outPayload, format string
+		outEntry                                     string
 		annotations                                  []string
 		recursive, upload, force                     bool
 		pw                                           passwordFlags
 		reg                                          registryFlags
+		logs                                         logFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "sign --key KEY IMAGE...",
@@ -37,10 +40,20 @@ annotations adds nothing. Concurrent signers of one image do not lose each
 other's signatures: the signature manifest is read back after writing and
 merged again if another writer replaced it.
 
-With --upload=false nothing is written to the registry; --output-signature
-and --output-payload save the signature and the exact signed payload.`,
+With --rekor-url, each signature is first recorded in that Rekor log (v1:
+a hashedrekord 0.0.1 entry with a signed entry timestamp; v2: hashedrekord
+0.0.2 with an inclusion proof and checkpoint). If the log fails, nothing is
+written to the registry. The entry travels with the signature: in cosign's
+dev.sigstore.cosign/bundle annotation (v1, which cosign verifies), in
+imgsign's dev.imgsign.tlog-entry annotation (the whole entry with its
+proof), and in the bundle's tlogEntries.
+
+With --upload=false nothing is written to the registry; --output-signature,
+--output-payload and --output-tlog-entry save the signature, the exact
+signed payload and its log entry.`,
 		Example: `  imgsign sign --key imgsign.key registry.example.com/app:1.4.2
   imgsign sign --key imgsign.key -a git_sha=$GIT_SHA --recursive registry.example.com/app:1.4.2
+  imgsign sign --key imgsign.key --rekor-url https://rekor.example.com registry.example.com/app:1.4.2
   imgsign sign --key imgsign.key --upload=false --output-signature app.sig --output-payload app.json IMAGE`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
@@ -68,6 +81,13 @@ and --output-payload save the signature and the exact signed payload.`,
 			if err != nil {
 				return err
 			}
+			logClient, err := logs.client()
+			if err != nil {
+				return err
+			}
+			if outEntry != "" && logClient == nil {
+				return usageError{fmt.Errorf("--output-tlog-entry needs --rekor-url")}
+			}
 			key, client, ctx, cancel, err := a.signingClient(cmd.Context(), &reg, keyPath, pw)
 			if err != nil {
 				return err
@@ -79,7 +99,7 @@ and --output-payload save the signature and the exact signed payload.`,
 			}
 			var all []sign.Signature
 			for _, ref := range refs {
-				sigs, err := signer.Sign(ctx, ref, sign.Options{Annotations: ann, SignatureRepo: repo, Recursive: recursive, Upload: upload, Format: f})
+				sigs, err := signer.Sign(ctx, ref, sign.Options{Annotations: ann, SignatureRepo: repo, Recursive: recursive, Upload: upload, Format: f, Log: logClient})
 				for _, s := range sigs {
 					switch {
 					case !upload:
@@ -89,17 +109,32 @@ and --output-payload save the signature and the exact signed payload.`,
 					default:
 						fmt.Fprintf(a.Stderr, "%s already carries this signature in %s\n", s.Image, where(s))
 					}
+					if s.Entry != nil {
+						fmt.Fprintf(a.Stderr, "  recorded in transparency log %s at index %d\n", logClient.URL(), s.Entry.GetLogIndex())
+					}
 				}
 				all = append(all, sigs...)
 				if err != nil {
 					return err
 				}
 			}
-			if outSig == "" && outPayload == "" {
+			if outSig == "" && outPayload == "" && outEntry == "" {
 				return nil
 			}
 			if len(all) != 1 {
-				return usageError{fmt.Errorf("--output-signature and --output-payload need exactly one signed manifest, not %d", len(all))}
+				return usageError{fmt.Errorf("--output-signature, --output-payload and --output-tlog-entry need exactly one signed manifest, not %d", len(all))}
+			}
+			if outEntry != "" {
+				if all[0].Entry == nil {
+					return fmt.Errorf("--output-tlog-entry: the legacy signature was not logged (use --format legacy or both, or --upload=false)")
+				}
+				data, err := tlog.MarshalEntry(all[0].Entry)
+				if err != nil {
+					return err
+				}
+				if err := atomicfile.Write(outEntry, data, 0o644, force); err != nil {
+					return err
+				}
 			}
 			if outPayload != "" {
 				if err := atomicfile.Write(outPayload, all[0].Payload, 0o644, force); err != nil {
@@ -123,7 +158,9 @@ and --output-payload save the signature and the exact signed payload.`,
 	f.BoolVar(&upload, "upload", true, "store the signature in the registry")
 	f.StringVar(&outSig, "output-signature", "", "write the base64 signature to this file")
 	f.StringVar(&outPayload, "output-payload", "", "write the signed payload to this file")
+	f.StringVar(&outEntry, "output-tlog-entry", "", "write the signature's transparency-log entry (Sigstore JSON) to this file")
 	f.BoolVar(&force, "force", false, "overwrite --output-* files")
+	logs.registerSign(cmd)
 	pw.register(cmd)
 	reg.register(cmd)
 	return cmd

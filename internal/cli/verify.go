@@ -68,6 +68,7 @@ func (a *App) newVerifyCommand() *cobra.Command {
 		threshold             int
 		checkIdentity         bool
 		reg                   registryFlags
+		logs                  logFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "verify --key PUB IMAGE...",
@@ -86,6 +87,16 @@ where it has none). A bundle verifies only if its DSSE signature checks over
 the exact envelope payload with a trusted key, and the signed in-toto
 statement is a cosign signature whose subject is this image's digest.
 
+Transparency logs (Rekor v1 and v2): an entry that travels with a signature
+(cosign's bundle annotation, imgsign's full entry, a bundle's tlogEntries)
+is checked offline against the log keys of --rekor-key or --trusted-root:
+the signed entry timestamp and/or the inclusion proof up to a checkpoint the
+log signed, and that the entry records this very signature, key and payload
+digest (an entry copied from another signature is refused). An entry that
+is present but does not verify is always a rejection. With --rekor-url and
+no entry attached, the signature is looked up in that Rekor v1 log. With
+--require-tlog, a signature without a verified entry is rejected.
+
 "No signatures" is never a pass. A human summary, with the reason each
 rejected signature was refused, goes to standard error; -o json prints a
 machine-readable result per image on standard output.
@@ -93,7 +104,9 @@ machine-readable result per image on standard output.
 ` + verifyExitHelp,
 		Example: `  imgsign verify --key imgsign.pub registry.example.com/app:1.4.2
   imgsign verify --key team-a.pub --key team-b.pub --threshold 2 registry.example.com/app@sha256:...
-  imgsign verify --key imgsign.pub --platform linux/arm64 -o json registry.example.com/app:1.4.2`,
+  imgsign verify --key imgsign.pub --platform linux/arm64 -o json registry.example.com/app:1.4.2
+  imgsign verify --key imgsign.pub --rekor-key rekor.pub --require-tlog registry.example.com/app:1.4.2
+  imgsign verify --key imgsign.pub --trusted-root trusted_root.json --rekor-url https://rekor.example.com IMAGE`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError{fmt.Errorf("expected at least one image")}
@@ -130,12 +143,16 @@ machine-readable result per image on standard output.
 			if err != nil {
 				return err
 			}
-			v, ctx, cancel, err := a.verifier(cmd.Context(), &reg, keyPaths)
+			logOpts, err := logs.verifierOptions()
+			if err != nil {
+				return err
+			}
+			v, ctx, cancel, err := a.verifier(cmd.Context(), &reg, keyPaths, logOpts...)
 			if err != nil {
 				return err
 			}
 			defer cancel()
-			opts := verify.Options{Annotations: ann, Threshold: threshold, CheckIdentity: checkIdentity, SignatureRepo: repo, Platform: plat, Format: look}
+			opts := verify.Options{Annotations: ann, Threshold: threshold, CheckIdentity: checkIdentity, SignatureRepo: repo, Platform: plat, Format: look, RequireTlog: logs.require}
 			results := make([]*verify.Result, 0, len(refs))
 			var first error
 			for _, ref := range refs {
@@ -168,6 +185,7 @@ machine-readable result per image on standard output.
 	f.StringVar(&platform, "platform", "", "for an index, verify the manifest of this platform (os/arch[/variant]) instead")
 	f.StringVarP(&output, "output", "o", "text", "output on standard output: text (nothing) or json")
 	f.StringVar(&format, "format", "any", "where to look for signatures: any (legacy tag, then bundle referrers), legacy or bundle")
+	logs.registerVerify(cmd)
 	reg.register(cmd)
 	return cmd
 }
@@ -182,8 +200,8 @@ func (a *App) printVerdict(res *verify.Result, err error) {
 		fmt.Fprintf(a.Stderr, "Verified %s%s: %d valid signature(s)\n", res.Image, at, len(res.Signatures))
 		for _, s := range res.Signatures {
 			fmt.Fprintf(a.Stderr, "  %s signature by key %s\n", s.Source, s.KeyID)
-			if s.TlogEntries > 0 {
-				fmt.Fprintf(a.Stderr, "    (its %d transparency-log entries were not checked: log verification is not supported yet)\n", s.TlogEntries)
+			for _, line := range describeLog(s) {
+				fmt.Fprintf(a.Stderr, "    %s\n", line)
 			}
 		}
 	} else {
@@ -216,7 +234,7 @@ func (a *App) printRejections(rejected []verify.Rejected, warnings []string, nou
 
 // verifier loads the trusted public keys and makes a Verifier with a
 // registry client bounded by --timeout.
-func (a *App) verifier(ctx context.Context, reg *registryFlags, keyPaths []string) (*verify.Verifier, context.Context, context.CancelFunc, error) {
+func (a *App) verifier(ctx context.Context, reg *registryFlags, keyPaths []string, opts ...verify.Option) (*verify.Verifier, context.Context, context.CancelFunc, error) {
 	pubs, err := a.readPublicKeys(keyPaths)
 	if err != nil {
 		return nil, nil, nil, err
@@ -225,7 +243,7 @@ func (a *App) verifier(ctx context.Context, reg *registryFlags, keyPaths []strin
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	v, err := verify.NewVerifier(client, pubs)
+	v, err := verify.NewVerifier(client, pubs, opts...)
 	if err != nil {
 		cancel()
 		return nil, nil, nil, err

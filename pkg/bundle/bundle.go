@@ -13,6 +13,7 @@ import (
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
+	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -41,8 +42,9 @@ type MessageSignature struct {
 	Hash   crypto.Hash
 	// Signature is the raw signature.
 	Signature []byte
-	// TlogEntries is how many transparency-log entries the bundle carries.
-	TlogEntries int
+	// TlogEntries are the transparency-log entries the bundle carries,
+	// unverified.
+	TlogEntries []*protorekor.TransparencyLogEntry
 }
 
 var hashToProto = map[crypto.Hash]protocommon.HashAlgorithm{
@@ -61,15 +63,17 @@ func MarshalMessageSignature(m MessageSignature) ([]byte, error) {
 	return marshal(m.Hint, &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
 		MessageDigest: &protocommon.HashOutput{Algorithm: alg, Digest: m.Digest},
 		Signature:     m.Signature,
-	}})
+	}}, m.TlogEntries)
 }
 
-// marshal encodes a v0.3 bundle with a public-key hint around content.
-func marshal(hint string, content any) ([]byte, error) {
+// marshal encodes a v0.3 bundle with a public-key hint and log entries
+// around content.
+func marshal(hint string, content any, entries []*protorekor.TransparencyLogEntry) ([]byte, error) {
 	b := &protobundle.Bundle{
 		MediaType: MediaTypeV03,
 		VerificationMaterial: &protobundle.VerificationMaterial{
-			Content: &protobundle.VerificationMaterial_PublicKey{PublicKey: &protocommon.PublicKeyIdentifier{Hint: hint}},
+			Content:     &protobundle.VerificationMaterial_PublicKey{PublicKey: &protocommon.PublicKeyIdentifier{Hint: hint}},
+			TlogEntries: entries,
 		},
 	}
 	switch c := content.(type) {
@@ -151,7 +155,7 @@ func ParseMessageSignature(data []byte) (*MessageSignature, error) {
 		Digest:      ms.GetMessageDigest().GetDigest(),
 		Hash:        h,
 		Signature:   ms.GetSignature(),
-		TlogEntries: len(vm.GetTlogEntries()),
+		TlogEntries: vm.GetTlogEntries(),
 	}, nil
 }
 
@@ -167,18 +171,20 @@ type DSSE struct {
 	Payload     []byte
 	// Signatures are the raw signatures over the envelope's PAE.
 	Signatures [][]byte
-	// TlogEntries is how many transparency-log entries the bundle carries.
-	TlogEntries int
+	// TlogEntries are the transparency-log entries the bundle carries,
+	// unverified.
+	TlogEntries []*protorekor.TransparencyLogEntry
 }
 
-// MarshalDSSE encodes a v0.3 bundle with a public-key hint and a DSSE
-// envelope with one signature, as cosign v3 writes it without a log.
-func MarshalDSSE(hint, payloadType string, payload, sig []byte) ([]byte, error) {
+// MarshalDSSE encodes a v0.3 bundle with a public-key hint, a DSSE envelope
+// with one signature and the log entries of that signature (none: as
+// cosign v3 writes it without a log).
+func MarshalDSSE(hint, payloadType string, payload, sig []byte, entries ...*protorekor.TransparencyLogEntry) ([]byte, error) {
 	return marshal(hint, &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{
 		Payload:     payload,
 		PayloadType: payloadType,
 		Signatures:  []*protodsse.Signature{{Sig: sig}},
-	}})
+	}}, entries)
 }
 
 // ParseDSSE parses a bundle that holds a DSSE envelope.
@@ -199,7 +205,7 @@ func ParseDSSE(data []byte) (*DSSE, error) {
 		Hint:        b.GetVerificationMaterial().GetPublicKey().GetHint(),
 		PayloadType: env.GetPayloadType(),
 		Payload:     env.GetPayload(),
-		TlogEntries: len(b.GetVerificationMaterial().GetTlogEntries()),
+		TlogEntries: b.GetVerificationMaterial().GetTlogEntries(),
 	}
 	for _, s := range env.GetSignatures() {
 		out.Signatures = append(out.Signatures, s.GetSig())

@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/payload"
 	"github.com/imgsign/imgsign/pkg/statement"
+	"github.com/imgsign/imgsign/pkg/tlog"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/sigstore/sigstore/pkg/signature"
 )
@@ -91,6 +93,11 @@ type Options struct {
 	Upload bool
 	// Format says where to store signatures; "" means FormatBoth.
 	Format Format
+	// Log, when set, records every signature in this transparency log
+	// before anything is written to the registry: if the log fails, the
+	// registry is left untouched. The entries travel with the signatures
+	// (legacy annotations, bundle tlogEntries).
+	Log *tlog.Client
 }
 
 // Signature is one signed image.
@@ -108,6 +115,8 @@ type Signature struct {
 	Referrer string `json:"referrer,omitempty"`
 	// Added is false when identical signatures were already stored.
 	Added bool `json:"added"`
+	// Entry is the log entry of the legacy signature (nil without Log).
+	Entry *tlog.Entry `json:"-"`
 }
 
 // Annotations imgsign adds to its bundle referrers, so that signing again
@@ -158,7 +167,8 @@ func (s *Signer) Sign(ctx context.Context, ref name.Reference, o Options) ([]Sig
 	return out, nil
 }
 
-// signOne signs the image d (described by desc) and stores the signatures.
+// signOne signs the image d (described by desc), records the signatures in
+// the log and only then stores them.
 func (s *Signer) signOne(ctx context.Context, d name.Digest, desc v1.Descriptor, o Options) (Signature, error) {
 	p, err := payload.Build(d, o.Annotations)
 	if err != nil {
@@ -169,19 +179,32 @@ func (s *Signer) signOne(ctx context.Context, d name.Digest, desc v1.Descriptor,
 		return Signature{}, fmt.Errorf("sign %s: %w", d, err)
 	}
 	sig := Signature{Image: d, Payload: p, Signature: base64.StdEncoding.EncodeToString(raw)}
+	if o.Log != nil && (!o.Upload || o.Format.Legacy()) {
+		if sig.Entry, err = s.record(ctx, o.Log, p, raw); err != nil {
+			return Signature{}, err
+		}
+	}
 	if !o.Upload {
 		sig.Added = true
 		return sig, nil
 	}
+	// Everything that can fail before a write (bundle lookup, signing,
+	// the log) happens before the first write.
+	var b *pendingBundle
+	if o.Format.Bundle() {
+		if b, err = s.prepareBundle(ctx, d, o); err != nil {
+			return Signature{}, err
+		}
+	}
 	if o.Format.Legacy() {
-		tag, added, err := s.storeLegacy(ctx, d, p, sig.Signature, o)
+		tag, added, err := s.storeLegacy(ctx, d, p, sig.Signature, sig.Entry, o)
 		if err != nil {
 			return Signature{}, err
 		}
 		sig.Tag, sig.Added = tag, added
 	}
-	if o.Format.Bundle() {
-		ref, added, err := s.storeBundle(ctx, d, desc, o)
+	if b != nil {
+		ref, added, err := s.pushBundle(ctx, desc, b)
 		if err != nil {
 			return Signature{}, err
 		}
@@ -190,8 +213,23 @@ func (s *Signer) signOne(ctx context.Context, d name.Digest, desc v1.Descriptor,
 	return sig, nil
 }
 
-// storeLegacy adds the signature to the legacy .sig manifest.
-func (s *Signer) storeLegacy(ctx context.Context, d name.Digest, p []byte, sigB64 string, o Options) (string, bool, error) {
+// record uploads a signature over msg to the log.
+func (s *Signer) record(ctx context.Context, log *tlog.Client, msg, sig []byte) (*tlog.Entry, error) {
+	pub, err := s.sv.PublicKey()
+	if err != nil {
+		return nil, err
+	}
+	d := sha256.Sum256(msg)
+	e, err := log.Upload(ctx, tlog.Want{Digest: d[:], Signature: sig, PublicKey: pub})
+	if err != nil {
+		return nil, fmt.Errorf("record the signature in the transparency log (nothing was written to the registry): %w", err)
+	}
+	return e, nil
+}
+
+// storeLegacy adds the signature to the legacy .sig manifest, with its log
+// entry (if any) in the annotations cosign and imgsign read.
+func (s *Signer) storeLegacy(ctx context.Context, d name.Digest, p []byte, sigB64 string, entry *tlog.Entry, o Options) (string, bool, error) {
 	tag, err := oci.AttachedTag(d, o.SignatureRepo, oci.SignatureTagSuffix)
 	if err != nil {
 		return "", false, err
@@ -201,11 +239,26 @@ func (s *Signer) storeLegacy(ctx context.Context, d name.Digest, p []byte, sigB6
 		MediaType:   oci.SimpleSigningMediaType,
 		Annotations: map[string]string{oci.SignatureAnnotation: sigB64},
 	}
+	if entry != nil {
+		full, err := tlog.MarshalEntry(entry)
+		if err != nil {
+			return "", false, err
+		}
+		att.Annotations[tlog.EntryAnnotation] = string(full)
+		if len(entry.GetInclusionPromise().GetSignedEntryTimestamp()) > 0 {
+			cb, err := tlog.CosignBundle(entry)
+			if err != nil {
+				return "", false, err
+			}
+			att.Annotations[tlog.CosignBundleAnnotation] = string(cb)
+		}
+	}
 	payloadDigest := att.Descriptor().Digest
 	// A layer with the same payload whose signature verifies with this key
-	// is the same signature (ECDSA signatures differ on every run).
+	// is the same signature (ECDSA signatures differ on every run); when
+	// logging, only if it was logged too.
 	same := func(l v1.Descriptor) bool {
-		if l.Digest != payloadDigest {
+		if l.Digest != payloadDigest || (entry != nil && l.Annotations[tlog.EntryAnnotation] == "" && l.Annotations[tlog.CosignBundleAnnotation] == "") {
 			return false
 		}
 		b, err := base64.StdEncoding.DecodeString(l.Annotations[oci.SignatureAnnotation])
@@ -218,16 +271,27 @@ func (s *Signer) storeLegacy(ctx context.Context, d name.Digest, p []byte, sigB6
 	return tag.String(), res.Added > 0, nil
 }
 
-// storeBundle pushes a Sigstore bundle referrer for d, unless one with the
-// same statement signed by this key is already there.
-func (s *Signer) storeBundle(ctx context.Context, d name.Digest, desc v1.Descriptor, o Options) (string, bool, error) {
+// pendingBundle is a bundle signature ready to push, or one found already
+// stored (existing != "").
+type pendingBundle struct {
+	subject  name.Digest
+	data     []byte
+	hint     string
+	stmt     v1.Hash
+	existing string
+}
+
+// prepareBundle signs a Sigstore bundle for d and records it in the log,
+// unless a bundle with the same statement signed by this key (and logged,
+// when logging) is already stored. It writes nothing.
+func (s *Signer) prepareBundle(ctx context.Context, d name.Digest, o Options) (*pendingBundle, error) {
 	h, err := v1.NewHash(d.DigestStr())
 	if err != nil {
-		return "", false, err
+		return nil, err
 	}
 	stmt, err := statement.ForImage(h, statement.CosignSign, nil, o.Annotations)
 	if err != nil {
-		return "", false, err
+		return nil, err
 	}
 	subject := d
 	if o.SignatureRepo != nil {
@@ -235,38 +299,55 @@ func (s *Signer) storeBundle(ctx context.Context, d name.Digest, desc v1.Descrip
 	}
 	pub, err := s.sv.PublicKey()
 	if err != nil {
-		return "", false, err
+		return nil, err
 	}
 	hint, err := keys.KeyID(pub)
 	if err != nil {
-		return "", false, err
+		return nil, err
 	}
 	stmtDigest, _, _ := v1.SHA256(bytes.NewReader(stmt))
-	if ref, ok := s.findBundle(ctx, subject, hint, stmtDigest, stmt); ok {
-		return ref, false, nil
+	if ref, ok := s.findBundle(ctx, subject, hint, stmtDigest, stmt, o.Log != nil); ok {
+		return &pendingBundle{existing: ref}, nil
 	}
-	sig, err := s.sv.SignMessage(bytes.NewReader(dsse.PAE(statement.PayloadType, stmt)))
+	pae := dsse.PAE(statement.PayloadType, stmt)
+	sig, err := s.sv.SignMessage(bytes.NewReader(pae))
 	if err != nil {
-		return "", false, fmt.Errorf("sign %s: %w", d, err)
+		return nil, fmt.Errorf("sign %s: %w", d, err)
 	}
-	b, err := bundle.MarshalDSSE(hint, statement.PayloadType, stmt, sig)
+	var entries []*tlog.Entry
+	if o.Log != nil {
+		e, err := s.record(ctx, o.Log, pae, sig)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, e)
+	}
+	b, err := bundle.MarshalDSSE(hint, statement.PayloadType, stmt, sig, entries...)
 	if err != nil {
-		return "", false, err
+		return nil, err
 	}
-	pushed, err := s.client.PushReferrer(ctx, subject, desc, bundle.Artifact(b, statement.CosignSign, map[string]string{
-		keyIDAnnotation:     hint,
-		statementAnnotation: stmtDigest.String(),
+	return &pendingBundle{subject: subject, data: b, hint: hint, stmt: stmtDigest}, nil
+}
+
+// pushBundle stores a prepared bundle as a referrer of the image (desc).
+func (s *Signer) pushBundle(ctx context.Context, desc v1.Descriptor, b *pendingBundle) (string, bool, error) {
+	if b.existing != "" {
+		return b.existing, false, nil
+	}
+	pushed, err := s.client.PushReferrer(ctx, b.subject, desc, bundle.Artifact(b.data, statement.CosignSign, map[string]string{
+		keyIDAnnotation:     b.hint,
+		statementAnnotation: b.stmt.String(),
 	}))
 	if err != nil {
 		return "", false, err
 	}
-	return subject.Context().Digest(pushed.Digest.String()).String(), true, nil
+	return b.subject.Context().Digest(pushed.Digest.String()).String(), true, nil
 }
 
 // findBundle looks for a bundle referrer of subject that this key already
 // made over the same statement. The annotations only narrow the search: the
 // candidate's bundle is fetched and its signature verified.
-func (s *Signer) findBundle(ctx context.Context, subject name.Digest, hint string, stmtDigest v1.Hash, stmt []byte) (string, bool) {
+func (s *Signer) findBundle(ctx context.Context, subject name.Digest, hint string, stmtDigest v1.Hash, stmt []byte, logged bool) (string, bool) {
 	refs, err := s.client.ListReferrers(ctx, subject)
 	if err != nil {
 		return "", false
@@ -280,7 +361,7 @@ func (s *Signer) findBundle(ctx context.Context, subject name.Digest, hint strin
 			continue
 		}
 		env, err := bundle.ParseDSSE(b)
-		if err != nil || !bytes.Equal(env.Payload, stmt) || env.PayloadType != statement.PayloadType {
+		if err != nil || !bytes.Equal(env.Payload, stmt) || env.PayloadType != statement.PayloadType || (logged && len(env.TlogEntries) == 0) {
 			continue
 		}
 		for _, sig := range env.Signatures {

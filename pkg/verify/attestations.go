@@ -169,7 +169,7 @@ func (v *Verifier) legacyAttestations(ctx context.Context, d name.Digest, o Atte
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
-		accept(res, o, VerifiedAttestation{Source: SourceLegacy, KeyID: c.keyID, PayloadDigest: layer.Digest.String(), Statement: env.Payload}, rej)
+		accept(res, o, VerifiedAttestation{Source: SourceLegacy, KeyID: c.key.id, PayloadDigest: layer.Digest.String(), Statement: env.Payload}, rej)
 	}
 	return n, nil
 }
@@ -236,7 +236,7 @@ func (v *Verifier) bundleAttestations(ctx context.Context, d name.Digest, o Atte
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
-		accept(res, o, VerifiedAttestation{Source: SourceBundle, KeyID: c.keyID, Referrer: r.Digest.String(), Statement: b.Payload}, rej)
+		accept(res, o, VerifiedAttestation{Source: SourceBundle, KeyID: c.key.id, Referrer: r.Digest.String(), Statement: b.Payload}, rej)
 	}
 	return n, nil
 }

@@ -10,25 +10,28 @@ import (
 	"github.com/imgsign/imgsign/pkg/bundle"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/statement"
+	"github.com/imgsign/imgsign/pkg/tlog"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 )
 
-// signedBy returns the ID of the first trusted key under which sig is a
-// valid signature of msg, or "".
-func (v *Verifier) signedBy(sig, msg []byte) string {
-	for _, k := range v.keys {
+// signedBy returns the first trusted key under which sig is a valid
+// signature of msg, or nil.
+func (v *Verifier) signedBy(sig, msg []byte) *trustedKey {
+	for i, k := range v.keys {
 		for _, kv := range k.verifiers {
 			if kv.VerifySignature(bytes.NewReader(sig), bytes.NewReader(msg)) == nil {
-				return k.id
+				return &v.keys[i]
 			}
 		}
 	}
-	return ""
+	return nil
 }
 
 // dsseCheck is the outcome of checkDSSE.
 type dsseCheck struct {
-	keyID string
+	key *trustedKey
+	// sig is the envelope signature that verified, over pae.
+	sig, pae []byte
 	stmt  *statement.Statement
 	sub   *statement.Subject
 	// reason says why the envelope was rejected; empty when it verified.
@@ -49,13 +52,15 @@ func (v *Verifier) checkDSSE(payloadType string, payload []byte, sigs [][]byte, 
 		return dsseCheck{reason: fmt.Sprintf("DSSE payload type %q is not in-toto", payloadType)}
 	}
 	pae := dsse.PAE(payloadType, payload)
-	keyID := ""
+	var key *trustedKey
+	var signature []byte
 	for _, sig := range sigs {
-		if keyID = v.signedBy(sig, pae); keyID != "" {
+		if key = v.signedBy(sig, pae); key != nil {
+			signature = sig
 			break
 		}
 	}
-	if keyID == "" {
+	if key == nil {
 		return dsseCheck{reason: "signature does not verify with any trusted key"}
 	}
 	// Only now, with the bytes authenticated, is the statement parsed.
@@ -77,7 +82,7 @@ func (v *Verifier) checkDSSE(payloadType string, payload []byte, sigs [][]byte, 
 	if !ok {
 		return dsseCheck{reason: "the signed statement is about another image, not " + img.DigestStr()}
 	}
-	return dsseCheck{keyID: keyID, stmt: s, sub: sub}
+	return dsseCheck{key: key, sig: signature, pae: pae, stmt: s, sub: sub}
 }
 
 // errOtherType is checkBundle's reason for an unannotated bundle that turned
@@ -161,7 +166,7 @@ func (v *Verifier) checkBundle(ctx context.Context, repo name.Repository, img na
 	if c.reason != "" {
 		return nil, c.reason
 	}
-	keyID, sub := c.keyID, c.sub
+	sub := c.sub
 	if missing := sub.MissingAnnotations(o.Annotations); len(missing) > 0 {
 		return nil, "missing or different annotation(s): " + joinSorted(missing)
 	}
@@ -174,5 +179,9 @@ func (v *Verifier) checkBundle(ctx context.Context, repo name.Repository, img na
 			return nil, fmt.Sprintf("signed identity %q is not repository %s", sub.Name, img.Context().Name())
 		}
 	}
-	return &Verified{Source: SourceBundle, KeyID: keyID, Referrer: r.Digest.String(), Statement: b.Payload, TlogEntries: b.TlogEntries}, ""
+	lc := v.checkLog(ctx, tlog.Want{Digest: digest(c.pae), Signature: c.sig, PublicKey: c.key.pub}, b.TlogEntries, nil, o)
+	if lc.reason != "" {
+		return nil, lc.reason
+	}
+	return &Verified{Source: SourceBundle, KeyID: c.key.id, Referrer: r.Digest.String(), Statement: b.Payload, Tlog: lc.facts, TlogUnchecked: lc.unchecked}, ""
 }

@@ -11,6 +11,7 @@ import (
 // (see keys.Schemes).
 type trustedKey struct {
 	id        string
+	pub       crypto.PublicKey
 	verifiers []signature.Verifier
 }
 
@@ -23,7 +24,7 @@ func newTrustedKey(pub crypto.PublicKey) (trustedKey, error) {
 	if err != nil {
 		return trustedKey{}, err
 	}
-	k := trustedKey{id: id}
+	k := trustedKey{id: id, pub: pub}
 	for _, s := range schemes {
 		k.verifiers = append(k.verifiers, s.Verifier)
 	}

@@ -20,6 +20,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/payload"
+	"github.com/imgsign/imgsign/pkg/tlog"
 )
 
 // Outcomes other than success. Verify returns an error wrapping exactly one
@@ -38,15 +39,20 @@ var (
 type Verifier struct {
 	client *oci.Client
 	keys   []trustedKey
+	logs   *tlog.Trust
+	online *tlog.Client
 }
 
 // NewVerifier returns a Verifier trusting pubs (duplicates, by key ID, count
 // once). It needs at least one key.
-func NewVerifier(client *oci.Client, pubs []crypto.PublicKey) (*Verifier, error) {
+func NewVerifier(client *oci.Client, pubs []crypto.PublicKey, opts ...Option) (*Verifier, error) {
 	if len(pubs) == 0 {
 		return nil, errors.New("no public key given")
 	}
 	v := &Verifier{client: client}
+	for _, o := range opts {
+		o(v)
+	}
 	seen := map[string]bool{}
 	for _, p := range pubs {
 		k, err := newTrustedKey(p)
@@ -80,6 +86,9 @@ type Options struct {
 	// Format restricts where signatures are looked for; "" (FormatAny)
 	// looks in the legacy .sig manifest first, then at bundle referrers.
 	Format Format
+	// RequireTlog rejects a signature without a verified transparency-log
+	// entry. Without it, an entry that is present must still verify.
+	RequireTlog bool
 }
 
 // Format says where to look for signatures.
@@ -129,9 +138,11 @@ type Verified struct {
 	Optional      json.RawMessage `json:"optional,omitempty"`
 	Referrer      string          `json:"referrer,omitempty"`
 	Statement     json.RawMessage `json:"statement,omitempty"`
-	// TlogEntries is how many transparency-log entries the bundle carried;
-	// they are not verified yet.
-	TlogEntries int `json:"tlogEntries,omitempty"`
+	// Tlog are the verified transparency-log entries of the signature.
+	Tlog []tlog.Facts `json:"tlog,omitempty"`
+	// TlogUnchecked counts log entries that could not be checked because
+	// no log is trusted.
+	TlogUnchecked int `json:"tlogUnchecked,omitempty"`
 }
 
 // Rejected is a signature that did not check out.
@@ -296,8 +307,8 @@ func (v *Verifier) checkLayer(ctx context.Context, repo name.Repository, img nam
 		}
 		blobs[layer.Digest] = p
 	}
-	keyID := v.signedBy(sig, p)
-	if keyID == "" {
+	key := v.signedBy(sig, p)
+	if key == nil {
 		return nil, "signature does not verify with any trusted key"
 	}
 	// Only now, with the bytes authenticated, is the payload parsed.
@@ -317,12 +328,32 @@ func (v *Verifier) checkLayer(ctx context.Context, repo name.Repository, img nam
 			return nil, fmt.Sprintf("signed identity %q is not repository %s", parsed.DockerReference, img.Context().Name())
 		}
 	}
+	var entries []*tlog.Entry
+	var bad []error
+	for _, a := range []struct {
+		name  string
+		parse func([]byte) (*tlog.Entry, error)
+	}{{tlog.EntryAnnotation, tlog.ParseEntry}, {tlog.CosignBundleAnnotation, tlog.ParseCosignBundle}} {
+		ann, parse := a.name, a.parse
+		if s, ok := layer.Annotations[ann]; ok {
+			e, err := parse([]byte(s))
+			if err != nil {
+				bad = append(bad, fmt.Errorf("annotation %s: %w", ann, err))
+				continue
+			}
+			entries = append(entries, e)
+		}
+	}
+	lc := v.checkLog(ctx, tlog.Want{Digest: digest(p), Signature: sig, PublicKey: key.pub}, entries, bad, o)
+	if lc.reason != "" {
+		return nil, lc.reason
+	}
 	var raw struct {
 		Critical json.RawMessage `json:"critical"`
 		Optional json.RawMessage `json:"optional"`
 	}
 	_ = json.Unmarshal(p, &raw) // cannot fail: Parse accepted it
-	return &Verified{Source: SourceLegacy, KeyID: keyID, PayloadDigest: layer.Digest.String(), Critical: raw.Critical, Optional: raw.Optional}, ""
+	return &Verified{Source: SourceLegacy, KeyID: key.id, PayloadDigest: layer.Digest.String(), Critical: raw.Critical, Optional: raw.Optional, Tlog: lc.facts, TlogUnchecked: lc.unchecked}, ""
 }
 
 // joinSorted lists names in order.

@@ -1,0 +1,109 @@
+package cli
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/imgsign/imgsign/pkg/tlog"
+	"github.com/imgsign/imgsign/pkg/verify"
+	"github.com/spf13/cobra"
+)
+
+// logRequestTimeout bounds one request to a transparency log; --timeout
+// bounds the whole command.
+const logRequestTimeout = 30 * time.Second
+
+// logFlags are the transparency-log flags of sign and verify.
+type logFlags struct {
+	url         string
+	version     string
+	keys        []string
+	trustedRoot string
+	require     bool
+}
+
+func (f *logFlags) registerSign(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.url, "rekor-url", "", "record each signature in this Rekor log before storing it (nothing is stored if the log fails)")
+	fl.StringVar(&f.version, "rekor-version", "auto", "Rekor API of --rekor-url: 1 (rekor-server), 2 (rekor-tiles) or auto (ask the log)")
+}
+
+func (f *logFlags) registerVerify(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.keys, "rekor-key", nil, "trusted transparency-log public key, PEM (repeatable)")
+	fl.StringVar(&f.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json whose transparency logs are trusted")
+	fl.StringVar(&f.url, "rekor-url", "", "look signatures up in this Rekor v1 log when no entry travels with them")
+	fl.BoolVar(&f.require, "require-tlog", false, "reject signatures without a verified transparency-log entry")
+}
+
+// client returns the log client, or nil without --rekor-url.
+func (f *logFlags) client() (*tlog.Client, error) {
+	if f.url == "" {
+		return nil, nil
+	}
+	v := 0
+	switch f.version {
+	case "auto", "":
+	case "1", "v1":
+		v = tlog.V1
+	case "2", "v2":
+		v = tlog.V2
+	default:
+		return nil, usageError{fmt.Errorf("--rekor-version must be 1, 2 or auto, not %q", f.version)}
+	}
+	c, err := tlog.NewClient(f.url, v, &http.Client{Timeout: logRequestTimeout})
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--rekor-url: %w", err)}
+	}
+	return c, nil
+}
+
+// verifierOptions returns the Verifier options the log flags ask for.
+func (f *logFlags) verifierOptions() ([]verify.Option, error) {
+	trust := &tlog.Trust{}
+	logs, err := tlog.LoadKeyFiles(f.keys...)
+	if err != nil {
+		return nil, err
+	}
+	trust.Add(logs...)
+	if f.trustedRoot != "" {
+		logs, err := tlog.LoadTrustedRoot(f.trustedRoot)
+		if err != nil {
+			return nil, err
+		}
+		trust.Add(logs...)
+	}
+	if f.require && trust.Empty() {
+		return nil, usageError{fmt.Errorf("--require-tlog needs trusted log keys: give --rekor-key or --trusted-root")}
+	}
+	opts := []verify.Option{verify.WithTrustedLogs(trust)}
+	c, err := f.client()
+	if err != nil {
+		return nil, err
+	}
+	if c != nil {
+		if trust.Empty() {
+			return nil, usageError{fmt.Errorf("--rekor-url needs trusted log keys to check what the log answers: give --rekor-key or --trusted-root")}
+		}
+		opts = append(opts, verify.WithOnlineLog(c))
+	}
+	return opts, nil
+}
+
+// describeLog says what the log check of a verified signature found.
+func describeLog(s verify.Verified) []string {
+	var out []string
+	for _, f := range s.Tlog {
+		when := ""
+		if f.IntegratedTime > 0 {
+			when = ", integrated " + time.Unix(f.IntegratedTime, 0).UTC().Format(time.RFC3339)
+		}
+		out = append(out, fmt.Sprintf("logged in %s at index %d%s (checked: %s)", f.Log, f.LogIndex, when, strings.Join(f.Checked, ", ")))
+	}
+	if s.TlogUnchecked > 0 {
+		out = append(out, fmt.Sprintf("its %d transparency-log entries were not checked: no log is trusted (--rekor-key, --trusted-root)", s.TlogUnchecked))
+	}
+	return out
+}

@@ -1,0 +1,209 @@
+package tlog
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	"github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	rekorpb "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
+	"github.com/sigstore/rekor-tiles/v2/pkg/generated/protobuf"
+	"github.com/sigstore/rekor/pkg/generated/models"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// bodyHeader is what every entry body starts with.
+type bodyHeader struct {
+	Kind       string          `json:"kind"`
+	APIVersion string          `json:"apiVersion"`
+	Spec       json.RawMessage `json:"spec"`
+}
+
+// kindOf reads an entry body's kind and version.
+func kindOf(body []byte) (bodyHeader, error) {
+	var h bodyHeader
+	if err := json.Unmarshal(body, &h); err != nil {
+		return h, fmt.Errorf("%w: body is not JSON: %v", ErrInvalid, err)
+	}
+	return h, nil
+}
+
+// bind checks that the entry body records exactly w: the same digest, the
+// same signature bytes and the same public key. It returns "kind/version".
+func bind(body []byte, kv *rekorpb.KindVersion, w Want) (string, error) {
+	if len(body) == 0 {
+		return "", fmt.Errorf("%w: no entry body", ErrInvalid)
+	}
+	if len(body) > MaxBodyBytes {
+		return "", fmt.Errorf("%w: entry body of %d bytes (limit %d)", ErrInvalid, len(body), MaxBodyBytes)
+	}
+	h, err := kindOf(body)
+	if err != nil {
+		return "", err
+	}
+	kind := h.Kind + "/" + h.APIVersion
+	if kv != nil && (kv.GetKind() != h.Kind || kv.GetVersion() != h.APIVersion) {
+		return "", fmt.Errorf("%w: entry says kind %s/%s, its body %s", ErrInvalid, kv.GetKind(), kv.GetVersion(), kind)
+	}
+	var digest, sig, keyDER []byte
+	switch {
+	case h.Kind == KindHashedRekord && h.APIVersion == VersionV001:
+		digest, sig, keyDER, err = hashedRekordV001(h.Spec)
+	case h.Kind == KindHashedRekord && h.APIVersion == VersionV002:
+		digest, sig, keyDER, err = hashedRekordV002(body)
+	default:
+		return "", fmt.Errorf("%w: entry kind %s is not supported (only hashedrekord 0.0.1 and 0.0.2)", ErrInvalid, kind)
+	}
+	if err != nil {
+		return "", err
+	}
+	wantDER, err := x509.MarshalPKIXPublicKey(w.PublicKey)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	switch {
+	case !bytes.Equal(digest, w.Digest):
+		return "", fmt.Errorf("%w: the entry records digest sha256:%x, not this signature's payload (sha256:%x)", ErrInvalid, digest, w.Digest)
+	case !bytes.Equal(sig, w.Signature):
+		return "", fmt.Errorf("%w: the entry records another signature than this one", ErrInvalid)
+	case !bytes.Equal(keyDER, wantDER):
+		return "", fmt.Errorf("%w: the entry records another public key than the one that signed", ErrInvalid)
+	}
+	return kind, nil
+}
+
+// hashedRekordV001 returns the digest, signature and PKIX key of a Rekor v1
+// hashedrekord spec.
+func hashedRekordV001(spec json.RawMessage) (digest, sig, keyDER []byte, err error) {
+	var s models.HashedrekordV001Schema
+	dec := json.NewDecoder(bytes.NewReader(spec))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: hashedrekord spec: %v", ErrInvalid, err)
+	}
+	if s.Data == nil || s.Data.Hash == nil || s.Data.Hash.Algorithm == nil || s.Data.Hash.Value == nil ||
+		s.Signature == nil || s.Signature.PublicKey == nil {
+		return nil, nil, nil, fmt.Errorf("%w: hashedrekord spec lacks its hash, signature or key", ErrInvalid)
+	}
+	if *s.Data.Hash.Algorithm != models.HashedrekordV001SchemaDataHashAlgorithmSha256 {
+		return nil, nil, nil, fmt.Errorf("%w: hashedrekord hash algorithm %q (want sha256)", ErrInvalid, *s.Data.Hash.Algorithm)
+	}
+	if digest, err = hex.DecodeString(*s.Data.Hash.Value); err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: hashedrekord hash is not hex", ErrInvalid)
+	}
+	key, err := cryptoutils.UnmarshalPEMToPublicKey(s.Signature.PublicKey.Content)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: hashedrekord public key (a certificate is not accepted): %v", ErrInvalid, err)
+	}
+	if keyDER, err = x509.MarshalPKIXPublicKey(key); err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return digest, s.Signature.Content, keyDER, nil
+}
+
+// hashedRekordV002 returns the digest, signature and PKIX key of a Rekor v2
+// hashedrekord entry body.
+func hashedRekordV002(body []byte) (digest, sig, keyDER []byte, err error) {
+	var e protobuf.Entry
+	if err := protojson.Unmarshal(body, &e); err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: hashedrekord 0.0.2 body: %v", ErrInvalid, err)
+	}
+	hr := e.GetSpec().GetHashedRekordV002()
+	if hr == nil {
+		return nil, nil, nil, fmt.Errorf("%w: hashedrekord 0.0.2 body has no hashedrekord spec", ErrInvalid)
+	}
+	if hr.GetData().GetAlgorithm() != v1.HashAlgorithm_SHA2_256 {
+		return nil, nil, nil, fmt.Errorf("%w: hashedrekord hash algorithm %v (want SHA2_256)", ErrInvalid, hr.GetData().GetAlgorithm())
+	}
+	raw := hr.GetSignature().GetVerifier().GetPublicKey().GetRawBytes()
+	if len(raw) == 0 {
+		return nil, nil, nil, fmt.Errorf("%w: hashedrekord verifier is not a public key (certificates are not accepted)", ErrInvalid)
+	}
+	key, err := x509.ParsePKIXPublicKey(raw)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: hashedrekord public key: %v", ErrInvalid, err)
+	}
+	if keyDER, err = x509.MarshalPKIXPublicKey(key); err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return hr.GetData().GetDigest(), hr.GetSignature().GetContent(), keyDER, nil
+}
+
+// hashedRekordV001Request is the proposed entry a Rekor v1 upload sends.
+func hashedRekordV001Request(w Want) (*models.Hashedrekord, error) {
+	pemKey, err := cryptoutils.MarshalPublicKeyToPEM(w.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	alg, value := models.HashedrekordV001SchemaDataHashAlgorithmSha256, hex.EncodeToString(w.Digest)
+	return &models.Hashedrekord{
+		APIVersion: strPtr(VersionV001),
+		Spec: models.HashedrekordV001Schema{
+			Data:      &models.HashedrekordV001SchemaData{Hash: &models.HashedrekordV001SchemaDataHash{Algorithm: &alg, Value: &value}},
+			Signature: &models.HashedrekordV001SchemaSignature{Content: w.Signature, PublicKey: &models.HashedrekordV001SchemaSignaturePublicKey{Content: pemKey}},
+		},
+	}, nil
+}
+
+// hashedRekordV002Request is the request a Rekor v2 upload sends.
+func hashedRekordV002Request(w Want) (*protobuf.CreateEntryRequest, error) {
+	der, err := x509.MarshalPKIXPublicKey(w.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	details, err := keyDetails(w.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	return &protobuf.CreateEntryRequest{Spec: &protobuf.CreateEntryRequest_HashedRekordRequestV002{
+		HashedRekordRequestV002: &protobuf.HashedRekordRequestV002{
+			Digest: w.Digest,
+			Signature: &protobuf.Signature{
+				Content:  w.Signature,
+				Verifier: &protobuf.Verifier{Verifier: &protobuf.Verifier_PublicKey{PublicKey: &protobuf.PublicKey{RawBytes: der}}, KeyDetails: details},
+			},
+		},
+	}}, nil
+}
+
+// keyDetails names a key's algorithm as Sigstore does, for signatures over
+// SHA-256 (how imgsign signs with every key but Ed25519).
+func keyDetails(key crypto.PublicKey) (v1.PublicKeyDetails, error) {
+	switch k := key.(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return v1.PublicKeyDetails_PKIX_ECDSA_P256_SHA_256, nil
+		case elliptic.P384():
+			return v1.PublicKeyDetails_PKIX_ECDSA_P384_SHA_256, nil
+		case elliptic.P521():
+			return v1.PublicKeyDetails_PKIX_ECDSA_P521_SHA_256, nil
+		}
+	case *rsa.PublicKey:
+		switch k.N.BitLen() {
+		case 2048:
+			return v1.PublicKeyDetails_PKIX_RSA_PKCS1V15_2048_SHA256, nil
+		case 3072:
+			return v1.PublicKeyDetails_PKIX_RSA_PKCS1V15_3072_SHA256, nil
+		case 4096:
+			return v1.PublicKeyDetails_PKIX_RSA_PKCS1V15_4096_SHA256, nil
+		}
+	case ed25519.PublicKey:
+		return v1.PublicKeyDetails_PKIX_ED25519, nil
+	}
+	return 0, fmt.Errorf("key type %T is not supported by the log", key)
+}
+
+func strPtr(s string) *string { return &s }
+
+// b64 is the standard base64 encoding used throughout Rekor's JSON.
+var b64 = base64.StdEncoding

@@ -1,0 +1,280 @@
+package tlog
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/sigstore/rekor/pkg/generated/models"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// Rekor API versions.
+const (
+	V1 = 1 // rekor-server: entries with a SET, search
+	V2 = 2 // rekor-tiles: write-only, inclusion proof and checkpoint
+)
+
+// Client talks to one Rekor log. Every response is size-limited and parsed
+// strictly; the caller verifies what it returns (Trust.Verify) before
+// relying on it.
+type Client struct {
+	base    *url.URL
+	version int
+	http    *http.Client
+}
+
+// NewClient returns a client of the log at rawURL. version is V1, V2 or 0
+// to ask the log which it is (Detect). hc carries timeouts and TLS
+// settings; nil means http.DefaultClient.
+func NewClient(rawURL string, version int, hc *http.Client) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(rawURL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("log URL %q: want http(s)://host[:port]", rawURL)
+	}
+	if version != 0 && version != V1 && version != V2 {
+		return nil, fmt.Errorf("Rekor API version %d: want 1 or 2", version)
+	}
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return &Client{base: u, version: version, http: hc}, nil
+}
+
+// URL is the log's base URL.
+func (c *Client) URL() string { return c.base.String() }
+
+// Version returns the log's API version, asking the log once when it was
+// not given: a Rekor v1 log serves its public key at /api/v1/log/publicKey,
+// a Rekor v2 log does not.
+func (c *Client) Version(ctx context.Context) (int, error) {
+	if c.version != 0 {
+		return c.version, nil
+	}
+	status, _, err := c.do(ctx, http.MethodGet, "/api/v1/log/publicKey", "", nil)
+	if err != nil {
+		return 0, err
+	}
+	c.version = V2
+	if status == http.StatusOK {
+		c.version = V1
+	}
+	return c.version, nil
+}
+
+// ErrLog is wrapped by errors that the log answered (as opposed to errors
+// reaching it).
+var ErrLog = errors.New("transparency log error")
+
+// do sends one request and reads at most MaxResponseBytes of the answer.
+func (c *Client) do(ctx context.Context, method, path, contentType string, body []byte) (int, []byte, error) {
+	u := *c.base
+	u.Path = strings.TrimRight(u.Path, "/") + path
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("transparency log %s: %w", c.base.Host, err)
+	}
+	defer resp.Body.Close()
+	data, err := readLimited(resp.Body, MaxResponseBytes)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w: %s %s: %v", ErrLog, method, u.Path, err)
+	}
+	return resp.StatusCode, data, nil
+}
+
+// readLimited reads all of r, failing if it holds more than limit bytes.
+func readLimited(r io.Reader, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("response larger than %d bytes", limit)
+	}
+	return data, nil
+}
+
+// httpError describes an unexpected answer.
+func httpError(method, path string, status int, body []byte) error {
+	msg := strings.TrimSpace(string(body))
+	if len(msg) > 300 {
+		msg = msg[:300] + "..."
+	}
+	return fmt.Errorf("%w: %s %s: HTTP %d %s", ErrLog, method, path, status, msg)
+}
+
+// Upload records a hashedrekord entry for w (0.0.1 on Rekor v1, 0.0.2 on
+// Rekor v2) and returns the log's entry. On Rekor v1, an entry that already
+// exists is fetched instead.
+func (c *Client) Upload(ctx context.Context, w Want) (*Entry, error) {
+	v, err := c.Version(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if v == V2 {
+		return c.uploadV2(ctx, w)
+	}
+	return c.uploadV1(ctx, w)
+}
+
+func (c *Client) uploadV1(ctx context.Context, w Want) (*Entry, error) {
+	req, err := hashedRekordV001Request(w)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	const path = "/api/v1/log/entries"
+	status, data, err := c.do(ctx, http.MethodPost, path, "application/json", body)
+	if err != nil {
+		return nil, err
+	}
+	switch status {
+	case http.StatusCreated:
+		return oneV1Entry(data)
+	case http.StatusConflict:
+		// Already logged (the same signature uploaded twice): read it.
+		entries, err := c.Search(ctx, w.Digest)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if _, err := bind(e.GetCanonicalizedBody(), e.GetKindVersion(), w); err == nil {
+				return e, nil
+			}
+		}
+		return nil, fmt.Errorf("%w: the log says the entry exists but does not return it", ErrLog)
+	}
+	return nil, httpError(http.MethodPost, path, status, data)
+}
+
+// oneV1Entry decodes a {uuid: entry} answer holding exactly one entry.
+func oneV1Entry(data []byte) (*Entry, error) {
+	var m models.LogEntry
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%w: malformed Rekor v1 answer: %v", ErrLog, err)
+	}
+	if len(m) != 1 {
+		return nil, fmt.Errorf("%w: Rekor v1 answered %d entries, want 1", ErrLog, len(m))
+	}
+	for _, a := range m {
+		return fromV1(&a)
+	}
+	panic("unreachable")
+}
+
+func (c *Client) uploadV2(ctx context.Context, w Want) (*Entry, error) {
+	req, err := hashedRekordV002Request(w)
+	if err != nil {
+		return nil, err
+	}
+	body, err := protojson.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	const path = "/api/v2/log/entries"
+	status, data, err := c.do(ctx, http.MethodPost, path, "application/json", body)
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusCreated && status != http.StatusOK {
+		return nil, httpError(http.MethodPost, path, status, data)
+	}
+	e, err := ParseEntry(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: malformed Rekor v2 answer: %v", ErrLog, err)
+	}
+	return e, nil
+}
+
+// Search returns the Rekor v1 entries recorded for a SHA-256 digest, with
+// their inclusion proofs (two requests: the index, then the entries). At
+// most MaxSearchResults are returned.
+func (c *Client) Search(ctx context.Context, digest []byte) ([]*Entry, error) {
+	v, err := c.Version(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if v != V1 {
+		return nil, fmt.Errorf("%s is a Rekor v2 log, which cannot be searched: the entry must travel with the signature", c.base)
+	}
+	q, _ := json.Marshal(models.SearchIndex{Hash: "sha256:" + hex.EncodeToString(digest)})
+	const index = "/api/v1/index/retrieve"
+	status, data, err := c.do(ctx, http.MethodPost, index, "application/json", q)
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusOK {
+		return nil, httpError(http.MethodPost, index, status, data)
+	}
+	var uuids []string
+	if err := json.Unmarshal(data, &uuids); err != nil {
+		return nil, fmt.Errorf("%w: malformed search answer: %v", ErrLog, err)
+	}
+	if len(uuids) == 0 {
+		return nil, nil
+	}
+	if len(uuids) > MaxSearchResults {
+		uuids = uuids[:MaxSearchResults]
+	}
+	q, _ = json.Marshal(models.SearchLogQuery{EntryUUIDs: uuids})
+	const retrieve = "/api/v1/log/entries/retrieve"
+	status, data, err = c.do(ctx, http.MethodPost, retrieve, "application/json", q)
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusOK {
+		return nil, httpError(http.MethodPost, retrieve, status, data)
+	}
+	var answers []models.LogEntry
+	if err := json.Unmarshal(data, &answers); err != nil {
+		return nil, fmt.Errorf("%w: malformed entries answer: %v", ErrLog, err)
+	}
+	var out []*Entry
+	for _, m := range answers {
+		for _, a := range m {
+			e, err := fromV1(&a)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, e)
+			if len(out) == MaxSearchResults {
+				return out, nil
+			}
+		}
+	}
+	return out, nil
+}
+
+// PublicKey returns the key a Rekor v1 log serves. It is for setting up
+// trust (and tests), never a substitute for a key the user trusts.
+func (c *Client) PublicKey(ctx context.Context) (crypto.PublicKey, error) {
+	const path = "/api/v1/log/publicKey"
+	status, data, err := c.do(ctx, http.MethodGet, path, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusOK {
+		return nil, httpError(http.MethodGet, path, status, data)
+	}
+	return cryptoutils.UnmarshalPEMToPublicKey(data)
+}
