@@ -98,6 +98,7 @@ COSIGN_PASSWORD), then a prompt on the terminal.
 		a.newKeyCommand(),
 		a.newSignCommand(),
 		a.newVerifyCommand(),
+		a.newTrustedRootCommand(),
 		a.newSignBlobCommand(),
 		a.newVerifyBlobCommand(),
 		a.newAttestCommand(),

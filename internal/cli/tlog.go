@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/imgsign/imgsign/internal/atomicfile"
 	"github.com/imgsign/imgsign/pkg/tlog"
 	"github.com/imgsign/imgsign/pkg/verify"
 	"github.com/spf13/cobra"
@@ -106,4 +107,70 @@ func describeLog(s verify.Verified) []string {
 		out = append(out, fmt.Sprintf("its %d transparency-log entries were not checked: no log is trusted (--rekor-key, --trusted-root)", s.TlogUnchecked))
 	}
 	return out
+}
+
+func (a *App) newTrustedRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "trusted-root",
+		Short: "Make Sigstore trusted roots (trusted_root.json) naming your transparency logs",
+	}
+	var (
+		keys      []string
+		urls      []string
+		out       string
+		validFrom string
+		force     bool
+	)
+	create := &cobra.Command{
+		Use:   "create --rekor-key PEM [--rekor-url URL] [--out FILE]",
+		Short: "Write a trusted root listing transparency logs and their keys",
+		Long: `Write a Sigstore trusted root (trusted_root.json) that lists each log key given
+with --rekor-key, with the matching --rekor-url (in order) as its base URL.
+imgsign verify --trusted-root and cosign verify --trusted-root read it, so a
+private Rekor can be trusted by both tools. The log ID is derived from each
+key (SHA-256 of its PKIX encoding, as Rekor v1 does).`,
+		Example: `  imgsign trusted-root create --rekor-key rekor.pub --rekor-url https://rekor.internal --out trusted_root.json`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(keys) == 0 {
+				return usageError{fmt.Errorf("--rekor-key is required")}
+			}
+			if len(urls) > len(keys) {
+				return usageError{fmt.Errorf("%d --rekor-url for %d --rekor-key", len(urls), len(keys))}
+			}
+			from := time.Unix(0, 0)
+			if validFrom != "" {
+				t, err := time.Parse(time.RFC3339, validFrom)
+				if err != nil {
+					return usageError{fmt.Errorf("--valid-from: %w", err)}
+				}
+				from = t
+			}
+			logs, err := tlog.LoadKeyFiles(keys...)
+			if err != nil {
+				return err
+			}
+			for i, u := range urls {
+				logs[i].BaseURL = u
+			}
+			data, err := tlog.TrustedRoot(logs, from)
+			if err != nil {
+				return err
+			}
+			data = append(data, '\n')
+			if out == "" || out == "-" {
+				_, err = a.Stdout.Write(data)
+				return err
+			}
+			return atomicfile.Write(out, data, 0o644, force)
+		},
+	}
+	f := create.Flags()
+	f.StringArrayVar(&keys, "rekor-key", nil, "log public key, PEM (repeatable)")
+	f.StringArrayVar(&urls, "rekor-url", nil, "base URL of the log of the --rekor-key at the same position (repeatable)")
+	f.StringVar(&validFrom, "valid-from", "", "RFC 3339 time from which the keys are valid (default: the Unix epoch)")
+	f.StringVar(&out, "out", "", "write to this file instead of standard output")
+	f.BoolVar(&force, "force", false, "overwrite --out")
+	root.AddCommand(create)
+	return root
 }

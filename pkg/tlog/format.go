@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 
-	rekorpb "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	rekorpb "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	"github.com/sigstore/rekor/pkg/generated/models"
 	"google.golang.org/protobuf/encoding/protojson"
 )

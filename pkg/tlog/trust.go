@@ -247,6 +247,11 @@ func timeOf(ts *timestamppb.Timestamp) time.Time {
 func TrustedRoot(logs []*Log, validFrom time.Time) ([]byte, error) {
 	tr := &trustpb.TrustedRoot{MediaType: TrustedRootMediaType}
 	for _, l := range logs {
+		id := l.ID
+		if k, ok := l.Key.(ed25519.PublicKey); ok && l.BaseURL != "" {
+			// A Rekor v2 log: its origin is its URL without the scheme.
+			id = ed25519LogID(Origin(l.BaseURL), k)
+		}
 		details, err := keyDetails(l.Key)
 		if err != nil {
 			return nil, err
@@ -259,8 +264,17 @@ func TrustedRoot(logs []*Log, validFrom time.Time) ([]byte, error) {
 				KeyDetails: details,
 				ValidFor:   &protocommon.TimeRange{Start: timestamppb.New(validFrom)},
 			},
-			LogId: &protocommon.LogId{KeyId: l.ID},
+			LogId: &protocommon.LogId{KeyId: id},
 		})
 	}
 	return protojson.MarshalOptions{Multiline: true}.Marshal(tr)
+}
+
+// Origin is the checkpoint origin Sigstore gives a Rekor v2 log at baseURL:
+// the URL without its scheme.
+func Origin(baseURL string) string {
+	if _, rest, ok := strings.Cut(baseURL, "://"); ok {
+		return strings.TrimRight(rest, "/")
+	}
+	return strings.TrimRight(baseURL, "/")
 }

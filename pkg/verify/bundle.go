@@ -32,8 +32,8 @@ type dsseCheck struct {
 	key *trustedKey
 	// sig is the envelope signature that verified, over pae.
 	sig, pae []byte
-	stmt  *statement.Statement
-	sub   *statement.Subject
+	stmt     *statement.Statement
+	sub      *statement.Subject
 	// reason says why the envelope was rejected; empty when it verified.
 	reason string
 	// otherType is set when the envelope verified but is a statement of
