@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # install-tools.sh installs the real components the e2e suite needs: a registry
 # server (Debian's docker-registry; the tests write their own bcrypt htpasswd),
-# and the peer tools cosign v3 and v2 and crane, built from source with the
-# local Go toolchain. (scripts/goreleaser-check.sh builds goreleaser the same
+# the peer tools cosign v3 and v2 and crane, and the Rekor transparency logs
+# (v1 on Trillian and Debian's MariaDB, v2 "rekor-tiles" posix), built from
+# source with the local Go toolchain. (scripts/goreleaser-check.sh builds goreleaser the same
 # way, into the same cache.) Builds are cached under $IMGSIGN_TOOLS (default
 # ~/.cache/imgsign/tools) so that later runs take seconds.
 #
-# Usage: scripts/install-tools.sh [registry|cosign|all]   (default: all)
+# Usage: scripts/install-tools.sh [registry|cosign|rekor|all]   (default: all)
 set -euo pipefail
 
 TOOLS="${IMGSIGN_TOOLS:-$HOME/.cache/imgsign/tools}"
@@ -16,6 +17,9 @@ export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
 COSIGN3_VERSION=v3.1.3
 COSIGN2_VERSION=v2.6.5
 CRANE_VERSION=v0.22.1
+TRILLIAN_VERSION=v1.8.0
+REKOR_VERSION=v1.5.4
+REKOR_TILES_VERSION=v2.3.0
 
 log() { printf 'install-tools: %s\n' "$*" >&2; }
 
@@ -35,7 +39,8 @@ install_registry() {
   pkill -f '^/usr/bin/docker-registry serve /etc/docker/registry' 2>/dev/null || true
 }
 
-# go_tool NAME MODULE@VERSION: build once into $TOOLS/bin/NAME-VERSION.
+# go_tool NAME PACKAGE@VERSION: build once into $TOOLS/bin/NAME-VERSION (NAME
+# may differ from the package's own binary name, the last path element).
 go_tool() {
   local name=$1 pkg=$2 version=${2##*@}
   local dst="$TOOLS/bin/$name-$version"
@@ -54,9 +59,60 @@ install_cosign() {
   go_tool crane github.com/google/go-containerregistry/cmd/crane@$CRANE_VERSION
 }
 
+install_mariadb() {
+  if [ -x /usr/sbin/mariadbd ]; then return; fi
+  log "installing Debian's mariadb-server"
+  export DEBIAN_FRONTEND=noninteractive
+  # As for docker-registry: no system service; the tests start their own
+  # mariadbd (skip-networking, private socket and data directory).
+  local rc=/usr/sbin/policy-rc.d had_rc=0
+  [ -e "$rc" ] && had_rc=1
+  if [ "$had_rc" = 0 ]; then printf '#!/bin/sh\nexit 101\n' > "$rc"; chmod +x "$rc"; fi
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends mariadb-server >/dev/null
+  [ "$had_rc" = 0 ] && rm -f "$rc"
+  # Stop the packaged server if anything started it anyway.
+  local pidfile pid
+  for pidfile in /run/mysqld/mysqld.pid /run/mysqld/mariadb.pid /var/run/mysqld/mysqld.pid; do
+    [ -r "$pidfile" ] || continue
+    pid=$(cat "$pidfile" 2>/dev/null || true)
+    if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = mariadbd ]; then
+      log "stopping packaged mariadbd (pid $pid)"
+      kill "$pid" 2>/dev/null || true
+    fi
+  done
+}
+
+install_rekor() {
+  install_mariadb
+  # Rekor v1: Trillian log server, signer and createtree, then rekor itself.
+  go_tool trillian_log_server github.com/google/trillian/cmd/trillian_log_server@$TRILLIAN_VERSION
+  go_tool trillian_log_signer github.com/google/trillian/cmd/trillian_log_signer@$TRILLIAN_VERSION
+  go_tool createtree github.com/google/trillian/cmd/createtree@$TRILLIAN_VERSION
+  go_tool rekor-server github.com/sigstore/rekor/cmd/rekor-server@$REKOR_VERSION
+  go_tool rekor-cli github.com/sigstore/rekor/cmd/rekor-cli@$REKOR_VERSION
+  # Rekor v2 (tiles, no database); the package's binary is named "posix".
+  go_tool rekor-tiles-posix github.com/sigstore/rekor-tiles/v2/cmd/rekor-server/posix@$REKOR_TILES_VERSION
+  # Trillian's MySQL schema, from the module cache.
+  local schema="$TOOLS/share/trillian-storage-$TRILLIAN_VERSION.sql"
+  if [ ! -s "$schema" ]; then
+    mkdir -p "$TOOLS/share"
+    local dir
+    # Outside any module, so that no go.mod or go.sum is touched.
+    dir=$(cd "$TOOLS" && GOWORK=off go mod download -json "github.com/google/trillian@$TRILLIAN_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+    if [ -z "$dir" ] || [ ! -r "$dir/storage/mysql/schema/storage.sql" ]; then
+      log "cannot find Trillian's storage.sql (module dir '$dir')"; exit 1
+    fi
+    cp "$dir/storage/mysql/schema/storage.sql" "$schema.tmp"
+    chmod 644 "$schema.tmp"
+    mv "$schema.tmp" "$schema"
+  fi
+}
+
 case "${1:-all}" in
   registry) install_registry ;;
   cosign) install_cosign ;;
-  all) install_registry; install_cosign ;;
-  *) echo "usage: $0 [registry|cosign|all]" >&2; exit 2 ;;
+  rekor) install_rekor ;;
+  all) install_registry; install_cosign; install_rekor ;;
+  *) echo "usage: $0 [registry|cosign|rekor|all]" >&2; exit 2 ;;
 esac

@@ -109,8 +109,10 @@ signed payload and its log entry.`,
 					default:
 						fmt.Fprintf(a.Stderr, "%s already carries this signature in %s\n", s.Image, where(s))
 					}
-					if s.Entry != nil {
-						fmt.Fprintf(a.Stderr, "  recorded in transparency log %s at index %d\n", logClient.URL(), s.Entry.GetLogIndex())
+					for _, e := range []*tlog.Entry{s.Entry, s.BundleEntry} {
+						if e != nil {
+							fmt.Fprintf(a.Stderr, "  recorded in transparency log %s at index %d\n", logClient.URL(), e.GetLogIndex())
+						}
 					}
 				}
 				all = append(all, sigs...)

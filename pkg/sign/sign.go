@@ -117,6 +117,9 @@ type Signature struct {
 	Added bool `json:"added"`
 	// Entry is the log entry of the legacy signature (nil without Log).
 	Entry *tlog.Entry `json:"-"`
+	// BundleEntry is the log entry of the bundle signature (nil without
+	// Log, or when an identical logged bundle was already stored).
+	BundleEntry *tlog.Entry `json:"-"`
 }
 
 // Annotations imgsign adds to its bundle referrers, so that signing again
@@ -180,7 +183,7 @@ func (s *Signer) signOne(ctx context.Context, d name.Digest, desc v1.Descriptor,
 	}
 	sig := Signature{Image: d, Payload: p, Signature: base64.StdEncoding.EncodeToString(raw)}
 	if o.Log != nil && (!o.Upload || o.Format.Legacy()) {
-		if sig.Entry, err = s.record(ctx, o.Log, p, raw); err != nil {
+		if sig.Entry, err = s.record(ctx, o.Log, p, raw, nil); err != nil {
 			return Signature{}, err
 		}
 	}
@@ -208,19 +211,20 @@ func (s *Signer) signOne(ctx context.Context, d name.Digest, desc v1.Descriptor,
 		if err != nil {
 			return Signature{}, err
 		}
-		sig.Referrer, sig.Added = ref, sig.Added || added
+		sig.Referrer, sig.Added, sig.BundleEntry = ref, sig.Added || added, b.entry
 	}
 	return sig, nil
 }
 
-// record uploads a signature over msg to the log.
-func (s *Signer) record(ctx context.Context, log *tlog.Client, msg, sig []byte) (*tlog.Entry, error) {
+// record uploads a signature over msg (the PAE of env, when env is set) to
+// the log.
+func (s *Signer) record(ctx context.Context, log *tlog.Client, msg, sig []byte, env *tlog.Envelope) (*tlog.Entry, error) {
 	pub, err := s.sv.PublicKey()
 	if err != nil {
 		return nil, err
 	}
 	d := sha256.Sum256(msg)
-	e, err := log.Upload(ctx, tlog.Want{Digest: d[:], Signature: sig, PublicKey: pub})
+	e, err := log.Upload(ctx, tlog.Want{Digest: d[:], Signature: sig, PublicKey: pub, Envelope: env})
 	if err != nil {
 		return nil, fmt.Errorf("record the signature in the transparency log (nothing was written to the registry): %w", err)
 	}
@@ -279,6 +283,7 @@ type pendingBundle struct {
 	hint     string
 	stmt     v1.Hash
 	existing string
+	entry    *tlog.Entry
 }
 
 // prepareBundle signs a Sigstore bundle for d and records it in the log,
@@ -316,7 +321,7 @@ func (s *Signer) prepareBundle(ctx context.Context, d name.Digest, o Options) (*
 	}
 	var entries []*tlog.Entry
 	if o.Log != nil {
-		e, err := s.record(ctx, o.Log, pae, sig)
+		e, err := s.record(ctx, o.Log, pae, sig, &tlog.Envelope{PayloadType: statement.PayloadType, Payload: stmt})
 		if err != nil {
 			return nil, err
 		}
@@ -326,7 +331,11 @@ func (s *Signer) prepareBundle(ctx context.Context, d name.Digest, o Options) (*
 	if err != nil {
 		return nil, err
 	}
-	return &pendingBundle{subject: subject, data: b, hint: hint, stmt: stmtDigest}, nil
+	var entry *tlog.Entry
+	if len(entries) > 0 {
+		entry = entries[0]
+	}
+	return &pendingBundle{subject: subject, data: b, hint: hint, stmt: stmtDigest, entry: entry}, nil
 }
 
 // pushBundle stores a prepared bundle as a referrer of the image (desc).

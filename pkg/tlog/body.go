@@ -7,12 +7,14 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 
+	"github.com/go-openapi/strfmt"
 	"github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	rekorpb "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	"github.com/sigstore/rekor-tiles/v2/pkg/generated/protobuf"
@@ -54,21 +56,23 @@ func bind(body []byte, kv *rekorpb.KindVersion, w Want) (string, error) {
 	if kv != nil && (kv.GetKind() != h.Kind || kv.GetVersion() != h.APIVersion) {
 		return "", fmt.Errorf("%w: entry says kind %s/%s, its body %s", ErrInvalid, kv.GetKind(), kv.GetVersion(), kind)
 	}
+	wantDER, err := x509.MarshalPKIXPublicKey(w.PublicKey)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
 	var digest, sig, keyDER []byte
 	switch {
 	case h.Kind == KindHashedRekord && h.APIVersion == VersionV001:
 		digest, sig, keyDER, err = hashedRekordV001(h.Spec)
 	case h.Kind == KindHashedRekord && h.APIVersion == VersionV002:
 		digest, sig, keyDER, err = hashedRekordV002(body)
+	case h.Kind == KindDSSE && h.APIVersion == VersionV001:
+		return kind, bindDSSEV001(h.Spec, w, wantDER)
 	default:
-		return "", fmt.Errorf("%w: entry kind %s is not supported (only hashedrekord 0.0.1 and 0.0.2)", ErrInvalid, kind)
+		return "", fmt.Errorf("%w: entry kind %s is not supported (only hashedrekord 0.0.1 and 0.0.2, dsse 0.0.1)", ErrInvalid, kind)
 	}
 	if err != nil {
 		return "", err
-	}
-	wantDER, err := x509.MarshalPKIXPublicKey(w.PublicKey)
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	switch {
 	case !bytes.Equal(digest, w.Digest):
@@ -108,6 +112,72 @@ func hashedRekordV001(spec json.RawMessage) (digest, sig, keyDER []byte, err err
 		return nil, nil, nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	return digest, s.Signature.Content, keyDER, nil
+}
+
+// maxDSSEEntrySignatures bounds the signatures of a dsse entry considered.
+const maxDSSEEntrySignatures = 8
+
+// bindDSSEV001 checks that a Rekor v1 dsse entry records w: the envelope's
+// payload hash, and this signature by this key among its signatures.
+func bindDSSEV001(spec json.RawMessage, w Want, wantDER []byte) error {
+	if w.Envelope == nil {
+		return fmt.Errorf("%w: a dsse entry cannot record a signature that is not over a DSSE envelope", ErrInvalid)
+	}
+	var s models.DSSEV001Schema
+	dec := json.NewDecoder(bytes.NewReader(spec))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return fmt.Errorf("%w: dsse spec: %v", ErrInvalid, err)
+	}
+	if s.PayloadHash == nil || s.PayloadHash.Algorithm == nil || s.PayloadHash.Value == nil ||
+		*s.PayloadHash.Algorithm != models.DSSEV001SchemaPayloadHashAlgorithmSha256 {
+		return fmt.Errorf("%w: dsse entry without a SHA-256 payload hash", ErrInvalid)
+	}
+	if want := sha256.Sum256(w.Envelope.Payload); *s.PayloadHash.Value != hex.EncodeToString(want[:]) {
+		return fmt.Errorf("%w: the entry records payload sha256:%s, not this envelope's (sha256:%x)", ErrInvalid, *s.PayloadHash.Value, want)
+	}
+	if len(s.Signatures) > maxDSSEEntrySignatures {
+		return fmt.Errorf("%w: dsse entry with %d signatures (limit %d)", ErrInvalid, len(s.Signatures), maxDSSEEntrySignatures)
+	}
+	for _, sig := range s.Signatures {
+		if sig == nil || sig.Signature == nil || sig.Verifier == nil {
+			continue
+		}
+		raw, err := b64.DecodeString(*sig.Signature)
+		if err != nil || !bytes.Equal(raw, w.Signature) {
+			continue
+		}
+		key, err := cryptoutils.UnmarshalPEMToPublicKey(*sig.Verifier)
+		if err != nil {
+			continue
+		}
+		if der, err := x509.MarshalPKIXPublicKey(key); err == nil && bytes.Equal(der, wantDER) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: the entry does not record this signature by this key", ErrInvalid)
+}
+
+// dsseV001Request is the proposed entry a Rekor v1 upload of a DSSE
+// signature sends: the envelope and the verifying key.
+func dsseV001Request(w Want) (*models.DSSE, error) {
+	pemKey, err := cryptoutils.MarshalPublicKeyToPEM(w.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	env, err := json.Marshal(map[string]any{
+		"payloadType": w.Envelope.PayloadType,
+		"payload":     b64.EncodeToString(w.Envelope.Payload),
+		"signatures":  []map[string]string{{"sig": b64.EncodeToString(w.Signature)}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	envs := string(env)
+	return &models.DSSE{
+		APIVersion: strPtr(VersionV001),
+		Spec:       models.DSSEV001Schema{ProposedContent: &models.DSSEV001SchemaProposedContent{Envelope: &envs, Verifiers: []strfmt.Base64{pemKey}}},
+	}, nil
 }
 
 // hashedRekordV002 returns the digest, signature and PKIX key of a Rekor v2

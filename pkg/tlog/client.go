@@ -60,9 +60,15 @@ func (c *Client) Version(ctx context.Context) (int, error) {
 	if c.version != 0 {
 		return c.version, nil
 	}
-	status, _, err := c.do(ctx, http.MethodGet, "/api/v1/log/publicKey", "", nil)
+	const path = "/api/v1/log/publicKey"
+	status, data, err := c.do(ctx, http.MethodGet, path, "", nil)
 	if err != nil {
 		return 0, err
+	}
+	if status >= 500 || status == http.StatusTooManyRequests {
+		// A failing log says nothing of its version: do not guess (and
+		// remember) v2 for a v1 log that is down for a moment.
+		return 0, httpError(http.MethodGet, path, status, data)
 	}
 	c.version = V2
 	if status == http.StatusOK {
@@ -120,8 +126,9 @@ func httpError(method, path string, status int, body []byte) error {
 	return fmt.Errorf("%w: %s %s: HTTP %d %s", ErrLog, method, path, status, msg)
 }
 
-// Upload records a hashedrekord entry for w (0.0.1 on Rekor v1, 0.0.2 on
-// Rekor v2) and returns the log's entry. On Rekor v1, an entry that already
+// Upload records an entry for w and returns the log's entry: on Rekor v1 a
+// hashedrekord 0.0.1 (a dsse 0.0.1 for an envelope signature), on Rekor v2
+// a hashedrekord 0.0.2. On Rekor v1, an entry that already
 // exists is fetched instead.
 func (c *Client) Upload(ctx context.Context, w Want) (*Entry, error) {
 	v, err := c.Version(ctx)
@@ -135,7 +142,13 @@ func (c *Client) Upload(ctx context.Context, w Want) (*Entry, error) {
 }
 
 func (c *Client) uploadV1(ctx context.Context, w Want) (*Entry, error) {
-	req, err := hashedRekordV001Request(w)
+	var req any
+	var err error
+	if w.Envelope != nil {
+		req, err = dsseV001Request(w)
+	} else {
+		req, err = hashedRekordV001Request(w)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +166,7 @@ func (c *Client) uploadV1(ctx context.Context, w Want) (*Entry, error) {
 		return oneV1Entry(data)
 	case http.StatusConflict:
 		// Already logged (the same signature uploaded twice): read it.
-		entries, err := c.Search(ctx, w.Digest)
+		entries, err := c.Search(ctx, w.searchDigest())
 		if err != nil {
 			return nil, err
 		}
@@ -204,6 +217,12 @@ func (c *Client) uploadV2(ctx context.Context, w Want) (*Entry, error) {
 		return nil, fmt.Errorf("%w: malformed Rekor v2 answer: %v", ErrLog, err)
 	}
 	return e, nil
+}
+
+// Lookup returns the Rekor v1 entries that may record w (those indexed
+// under its digest); the caller verifies which one does.
+func (c *Client) Lookup(ctx context.Context, w Want) ([]*Entry, error) {
+	return c.Search(ctx, w.searchDigest())
 }
 
 // Search returns the Rekor v1 entries recorded for a SHA-256 digest, with

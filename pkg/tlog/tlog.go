@@ -16,6 +16,7 @@
 package tlog
 
 import (
+	"crypto/sha256"
 	"errors"
 
 	rekorpb "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
@@ -27,6 +28,7 @@ type Entry = rekorpb.TransparencyLogEntry
 // Entry kinds and versions imgsign writes and reads.
 const (
 	KindHashedRekord = "hashedrekord"
+	KindDSSE         = "dsse" // Rekor v1's record of a DSSE envelope, as cosign v3 writes it
 	VersionV001      = "0.0.1" // Rekor v1
 	VersionV002      = "0.0.2" // Rekor v2
 )
@@ -61,6 +63,27 @@ type Want struct {
 	Signature []byte
 	// PublicKey is the key the signature verified with.
 	PublicKey any
+	// Envelope is set when the signature is over a DSSE envelope's PAE
+	// (Digest is then the PAE's SHA-256). Rekor v1 records it as a dsse
+	// 0.0.1 entry (cosign v3 accepts nothing else for DSSE bundles), Rekor
+	// v2 as a hashedrekord over the PAE.
+	Envelope *Envelope
+}
+
+// Envelope is the DSSE envelope a signature was made over.
+type Envelope struct {
+	PayloadType string
+	Payload     []byte
+}
+
+// searchDigest is the digest a Rekor v1 log indexes the entry under: the
+// signed bytes' for hashedrekord, the envelope payload's for dsse.
+func (w Want) searchDigest() []byte {
+	if w.Envelope != nil {
+		d := sha256.Sum256(w.Envelope.Payload)
+		return d[:]
+	}
+	return w.Digest
 }
 
 // Facts are what a verified entry proves. They marshal into verify's JSON.
@@ -72,7 +95,8 @@ type Facts struct {
 	// LogIndex is the entry's index in the log.
 	LogIndex int64 `json:"logIndex"`
 	// IntegratedTime is when the log says it recorded the entry (Unix
-	// seconds); 0 for Rekor v2, which records no time.
+	// seconds), as its SET signs it; 0 without a SET (Rekor v2 records no
+	// time; elsewhere an unsigned time is not reported).
 	IntegratedTime int64 `json:"integratedTime,omitempty"`
 	// Kind is the entry's kind and version ("hashedrekord/0.0.1").
 	Kind string `json:"kind"`

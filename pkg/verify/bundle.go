@@ -179,7 +179,8 @@ func (v *Verifier) checkBundle(ctx context.Context, repo name.Repository, img na
 			return nil, fmt.Sprintf("signed identity %q is not repository %s", sub.Name, img.Context().Name())
 		}
 	}
-	lc := v.checkLog(ctx, tlog.Want{Digest: digest(c.pae), Signature: c.sig, PublicKey: c.key.pub}, b.TlogEntries, nil, o)
+	w := tlog.Want{Digest: digest(c.pae), Signature: c.sig, PublicKey: c.key.pub, Envelope: &tlog.Envelope{PayloadType: b.PayloadType, Payload: b.Payload}}
+	lc := v.checkLog(ctx, w, b.TlogEntries, nil, o)
 	if lc.reason != "" {
 		return nil, lc.reason
 	}

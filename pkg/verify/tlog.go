@@ -53,7 +53,7 @@ func (v *Verifier) checkLog(ctx context.Context, w tlog.Want, entries []*tlog.En
 			c.facts = append(c.facts, *f)
 		}
 	case v.online != nil && !v.logs.Empty():
-		found, err := v.online.Search(ctx, w.Digest)
+		found, err := v.online.Lookup(ctx, w)
 		if err != nil {
 			c.reason = "transparency-log lookup: " + err.Error()
 			return c

@@ -1,0 +1,239 @@
+//go:build linux
+
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// rawManifest is a manifest to put back as is.
+type rawManifest struct {
+	data []byte
+	mt   types.MediaType
+}
+
+func (r rawManifest) RawManifest() ([]byte, error)         { return r.data, nil }
+func (r rawManifest) MediaType() (types.MediaType, error) { return r.mt, nil }
+
+// editSignatureLayers rewrites the annotations of every layer of the legacy
+// signature manifest of d (what an attacker with registry write access can
+// do).
+func editSignatureLayers(t testing.TB, reg *registry, d name.Digest, edit func(i int, ann map[string]string)) {
+	t.Helper()
+	ref, err := name.ParseReference(sigTag(reg, d.Context().RepositoryStr(), d.DigestStr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := remote.Get(ref, reg.remoteOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(desc.Manifest, &m); err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range m["layers"].([]any) {
+		layer := l.(map[string]any)
+		ann := map[string]string{}
+		for k, v := range layer["annotations"].(map[string]any) {
+			ann[k] = v.(string)
+		}
+		edit(i, ann)
+		layer["annotations"] = ann
+	}
+	data, _ := json.Marshal(m)
+	if err := remote.Put(ref, rawManifest{data, desc.MediaType}, reg.remoteOptions()...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// signatureAnnotations returns the annotations of the first legacy signature
+// layer of d.
+func signatureAnnotations(t testing.TB, reg *registry, d name.Digest) map[string]string {
+	t.Helper()
+	m := reg.manifest(t, sigTag(reg, d.Context().RepositoryStr(), d.DigestStr()))
+	if len(m.Layers) == 0 {
+		t.Fatal("no signature layer")
+	}
+	return m.Layers[0].Annotations
+}
+
+// otherLogKey writes a PEM public key no log uses.
+func otherLogKey(t testing.TB, dir string) string {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	p := filepath.Join(dir, "other-log.pub")
+	os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
+	return p
+}
+
+// TestTlogRekorV1 signs with a real Rekor v1 (rekor-server, Trillian,
+// MariaDB) and a real registry (TLS, auth), verifies offline and online,
+// and refuses stripped, copied and untrusted entries.
+func TestTlogRekorV1(t *testing.T) {
+	bin := imgsign(t)
+	rekor := startRekorV1(t)
+	reg := startRegistry(t, true, true)
+	dir := t.TempDir()
+	k := keyPair(t, dir, "k")
+	env := []string{"IMGSIGN_PASSWORD=pw"}
+	da := reg.pushImage(t, "tlog/app:a")
+	db := reg.pushImage(t, "tlog/app:b")
+
+	for _, d := range []name.Digest{da, db} {
+		run(t, env, bin, args("sign", "--key", k+".key", "--rekor-url", rekor.URL, reg.flags(), d.String())...).must(t, 0, "recorded in transparency log")
+	}
+	ann := signatureAnnotations(t, reg, da)
+	if ann["dev.sigstore.cosign/bundle"] == "" || ann["dev.imgsign.tlog-entry"] == "" {
+		t.Fatalf("the signature layer lacks its log entry annotations: %v", ann)
+	}
+
+	// Offline, with the log key: SET and inclusion proof checked.
+	out := run(t, env, bin, args("verify", "--key", k+".pub", "--rekor-key", rekor.PublicKeyPEM, "--require-tlog", "-o", "json", reg.flags(), da.String())...).must(t, 0, "signed-entry-timestamp, inclusion-proof")
+	var res []struct {
+		Signatures []struct {
+			Source string `json:"source"`
+			Tlog   []struct {
+				LogIndex       int64    `json:"logIndex"`
+				IntegratedTime int64    `json:"integratedTime"`
+				Checked        []string `json:"checked"`
+			} `json:"tlog"`
+		} `json:"signatures"`
+	}
+	if err := json.Unmarshal([]byte(out.stdout), &res); err != nil {
+		t.Fatalf("json output: %v\n%s", err, out.stdout)
+	}
+	for _, s := range res[0].Signatures {
+		if len(s.Tlog) == 0 || s.Tlog[0].IntegratedTime == 0 {
+			t.Fatalf("%s signature without verified log facts: %+v", s.Source, s)
+		}
+	}
+	// The same through a trusted root.
+	root := filepath.Join(dir, "trusted_root.json")
+	run(t, nil, bin, "trusted-root", "create", "--rekor-key", rekor.PublicKeyPEM, "--rekor-url", rekor.URL, "--out", root).must(t, 0, "")
+	run(t, env, bin, args("verify", "--key", k+".pub", "--trusted-root", root, "--require-tlog", reg.flags(), da.String())...).must(t, 0, "logged in "+rekor.URL)
+
+	// A log key that is not the log's: every entry is refused.
+	other := otherLogKey(t, dir)
+	run(t, env, bin, args("verify", "--key", k+".pub", "--rekor-key", other, reg.flags(), da.String())...).must(t, 12, "not trusted")
+	// --require-tlog without a log key is a usage error.
+	run(t, env, bin, args("verify", "--key", k+".pub", "--require-tlog", reg.flags(), da.String())...).must(t, 2, "--rekor-key")
+
+	// An entry copied from image a's signature onto image b's: refused.
+	editSignatureLayers(t, reg, db, func(_ int, ann map[string]string) {
+		ann["dev.sigstore.cosign/bundle"] = signatureAnnotations(t, reg, da)["dev.sigstore.cosign/bundle"]
+		delete(ann, "dev.imgsign.tlog-entry")
+	})
+	run(t, env, bin, args("verify", "--key", k+".pub", "--rekor-key", rekor.PublicKeyPEM, "--format", "legacy", reg.flags(), db.String())...).must(t, 12, "not this signature's payload")
+
+	// Entries stripped: --require-tlog refuses; the log itself (online)
+	// still proves the signature was logged.
+	editSignatureLayers(t, reg, da, func(_ int, ann map[string]string) {
+		delete(ann, "dev.sigstore.cosign/bundle")
+		delete(ann, "dev.imgsign.tlog-entry")
+	})
+	run(t, env, bin, args("verify", "--key", k+".pub", "--rekor-key", rekor.PublicKeyPEM, "--require-tlog", "--format", "legacy", reg.flags(), da.String())...).must(t, 12, "no transparency-log entry")
+	run(t, env, bin, args("verify", "--key", k+".pub", "--rekor-key", rekor.PublicKeyPEM, "--rekor-url", rekor.URL, "--require-tlog", "--format", "legacy", reg.flags(), da.String())...).must(t, 0, "inclusion-proof")
+
+	// A log that is down at signing time: the sign fails, the registry is
+	// untouched.
+	dc := reg.pushImage(t, "tlog/app:c")
+	r := run(t, env, bin, args("sign", "--key", k+".key", "--rekor-url", "http://127.0.0.1:1", reg.flags(), dc.String())...).must(t, 1, "nothing was written to the registry")
+	if strings.Contains(r.stderr, "Signed") {
+		t.Fatalf("a signature was reported stored:\n%s", r.stderr)
+	}
+	run(t, env, bin, args("verify", "--key", k+".pub", reg.flags(), dc.String())...).must(t, 10, "no signatures")
+
+	// Offline attachment: --upload=false writes the entry to a file.
+	entry := filepath.Join(dir, "entry.json")
+	run(t, env, bin, args("sign", "--key", k+".key", "--rekor-url", rekor.URL, "--upload=false", "--output-tlog-entry", entry, reg.flags(), dc.String())...).must(t, 0, "not uploaded")
+	if data, err := os.ReadFile(entry); err != nil || !strings.Contains(string(data), "inclusionProof") {
+		t.Fatalf("entry file: %v %s", err, data)
+	}
+}
+
+// TestTlogRekorV2 signs with a real Rekor v2 (rekor-tiles) in both formats
+// and verifies the inclusion proofs offline.
+func TestTlogRekorV2(t *testing.T) {
+	bin := imgsign(t)
+	rekor := startRekorV2(t)
+	reg := startRegistry(t, false, false)
+	dir := t.TempDir()
+	k := keyPair(t, dir, "k")
+	env := []string{"IMGSIGN_PASSWORD=pw"}
+	d := reg.pushImage(t, "tlog2/app:v1")
+	run(t, env, bin, args("sign", "--key", k+".key", "--rekor-url", rekor.URL, reg.flags(), d.String())...).must(t, 0, "recorded in transparency log")
+	ann := signatureAnnotations(t, reg, d)
+	if ann["dev.imgsign.tlog-entry"] == "" || ann["dev.sigstore.cosign/bundle"] != "" {
+		t.Fatalf("a v2 entry has no SET, so only imgsign's annotation is expected: %v", ann)
+	}
+	for _, format := range []string{"legacy", "bundle"} {
+		run(t, env, bin, args("verify", "--key", k+".pub", "--rekor-key", rekor.PublicKeyPEM, "--require-tlog", "--format", format, reg.flags(), d.String())...).must(t, 0, "(checked: inclusion-proof)")
+	}
+	run(t, env, bin, args("verify", "--key", k+".pub", "--rekor-key", otherLogKey(t, dir), "--format", "legacy", reg.flags(), d.String())...).must(t, 12, "not trusted")
+}
+
+// TestTlogCosignInterop: an imgsign signature recorded in the local Rekor
+// v1 verifies with cosign given a trusted root naming that log; a cosign
+// signature with a Rekor bundle verifies with imgsign.
+func TestTlogCosignInterop(t *testing.T) {
+	bin := imgsign(t)
+	c3, c2 := tool(t, cosign3), tool(t, cosign2)
+	rekor := startRekorV1(t)
+	reg := startRegistry(t, true, true)
+	dir := t.TempDir()
+	k := keyPair(t, dir, "k")
+	env := []string{"IMGSIGN_PASSWORD=pw"}
+	cosignFlags := []string{"--registry-cacert", reg.caFile, "--registry-username", reg.username, "--registry-password", reg.password}
+	root := filepath.Join(dir, "trusted_root.json")
+	run(t, nil, bin, "trusted-root", "create", "--rekor-key", rekor.PublicKeyPEM, "--rekor-url", rekor.URL, "--out", root).must(t, 0, "")
+
+	d := reg.pushImage(t, "tloginterop/app:v1")
+	run(t, env, bin, args("sign", "--key", k+".key", "--format", "legacy", "--rekor-url", rekor.URL, reg.flags(), d.String())...).must(t, 0, "recorded")
+	run(t, nil, c3, args("verify", "--key", k+".pub", "--trusted-root", root, cosignFlags, d.String())...).must(t, 0, d.DigestStr())
+	run(t, nil, c2, args("verify", "--key", k+".pub", "--trusted-root", root, cosignFlags, d.String())...).must(t, 0, d.DigestStr())
+	// A bundle signature (cosign v3's layout) carries a dsse entry, which
+	// cosign v3 checks against the same root.
+	db := reg.pushImage(t, "tloginterop/app:bundle")
+	run(t, env, bin, args("sign", "--key", k+".key", "--format", "bundle", "--rekor-url", rekor.URL, reg.flags(), db.String())...).must(t, 0, "recorded")
+	run(t, nil, c3, args("verify", "--key", k+".pub", "--trusted-root", root, cosignFlags, db.String())...).must(t, 0, "transparency log was verified")
+	// cosign checks the log too: with a root naming another log it refuses.
+	otherRoot := filepath.Join(dir, "other_root.json")
+	run(t, nil, bin, "trusted-root", "create", "--rekor-key", otherLogKey(t, dir), "--out", otherRoot).must(t, 0, "")
+	if r := run(t, nil, c3, args("verify", "--key", k+".pub", "--trusted-root", otherRoot, cosignFlags, d.String())...); r.code == 0 {
+		t.Fatal("cosign accepted the entry with a root naming another log: the test proves nothing")
+	}
+
+	for _, tc := range []struct {
+		cosign string
+		extra  []string
+	}{
+		{cosign3, []string{"--use-signing-config=false", "--new-bundle-format=false"}},
+		{cosign3 + "-bundle", []string{"--use-signing-config=false"}},
+		{cosign2, nil},
+	} {
+		t.Run(tc.cosign, func(t *testing.T) {
+			c := tool(t, strings.TrimSuffix(tc.cosign, "-bundle"))
+			prefix := filepath.Join(dir, tc.cosign)
+			pw := []string{"COSIGN_PASSWORD=cpw"}
+			run(t, pw, c, "generate-key-pair", "--output-key-prefix", prefix).must(t, 0, "")
+			d := reg.pushImage(t, "tlogfromcosign/"+tc.cosign+":v1")
+			run(t, pw, c, args("sign", "--key", prefix+".key", "--rekor-url", rekor.URL, "--tlog-upload=true", "-y", tc.extra, cosignFlags, d.String())...).must(t, 0, "")
+			run(t, nil, bin, args("verify", "--key", prefix+".pub", "--rekor-key", rekor.PublicKeyPEM, "--require-tlog", reg.flags(), d.String())...).must(t, 0, "signed-entry-timestamp")
+			run(t, nil, bin, args("verify", "--key", prefix+".pub", "--rekor-key", otherLogKey(t, t.TempDir()), reg.flags(), d.String())...).must(t, 12, "not trusted")
+		})
+	}
+}
