@@ -28,7 +28,7 @@ type Entry = rekorpb.TransparencyLogEntry
 // Entry kinds and versions imgsign writes and reads.
 const (
 	KindHashedRekord = "hashedrekord"
-	KindDSSE         = "dsse" // Rekor v1's record of a DSSE envelope, as cosign v3 writes it
+	KindDSSE         = "dsse"  // Rekor v1's record of a DSSE envelope, as cosign v3 writes it
 	VersionV001      = "0.0.1" // Rekor v1
 	VersionV002      = "0.0.2" // Rekor v2
 )

@@ -25,7 +25,7 @@ type rawManifest struct {
 	mt   types.MediaType
 }
 
-func (r rawManifest) RawManifest() ([]byte, error)         { return r.data, nil }
+func (r rawManifest) RawManifest() ([]byte, error)        { return r.data, nil }
 func (r rawManifest) MediaType() (types.MediaType, error) { return r.mt, nil }
 
 // editSignatureLayers rewrites the annotations of every layer of the legacy
