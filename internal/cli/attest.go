@@ -20,6 +20,7 @@ func (a *App) newAttestCommand() *cobra.Command {
 		keyPath, predicatePath, statementPath, typ, format string
 		pw                                                 passwordFlags
 		reg                                                registryFlags
+		logs                                               logFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "attest --key KEY --type TYPE (--predicate FILE | --statement FILE) IMAGE",
@@ -29,7 +30,11 @@ manifest digest and whose predicate is the JSON in --predicate (or take a
 whole statement from --statement; its subject must name the digest), sign
 it in a DSSE envelope, and store it as cosign does: a layer of the legacy tag
 sha256-<hex>.att and/or a Sigstore bundle referrer (--format, default both).
-The predicate must be a JSON object of at most 16 MiB.`,
+The predicate must be a JSON object of at most 16 MiB.
+
+With --rekor-url the attestation's signature is first recorded in that
+Rekor log (v1: a dsse entry, as cosign v3 writes; v2: a hashedrekord over
+the envelope's PAE); if the log fails, nothing is written to the registry.`,
 		Example: `  imgsign attest --key imgsign.key --type slsaprovenance1 --predicate provenance.json registry.example.com/app:1.4.2
   imgsign attest --key imgsign.key --type cyclonedx --predicate sbom.cdx.json registry.example.com/app:1.4.2`,
 		Args: exactArgs(1, "one image"),
@@ -49,6 +54,9 @@ The predicate must be a JSON object of at most 16 MiB.`,
 				return usageError{err}
 			}
 			o := attest.Options{PredicateType: pt, Format: f}
+			if o.Log, err = logs.client(); err != nil {
+				return err
+			}
 			if predicatePath != "" {
 				o.Predicate, err = readInputFile(predicatePath, a.Stdin, attest.MaxPredicateBytes)
 			} else {
@@ -88,6 +96,9 @@ The predicate must be a JSON object of at most 16 MiB.`,
 				where += "bundle referrer " + out.Referrer
 			}
 			fmt.Fprintf(a.Stderr, "Attested %s (%s), stored in %s\n", out.Image, out.PredicateType, where)
+			if out.Entry != nil {
+				fmt.Fprintf(a.Stderr, "  recorded in transparency log %s at index %d\n", o.Log.URL(), out.Entry.GetLogIndex())
+			}
 			return nil
 		},
 	}
@@ -97,6 +108,7 @@ The predicate must be a JSON object of at most 16 MiB.`,
 	f.StringVar(&predicatePath, "predicate", "", "predicate JSON file (\"-\" for standard input)")
 	f.StringVar(&statementPath, "statement", "", "a whole in-toto statement instead of a predicate")
 	f.StringVar(&format, "format", string(sign.FormatBoth), "where to store the attestation: legacy, bundle or both")
+	logs.registerSign(cmd)
 	pw.register(cmd)
 	reg.register(cmd)
 	return cmd
@@ -107,6 +119,7 @@ func (a *App) newVerifyAttestationCommand() *cobra.Command {
 		keyPaths                        []string
 		typ, policyPath, format, platfm string
 		reg                             registryFlags
+		logs                            logFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "verify-attestation --key PUB --type TYPE [--policy FILE] IMAGE...",
@@ -124,6 +137,10 @@ digest. No attestation of the type is a failure even if others exist.
   conditions:
     - name: built by our CI
       expression: predicate.builder.id == "https://ci.example/builder"
+
+Transparency-log entries that travel with an attestation are checked as
+verify checks them (--rekor-key, --trusted-root, --rekor-url,
+--require-tlog): an entry present but invalid is a rejection.
 
 A failed condition is reported by name. The verified statements are printed
 as JSON on standard output; reasons for rejections go to standard error.
@@ -144,7 +161,7 @@ as JSON on standard output; reasons for rejections go to standard error.
 			if err != nil {
 				return usageError{err}
 			}
-			o := verify.AttestationOptions{PredicateType: pt}
+			o := verify.AttestationOptions{PredicateType: pt, RequireTlog: logs.require}
 			if o.Format, err = parseLookFormat(format); err != nil {
 				return err
 			}
@@ -160,7 +177,11 @@ as JSON on standard output; reasons for rejections go to standard error.
 			if err != nil {
 				return err
 			}
-			v, ctx, cancel, err := a.verifier(cmd.Context(), &reg, keyPaths)
+			logOpts, err := logs.verifierOptions()
+			if err != nil {
+				return err
+			}
+			v, ctx, cancel, err := a.verifier(cmd.Context(), &reg, keyPaths, logOpts...)
 			if err != nil {
 				return err
 			}
@@ -199,6 +220,7 @@ as JSON on standard output; reasons for rejections go to standard error.
 	f.StringVar(&policyPath, "policy", "", "CEL conditions the predicate must meet (YAML or JSON)")
 	f.StringVar(&format, "format", "any", "where to look: any, legacy (.att tag) or bundle (referrers)")
 	f.StringVar(&platfm, "platform", "", "for an index, verify the manifest of this platform (os/arch[/variant])")
+	logs.registerVerify(cmd)
 	reg.register(cmd)
 	return cmd
 }
@@ -208,6 +230,9 @@ func (a *App) printAttestationVerdict(res *verify.AttestationResult, err error) 
 		fmt.Fprintf(a.Stderr, "Verified %d attestation(s) of %s (%s)\n", len(res.Attestations), res.Image, res.Digest)
 		for _, at := range res.Attestations {
 			fmt.Fprintf(a.Stderr, "  %s attestation by key %s\n", at.Source, at.KeyID)
+			for _, line := range describeLog(at.Tlog, at.TlogUnchecked) {
+				fmt.Fprintf(a.Stderr, "    %s\n", line)
+			}
 		}
 	} else {
 		fmt.Fprintf(a.Stderr, "FAILED %s: %s\n", res.Image, oneLine(err.Error()))

@@ -93,18 +93,19 @@ func (f *logFlags) verifierOptions() ([]verify.Option, error) {
 	return opts, nil
 }
 
-// describeLog says what the log check of a verified signature found.
-func describeLog(s verify.Verified) []string {
+// describeLog says what the log check of a verified signature or
+// attestation found.
+func describeLog(facts []tlog.Facts, unchecked int) []string {
 	var out []string
-	for _, f := range s.Tlog {
+	for _, f := range facts {
 		when := ""
 		if f.IntegratedTime > 0 {
 			when = ", integrated " + time.Unix(f.IntegratedTime, 0).UTC().Format(time.RFC3339)
 		}
 		out = append(out, fmt.Sprintf("logged in %s at index %d%s (checked: %s)", f.Log, f.LogIndex, when, strings.Join(f.Checked, ", ")))
 	}
-	if s.TlogUnchecked > 0 {
-		out = append(out, fmt.Sprintf("its %d transparency-log entries were not checked: no log is trusted (--rekor-key, --trusted-root)", s.TlogUnchecked))
+	if unchecked > 0 {
+		out = append(out, fmt.Sprintf("its %d transparency-log entries were not checked: no log is trusted (--rekor-key, --trusted-root)", unchecked))
 	}
 	return out
 }

@@ -200,7 +200,7 @@ func (a *App) printVerdict(res *verify.Result, err error) {
 		fmt.Fprintf(a.Stderr, "Verified %s%s: %d valid signature(s)\n", res.Image, at, len(res.Signatures))
 		for _, s := range res.Signatures {
 			fmt.Fprintf(a.Stderr, "  %s signature by key %s\n", s.Source, s.KeyID)
-			for _, line := range describeLog(s) {
+			for _, line := range describeLog(s.Tlog, s.TlogUnchecked) {
 				fmt.Fprintf(a.Stderr, "    %s\n", line)
 			}
 		}

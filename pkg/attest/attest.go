@@ -8,9 +8,11 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -21,6 +23,7 @@ import (
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/sign"
 	"github.com/imgsign/imgsign/pkg/statement"
+	"github.com/imgsign/imgsign/pkg/tlog"
 	"github.com/sigstore/sigstore/pkg/signature"
 )
 
@@ -71,6 +74,9 @@ type Options struct {
 	Statement []byte
 	// Format is legacy (.att tag), bundle (referrer) or both ("" = both).
 	Format sign.Format
+	// Log, when set, records the attestation's signature in this
+	// transparency log before anything is written to the registry.
+	Log *tlog.Client
 }
 
 // Attestation is one stored attestation.
@@ -79,10 +85,13 @@ type Attestation struct {
 	PredicateType string      `json:"predicateType"`
 	Tag           string      `json:"attestationTag,omitempty"`
 	Referrer      string      `json:"referrer,omitempty"`
+	// Entry is the attestation's log entry (nil without Options.Log).
+	Entry *tlog.Entry `json:"-"`
 }
 
 // Attester signs attestations with one key.
 type Attester struct {
+	pub    crypto.PublicKey
 	client *oci.Client
 	sv     signature.SignerVerifier
 	hint   string
@@ -98,7 +107,7 @@ func NewAttester(client *oci.Client, key crypto.Signer) (*Attester, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Attester{client: client, sv: sv, hint: hint}, nil
+	return &Attester{pub: key.Public(), client: client, sv: sv, hint: hint}, nil
 }
 
 // Statement builds (or, given a whole statement, checks) the statement to
@@ -155,6 +164,16 @@ func (a *Attester) Attest(ctx context.Context, ref name.Reference, o Options) (*
 		return nil, fmt.Errorf("sign: %w", err)
 	}
 	out := &Attestation{Image: res.Ref, PredicateType: pt}
+	var entries []*tlog.Entry
+	if o.Log != nil {
+		pae := env.PAE()
+		d := sha256.Sum256(pae)
+		e, err := sign.Record(ctx, o.Log, tlog.Want{Digest: d[:], Signature: sig, PublicKey: a.pub, Envelope: &tlog.Envelope{PayloadType: env.PayloadType, Payload: stmt}})
+		if err != nil {
+			return nil, err
+		}
+		entries, out.Entry = append(entries, e), e
+	}
 	if o.Format.Legacy() {
 		body, err := envelope.Marshal(env.PayloadType, stmt, sig)
 		if err != nil {
@@ -166,13 +185,20 @@ func (a *Attester) Attest(ctx context.Context, ref name.Reference, o Options) (*
 		}
 		att := oci.Attachment{Payload: body, MediaType: oci.DSSEMediaType,
 			Annotations: map[string]string{oci.SignatureAnnotation: "", PredicateTypeAnnotation: pt}}
+		if out.Entry != nil {
+			ann, err := tlog.Annotations(out.Entry)
+			if err != nil {
+				return nil, err
+			}
+			maps.Copy(att.Annotations, ann)
+		}
 		if _, err := a.client.AddAttachments(ctx, tag, []oci.Attachment{att}, nil); err != nil {
 			return nil, err
 		}
 		out.Tag = tag.String()
 	}
 	if o.Format.Bundle() {
-		b, err := bundle.MarshalDSSE(a.hint, env.PayloadType, stmt, sig)
+		b, err := bundle.MarshalDSSE(a.hint, env.PayloadType, stmt, sig, entries...)
 		if err != nil {
 			return nil, err
 		}

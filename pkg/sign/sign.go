@@ -17,6 +17,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"maps"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -223,12 +224,22 @@ func (s *Signer) record(ctx context.Context, log *tlog.Client, msg, sig []byte, 
 	if err != nil {
 		return nil, err
 	}
-	d := sha256.Sum256(msg)
-	e, err := log.Upload(ctx, tlog.Want{Digest: d[:], Signature: sig, PublicKey: pub, Envelope: env})
+	return Record(ctx, log, tlog.Want{Digest: digestOf(msg), Signature: sig, PublicKey: pub, Envelope: env})
+}
+
+// Record uploads w to the log before anything is written to the registry;
+// its error says that nothing was written.
+func Record(ctx context.Context, log *tlog.Client, w tlog.Want) (*tlog.Entry, error) {
+	e, err := log.Upload(ctx, w)
 	if err != nil {
 		return nil, fmt.Errorf("record the signature in the transparency log (nothing was written to the registry): %w", err)
 	}
 	return e, nil
+}
+
+func digestOf(b []byte) []byte {
+	d := sha256.Sum256(b)
+	return d[:]
 }
 
 // storeLegacy adds the signature to the legacy .sig manifest, with its log
@@ -244,18 +255,11 @@ func (s *Signer) storeLegacy(ctx context.Context, d name.Digest, p []byte, sigB6
 		Annotations: map[string]string{oci.SignatureAnnotation: sigB64},
 	}
 	if entry != nil {
-		full, err := tlog.MarshalEntry(entry)
+		ann, err := tlog.Annotations(entry)
 		if err != nil {
 			return "", false, err
 		}
-		att.Annotations[tlog.EntryAnnotation] = string(full)
-		if len(entry.GetInclusionPromise().GetSignedEntryTimestamp()) > 0 {
-			cb, err := tlog.CosignBundle(entry)
-			if err != nil {
-				return "", false, err
-			}
-			att.Annotations[tlog.CosignBundleAnnotation] = string(cb)
-		}
+		maps.Copy(att.Annotations, ann)
 	}
 	payloadDigest := att.Descriptor().Digest
 	// A layer with the same payload whose signature verifies with this key

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -12,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/sigstore/rekor/pkg/generated/models"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
@@ -28,9 +32,11 @@ const (
 // strictly; the caller verifies what it returns (Trust.Verify) before
 // relying on it.
 type Client struct {
-	base    *url.URL
+	base *url.URL
+	http *http.Client
+
+	mu      sync.Mutex // guards version
 	version int
-	http    *http.Client
 }
 
 // NewClient returns a client of the log at rawURL. version is V1, V2 or 0
@@ -57,6 +63,8 @@ func (c *Client) URL() string { return c.base.String() }
 // not given: a Rekor v1 log serves its public key at /api/v1/log/publicKey,
 // a Rekor v2 log does not.
 func (c *Client) Version(ctx context.Context) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.version != 0 {
 		return c.version, nil
 	}
@@ -135,6 +143,9 @@ func (c *Client) Upload(ctx context.Context, w Want) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := loggable(w, v); err != nil {
+		return nil, err
+	}
 	if v == V2 {
 		return c.uploadV2(ctx, w)
 	}
@@ -180,6 +191,25 @@ func (c *Client) uploadV1(ctx context.Context, w Want) (*Entry, error) {
 	return nil, httpError(http.MethodPost, path, status, data)
 }
 
+// loggable says, before anything is sent, why a log of version v would
+// refuse w: Rekor checks the signature over the digest it records, which
+// plain Ed25519 (signed over the message) cannot satisfy, and Rekor v2
+// accepts P-384 and P-521 signatures only over SHA-384 and SHA-512, while
+// imgsign signs over SHA-256 as cosign does.
+func loggable(w Want, v int) error {
+	switch k := w.PublicKey.(type) {
+	case ed25519.PublicKey:
+		if v == V2 || w.Envelope == nil {
+			return fmt.Errorf("an Ed25519 signature over the message cannot be recorded in a Rekor v%d log (it logs a digest); use an ECDSA or RSA key", v)
+		}
+	case *ecdsa.PublicKey:
+		if v == V2 && k.Curve != elliptic.P256() {
+			return fmt.Errorf("Rekor v2 accepts %s signatures only over a longer hash than the SHA-256 cosign's format uses; use a P-256 or RSA key", k.Curve.Params().Name)
+		}
+	}
+	return nil
+}
+
 // oneV1Entry decodes a {uuid: entry} answer holding exactly one entry.
 func oneV1Entry(data []byte) (*Entry, error) {
 	var m models.LogEntry
@@ -208,6 +238,11 @@ func (c *Client) uploadV2(ctx context.Context, w Want) (*Entry, error) {
 	status, data, err := c.do(ctx, http.MethodPost, path, "application/json", body)
 	if err != nil {
 		return nil, err
+	}
+	if status == http.StatusConflict {
+		// Rekor v2 has no search: an entry logged before cannot be
+		// fetched back.
+		return nil, fmt.Errorf("%w: the log already holds this exact signature and cannot return its entry (Rekor v2 has no search); sign again", ErrLog)
 	}
 	if status != http.StatusCreated && status != http.StatusOK {
 		return nil, httpError(http.MethodPost, path, status, data)

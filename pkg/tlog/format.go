@@ -23,6 +23,25 @@ const (
 	EntryAnnotation = "dev.imgsign.tlog-entry"
 )
 
+// Annotations returns the annotations that carry e on a legacy signature
+// or attestation layer: imgsign's whole entry always, cosign's bundle when e
+// has a SET (Rekor v1).
+func Annotations(e *Entry) (map[string]string, error) {
+	full, err := MarshalEntry(e)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{EntryAnnotation: string(full)}
+	if len(e.GetInclusionPromise().GetSignedEntryTimestamp()) > 0 {
+		cb, err := CosignBundle(e)
+		if err != nil {
+			return nil, err
+		}
+		out[CosignBundleAnnotation] = string(cb)
+	}
+	return out, nil
+}
+
 // cosignBundle is the JSON of CosignBundleAnnotation.
 type cosignBundle struct {
 	SignedEntryTimestamp []byte `json:"SignedEntryTimestamp"`
@@ -59,6 +78,9 @@ func ParseCosignBundle(data []byte) (*Entry, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&b); err != nil {
 		return nil, fmt.Errorf("%w: cosign bundle: %v", ErrInvalid, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: cosign bundle: data after the JSON object", ErrInvalid)
 	}
 	body, err := b64.DecodeString(b.Payload.Body)
 	if err != nil {

@@ -50,7 +50,13 @@ func (t *Trust) Verify(e *Entry, w Want) (*Facts, error) {
 	if log == nil {
 		return nil, fmt.Errorf("%w: it comes from log %x, which is not trusted (give its key with --rekor-key or --trusted-root)", ErrInvalid, e.GetLogId().GetKeyId())
 	}
-	facts := &Facts{Log: log.name(), LogID: hex.EncodeToString(e.GetLogId().GetKeyId()), LogIndex: e.GetLogIndex(), IntegratedTime: e.GetIntegratedTime(), Kind: kind}
+	// Only the SET signs the integrated time: without one, it is whatever
+	// the entry's bearer wrote, so it is neither reported nor relied on.
+	var integrated int64
+	if len(set) > 0 {
+		integrated = e.GetIntegratedTime()
+	}
+	facts := &Facts{Log: log.name(), LogID: hex.EncodeToString(e.GetLogId().GetKeyId()), LogIndex: e.GetLogIndex(), IntegratedTime: integrated, Kind: kind}
 	if len(set) > 0 {
 		if err := log.verifySET(e); err != nil {
 			return nil, err
@@ -63,7 +69,7 @@ func (t *Trust) Verify(e *Entry, w Want) (*Facts, error) {
 		}
 		facts.Checked = append(facts.Checked, CheckedProof)
 	}
-	if err := log.validAt(e.GetIntegratedTime()); err != nil {
+	if err := log.validAt(integrated); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	return facts, nil

@@ -13,6 +13,7 @@ import (
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/policy"
 	"github.com/imgsign/imgsign/pkg/statement"
+	"github.com/imgsign/imgsign/pkg/tlog"
 )
 
 // legacyPredicateAnnotation names the predicate type of a legacy .att layer.
@@ -29,6 +30,10 @@ type AttestationOptions struct {
 	Format Format
 	// Platform selects the child manifest of an index.
 	Platform *v1.Platform
+	// RequireTlog rejects an attestation without a verified
+	// transparency-log entry. Without it, an entry that is present must
+	// still verify.
+	RequireTlog bool
 }
 
 // AttestationResult is the verdict on one image's attestations.
@@ -52,6 +57,10 @@ type VerifiedAttestation struct {
 	PayloadDigest string          `json:"payloadDigest,omitempty"`
 	Referrer      string          `json:"referrer,omitempty"`
 	Statement     json.RawMessage `json:"statement"`
+	// Tlog are the verified transparency-log entries of the attestation.
+	Tlog []tlog.Facts `json:"tlog,omitempty"`
+	// TlogUnchecked counts log entries not checked: no log is trusted.
+	TlogUnchecked int `json:"tlogUnchecked,omitempty"`
 }
 
 // VerifyAttestations checks the attestations of the predicate type asked
@@ -169,7 +178,14 @@ func (v *Verifier) legacyAttestations(ctx context.Context, d name.Digest, o Atte
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
-		accept(res, o, VerifiedAttestation{Source: SourceLegacy, KeyID: c.key.id, PayloadDigest: layer.Digest.String(), Statement: env.Payload}, rej)
+		entries, bad := legacyEntries(layer.Annotations)
+		lc := v.checkLog(ctx, c.want(env.PayloadType, env.Payload), entries, bad, o.RequireTlog)
+		if lc.reason != "" {
+			rej.Reason = lc.reason
+			res.Rejected = append(res.Rejected, rej)
+			continue
+		}
+		accept(res, o, VerifiedAttestation{Source: SourceLegacy, KeyID: c.key.id, PayloadDigest: layer.Digest.String(), Statement: env.Payload, Tlog: lc.facts, TlogUnchecked: lc.unchecked}, rej)
 	}
 	return n, nil
 }
@@ -236,7 +252,13 @@ func (v *Verifier) bundleAttestations(ctx context.Context, d name.Digest, o Atte
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
-		accept(res, o, VerifiedAttestation{Source: SourceBundle, KeyID: c.key.id, Referrer: r.Digest.String(), Statement: b.Payload}, rej)
+		lc := v.checkLog(ctx, c.want(b.PayloadType, b.Payload), b.TlogEntries, nil, o.RequireTlog)
+		if lc.reason != "" {
+			rej.Reason = lc.reason
+			res.Rejected = append(res.Rejected, rej)
+			continue
+		}
+		accept(res, o, VerifiedAttestation{Source: SourceBundle, KeyID: c.key.id, Referrer: r.Digest.String(), Statement: b.Payload, Tlog: lc.facts, TlogUnchecked: lc.unchecked}, rej)
 	}
 	return n, nil
 }

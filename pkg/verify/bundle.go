@@ -10,7 +10,6 @@ import (
 	"github.com/imgsign/imgsign/pkg/bundle"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/statement"
-	"github.com/imgsign/imgsign/pkg/tlog"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 )
 
@@ -179,8 +178,7 @@ func (v *Verifier) checkBundle(ctx context.Context, repo name.Repository, img na
 			return nil, fmt.Sprintf("signed identity %q is not repository %s", sub.Name, img.Context().Name())
 		}
 	}
-	w := tlog.Want{Digest: digest(c.pae), Signature: c.sig, PublicKey: c.key.pub, Envelope: &tlog.Envelope{PayloadType: b.PayloadType, Payload: b.Payload}}
-	lc := v.checkLog(ctx, w, b.TlogEntries, nil, o)
+	lc := v.checkLog(ctx, c.want(b.PayloadType, b.Payload), b.TlogEntries, nil, o.RequireTlog)
 	if lc.reason != "" {
 		return nil, lc.reason
 	}

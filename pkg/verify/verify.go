@@ -328,23 +328,8 @@ func (v *Verifier) checkLayer(ctx context.Context, repo name.Repository, img nam
 			return nil, fmt.Sprintf("signed identity %q is not repository %s", parsed.DockerReference, img.Context().Name())
 		}
 	}
-	var entries []*tlog.Entry
-	var bad []error
-	for _, a := range []struct {
-		name  string
-		parse func([]byte) (*tlog.Entry, error)
-	}{{tlog.EntryAnnotation, tlog.ParseEntry}, {tlog.CosignBundleAnnotation, tlog.ParseCosignBundle}} {
-		ann, parse := a.name, a.parse
-		if s, ok := layer.Annotations[ann]; ok {
-			e, err := parse([]byte(s))
-			if err != nil {
-				bad = append(bad, fmt.Errorf("annotation %s: %w", ann, err))
-				continue
-			}
-			entries = append(entries, e)
-		}
-	}
-	lc := v.checkLog(ctx, tlog.Want{Digest: digest(p), Signature: sig, PublicKey: key.pub}, entries, bad, o)
+	entries, bad := legacyEntries(layer.Annotations)
+	lc := v.checkLog(ctx, tlog.Want{Digest: digest(p), Signature: sig, PublicKey: key.pub}, entries, bad, o.RequireTlog)
 	if lc.reason != "" {
 		return nil, lc.reason
 	}

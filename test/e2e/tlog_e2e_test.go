@@ -237,3 +237,41 @@ func TestTlogCosignInterop(t *testing.T) {
 		})
 	}
 }
+
+// TestTlogAttestations: attestations recorded in the local Rekor v1, by
+// imgsign and by cosign, verify with the log required, in both tools.
+func TestTlogAttestations(t *testing.T) {
+	bin := imgsign(t)
+	c3, c2 := tool(t, cosign3), tool(t, cosign2)
+	rekor := startRekorV1(t)
+	reg := startRegistry(t, false, false)
+	dir := t.TempDir()
+	k := keyPair(t, dir, "k")
+	pw := []string{"IMGSIGN_PASSWORD=pw", "COSIGN_PASSWORD=pw"}
+	pred := filepath.Join(dir, "provenance.json")
+	os.WriteFile(pred, []byte(`{"builder":{"id":"https://ci.example/builder"},"buildType":"https://example.com/build/v1"}`), 0o644)
+	root := filepath.Join(dir, "trusted_root.json")
+	run(t, nil, bin, "trusted-root", "create", "--rekor-key", rekor.PublicKeyPEM, "--rekor-url", rekor.URL, "--out", root).must(t, 0, "")
+	verifyArgs := []string{"verify-attestation", "--key", k + ".pub", "--type", "slsaprovenance", "--rekor-key", rekor.PublicKeyPEM, "--require-tlog"}
+
+	// imgsign attests with the log; imgsign and cosign v3 verify the log entry.
+	d := reg.pushImage(t, "tlogatt/imgsign:v1")
+	run(t, pw, bin, args("attest", "--key", k+".key", "--type", "slsaprovenance", "--predicate", pred, "--rekor-url", rekor.URL, d.String())...).must(t, 0, "recorded in transparency log")
+	for _, format := range []string{"legacy", "bundle"} {
+		run(t, nil, bin, args(verifyArgs, "--format", format, d.String())...).must(t, 0, "inclusion-proof")
+	}
+	run(t, nil, c3, args("verify-attestation", "--key", k+".pub", "--type", "slsaprovenance", "--trusted-root", root, "--allow-http-registry", d.String())...).must(t, 0, "")
+	// Without the log entry, the requirement fails.
+	dn := reg.pushImage(t, "tlogatt/nolog:v1")
+	run(t, pw, bin, args("attest", "--key", k+".key", "--type", "slsaprovenance", "--predicate", pred, dn.String())...).must(t, 0, "Attested")
+	run(t, nil, bin, args(verifyArgs, dn.String())...).must(t, 12, "no transparency-log entry")
+
+	// cosign v3 (bundle) and v2 (legacy) attest with the log; imgsign
+	// verifies.
+	dc := reg.pushImage(t, "tlogatt/cosign3:v1")
+	run(t, pw, c3, args("attest", "--key", k+".key", "--type", "slsaprovenance", "--predicate", pred, "--use-signing-config=false", "--rekor-url", rekor.URL, "--tlog-upload=true", "-y", "--allow-http-registry", dc.String())...).must(t, 0, "")
+	run(t, nil, bin, args(verifyArgs, dc.String())...).must(t, 0, "signed-entry-timestamp")
+	d2 := reg.pushImage(t, "tlogatt/cosign2:v1")
+	run(t, pw, c2, args("attest", "--key", k+".key", "--type", "slsaprovenance", "--predicate", pred, "--rekor-url", rekor.URL, "--tlog-upload=true", "-y", "--allow-http-registry", d2.String())...).must(t, 0, "")
+	run(t, nil, bin, args(verifyArgs, d2.String())...).must(t, 0, "signed-entry-timestamp")
+}
