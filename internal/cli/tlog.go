@@ -63,34 +63,43 @@ func (f *logFlags) client() (*tlog.Client, error) {
 
 // verifierOptions returns the Verifier options the log flags ask for.
 func (f *logFlags) verifierOptions() ([]verify.Option, error) {
-	trust := &tlog.Trust{}
-	logs, err := tlog.LoadKeyFiles(f.keys...)
+	p, err := f.policy()
 	if err != nil {
 		return nil, err
+	}
+	opts := []verify.Option{verify.WithTrustedLogs(p.Trust)}
+	if p.Online != nil {
+		opts = append(opts, verify.WithOnlineLog(p.Online))
+	}
+	return opts, nil
+}
+
+// policy returns the log policy the verify flags ask for.
+func (f *logFlags) policy() (tlog.Policy, error) {
+	trust := &tlog.Trust{}
+	p := tlog.Policy{Trust: trust, Require: f.require}
+	logs, err := tlog.LoadKeyFiles(f.keys...)
+	if err != nil {
+		return p, err
 	}
 	trust.Add(logs...)
 	if f.trustedRoot != "" {
 		logs, err := tlog.LoadTrustedRoot(f.trustedRoot)
 		if err != nil {
-			return nil, err
+			return p, err
 		}
 		trust.Add(logs...)
 	}
 	if f.require && trust.Empty() {
-		return nil, usageError{fmt.Errorf("--require-tlog needs trusted log keys: give --rekor-key or --trusted-root")}
+		return p, usageError{fmt.Errorf("--require-tlog needs trusted log keys: give --rekor-key or --trusted-root")}
 	}
-	opts := []verify.Option{verify.WithTrustedLogs(trust)}
-	c, err := f.client()
-	if err != nil {
-		return nil, err
+	if p.Online, err = f.client(); err != nil {
+		return p, err
 	}
-	if c != nil {
-		if trust.Empty() {
-			return nil, usageError{fmt.Errorf("--rekor-url needs trusted log keys to check what the log answers: give --rekor-key or --trusted-root")}
-		}
-		opts = append(opts, verify.WithOnlineLog(c))
+	if p.Online != nil && trust.Empty() {
+		return p, usageError{fmt.Errorf("--rekor-url needs trusted log keys to check what the log answers: give --rekor-key or --trusted-root")}
 	}
-	return opts, nil
+	return p, nil
 }
 
 // describeLog says what the log check of a verified signature or

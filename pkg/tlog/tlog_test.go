@@ -561,3 +561,44 @@ func TestDSSEUploadVerify(t *testing.T) {
 		t.Fatalf("facts = %+v", f)
 	}
 }
+
+// Policy.Check: present entries must verify, Require needs one, unchecked
+// entries are counted without trust, and the online log is asked only when
+// no entry travels.
+func TestPolicyCheck(t *testing.T) {
+	l := tlogtest.NewV1(t)
+	w := signed(t)
+	e := upload(t, l, w)
+	other := tlogtest.NewV1(t)
+	c := client(t, l.URL, tlog.V1)
+	for _, tc := range []struct {
+		name    string
+		p       tlog.Policy
+		entries []*tlog.Entry
+		facts   int
+		errIs   error
+	}{
+		{"entry verified", tlog.Policy{Trust: l.Trust(), Require: true}, []*tlog.Entry{e}, 1, nil},
+		{"same entry twice reported once", tlog.Policy{Trust: l.Trust()}, []*tlog.Entry{e, e}, 1, nil},
+		{"entry of an untrusted log", tlog.Policy{Trust: other.Trust()}, []*tlog.Entry{e}, 0, tlog.ErrInvalid},
+		{"no entry, not required", tlog.Policy{Trust: l.Trust()}, nil, 0, nil},
+		{"no entry, required", tlog.Policy{Trust: l.Trust(), Require: true}, nil, 0, tlog.ErrRequired},
+		{"unchecked, required", tlog.Policy{Require: true}, []*tlog.Entry{e}, 0, tlog.ErrRequired},
+		{"online lookup", tlog.Policy{Trust: l.Trust(), Online: c, Require: true}, nil, 1, nil},
+		{"online lookup, untrusted log", tlog.Policy{Trust: other.Trust(), Online: c, Require: true}, nil, 0, tlog.ErrRequired},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := tc.p.Check(ctx(t), w, tc.entries)
+			if (tc.errIs == nil) != (err == nil) || (tc.errIs != nil && !errors.Is(err, tc.errIs)) {
+				t.Fatalf("err = %v, want %v", err, tc.errIs)
+			}
+			if len(r.Facts) != tc.facts {
+				t.Errorf("%d facts, want %d", len(r.Facts), tc.facts)
+			}
+		})
+	}
+	r, _ := tlog.Policy{}.Check(ctx(t), w, []*tlog.Entry{e})
+	if r.Unchecked != 1 {
+		t.Errorf("unchecked = %d, want 1", r.Unchecked)
+	}
+}

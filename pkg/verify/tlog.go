@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/imgsign/imgsign/pkg/tlog"
 )
@@ -31,61 +29,18 @@ type logCheck struct {
 	reason string
 }
 
-// checkLog checks the log entries that travel with a signature (entries;
-// parseErrs are entries that did not even parse) or, with none and an
-// online log, looks the signature up. Every entry present must verify;
-// with RequireTlog, at least one must.
+// checkLog applies the Verifier's log policy (tlog.Policy.Check) to a
+// signature and the entries that travel with it; parseErrs are entries
+// that did not even parse, which reject the signature.
 func (v *Verifier) checkLog(ctx context.Context, w tlog.Want, entries []*tlog.Entry, parseErrs []error, require bool) logCheck {
-	var c logCheck
 	if len(parseErrs) > 0 {
-		c.reason = "transparency-log entry: " + parseErrs[0].Error()
-		return c
+		return logCheck{reason: "transparency-log entry: " + parseErrs[0].Error()}
 	}
-	switch {
-	case len(entries) > 0 && v.logs.Empty():
-		c.unchecked = len(entries)
-	case len(entries) > 0:
-		for _, e := range entries {
-			f, err := v.logs.Verify(e, w)
-			if err != nil {
-				c.reason = err.Error()
-				return c
-			}
-			c.facts = mergeFacts(c.facts, *f)
-		}
-	case v.online != nil && !v.logs.Empty():
-		found, err := v.online.Lookup(ctx, w)
-		if err != nil {
-			c.reason = "transparency-log lookup: " + err.Error()
-			return c
-		}
-		// The log may hold entries of other signatures over the same
-		// payload: those are not this signature's, not forgeries.
-		var why []string
-		for _, e := range found {
-			f, err := v.logs.Verify(e, w)
-			if err != nil {
-				why = append(why, err.Error())
-				continue
-			}
-			c.facts = append(c.facts, *f)
-			break
-		}
-		if len(c.facts) == 0 && require {
-			c.reason = fmt.Sprintf("no entry for this signature in %s (%d entries for its payload checked)", v.online.URL(), len(found))
-			if len(why) > 0 {
-				c.reason += ": " + strings.Join(why, "; ")
-			}
-			return c
-		}
-	}
-	if require && len(c.facts) == 0 {
-		switch {
-		case c.unchecked > 0:
-			c.reason = "its transparency-log entry cannot be checked: no log is trusted (give --rekor-key or --trusted-root)"
-		default:
-			c.reason = "no transparency-log entry (required by --require-tlog)"
-		}
+	p := tlog.Policy{Trust: v.logs, Online: v.online, Require: require}
+	r, err := p.Check(ctx, w, entries)
+	c := logCheck{facts: r.Facts, unchecked: r.Unchecked}
+	if err != nil {
+		c.reason = err.Error()
 	}
 	return c
 }
@@ -94,23 +49,6 @@ func (v *Verifier) checkLog(ctx context.Context, w tlog.Want, entries []*tlog.En
 func digest(b []byte) []byte {
 	d := sha256.Sum256(b)
 	return d[:]
-}
-
-// mergeFacts adds f to facts; the same entry met twice (cosign's annotation
-// and imgsign's carry one entry in two forms) is reported once, with
-// everything checked on it.
-func mergeFacts(facts []tlog.Facts, f tlog.Facts) []tlog.Facts {
-	for i, have := range facts {
-		if have.LogID == f.LogID && have.LogIndex == f.LogIndex {
-			for _, c := range f.Checked {
-				if !slices.Contains(have.Checked, c) {
-					facts[i].Checked = append(facts[i].Checked, c)
-				}
-			}
-			return facts
-		}
-	}
-	return append(facts, f)
 }
 
 // legacyEntries reads the log entries a legacy signature or attestation

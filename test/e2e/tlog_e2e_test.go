@@ -275,3 +275,39 @@ func TestTlogAttestations(t *testing.T) {
 	run(t, pw, c2, args("attest", "--key", k+".key", "--type", "slsaprovenance", "--predicate", pred, "--rekor-url", rekor.URL, "--tlog-upload=true", "-y", "--allow-http-registry", d2.String())...).must(t, 0, "")
 	run(t, nil, bin, args(verifyArgs, d2.String())...).must(t, 0, "signed-entry-timestamp")
 }
+
+// TestTlogBlobs: files signed with the local Rekor v1 verify with the log
+// required, imgsign's bundles in cosign and cosign's in imgsign.
+func TestTlogBlobs(t *testing.T) {
+	bin := imgsign(t)
+	c3 := tool(t, cosign3)
+	rekor := startRekorV1(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "release.tar.gz")
+	os.WriteFile(file, []byte("a release archive, logged\n"), 0o644)
+	pw := []string{"IMGSIGN_PASSWORD=pw", "COSIGN_PASSWORD=pw"}
+	k := keyPair(t, dir, "k")
+	root := filepath.Join(dir, "trusted_root.json")
+	run(t, nil, bin, "trusted-root", "create", "--rekor-key", rekor.PublicKeyPEM, "--rekor-url", rekor.URL, "--out", root).must(t, 0, "")
+
+	ib := filepath.Join(dir, "i.bundle")
+	run(t, pw, bin, "sign-blob", "--key", k+".key", "--rekor-url", rekor.URL, "--bundle", ib, file).must(t, 0, "Recorded in transparency log")
+	run(t, nil, bin, "verify-blob", "--key", k+".pub", "--bundle", ib, "--trusted-root", root, "--require-tlog", file).must(t, 0, "signed-entry-timestamp, inclusion-proof")
+	run(t, nil, c3, "verify-blob", "--key", k+".pub", "--bundle", ib, "--trusted-root", root, file).must(t, 0, "Verified OK")
+	// Bare signatures carry no entry: the log is asked online, and holds
+	// entries for this file, but only the logged signature's counts.
+	sig, logged := filepath.Join(dir, "i.sig"), filepath.Join(dir, "logged.sig")
+	run(t, pw, bin, "sign-blob", "--key", k+".key", "--output-signature", sig, file).must(t, 0, "")
+	run(t, pw, bin, "sign-blob", "--key", k+".key", "--rekor-url", rekor.URL, "--output-signature", logged, file).must(t, 0, "Recorded")
+	run(t, nil, bin, "verify-blob", "--key", k+".pub", "--signature", sig, "--rekor-key", rekor.PublicKeyPEM, "--require-tlog", file).must(t, 12, "no transparency-log entry")
+	online := []string{"--rekor-key", rekor.PublicKeyPEM, "--rekor-url", rekor.URL, "--require-tlog"}
+	run(t, nil, bin, args("verify-blob", "--key", k+".pub", "--signature", sig, online, file)...).must(t, 12, "no entry for this signature")
+	run(t, nil, bin, args("verify-blob", "--key", k+".pub", "--signature", logged, online, file)...).must(t, 0, "inclusion-proof")
+
+	ck := filepath.Join(dir, "cosign")
+	run(t, pw, c3, "generate-key-pair", "--output-key-prefix", ck).must(t, 0, "")
+	cb := filepath.Join(dir, "c.bundle")
+	run(t, pw, c3, "sign-blob", "--key", ck+".key", "--use-signing-config=false", "--rekor-url", rekor.URL, "--tlog-upload=true", "--bundle", cb, "-y", file).must(t, 0, "")
+	run(t, nil, bin, "verify-blob", "--key", ck+".pub", "--bundle", cb, "--rekor-key", rekor.PublicKeyPEM, "--require-tlog", file).must(t, 0, "signed-entry-timestamp")
+	run(t, nil, bin, "verify-blob", "--key", ck+".pub", "--bundle", cb, "--rekor-key", otherLogKey(t, dir), file).must(t, 12, "not trusted")
+}
