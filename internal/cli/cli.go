@@ -99,6 +99,7 @@ COSIGN_PASSWORD), then a prompt on the terminal.
 		a.newSignCommand(),
 		a.newVerifyCommand(),
 		a.newTrustedRootCommand(),
+		a.newAttachCommand(),
 		a.newSignBlobCommand(),
 		a.newVerifyBlobCommand(),
 		a.newAttestCommand(),

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sigstore/rekor/pkg/generated/models"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
@@ -89,8 +90,34 @@ func (c *Client) Version(ctx context.Context) (int, error) {
 // reaching it).
 var ErrLog = errors.New("transparency log error")
 
-// do sends one request and reads at most MaxResponseBytes of the answer.
-func (c *Client) do(ctx context.Context, method, path, contentType string, body []byte) (int, []byte, error) {
+// Retries of one log request: a log that answers 408, 429 or 5xx, or
+// cannot be reached, is asked again after a pause that doubles each time.
+const (
+	maxAttempts  = 3
+	firstBackoff = 250 * time.Millisecond
+)
+
+// do sends one request, retried as maxAttempts says, and reads at most
+// MaxResponseBytes of the answer.
+func (c *Client) do(ctx context.Context, method, path, contentType string, body []byte) (status int, data []byte, err error) {
+	backoff := firstBackoff
+	for attempt := 1; ; attempt++ {
+		status, data, err = c.once(ctx, method, path, contentType, body)
+		retry := err != nil || status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500
+		if !retry || attempt == maxAttempts || ctx.Err() != nil {
+			return status, data, err
+		}
+		select {
+		case <-ctx.Done():
+			return status, data, err
+		case <-time.After(backoff):
+		}
+		backoff *= 2
+	}
+}
+
+// once sends one request and reads at most MaxResponseBytes of the answer.
+func (c *Client) once(ctx context.Context, method, path, contentType string, body []byte) (int, []byte, error) {
 	u := *c.base
 	u.Path = strings.TrimRight(u.Path, "/") + path
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))

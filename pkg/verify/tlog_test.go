@@ -3,6 +3,7 @@ package verify_test
 import (
 	"crypto"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -265,5 +266,40 @@ func TestTlogAttestations(t *testing.T) {
 	res, err := v.VerifyAttestations(f.ctx, d2, verify.AttestationOptions{PredicateType: pt, RequireTlog: true})
 	if err == nil || !strings.Contains(res.Rejected[0].Reason, "no transparency-log entry") {
 		t.Fatalf("an attestation without a log entry passed RequireTlog: %+v %v", res, err)
+	}
+}
+
+// TestTlogAttachOffline: a signature made with Upload false and logged is
+// attached later, with its entry, and verifies with the log required; it
+// cannot be attached to another image.
+func TestTlogAttachOffline(t *testing.T) {
+	f := newFixture(t, nil)
+	log := tlogtest.NewV2(t)
+	d := f.reg.PushImage(t, f.reg.Ref("tlog/offline:v1"))
+	other := f.reg.PushImage(t, f.reg.Ref("tlog/offline:v2"))
+	s, err := sign.NewSigner(f.client, f.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigs, err := s.Sign(f.ctx, d, sign.Options{Log: logClient(t, log)})
+	if err != nil || sigs[0].Entry == nil {
+		t.Fatalf("sign: %+v %v", sigs, err)
+	}
+	res, err := f.verify(t, d.String(), verify.Options{}, f.key.Public())
+	mustFail(t, err, verify.ErrNoSignatures, "", res)
+
+	det := sign.Detached{Payload: sigs[0].Payload, Signature: sigs[0].Signature, Entry: sigs[0].Entry}
+	if _, err := sign.Attach(f.ctx, f.client, other, det, nil); !errors.Is(err, sign.ErrWrongImage) {
+		t.Fatalf("attached to another image: %v", err)
+	}
+	for i, wantAdded := range []bool{true, false} {
+		got, err := sign.Attach(f.ctx, f.client, d, det, nil)
+		if err != nil || got.Added != wantAdded {
+			t.Fatalf("attach #%d: %+v %v (want added %v)", i, got, err, wantAdded)
+		}
+	}
+	res, err = f.verifyWith(t, d.String(), verify.Options{RequireTlog: true}, []verify.Option{verify.WithTrustedLogs(log.Trust())}, f.key.Public())
+	if err != nil || len(res.Signatures) != 1 || len(res.Signatures[0].Tlog) != 1 {
+		t.Fatalf("%+v %v", res, err)
 	}
 }

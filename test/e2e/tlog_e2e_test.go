@@ -157,12 +157,17 @@ func TestTlogRekorV1(t *testing.T) {
 	}
 	run(t, env, bin, args("verify", "--key", k+".pub", reg.flags(), dc.String())...).must(t, 10, "no signatures")
 
-	// Offline attachment: --upload=false writes the entry to a file.
-	entry := filepath.Join(dir, "entry.json")
-	run(t, env, bin, args("sign", "--key", k+".key", "--rekor-url", rekor.URL, "--upload=false", "--output-tlog-entry", entry, reg.flags(), dc.String())...).must(t, 0, "not uploaded")
+	// Offline: --upload=false writes the signature, payload and entry to
+	// files; attach stores them later; verify then requires the entry.
+	entry, pl, sg := filepath.Join(dir, "entry.json"), filepath.Join(dir, "payload.json"), filepath.Join(dir, "payload.sig")
+	run(t, env, bin, args("sign", "--key", k+".key", "--rekor-url", rekor.URL, "--upload=false", "--output-tlog-entry", entry, "--output-payload", pl, "--output-signature", sg, reg.flags(), dc.String())...).must(t, 0, "not uploaded")
 	if data, err := os.ReadFile(entry); err != nil || !strings.Contains(string(data), "inclusionProof") {
 		t.Fatalf("entry file: %v %s", err, data)
 	}
+	run(t, env, bin, args("verify", "--key", k+".pub", reg.flags(), dc.String())...).must(t, 10, "no signatures")
+	run(t, nil, bin, args("attach", "signature", "--payload", pl, "--signature", sg, "--tlog-entry", entry, reg.flags(), da.String())...).must(t, 2, "signs another image")
+	run(t, nil, bin, args("attach", "signature", "--payload", pl, "--signature", sg, "--tlog-entry", entry, reg.flags(), dc.String())...).must(t, 0, "Attached")
+	run(t, env, bin, args("verify", "--key", k+".pub", "--rekor-key", rekor.PublicKeyPEM, "--require-tlog", reg.flags(), dc.String())...).must(t, 0, "signed-entry-timestamp, inclusion-proof")
 }
 
 // TestTlogRekorV2 signs with a real Rekor v2 (rekor-tiles) in both formats
