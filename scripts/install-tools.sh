@@ -23,18 +23,24 @@ REKOR_TILES_VERSION=v2.3.0
 
 log() { printf 'install-tools: %s\n' "$*" >&2; }
 
-install_registry() {
-  if [ -x /usr/bin/docker-registry ]; then return; fi
-  log "installing Debian's docker-registry"
+# apt_no_service PACKAGE: install a Debian package without letting its
+# post-install script start a system service (which may listen on all
+# interfaces): policy-rc.d forbids it. The tests start their own servers.
+apt_no_service() {
+  log "installing Debian's $1"
   export DEBIAN_FRONTEND=noninteractive
-  # The package's post-install script may start a system service listening on
-  # all interfaces; policy-rc.d forbids that. The tests start their own server.
   local rc=/usr/sbin/policy-rc.d had_rc=0
   [ -e "$rc" ] && had_rc=1
   if [ "$had_rc" = 0 ]; then printf '#!/bin/sh\nexit 101\n' > "$rc"; chmod +x "$rc"; fi
   apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends docker-registry >/dev/null
+  apt-get install -y -qq --no-install-recommends "$1" >/dev/null
   [ "$had_rc" = 0 ] && rm -f "$rc"
+  return 0
+}
+
+install_registry() {
+  if [ -x /usr/bin/docker-registry ]; then return; fi
+  apt_no_service docker-registry
   # Stop the packaged service if anything started it anyway.
   pkill -f '^/usr/bin/docker-registry serve /etc/docker/registry' 2>/dev/null || true
 }
@@ -61,16 +67,9 @@ install_cosign() {
 
 install_mariadb() {
   if [ -x /usr/sbin/mariadbd ]; then return; fi
-  log "installing Debian's mariadb-server"
-  export DEBIAN_FRONTEND=noninteractive
-  # As for docker-registry: no system service; the tests start their own
-  # mariadbd (skip-networking, private socket and data directory).
-  local rc=/usr/sbin/policy-rc.d had_rc=0
-  [ -e "$rc" ] && had_rc=1
-  if [ "$had_rc" = 0 ]; then printf '#!/bin/sh\nexit 101\n' > "$rc"; chmod +x "$rc"; fi
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends mariadb-server >/dev/null
-  [ "$had_rc" = 0 ] && rm -f "$rc"
+  # The tests start their own mariadbd (skip-networking, private socket and
+  # data directory).
+  apt_no_service mariadb-server
   # Stop the packaged server if anything started it anyway.
   local pidfile pid
   for pidfile in /run/mysqld/mysqld.pid /run/mysqld/mariadb.pid /var/run/mysqld/mysqld.pid; do

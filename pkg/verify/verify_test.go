@@ -66,19 +66,7 @@ func (f *fixture) sign(t *testing.T, ref string, key crypto.Signer, o sign.Optio
 
 func (f *fixture) verify(t *testing.T, ref string, o verify.Options, pubs ...crypto.PublicKey) (*verify.Result, error) {
 	t.Helper()
-	v, err := verify.NewVerifier(f.client, pubs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := v.Verify(f.ctx, r, o)
-	if res == nil {
-		t.Fatal("nil result")
-	}
-	return res, err
+	return f.verifyWith(t, ref, o, nil, pubs...)
 }
 
 func mustFail(t *testing.T, err error, want error, reasonHas string, res *verify.Result) {
