@@ -160,9 +160,19 @@ func (s *Signer) Sign(ctx context.Context, ref name.Reference, o Options) ([]Sig
 			targets = append(targets, target{res.Ref.Context().Digest(m.Digest.String()), m})
 		}
 	}
-	out := make([]Signature, 0, len(targets))
+	// Every signature is made (and logged) before the first write, so a
+	// failure there, the log's included, leaves the registry untouched.
+	pending := make([]*pendingSignature, 0, len(targets))
 	for _, t := range targets {
-		sig, err := s.signOne(ctx, t.ref, t.desc, o)
+		p, err := s.prepare(ctx, t.ref, t.desc, o)
+		if err != nil {
+			return nil, err
+		}
+		pending = append(pending, p)
+	}
+	out := make([]Signature, 0, len(targets))
+	for _, p := range pending {
+		sig, err := s.store(ctx, p, o)
 		if err != nil {
 			return out, err
 		}
@@ -171,44 +181,56 @@ func (s *Signer) Sign(ctx context.Context, ref name.Reference, o Options) ([]Sig
 	return out, nil
 }
 
-// signOne signs the image d (described by desc), records the signatures in
-// the log and only then stores them.
-func (s *Signer) signOne(ctx context.Context, d name.Digest, desc v1.Descriptor, o Options) (Signature, error) {
+// pendingSignature is an image's signatures, made and logged, not yet
+// stored.
+type pendingSignature struct {
+	sig    Signature
+	desc   v1.Descriptor
+	bundle *pendingBundle
+}
+
+// prepare signs the image d (described by desc) and records the signatures
+// in the log. It writes nothing (it may read, to find a bundle already
+// stored).
+func (s *Signer) prepare(ctx context.Context, d name.Digest, desc v1.Descriptor, o Options) (*pendingSignature, error) {
 	p, err := payload.Build(d, o.Annotations)
 	if err != nil {
-		return Signature{}, err
+		return nil, err
 	}
 	raw, err := s.sv.SignMessage(bytes.NewReader(p))
 	if err != nil {
-		return Signature{}, fmt.Errorf("sign %s: %w", d, err)
+		return nil, fmt.Errorf("sign %s: %w", d, err)
 	}
-	sig := Signature{Image: d, Payload: p, Signature: base64.StdEncoding.EncodeToString(raw)}
+	ps := &pendingSignature{sig: Signature{Image: d, Payload: p, Signature: base64.StdEncoding.EncodeToString(raw)}, desc: desc}
 	if o.Log != nil && (!o.Upload || o.Format.Legacy()) {
-		if sig.Entry, err = s.record(ctx, o.Log, p, raw, nil); err != nil {
-			return Signature{}, err
+		if ps.sig.Entry, err = s.record(ctx, o.Log, p, raw, nil); err != nil {
+			return nil, err
 		}
 	}
+	if o.Upload && o.Format.Bundle() {
+		if ps.bundle, err = s.prepareBundle(ctx, d, o); err != nil {
+			return nil, err
+		}
+	}
+	return ps, nil
+}
+
+// store writes prepared signatures (nothing without Upload).
+func (s *Signer) store(ctx context.Context, ps *pendingSignature, o Options) (Signature, error) {
+	sig := ps.sig
 	if !o.Upload {
 		sig.Added = true
 		return sig, nil
 	}
-	// Everything that can fail before a write (bundle lookup, signing,
-	// the log) happens before the first write.
-	var b *pendingBundle
-	if o.Format.Bundle() {
-		if b, err = s.prepareBundle(ctx, d, o); err != nil {
-			return Signature{}, err
-		}
-	}
 	if o.Format.Legacy() {
-		tag, added, err := s.storeLegacy(ctx, d, p, sig.Signature, sig.Entry, o)
+		tag, added, err := s.storeLegacy(ctx, sig.Image, sig.Payload, sig.Signature, sig.Entry, o)
 		if err != nil {
 			return Signature{}, err
 		}
 		sig.Tag, sig.Added = tag, added
 	}
-	if b != nil {
-		ref, added, err := s.pushBundle(ctx, desc, b)
+	if b := ps.bundle; b != nil {
+		ref, added, err := s.pushBundle(ctx, ps.desc, b)
 		if err != nil {
 			return Signature{}, err
 		}

@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -301,5 +305,41 @@ func TestTlogAttachOffline(t *testing.T) {
 	res, err = f.verifyWith(t, d.String(), verify.Options{RequireTlog: true}, []verify.Option{verify.WithTrustedLogs(log.Trust())}, f.key.Public())
 	if err != nil || len(res.Signatures) != 1 || len(res.Signatures[0].Tlog) != 1 {
 		t.Fatalf("%+v %v", res, err)
+	}
+}
+
+// TestTlogLogFailsMidway: signing an index recursively logs every
+// signature before the first write, so a log that fails on the third
+// upload leaves no signature on any manifest.
+func TestTlogLogFailsMidway(t *testing.T) {
+	f := newFixture(t, nil)
+	log := tlogtest.NewV1(t)
+	target, err := url.Parse(log.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uploads atomic.Int32
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && uploads.Add(1) > 2 {
+			http.Error(w, "down", http.StatusBadRequest)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer flaky.Close()
+	c, err := tlog.NewClient(flaky.URL, tlog.V1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, children := f.reg.PushIndex(t, f.reg.Ref("tlog/index:v1"))
+	s, _ := sign.NewSigner(f.client, f.key)
+	_, err = s.Sign(f.ctx, idx, sign.Options{Upload: true, Recursive: true, Format: sign.FormatLegacy, Log: c})
+	if err == nil || !strings.Contains(err.Error(), "nothing was written") {
+		t.Fatalf("err = %v", err)
+	}
+	for _, d := range append(children, idx) {
+		res, err := f.verify(t, d.String(), verify.Options{}, f.key.Public())
+		mustFail(t, err, verify.ErrNoSignatures, "", res)
 	}
 }
