@@ -233,6 +233,8 @@ func (l *Log) serve(w http.ResponseWriter, r *http.Request) {
 		l.searchIndex(w, body)
 	case !l.v2 && route == "POST /api/v1/log/entries/retrieve":
 		l.retrieve(w, body)
+	case !l.v2 && r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/api/v1/log/entries/"):
+		l.entryByUUID(w, strings.TrimPrefix(r.URL.Path, "/api/v1/log/entries/"))
 	case l.v2 && route == "POST /api/v2/log/entries":
 		l.uploadV2(w, body)
 	default:
@@ -646,6 +648,24 @@ func (l *Log) retrieve(w http.ResponseWriter, data []byte) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// entryByUUID answers GET /api/v1/log/entries/{uuid} (the entry's own URL,
+// which a 409 names in its Location header).
+func (l *Log) entryByUUID(w http.ResponseWriter, u string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i, ok := l.byLeaf[u[len(u)-min(len(u), 64):]]
+	if !ok {
+		httpErr(w, http.StatusNotFound, "not found")
+		return
+	}
+	a, err := l.anon(i)
+	if err != nil {
+		httpErr(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
 }
 
 func (l *Log) uploadV2(w http.ResponseWriter, data []byte) {

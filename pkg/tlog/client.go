@@ -100,16 +100,30 @@ const (
 // do sends one request, retried as maxAttempts says, and reads at most
 // MaxResponseBytes of the answer.
 func (c *Client) do(ctx context.Context, method, path, contentType string, body []byte) (status int, data []byte, err error) {
+	a, err := c.doAnswer(ctx, method, path, contentType, body)
+	return a.status, a.data, err
+}
+
+// answer is a log's answer to one request.
+type answer struct {
+	status   int
+	data     []byte
+	location string // the Location header
+}
+
+// doAnswer is do, with the whole answer.
+func (c *Client) doAnswer(ctx context.Context, method, path, contentType string, body []byte) (a answer, err error) {
 	backoff := firstBackoff
 	for attempt := 1; ; attempt++ {
-		status, data, err = c.once(ctx, method, path, contentType, body)
+		a, err = c.once(ctx, method, path, contentType, body)
+		status := a.status
 		retry := err != nil || status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500
 		if !retry || attempt == maxAttempts || ctx.Err() != nil {
-			return status, data, err
+			return a, err
 		}
 		select {
 		case <-ctx.Done():
-			return status, data, err
+			return a, err
 		case <-time.After(backoff):
 		}
 		backoff *= 2
@@ -117,12 +131,12 @@ func (c *Client) do(ctx context.Context, method, path, contentType string, body 
 }
 
 // once sends one request and reads at most MaxResponseBytes of the answer.
-func (c *Client) once(ctx context.Context, method, path, contentType string, body []byte) (int, []byte, error) {
+func (c *Client) once(ctx context.Context, method, path, contentType string, body []byte) (answer, error) {
 	u := *c.base
 	u.Path = strings.TrimRight(u.Path, "/") + path
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
 	if err != nil {
-		return 0, nil, err
+		return answer{}, err
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -130,14 +144,14 @@ func (c *Client) once(ctx context.Context, method, path, contentType string, bod
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("transparency log %s: %w", c.base.Host, err)
+		return answer{}, fmt.Errorf("transparency log %s: %w", c.base.Host, err)
 	}
 	defer resp.Body.Close()
 	data, err := readLimited(resp.Body, MaxResponseBytes)
 	if err != nil {
-		return 0, nil, fmt.Errorf("%w: %s %s: %v", ErrLog, method, u.Path, err)
+		return answer{}, fmt.Errorf("%w: %s %s: %v", ErrLog, method, u.Path, err)
 	}
-	return resp.StatusCode, data, nil
+	return answer{status: resp.StatusCode, data: data, location: resp.Header.Get("Location")}, nil
 }
 
 // readLimited reads all of r, failing if it holds more than limit bytes.
@@ -195,15 +209,36 @@ func (c *Client) uploadV1(ctx context.Context, w Want) (*Entry, error) {
 		return nil, err
 	}
 	const path = "/api/v1/log/entries"
-	status, data, err := c.do(ctx, http.MethodPost, path, "application/json", body)
+	a, err := c.doAnswer(ctx, http.MethodPost, path, "application/json", body)
 	if err != nil {
 		return nil, err
 	}
+	status, data := a.status, a.data
 	switch status {
 	case http.StatusCreated:
 		return oneV1Entry(data)
 	case http.StatusConflict:
-		// Already logged (the same signature uploaded twice): read it.
+		// Already logged (the same signature uploaded twice, or a retry
+		// of an upload that went through): read it where the log says it
+		// is, else find it by its digest.
+		if uuid := entryUUID(a.location); uuid != "" {
+			entryPath := "/api/v1/log/entries/" + uuid
+			status, data, err := c.do(ctx, http.MethodGet, entryPath, "", nil)
+			if err != nil {
+				return nil, err
+			}
+			if status != http.StatusOK {
+				return nil, httpError(http.MethodGet, entryPath, status, data)
+			}
+			e, err := oneV1Entry(data)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := bind(e.GetCanonicalizedBody(), e.GetKindVersion(), w); err != nil {
+				return nil, fmt.Errorf("%w: the existing entry the log points to is not this signature's: %v", ErrLog, err)
+			}
+			return e, nil
+		}
 		entries, err := c.Search(ctx, w.searchDigest())
 		if err != nil {
 			return nil, err
@@ -235,6 +270,19 @@ func loggable(w Want, v int) error {
 		}
 	}
 	return nil
+}
+
+// entryUUID is the entry UUID at the end of a Rekor v1 entry URL, or "".
+func entryUUID(location string) string {
+	i := strings.LastIndex(location, "/")
+	uuid := location[i+1:]
+	if len(uuid) != 64 && len(uuid) != 80 {
+		return ""
+	}
+	if _, err := hex.DecodeString(uuid); err != nil {
+		return ""
+	}
+	return uuid
 }
 
 // oneV1Entry decodes a {uuid: entry} answer holding exactly one entry.

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -69,6 +70,20 @@ func signatureAnnotations(t testing.TB, reg *registry, d name.Digest) map[string
 		t.Fatal("no signature layer")
 	}
 	return m.Layers[0].Annotations
+}
+
+// eventually runs f until it exits 0, for at most 10 s: Rekor v1 indexes
+// an entry for search in the background, a moment after recording it.
+func eventually(t testing.TB, f func() result) result {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := f()
+		if r.code == 0 || time.Now().After(deadline) {
+			return r
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // otherLogKey writes a PEM public key no log uses.
@@ -146,7 +161,21 @@ func TestTlogRekorV1(t *testing.T) {
 		delete(ann, "dev.imgsign.tlog-entry")
 	})
 	run(t, env, bin, args("verify", "--key", k+".pub", "--rekor-key", rekor.PublicKeyPEM, "--require-tlog", "--format", "legacy", reg.flags(), da.String())...).must(t, 12, "no transparency-log entry")
-	run(t, env, bin, args("verify", "--key", k+".pub", "--rekor-key", rekor.PublicKeyPEM, "--rekor-url", rekor.URL, "--require-tlog", "--format", "legacy", reg.flags(), da.String())...).must(t, 0, "inclusion-proof")
+	eventually(t, func() result {
+		return run(t, env, bin, args("verify", "--key", k+".pub", "--rekor-key", rekor.PublicKeyPEM, "--rekor-url", rekor.URL, "--require-tlog", "--format", "legacy", reg.flags(), da.String())...)
+	}).must(t, 0, "inclusion-proof")
+
+	// RSA signatures are deterministic: signing again uploads the same
+	// entry, which the log refuses as a duplicate (409) and points to.
+	rsa := filepath.Join(dir, "rsa")
+	run(t, env, bin, "generate-key-pair", "--algorithm", "rsa-3072", "--output-key-prefix", rsa).must(t, 0, "")
+	for i := range 2 {
+		r := run(t, env, bin, args("sign", "--key", rsa+".key", "--format", "legacy", "--rekor-url", rekor.URL, reg.flags(), db.String())...).must(t, 0, "recorded in transparency log")
+		if i == 1 && !strings.Contains(r.stderr, "already carries this signature") {
+			t.Fatalf("second identical signature:\n%s", r.stderr)
+		}
+	}
+	run(t, env, bin, args("verify", "--key", rsa+".pub", "--rekor-key", rekor.PublicKeyPEM, "--require-tlog", reg.flags(), db.String())...).must(t, 0, "signed-entry-timestamp, inclusion-proof")
 
 	// A log that is down at signing time: the sign fails, the registry is
 	// untouched.
@@ -307,7 +336,9 @@ func TestTlogBlobs(t *testing.T) {
 	run(t, nil, bin, "verify-blob", "--key", k+".pub", "--signature", sig, "--rekor-key", rekor.PublicKeyPEM, "--require-tlog", file).must(t, 12, "no transparency-log entry")
 	online := []string{"--rekor-key", rekor.PublicKeyPEM, "--rekor-url", rekor.URL, "--require-tlog"}
 	run(t, nil, bin, args("verify-blob", "--key", k+".pub", "--signature", sig, online, file)...).must(t, 12, "no entry for this signature")
-	run(t, nil, bin, args("verify-blob", "--key", k+".pub", "--signature", logged, online, file)...).must(t, 0, "inclusion-proof")
+	eventually(t, func() result {
+		return run(t, nil, bin, args("verify-blob", "--key", k+".pub", "--signature", logged, online, file)...)
+	}).must(t, 0, "inclusion-proof")
 
 	ck := filepath.Join(dir, "cosign")
 	run(t, pw, c3, "generate-key-pair", "--output-key-prefix", ck).must(t, 0, "")
