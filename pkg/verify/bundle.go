@@ -174,11 +174,14 @@ func (v *Verifier) checkBundle(ctx context.Context, repo name.Repository, img na
 			return nil, "the bundle names no repository, so --check-identity cannot be satisfied by it"
 		}
 		claimed, err := name.ParseReference(sub.Name)
-		if err != nil || claimed.Context().Name() != img.Context().Name() {
-			return nil, fmt.Sprintf("signed identity %q is not repository %s", sub.Name, img.Context().Name())
+		if want := o.identity(img); err != nil || claimed.Context().Name() != want {
+			return nil, fmt.Sprintf("signed identity %q is not repository %s", sub.Name, want)
 		}
 	}
 	lc := v.checkLog(ctx, c.want(b.PayloadType, b.Payload), b.TlogEntries, nil, o.RequireTlog)
+	if lc.reason == "" {
+		lc.reason = o.checkAge(lc.facts)
+	}
 	if lc.reason != "" {
 		return nil, lc.reason
 	}

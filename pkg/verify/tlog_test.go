@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -342,4 +343,51 @@ func TestTlogLogFailsMidway(t *testing.T) {
 		res, err := f.verify(t, d.String(), verify.Options{}, f.key.Public())
 		mustFail(t, err, verify.ErrNoSignatures, "", res)
 	}
+}
+
+// TestMaxAge: a signature's age counts from the integrated time a SET
+// vouches for; too old, or without such a time, it is refused.
+func TestMaxAge(t *testing.T) {
+	f := newFixture(t, nil)
+	v1log, v2log := tlogtest.NewV1(t), tlogtest.NewV2(t)
+	d1 := f.reg.PushImage(t, f.reg.Ref("age/app:v1"))
+	d2 := f.reg.PushImage(t, f.reg.Ref("age/app:v2"))
+	f.sign(t, d1.String(), f.key, sign.Options{Format: sign.FormatLegacy, Log: logClient(t, v1log)})
+	f.sign(t, d2.String(), f.key, sign.Options{Format: sign.FormatBundle, Log: logClient(t, v2log)})
+	trust := &tlog.Trust{}
+	trust.Add(v1log.TrustLog(), v2log.TrustLog())
+	opts := []verify.Option{verify.WithTrustedLogs(trust)}
+	at := func(d time.Duration) func() time.Time { return func() time.Time { return time.Now().Add(d) } }
+
+	res, err := f.verifyWith(t, d1.String(), verify.Options{MaxAge: time.Hour, Now: at(0)}, opts, f.key.Public())
+	if err != nil || !res.Verified {
+		t.Fatalf("fresh signature refused: %+v %v", res, err)
+	}
+	res, err = f.verifyWith(t, d1.String(), verify.Options{MaxAge: time.Hour, Now: at(2 * time.Hour)}, opts, f.key.Public())
+	mustFail(t, err, verify.ErrNotVerified, "older than the maximum age of 1h0m0s", res)
+	// Rekor v2 entries carry no signed time.
+	res, err = f.verifyWith(t, d2.String(), verify.Options{MaxAge: time.Hour}, opts, f.key.Public())
+	mustFail(t, err, verify.ErrNotVerified, "no trusted signing time", res)
+	// Nor does a signature without a log entry.
+	d3 := f.reg.PushImage(t, f.reg.Ref("age/app:v3"))
+	f.sign(t, d3.String(), f.key, sign.Options{Format: sign.FormatLegacy})
+	res, err = f.verifyWith(t, d3.String(), verify.Options{MaxAge: time.Hour}, opts, f.key.Public())
+	mustFail(t, err, verify.ErrNotVerified, "no trusted signing time", res)
+}
+
+// TestExpectedIdentity: with CheckIdentity, the signed identity must name
+// ExpectedIdentity when it is set (a mirror checked under its origin's
+// name), else the repository verified.
+func TestExpectedIdentity(t *testing.T) {
+	f := newFixture(t, nil)
+	d := f.reg.PushImage(t, f.reg.Ref("origin/app:v1"))
+	// Legacy payloads carry the identity (cosign's bundles do not).
+	f.sign(t, d.String(), f.key, sign.Options{Format: sign.FormatLegacy})
+	o := verify.Options{CheckIdentity: true, ExpectedIdentity: d.Context().Name()}
+	if res, err := f.verify(t, d.String(), o, f.key.Public()); err != nil || !res.Verified {
+		t.Fatalf("%+v %v", res, err)
+	}
+	o.ExpectedIdentity = "mirror.example/origin/app"
+	res, err := f.verify(t, d.String(), o, f.key.Public())
+	mustFail(t, err, verify.ErrNotVerified, "is not repository mirror.example/origin/app", res)
 }

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -89,6 +90,49 @@ type Options struct {
 	// RequireTlog rejects a signature without a verified transparency-log
 	// entry. Without it, an entry that is present must still verify.
 	RequireTlog bool
+	// ExpectedIdentity, with CheckIdentity, is the repository the signed
+	// identity must name instead of the one verified (a mirror verified
+	// under the name its images were signed with).
+	ExpectedIdentity string
+	// MaxAge, when positive, refuses signatures whose trusted signing time
+	// (the integrated time a Rekor signed entry timestamp vouches for) is
+	// older than this, so an old signed image replayed under a tag can be
+	// refused. A signature without a trusted time is refused too.
+	MaxAge time.Duration
+	// Now is the time MaxAge counts from; nil means time.Now.
+	Now func() time.Time
+}
+
+// identity is the repository a signed identity must name for img.
+func (o Options) identity(img name.Digest) string {
+	if o.ExpectedIdentity != "" {
+		return o.ExpectedIdentity
+	}
+	return img.Context().Name()
+}
+
+// checkAge applies MaxAge to a verified signature's log facts; it returns
+// the reason for a rejection, or "".
+func (o Options) checkAge(facts []tlog.Facts) string {
+	if o.MaxAge <= 0 {
+		return ""
+	}
+	var newest int64
+	for _, f := range facts {
+		newest = max(newest, f.IntegratedTime)
+	}
+	if newest == 0 {
+		return fmt.Sprintf("no trusted signing time (a Rekor v1 signed entry timestamp) to check against the maximum age of %s", o.MaxAge)
+	}
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	signed := time.Unix(newest, 0)
+	if age := now().Sub(signed); age > o.MaxAge {
+		return fmt.Sprintf("signed %s (logged at %s), older than the maximum age of %s", age.Round(time.Second), signed.UTC().Format(time.RFC3339), o.MaxAge)
+	}
+	return ""
 }
 
 // Format says where to look for signatures.
@@ -324,12 +368,15 @@ func (v *Verifier) checkLayer(ctx context.Context, repo name.Repository, img nam
 	}
 	if o.CheckIdentity {
 		claimed, err := name.ParseReference(parsed.DockerReference)
-		if err != nil || claimed.Context().Name() != img.Context().Name() {
-			return nil, fmt.Sprintf("signed identity %q is not repository %s", parsed.DockerReference, img.Context().Name())
+		if want := o.identity(img); err != nil || claimed.Context().Name() != want {
+			return nil, fmt.Sprintf("signed identity %q is not repository %s", parsed.DockerReference, want)
 		}
 	}
 	entries, bad := legacyEntries(layer.Annotations)
 	lc := v.checkLog(ctx, tlog.Want{Digest: digest(p), Signature: sig, PublicKey: key.pub}, entries, bad, o.RequireTlog)
+	if lc.reason == "" {
+		lc.reason = o.checkAge(lc.facts)
+	}
 	if lc.reason != "" {
 		return nil, lc.reason
 	}
