@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/imgsign/imgsign/internal/testreg"
 	"github.com/imgsign/imgsign/internal/tlogtest"
 	"github.com/imgsign/imgsign/pkg/attest"
@@ -261,5 +262,55 @@ func TestManyImagesOnce(t *testing.T) {
 	}
 	if n := e.sigs.Load() - before; n != int64(len(digests)) {
 		t.Errorf("%d signature manifest requests for %d digests: not verified once each", n, len(digests))
+	}
+}
+
+// copyImage copies the manifest (and its blobs) at src to dst, as a mirror
+// does.
+func copyImage(t *testing.T, src, dst string) {
+	t.Helper()
+	s, err := name.ParseReference(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := name.ParseReference(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(d, img); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMirrorRemap: an image and its signature copied to a mirror verify
+// there only with the identity check remapped to the origin.
+func TestMirrorRemap(t *testing.T) {
+	e := newEnv(t)
+	d := e.reg.PushImage(t, e.reg.Ref("origin/app:v1"))
+	e.sign(t, d, "a", sign.Options{})
+	hexd := strings.TrimPrefix(d.DigestStr(), "sha256:")
+	copyImage(t, d.String(), e.reg.Ref("mirror/origin/app:v1"))
+	copyImage(t, e.reg.Ref("origin/app:sha256-"+hexd+".sig"), e.reg.Ref("mirror/origin/app:sha256-"+hexd+".sig"))
+	mirrored := refs(t, e.reg.Ref("mirror/origin/app:v1"))
+
+	strict := e.policy(t, "version: 1\nscopes:\n  - scope: REG/mirror\n    keys: [{file: a.pub}]\n    identity: {requireMatch: true}\n")
+	res := gate.New(e.client, strict, gate.Options{}).Check(context.Background(), mirrored)[0]
+	if !errors.Is(res.Err(), verify.ErrNotVerified) || !strings.Contains(res.Signatures.Rejected[0].Reason, "is not repository") {
+		t.Fatalf("a mirrored signature passed the identity check without a remap: %+v", res)
+	}
+	remapped := e.policy(t, "version: 1\nscopes:\n  - scope: REG/mirror\n    keys: [{file: a.pub}]\n    identity:\n      requireMatch: true\n      remap: [{from: REG/mirror, to: REG}]\n")
+	if res := gate.New(e.client, remapped, gate.Options{}).Check(context.Background(), mirrored)[0]; res.Err() != nil {
+		t.Fatalf("the remapped mirror was refused: %v", res.Err())
+	}
+	// The remap does not let the mirror's signature stand for another
+	// image of the origin.
+	other := e.reg.PushImage(t, e.reg.Ref("mirror/origin/other:v1"))
+	copyImage(t, e.reg.Ref("origin/app:sha256-"+hexd+".sig"), e.reg.Ref("mirror/origin/other:sha256-"+strings.TrimPrefix(other.DigestStr(), "sha256:")+".sig"))
+	if res := gate.New(e.client, remapped, gate.Options{}).Check(context.Background(), []name.Reference{other})[0]; res.Err() == nil {
+		t.Fatal("a signature of another image passed through the remap")
 	}
 }
