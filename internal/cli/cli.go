@@ -100,6 +100,8 @@ COSIGN_PASSWORD), then a prompt on the terminal.
 		a.newVerifyCommand(),
 		a.newTrustedRootCommand(),
 		a.newAttachCommand(),
+		a.newPolicyCommand(),
+		a.newDockerfileCommand(),
 		a.newSignBlobCommand(),
 		a.newVerifyBlobCommand(),
 		a.newAttestCommand(),

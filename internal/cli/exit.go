@@ -26,7 +26,8 @@ const exitCodeHelp = `Exit codes:
   4   refused to overwrite an existing file (use --force)
   10  verify: no signatures found
   11  verify: image or tag not found
-  12  verify: signatures found, but none (or too few) verified`
+  12  verify: signatures found, but none (or too few) verified
+  13  verify: the trust policy rejects the image`
 
 // usageError marks an error in the command line itself.
 type usageError struct{ err error }

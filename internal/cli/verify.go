@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/imgsign/imgsign/pkg/gate"
 	"github.com/imgsign/imgsign/pkg/keys"
 	"github.com/imgsign/imgsign/pkg/verify"
 	"github.com/spf13/cobra"
@@ -29,6 +30,7 @@ const verifyExitHelp = `Exit codes:
   10  no signatures found
   11  image or tag not found
   12  signatures found, but none (or fewer than --threshold) verified
+  13  the trust policy rejects the image (a reject scope, or no scope and no default)
 With several images, the exit code is that of the first image that failed.`
 
 func verifyExitCode(err error) int {
@@ -39,6 +41,8 @@ func verifyExitCode(err error) int {
 		return ExitImageNotFound
 	case errors.Is(err, verify.ErrNotVerified):
 		return ExitNotVerified
+	case errors.Is(err, gate.ErrRejected):
+		return ExitRejected
 	}
 	return exitCode(err)
 }
@@ -69,9 +73,10 @@ func (a *App) newVerifyCommand() *cobra.Command {
 		checkIdentity         bool
 		reg                   registryFlags
 		logs                  logFlags
+		gf                    gateFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "verify --key PUB IMAGE...",
+		Use:   "verify (--key PUB | --policy FILE) [-f MANIFESTS]... IMAGE...",
 		Short: "Verify the signatures of container images before deploy",
 		Long: `Verify each IMAGE against trusted public keys, and refuse anything that does
 not check out. A tag is resolved once to its digest; each signature payload
@@ -97,6 +102,16 @@ is present but does not verify is always a rejection. With --rekor-url and
 no entry attached, the signature is looked up in that Rekor v1 log. With
 --require-tlog, a signature without a verified entry is rejected.
 
+With --policy FILE, a trust policy decides per registry and repository
+which keys (and how many), logs, annotations, identity, attestations and
+maximum signature age each image needs, or that it is accepted unsigned or
+rejected ('imgsign policy validate FILE' explains a policy). Images come
+from the arguments and from Kubernetes manifests (-f, repeatable: Pods,
+Deployments, StatefulSets, DaemonSets, Jobs, CronJobs, init and ephemeral
+containers, multi-document YAML, Lists); they are verified --jobs at a
+time, each digest once however often it is referenced, and every image
+gets a verdict.
+
 "No signatures" is never a pass. A human summary, with the reason each
 rejected signature was refused, goes to standard error; -o json prints a
 machine-readable result per image on standard output.
@@ -107,18 +122,34 @@ machine-readable result per image on standard output.
   imgsign verify --key imgsign.pub --platform linux/arm64 -o json registry.example.com/app:1.4.2
   imgsign verify --key imgsign.pub --rekor-key rekor.pub --require-tlog registry.example.com/app:1.4.2
   imgsign verify --key imgsign.pub --trusted-root trusted_root.json --rekor-url https://rekor.example.com IMAGE`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return usageError{fmt.Errorf("expected at least one image")}
-			}
-			return nil
-		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(keyPaths) == 0 {
-				return usageError{fmt.Errorf("--key is required")}
-			}
 			if output != "text" && output != "json" {
 				return usageError{fmt.Errorf("--output must be text or json, not %q", output)}
+			}
+			refs, err := parseRefs(args)
+			if err != nil {
+				return err
+			}
+			fromManifests, err := a.manifestRefs(gf.manifests)
+			if err != nil {
+				return err
+			}
+			refs = append(refs, fromManifests...)
+			if len(refs) == 0 {
+				return usageError{fmt.Errorf("expected at least one image (as an argument or in -f manifests)")}
+			}
+			if gf.policy != "" {
+				if len(keyPaths) > 0 || len(annotations) > 0 || threshold != 1 || checkIdentity || len(logs.keys) > 0 || logs.trustedRoot != "" || logs.require {
+					return usageError{fmt.Errorf("--policy says per scope what --key, --threshold, -a, --check-identity, --rekor-key, --trusted-root and --require-tlog would: give one or the other")}
+				}
+				if platform != "" || format != "any" || sigRepo != "" {
+					return usageError{fmt.Errorf("--platform, --format and --signature-repository are not supported with --policy yet")}
+				}
+				_, err := a.runGate(cmd.Context(), &gf, &reg, &logs, refs, output)
+				return err
+			}
+			if len(keyPaths) == 0 {
+				return usageError{fmt.Errorf("--key or --policy is required")}
 			}
 			if threshold < 1 || threshold > len(keyPaths) {
 				return usageError{fmt.Errorf("--threshold must be between 1 and the number of keys (%d)", len(keyPaths))}
@@ -128,10 +159,6 @@ machine-readable result per image on standard output.
 				return err
 			}
 			plat, err := parsePlatform(platform)
-			if err != nil {
-				return err
-			}
-			refs, err := parseRefs(args)
 			if err != nil {
 				return err
 			}
@@ -186,6 +213,7 @@ machine-readable result per image on standard output.
 	f.StringVarP(&output, "output", "o", "text", "output on standard output: text (nothing) or json")
 	f.StringVar(&format, "format", "any", "where to look for signatures: any (legacy tag, then bundle referrers), legacy or bundle")
 	logs.registerVerify(cmd)
+	gf.register(cmd, true)
 	reg.register(cmd)
 	return cmd
 }

@@ -30,10 +30,17 @@ func main() {
 	imgsign := flag.String("imgsign", "bin/imgsign", "imgsign binary")
 	cosign := flag.String("cosign", "", "cosign binary to compare with (optional)")
 	n := flag.Int("n", 20, "runs per operation")
+	images := flag.Int("images", 200, "images verified at once by the policy gate (0: skip)")
 	flag.Parse()
 	if err := run(*imgsign, *cosign, *n); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
+	}
+	if *images > 0 {
+		if err := runGate(*imgsign, *cosign, *images); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
 	}
 }
 

@@ -1,0 +1,117 @@
+//go:build linux
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestPolicyGate: the deploy gate on a real registry (TLS, auth): a policy
+// file, images from Kubernetes manifests, a Dockerfile verified and pinned.
+func TestPolicyGate(t *testing.T) {
+	bin := imgsign(t)
+	reg := startRegistry(t, true, true)
+	dir := t.TempDir()
+	env := []string{"IMGSIGN_PASSWORD=pw"}
+	ci, other := keyPair(t, dir, "ci"), keyPair(t, dir, "other")
+	good := reg.pushImage(t, "team/app:v1")
+	bad := reg.pushImage(t, "team/bad:v1")
+	open := reg.pushImage(t, "sandbox/tool:v1")
+	blocked := reg.pushImage(t, "elsewhere/app:v1")
+	run(t, env, bin, args("sign", "--key", ci+".key", reg.flags(), good.String())...).must(t, 0, "Signed")
+	run(t, env, bin, args("sign", "--key", other+".key", reg.flags(), bad.String())...).must(t, 0, "Signed")
+
+	policy := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(policy, []byte(fmt.Sprintf(`version: 1
+scopes:
+  - scope: %[1]s/team
+    keys: [{file: ci.pub}]
+    identity: {requireMatch: true}
+  - scope: %[1]s/sandbox/**
+    unsigned: accept
+`, reg.host)), 0o644)
+	run(t, nil, bin, "policy", "validate", policy).must(t, 0, "Any other image is rejected")
+	broken := filepath.Join(dir, "broken.yaml")
+	os.WriteFile(broken, []byte("version: 1\nscopes:\n  - scope: a.example/b\n    keys: [{file: ci.pub}]\n    treshold: 2\n"), 0o644)
+	run(t, nil, bin, "policy", "validate", broken).must(t, 2, `broken.yaml:5: unknown field "treshold"`)
+
+	manifests := filepath.Join(dir, "release.yaml")
+	os.WriteFile(manifests, []byte(fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  template:
+    spec:
+      initContainers: [{name: init, image: %[1]s}]
+      containers: [{name: web, image: %[1]s}, {name: tool, image: %[2]s}]
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: nightly}
+spec:
+  schedule: "@daily"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          containers: [{name: job, image: %[3]s}]
+---
+apiVersion: v1
+kind: List
+items:
+  - apiVersion: v1
+    kind: Pod
+    metadata: {name: stray}
+    spec:
+      containers: [{name: stray, image: %[4]s}]
+`, reg.ref("team/app:v1"), reg.ref("sandbox/tool:v1"), bad.String(), blocked.String())), 0o644)
+
+	r := run(t, nil, bin, args("verify", "--policy", policy, "-f", manifests, "-o", "json", reg.flags())...).must(t, 12, "2 of 4 image(s) failed the policy")
+	for _, want := range []string{"Verified " + reg.ref("team/app:v1"), "Accepted " + reg.ref("sandbox/tool:v1"), "FAILED " + bad.String(), "FAILED " + blocked.String(), "no scope of the policy matches it"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	var results []struct {
+		Image    string `json:"image"`
+		Digest   string `json:"digest"`
+		Verified bool   `json:"verified"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &results); err != nil || len(results) != 4 {
+		t.Fatalf("json report: %v\n%s", err, r.stdout)
+	}
+	if !results[0].Verified || results[0].Digest != good.DigestStr() || results[2].Verified || results[3].Verified {
+		t.Fatalf("json report: %+v", results)
+	}
+	// Only the good images: a pass.
+	run(t, nil, bin, args("verify", "--policy", policy, reg.flags(), reg.ref("team/app:v1"), open.String())...).must(t, 0, "All 2 image(s) meet the policy")
+	// --policy replaces --key.
+	run(t, nil, bin, args("verify", "--policy", policy, "--key", ci+".pub", reg.flags(), good.String())...).must(t, 2, "give one or the other")
+
+	// A Dockerfile: ARG substitution, a named stage, scratch; verified,
+	// then pinned to the digests verified.
+	df := filepath.Join(dir, "Dockerfile")
+	content := fmt.Sprintf("ARG BASE=%s\nFROM ${BASE} AS build\nRUN make\n\nFROM scratch\nCOPY --from=build /app /app\n\nFROM build AS test\n", reg.ref("team/app:v1"))
+	os.WriteFile(df, []byte(content), 0o644)
+	run(t, nil, bin, args("dockerfile", "verify", "--policy", policy, reg.flags(), df)...).must(t, 0, "All 1 image(s) meet the policy")
+	run(t, nil, bin, args("dockerfile", "pin", "--policy", policy, reg.flags(), df)...).must(t, 0, "Pinned 1 base image(s)")
+	pinned, _ := os.ReadFile(df)
+	want := strings.Replace(content, "FROM ${BASE} AS build", "FROM "+reg.ref("team/app:v1")+"@"+good.DigestStr()+" AS build", 1)
+	if string(pinned) != want {
+		t.Fatalf("pinned Dockerfile:\n%s\nwant:\n%s", pinned, want)
+	}
+	run(t, nil, bin, args("dockerfile", "verify", "--policy", policy, reg.flags(), df)...).must(t, 0, "All 1 image(s) meet the policy")
+	// A base image the policy refuses: nothing is pinned, the file is kept.
+	badDf := filepath.Join(dir, "Dockerfile.bad")
+	badContent := "FROM " + reg.ref("team/bad:v1") + "\n"
+	os.WriteFile(badDf, []byte(badContent), 0o644)
+	run(t, nil, bin, args("dockerfile", "pin", "--policy", policy, reg.flags(), badDf)...).must(t, 12, "FAILED")
+	if kept, _ := os.ReadFile(badDf); string(kept) != badContent {
+		t.Fatalf("a refused Dockerfile was rewritten:\n%s", kept)
+	}
+}
