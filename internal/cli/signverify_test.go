@@ -39,7 +39,7 @@ func TestSignVerifyCommands(t *testing.T) {
 	env("").do(t, "verify", "--key", prefix+".pub", "--key", otherPrefix+".pub", "--threshold", "2", ref).expect(t, ExitNotVerified, "2 required")
 	env("").do(t, "verify", "--key", prefix+".pub", "--threshold", "2", ref).expect(t, ExitUsage, "--threshold")
 	env("").do(t, "verify", "--key", prefix+".key", ref).expect(t, ExitKey, "private key was given")
-	env("").do(t, "verify", ref).expect(t, ExitUsage, "--key is required")
+	env("").do(t, "verify", ref).expect(t, ExitUsage, "--key or --policy is required")
 	env("").do(t, "verify", "--key", prefix+".pub", "not a ref!").expect(t, ExitUsage, "image reference")
 	env("").do(t, "verify", "--key", prefix+".pub", "--platform", "linux", ref).expect(t, ExitUsage, "--platform")
 
