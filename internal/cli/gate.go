@@ -23,12 +23,14 @@ type gateFlags struct {
 	policy    string
 	manifests []string
 	jobs      int
+	blobs     bool
 }
 
 func (f *gateFlags) register(cmd *cobra.Command, withManifests bool) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.policy, "policy", "", "trust policy file: which keys, logs, attestations and ages each registry and repository requires (see 'imgsign policy validate')")
 	fl.IntVar(&f.jobs, "jobs", gate.DefaultJobs, "images verified at once")
+	fl.BoolVar(&f.blobs, "verify-blobs", false, "also re-hash every config and layer blob (streamed, never decompressed) to catch content changed in the registry's storage")
 	if withManifests {
 		fl.StringArrayVarP(&f.manifests, "filename", "f", nil, "Kubernetes manifests (multi-document YAML or JSON, - for standard input) whose images to verify (repeatable)")
 	}
@@ -87,7 +89,7 @@ func (a *App) runGate(ctx context.Context, f *gateFlags, reg *registryFlags, log
 		return nil, err
 	}
 	defer cancel()
-	results := gate.New(client, p, gate.Options{Jobs: f.jobs, Online: online}).Check(ctx, refs)
+	results := gate.New(client, p, gate.Options{Jobs: f.jobs, Online: online, VerifyBlobs: f.blobs}).Check(ctx, refs)
 	var first error
 	failed := 0
 	for i := range results {
@@ -137,6 +139,9 @@ func (a *App) printGateVerdict(r *gate.Result) {
 		fmt.Fprintf(a.Stderr, "Verified %s%s [%s]: %d valid signature(s), %d attestation type(s)\n", r.Image, at, scope, len(r.Signatures.Signatures), len(r.Attestations))
 	}
 	if r.Signatures != nil {
+		if b := r.Signatures.Blobs; b != nil && r.Err() == nil {
+			fmt.Fprintf(a.Stderr, "  content re-hashed: %d manifest(s), %d blob(s), %d bytes\n", b.Manifests, b.Blobs, b.Bytes)
+		}
 		for _, s := range r.Signatures.Signatures {
 			fmt.Fprintf(a.Stderr, "  %s signature by key %s\n", s.Source, s.KeyID)
 			for _, line := range describeLog(s.Tlog, s.TlogUnchecked) {

@@ -179,7 +179,7 @@ machine-readable result per image on standard output.
 				return err
 			}
 			defer cancel()
-			opts := verify.Options{Annotations: ann, Threshold: threshold, CheckIdentity: checkIdentity, SignatureRepo: repo, Platform: plat, Format: look, RequireTlog: logs.require}
+			opts := verify.Options{Annotations: ann, Threshold: threshold, CheckIdentity: checkIdentity, SignatureRepo: repo, Platform: plat, Format: look, RequireTlog: logs.require, VerifyBlobs: gf.blobs}
 			results := make([]*verify.Result, 0, len(refs))
 			var first error
 			for _, ref := range refs {
@@ -226,6 +226,9 @@ func (a *App) printVerdict(res *verify.Result, err error) {
 			at = " (" + res.Digest + ")"
 		}
 		fmt.Fprintf(a.Stderr, "Verified %s%s: %d valid signature(s)\n", res.Image, at, len(res.Signatures))
+		if b := res.Blobs; b != nil {
+			fmt.Fprintf(a.Stderr, "  content re-hashed: %d manifest(s), %d blob(s), %d bytes\n", b.Manifests, b.Blobs, b.Bytes)
+		}
 		for _, s := range res.Signatures {
 			fmt.Fprintf(a.Stderr, "  %s signature by key %s\n", s.Source, s.KeyID)
 			for _, line := range describeLog(s.Tlog, s.TlogUnchecked) {

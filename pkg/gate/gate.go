@@ -43,6 +43,10 @@ type Options struct {
 	Online *tlog.Client
 	// Now is the time maximum ages count from; nil means time.Now.
 	Now func() time.Time
+	// VerifyBlobs re-hashes every config and layer blob of each image
+	// (verify.Options.VerifyBlobs; unsigned images accepted by the policy
+	// too).
+	VerifyBlobs bool
 }
 
 // Gate checks images against one trust policy.
@@ -152,6 +156,11 @@ func (g *Gate) checkOne(ctx context.Context, ref name.Reference) Result {
 	d := r.d
 	res.Digest = d.DigestStr()
 	if req.AcceptUnsigned {
+		if g.o.VerifyBlobs {
+			if _, err := g.client.VerifyBlobs(ctx, d); err != nil {
+				return fail(err)
+			}
+		}
 		res.Verified, res.Unsigned = true, true
 		return res
 	}
@@ -189,7 +198,7 @@ func (g *Gate) verify(ctx context.Context, d name.Digest, req *trustpolicy.Requi
 	if err != nil {
 		return fail(err)
 	}
-	o := verify.Options{Annotations: req.Annotations, Threshold: req.Threshold, MaxAge: req.MaxAge, Now: g.o.Now}
+	o := verify.Options{Annotations: req.Annotations, Threshold: req.Threshold, MaxAge: req.MaxAge, Now: g.o.Now, VerifyBlobs: g.o.VerifyBlobs}
 	if req.Tlog != nil {
 		o.RequireTlog = req.Tlog.Required
 	}

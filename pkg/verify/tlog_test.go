@@ -391,3 +391,38 @@ func TestExpectedIdentity(t *testing.T) {
 	res, err := f.verify(t, d.String(), o, f.key.Public())
 	mustFail(t, err, verify.ErrNotVerified, "is not repository mirror.example/origin/app", res)
 }
+
+// TestVerifyBlobs: with VerifyBlobs, a registry serving other bytes for a
+// layer (as after its storage was overwritten) fails the verification;
+// without it, only the signed manifest is checked.
+func TestVerifyBlobs(t *testing.T) {
+	var tamper atomic.Value // the blob path to lie about
+	tamper.Store("")
+	f := newFixture(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if p := tamper.Load().(string); p != "" && r.URL.Path == p && r.Method == http.MethodGet {
+				w.Write([]byte("not the layer that was signed"))
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	d := f.reg.PushImage(t, f.reg.Ref("deep/app:v1"))
+	f.sign(t, d.String(), f.key, sign.Options{Format: sign.FormatLegacy})
+	res, err := f.verify(t, d.String(), verify.Options{VerifyBlobs: true}, f.key.Public())
+	if err != nil || res.Blobs == nil || res.Blobs.Blobs != 2 || res.Blobs.Manifests != 1 {
+		t.Fatalf("deep verification of an intact image: %+v %v", res, err)
+	}
+	img, err := remote.Image(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, _ := img.Layers()
+	ld, _ := layers[0].Digest()
+	tamper.Store("/v2/deep/app/blobs/" + ld.String())
+	if res, err := f.verify(t, d.String(), verify.Options{}, f.key.Public()); err != nil || !res.Verified {
+		t.Fatalf("without VerifyBlobs the layers are not read: %+v %v", res, err)
+	}
+	res, err = f.verify(t, d.String(), verify.Options{VerifyBlobs: true}, f.key.Public())
+	mustFail(t, err, verify.ErrNotVerified, "content does not match", res)
+}

@@ -101,6 +101,10 @@ type Options struct {
 	MaxAge time.Duration
 	// Now is the time MaxAge counts from; nil means time.Now.
 	Now func() time.Time
+	// VerifyBlobs, once the signatures verified, re-hashes every config
+	// and layer blob of the image (streaming, never decompressing), so a
+	// blob overwritten in the registry's storage is caught.
+	VerifyBlobs bool
 }
 
 // identity is the repository a signed identity must name for img.
@@ -163,6 +167,8 @@ type Result struct {
 	// Warnings say what was ignored on the way (a truncated list, a
 	// fallback tag that is not an index, ...).
 	Warnings []string `json:"warnings,omitempty"`
+	// Blobs is what Options.VerifyBlobs re-hashed.
+	Blobs *oci.BlobCheck `json:"blobs,omitempty"`
 }
 
 // Where a signature was found.
@@ -236,6 +242,17 @@ func (v *Verifier) Verify(ctx context.Context, ref name.Reference, o Options) (*
 	}
 	need := threshold(o)
 	switch {
+	case len(st.signers) >= need && o.VerifyBlobs:
+		check, err := v.client.VerifyBlobs(ctx, d)
+		res.Blobs = &check
+		if err != nil {
+			if errors.Is(err, oci.ErrBlobMismatch) {
+				err = fmt.Errorf("%w: the signed manifest's content does not match: %v", ErrNotVerified, err)
+			}
+			return fail(err)
+		}
+		res.Verified = true
+		return res, nil
 	case len(st.signers) >= need:
 		res.Verified = true
 		return res, nil

@@ -115,3 +115,35 @@ items:
 		t.Fatalf("a refused Dockerfile was rewritten:\n%s", kept)
 	}
 }
+
+// TestVerifyBlobsStorageTampered: a layer overwritten in the registry's
+// storage directory is served as is by the registry; --verify-blobs
+// catches it, a signature check alone cannot.
+func TestVerifyBlobsStorageTampered(t *testing.T) {
+	bin := imgsign(t)
+	reg := startRegistry(t, false, false)
+	dir := t.TempDir()
+	env := []string{"IMGSIGN_PASSWORD=pw"}
+	k := keyPair(t, dir, "k")
+	d := reg.pushImage(t, "deep/app:v1")
+	run(t, env, bin, args("sign", "--key", k+".key", reg.flags(), d.String())...).must(t, 0, "Signed")
+	run(t, nil, bin, args("verify", "--key", k+".pub", "--verify-blobs", reg.flags(), d.String())...).must(t, 0, "content re-hashed: 1 manifest(s), 3 blob(s)")
+
+	m := reg.manifest(t, d.String())
+	hex := m.Layers[0].Digest.Hex
+	data := filepath.Join(reg.storage, "docker", "registry", "v2", "blobs", "sha256", hex[:2], hex, "data")
+	orig, err := os.ReadFile(data)
+	if err != nil {
+		t.Fatalf("layer in storage: %v", err)
+	}
+	tampered := append([]byte(nil), orig...)
+	tampered[len(tampered)/2] ^= 0xff // same size, other bytes
+	if err := os.WriteFile(data, tampered, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, nil, bin, args("verify", "--key", k+".pub", reg.flags(), d.String())...).must(t, 0, "Verified")
+	run(t, nil, bin, args("verify", "--key", k+".pub", "--verify-blobs", reg.flags(), d.String())...).must(t, 12, "content does not match")
+	policy := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(policy, []byte(fmt.Sprintf("version: 1\nscopes:\n  - scope: %s/deep\n    keys: [{file: k.pub}]\n", reg.host)), 0o644)
+	run(t, nil, bin, args("verify", "--policy", policy, "--verify-blobs", reg.flags(), d.String())...).must(t, 12, "content does not match")
+}
