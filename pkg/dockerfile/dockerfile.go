@@ -26,7 +26,9 @@
 //
 // What the package does not see, and a caller enforcing a policy on the
 // images a build uses must handle separately: the frontend image named by a
-// "# syntax=" directive (it decides how the rest of the file is read),
+// "# syntax=" directive (it decides how the rest of the file is read; a
+// frontend older than docker/dockerfile:1.4 does not know heredocs and
+// would read their bodies as instructions),
 // images used by COPY --from=<image> and RUN --mount=from=<image>, images
 // substituted with --build-context, and the values of the automatic
 // platform arguments (TARGETARCH etc.), which a build sets but this package
@@ -62,7 +64,7 @@ const (
 
 // ErrLimit is wrapped by errors reporting that the input exceeds one of the
 // package's bounds.
-var ErrLimit = errors.New("dockerfile: input exceeds a limit")
+var ErrLimit = errors.New("input exceeds a limit")
 
 // Base is the base image of one build stage.
 type Base struct {
@@ -464,7 +466,7 @@ func continuation(b []byte, esc rune) (int, bool) {
 // parse splits data into instructions.
 func parse(data []byte) (*file, error) {
 	if len(data) > MaxBytes {
-		return nil, fmt.Errorf("%w: Dockerfile larger than %d bytes", ErrLimit, MaxBytes)
+		return nil, fmt.Errorf("dockerfile: %w: Dockerfile larger than %d bytes", ErrLimit, MaxBytes)
 	}
 	f := &file{escape: '\\'}
 	var dirs directives
@@ -518,7 +520,7 @@ func parse(data []byte) (*file, error) {
 		in.endLine = lineNo
 		in.text = text.String()
 		if len(f.instrs) == MaxInstructions {
-			return nil, fmt.Errorf("%w: more than %d instructions", ErrLimit, MaxInstructions)
+			return nil, fmt.Errorf("dockerfile: %w: more than %d instructions", ErrLimit, MaxInstructions)
 		}
 		in.split(f.escape)
 

@@ -52,7 +52,7 @@ const (
 
 // ErrLimit is wrapped by errors reporting that the input exceeds one of
 // the package's bounds.
-var ErrLimit = errors.New("k8simages: input exceeds a limit")
+var ErrLimit = errors.New("input exceeds a limit")
 
 // Image is one container image reference found in a manifest.
 type Image struct {
@@ -89,13 +89,20 @@ type Image struct {
 // than MaxBytes, with more than MaxDocuments documents or Lists nested
 // deeper than MaxListDepth, or whose aliases expand to too much work, is
 // an error wrapping ErrLimit.
+//
+// Each document is held in memory as a node tree (yaml.v3's), which costs
+// on the order of a hundred times its size for documents made of millions
+// of tiny values: a hostile 16 MiB document can take a couple of gigabytes
+// and several seconds. Callers reading untrusted input may want a smaller
+// size limit; they should reject larger input rather than truncate it, as
+// a truncated stream can still parse, without its last documents.
 func Images(r io.Reader) ([]Image, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("k8simages: reading manifests: %w", err)
 	}
 	if len(data) > MaxBytes {
-		return nil, fmt.Errorf("%w: manifests larger than %d bytes", ErrLimit, MaxBytes)
+		return nil, fmt.Errorf("k8simages: %w: manifests larger than %d bytes", ErrLimit, MaxBytes)
 	}
 	if looksLikeJSON(data) {
 		docs, err := jsonDocuments(data)
@@ -145,7 +152,7 @@ func yamlImages(data []byte) ([]Image, error) {
 			return nil, fmt.Errorf("k8simages: document %d: %w", i, err)
 		}
 		if i == MaxDocuments {
-			return nil, fmt.Errorf("%w: more than %d documents", ErrLimit, MaxDocuments)
+			return nil, fmt.Errorf("k8simages: %w: more than %d documents", ErrLimit, MaxDocuments)
 		}
 		if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 			continue
@@ -206,7 +213,7 @@ func (w *walker) result() []Image {
 func (w *walker) step() error {
 	w.steps--
 	if w.steps < 0 {
-		return fmt.Errorf("%w: manifests too complex (aliases expand to too much)", ErrLimit)
+		return fmt.Errorf("k8simages: %w: manifests too complex (aliases expand to too much)", ErrLimit)
 	}
 	return nil
 }
@@ -280,7 +287,7 @@ func line(n *yaml.Node) int {
 
 func (w *walker) collect(m *yaml.Node, key string, depth int, vals *[]*yaml.Node) error {
 	if depth > maxMergeDepth {
-		return fmt.Errorf("%w: merge keys nested more than %d deep (line %d)", ErrLimit, maxMergeDepth, m.Line)
+		return fmt.Errorf("k8simages: %w: merge keys nested more than %d deep (line %d)", ErrLimit, maxMergeDepth, m.Line)
 	}
 	var direct *yaml.Node
 	var merged []*yaml.Node
@@ -408,7 +415,7 @@ func (w *walker) object(n *yaml.Node, defaultKind string, depth int) error {
 		return nil
 	}
 	if depth >= MaxListDepth {
-		return fmt.Errorf("%w: Lists nested more than %d deep (document %d, line %d)", ErrLimit, MaxListDepth, w.doc, n.Line)
+		return fmt.Errorf("k8simages: %w: Lists nested more than %d deep (document %d, line %d)", ErrLimit, MaxListDepth, w.doc, n.Line)
 	}
 	items, err := w.field(n, "items")
 	if err != nil || items == nil {
@@ -525,7 +532,7 @@ func jsonDocuments(data []byte) ([]*yaml.Node, error) {
 			return nil, err
 		}
 		if len(docs) == MaxDocuments {
-			return nil, fmt.Errorf("%w: more than %d documents", ErrLimit, MaxDocuments)
+			return nil, fmt.Errorf("k8simages: %w: more than %d documents", ErrLimit, MaxDocuments)
 		}
 		n, err := p.value(tok, 0)
 		if err != nil {
@@ -553,7 +560,7 @@ func (p *jsonParser) pos() (int, int) {
 
 func (p *jsonParser) value(tok json.Token, depth int) (*yaml.Node, error) {
 	if depth > maxJSONDepth {
-		return nil, fmt.Errorf("%w: JSON nested more than %d deep", ErrLimit, maxJSONDepth)
+		return nil, fmt.Errorf("k8simages: %w: JSON nested more than %d deep", ErrLimit, maxJSONDepth)
 	}
 	line, col := p.pos()
 	n := &yaml.Node{Line: line, Column: col}
