@@ -129,8 +129,7 @@ a digest is verified and left as it is.`
 		f.StringVar(&outFile, "output", "", "write the pinned Dockerfile here (- for standard output) instead of replacing it")
 	}
 	gf.register(cmd, false)
-	logs.registerSign(cmd) // --rekor-url: look signatures up online
-	cmd.Flags().Lookup("rekor-url").Usage = "look signatures without a log entry up in this Rekor v1 log"
+	logs.registerOnline(cmd)
 	reg.register(cmd)
 	return cmd
 }

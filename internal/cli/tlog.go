@@ -35,8 +35,14 @@ func (f *logFlags) registerVerify(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringArrayVar(&f.keys, "rekor-key", nil, "trusted transparency-log public key, PEM (repeatable)")
 	fl.StringVar(&f.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json whose transparency logs are trusted")
-	fl.StringVar(&f.url, "rekor-url", "", "look signatures up in this Rekor v1 log when no entry travels with them")
+	f.registerOnline(cmd)
 	fl.BoolVar(&f.require, "require-tlog", false, "reject signatures without a verified transparency-log entry")
+}
+
+// registerOnline registers only --rekor-url, for commands whose trusted
+// logs come from a policy.
+func (f *logFlags) registerOnline(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.url, "rekor-url", "", "look signatures up in this Rekor v1 log when no entry travels with them")
 }
 
 // client returns the log client, or nil without --rekor-url.
