@@ -147,3 +147,43 @@ func TestVerifyBlobsStorageTampered(t *testing.T) {
 	os.WriteFile(policy, []byte(fmt.Sprintf("version: 1\nscopes:\n  - scope: %s/deep\n    keys: [{file: k.pub}]\n", reg.host)), 0o644)
 	run(t, nil, bin, args("verify", "--policy", policy, "--verify-blobs", reg.flags(), d.String())...).must(t, 12, "content does not match")
 }
+
+// TestPolicyWithRekor: a scope requiring a verified entry of the local
+// Rekor v1 and a maximum age; cosign's logged signatures count too.
+func TestPolicyWithRekor(t *testing.T) {
+	bin := imgsign(t)
+	c2 := tool(t, cosign2)
+	rekor := startRekorV1(t)
+	reg := startRegistry(t, false, false)
+	dir := t.TempDir()
+	env := []string{"IMGSIGN_PASSWORD=pw", "COSIGN_PASSWORD=pw"}
+	k := keyPair(t, dir, "k")
+	logged := reg.pushImage(t, "prod/logged:v1")
+	unlogged := reg.pushImage(t, "prod/unlogged:v1")
+	byCosign := reg.pushImage(t, "prod/cosign:v1")
+	run(t, env, bin, args("sign", "--key", k+".key", "--rekor-url", rekor.URL, reg.flags(), logged.String())...).must(t, 0, "recorded")
+	run(t, env, bin, args("sign", "--key", k+".key", reg.flags(), unlogged.String())...).must(t, 0, "Signed")
+	run(t, env, c2, "sign", "--key", k+".key", "--rekor-url", rekor.URL, "--tlog-upload=true", "-y", "--allow-http-registry", byCosign.String()).must(t, 0, "")
+	os.WriteFile(filepath.Join(dir, "rekor.pub"), mustRead(t, rekor.PublicKeyPEM), 0o644)
+	policy := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(policy, []byte(fmt.Sprintf(`version: 1
+scopes:
+  - scope: %s/prod
+    keys: [{file: k.pub}]
+    tlog: {required: true, keys: [{file: rekor.pub}]}
+    maxAge: 1h
+`, reg.host)), 0o644)
+	r := run(t, nil, bin, args("verify", "--policy", policy, reg.flags(), logged.String(), byCosign.String(), unlogged.String())...).must(t, 12, "1 of 3 image(s) failed")
+	if !strings.Contains(r.stderr, "FAILED "+unlogged.String()) || !strings.Contains(r.stderr, "no transparency-log entry") {
+		t.Fatalf("the unlogged image's failure is not explained:\n%s", r.stderr)
+	}
+}
+
+func mustRead(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
