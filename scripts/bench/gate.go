@@ -3,20 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"log"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/imgsign/imgsign/pkg/keys"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/sign"
@@ -28,19 +22,12 @@ import (
 // beside cosign verify run once per image (the way a gate built on cosign
 // runs it), on a sample of the same images.
 func runGate(imgsign, cosign string, n int) error {
-	var requests atomic.Int64
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	br, err := startRegistry()
 	if err != nil {
 		return err
 	}
-	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
-		reg.ServeHTTP(w, r)
-	})}
-	go srv.Serve(ln)
-	defer srv.Close()
-	host := ln.Addr().String()
+	defer br.srv.Close()
+	host, requests := br.host, &br.requests
 	dir, err := os.MkdirTemp("", "imgsign-bench-gate")
 	if err != nil {
 		return err

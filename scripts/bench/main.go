@@ -52,20 +52,36 @@ type measurement struct {
 	requests int64
 }
 
-func run(imgsign, cosign string, n int) error {
-	var requests atomic.Int64
+// benchRegistry is an in-process registry on 127.0.0.1 that counts the
+// requests it serves.
+type benchRegistry struct {
+	host     string
+	requests atomic.Int64
+	srv      *http.Server
+}
+
+func startRegistry(opts ...registry.Option) (*benchRegistry, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	b := &benchRegistry{host: ln.Addr().String()}
+	reg := registry.New(append([]registry.Option{registry.Logger(log.New(io.Discard, "", 0))}, opts...)...)
+	b.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b.requests.Add(1)
+		reg.ServeHTTP(w, r)
+	})}
+	go b.srv.Serve(ln)
+	return b, nil
+}
+
+func run(imgsign, cosign string, n int) error {
+	br, err := startRegistry(registry.WithReferrersSupport(true))
 	if err != nil {
 		return err
 	}
-	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)), registry.WithReferrersSupport(true))
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
-		reg.ServeHTTP(w, r)
-	})}
-	go srv.Serve(ln)
-	defer srv.Close()
-	host := ln.Addr().String()
+	defer br.srv.Close()
+	host, requests := br.host, &br.requests
 
 	dir, err := os.MkdirTemp("", "imgsign-bench")
 	if err != nil {
