@@ -102,6 +102,7 @@ COSIGN_PASSWORD), then a prompt on the terminal.
 		a.newAttachCommand(),
 		a.newPolicyCommand(),
 		a.newDockerfileCommand(),
+		a.newCopyCommand(),
 		a.newSignBlobCommand(),
 		a.newVerifyBlobCommand(),
 		a.newAttestCommand(),
