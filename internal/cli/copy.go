@@ -1,21 +1,27 @@
 package cli
 
 import (
+	"crypto"
 	"fmt"
 	"io"
 	"os"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/imgsign/imgsign/pkg/oci"
+	"github.com/imgsign/imgsign/pkg/verify"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
 
 func (a *App) newCopyCommand() *cobra.Command {
 	var (
-		platform   string
-		noAttached bool
-		reg        registryFlags
+		platform    string
+		noAttached  bool
+		reg         registryFlags
+		gf          gateFlags
+		keyPaths    []string
+		verifyAfter bool
 	)
 	cmd := &cobra.Command{
 		Use:   "copy [--platform os/arch] [--no-attached] SRC DST",
@@ -40,10 +46,15 @@ Copying again adds nothing twice.
 
 With --platform and an index, only that platform's manifest is copied, with
 what is attached to it: verify it at DST by its own digest. One set of
-registry credentials (flags, environment or Docker config) serves both ends.`,
+registry credentials (flags, environment or Docker config) serves both ends.
+
+--verify checks the copy where it landed: the signatures at DST, by digest,
+against --key (as 'imgsign verify' does) or the trust policy of --policy.
+Keys and policy are loaded before anything is copied.`,
 		Example: `  imgsign copy registry.example.com/app:1.4.2 mirror.example.com/app:1.4.2
   imgsign copy --platform linux/arm64 registry.example.com/app:1.4.2 edge.example.com/app:1.4.2-arm64
-  imgsign copy --no-attached registry.example.com/app@sha256:... mirror.example.com/app:1.4.2`,
+  imgsign copy --no-attached registry.example.com/app@sha256:... mirror.example.com/app:1.4.2
+  imgsign copy --verify --key imgsign.pub registry.example.com/app:1.4.2 mirror.example.com/app:1.4.2`,
 		Args: exactArgs(2, "a source and a destination image"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			plat, err := parsePlatform(platform)
@@ -53,6 +64,21 @@ registry credentials (flags, environment or Docker config) serves both ends.`,
 			refs, err := parseRefs(args)
 			if err != nil {
 				return err
+			}
+			var pubs []crypto.PublicKey
+			switch {
+			case !verifyAfter && (len(keyPaths) > 0 || gf.policy != ""):
+				return usageError{fmt.Errorf("--key and --policy go with --verify")}
+			case verifyAfter && (len(keyPaths) > 0) == (gf.policy != ""):
+				return usageError{fmt.Errorf("--verify needs --key or --policy (one of them)")}
+			case verifyAfter && gf.policy != "":
+				if _, err := loadPolicy(gf.policy); err != nil {
+					return err
+				}
+			case verifyAfter:
+				if pubs, err = a.readPublicKeys(keyPaths); err != nil {
+					return err
+				}
 			}
 			client, ctx, cancel, err := reg.client(cmd.Context(), a)
 			if err != nil {
@@ -77,9 +103,30 @@ registry credentials (flags, environment or Docker config) serves both ends.`,
 			if res != nil && err == nil {
 				printCopy(a.Stderr, args[1], res)
 			}
-			return err
+			if err != nil || !verifyAfter {
+				return err
+			}
+			landed := refs[1].Context().Digest(res.Digest)
+			if gf.policy != "" {
+				gf.jobs = 1
+				_, err := a.runGate(ctx, &gf, &reg, &logFlags{}, []name.Reference{landed}, "text")
+				return err
+			}
+			v, err := verify.NewVerifier(client, pubs)
+			if err != nil {
+				return err
+			}
+			vr, err := v.Verify(ctx, landed, verify.Options{})
+			a.printVerdict(vr, err)
+			if err != nil {
+				return exitError{code: verifyExitCode(err), err: err, reported: true}
+			}
+			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&verifyAfter, "verify", false, "verify the signatures at the destination after copying (with --key or --policy)")
+	cmd.Flags().StringArrayVar(&keyPaths, "key", nil, "with --verify: trusted public key file (repeatable)")
+	cmd.Flags().StringVar(&gf.policy, "policy", "", "with --verify: trust policy file")
 	cmd.Flags().StringVar(&platform, "platform", "", "for an index, copy only the manifest of this platform (os/arch[/variant])")
 	cmd.Flags().BoolVar(&noAttached, "no-attached", false, "copy the image only, without signatures, attestations or other attachments")
 	reg.register(cmd)

@@ -56,9 +56,16 @@ func TestCopy(t *testing.T) {
 			run(t, nil, c3, args("verify", "--key", k+".pub", "--insecure-ignore-tlog", tc.cflags, dstDigest)...).must(t, 0, d.DigestStr())
 			run(t, nil, c3, args("verify-attestation", "--key", k+".pub", "--type", "slsaprovenance", "--insecure-ignore-tlog", tc.cflags, dstDigest)...).must(t, 0, "")
 
-			// Copying again adds nothing.
+			// Copying again adds nothing; --verify checks the copy where it
+			// landed, and fails with another key.
 			before := run(t, nil, bin, args("tree", flags, dstDigest)...).must(t, 0, "signature")
-			run(t, nil, bin, args("copy", flags, d.String(), dstTag)...).must(t, 0, "Copied")
+			run(t, nil, bin, args("copy", "--verify", "--key", k+".pub", flags, d.String(), dstTag)...).must(t, 0, "Verified "+dstDigest)
+			other := keyPair(t, t.TempDir(), "other")
+			run(t, nil, bin, args("copy", "--verify", "--key", other+".pub", flags, d.String(), dstTag)...).must(t, 12, "FAILED "+dstDigest)
+			run(t, nil, bin, args("copy", "--verify", flags, d.String(), dstTag)...).must(t, 2, "--verify needs --key or --policy")
+			policy := filepath.Join(dir, tc.name+"-policy.yaml")
+			os.WriteFile(policy, []byte("version: 1\nscopes:\n  - scope: "+tc.dst.host+"/mirror\n    keys: [{file: k.pub}]\n"), 0o644)
+			run(t, nil, bin, args("copy", "--verify", "--policy", policy, flags, d.String(), dstTag)...).must(t, 0, "All 1 image(s) meet the policy")
 			after := run(t, nil, bin, args("tree", flags, dstDigest)...).must(t, 0, "signature")
 			if before.stdout != after.stdout {
 				t.Fatalf("a second copy changed what is attached:\nbefore:\n%s\nafter:\n%s", before.stdout, after.stdout)
