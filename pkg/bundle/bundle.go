@@ -4,12 +4,11 @@
 package bundle
 
 import (
-	"bytes"
 	"crypto"
-	"encoding/json"
 	"errors"
 	"fmt"
 
+	"github.com/imgsign/imgsign/internal/pbjson"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
@@ -84,17 +83,7 @@ func marshal(hint string, content any, entries []*protorekor.TransparencyLogEntr
 	default:
 		return nil, fmt.Errorf("unsupported bundle content %T", content)
 	}
-	out, err := protojson.Marshal(b)
-	if err != nil {
-		return nil, err
-	}
-	// protojson varies its whitespace on purpose; compact it so that output
-	// is stable.
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, out); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return pbjson.Marshal(b)
 }
 
 // parse decodes a bundle strictly and applies the checks common to every

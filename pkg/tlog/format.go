@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/imgsign/imgsign/internal/pbjson"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	rekorpb "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	"github.com/sigstore/rekor/pkg/generated/models"
@@ -161,17 +162,7 @@ func fromV1(a *models.LogEntryAnon) (*Entry, error) {
 }
 
 // MarshalEntry encodes e as Sigstore bundles do (protojson), compactly.
-func MarshalEntry(e *Entry) ([]byte, error) {
-	out, err := protojson.Marshal(e)
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, out); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
+func MarshalEntry(e *Entry) ([]byte, error) { return pbjson.Marshal(e) }
 
 // ParseEntry decodes an entry in the Sigstore bundle form, strictly.
 func ParseEntry(data []byte) (*Entry, error) {
