@@ -120,9 +120,10 @@ func (a *App) newVerifyAttestationCommand() *cobra.Command {
 		typ, policyPath, format, platfm string
 		reg                             registryFlags
 		logs                            logFlags
+		src                             sourceFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "verify-attestation --key PUB --type TYPE [--policy FILE] IMAGE...",
+		Use:   "verify-attestation --key PUB --type TYPE [--policy FILE] [--local DIR | --tarball FILE] IMAGE...",
 		Short: "Verify an image's attestations of one type, and conditions on them",
 		Long: `Verify the attestations of --type about each IMAGE. Attestations are chosen
 by type from what the registry lists (layer annotations, referrer entries)
@@ -142,18 +143,19 @@ Transparency-log entries that travel with an attestation are checked as
 verify checks them (--rekor-key, --trusted-root, --rekor-url,
 --require-tlog): an entry present but invalid is a rejection.
 
+--local DIR and --tarball FILE read the image and its attestations from an
+OCI image layout or an archive of one, as verify does (IMAGE may then be
+left out: every image of the layout is checked).
+
 A failed condition is reported by name. The verified statements are printed
 as JSON on standard output; reasons for rejections go to standard error.
 
 ` + verifyExitHelp,
 		Example: `  imgsign verify-attestation --key imgsign.pub --type slsaprovenance1 --policy slsa.yaml registry.example.com/app:1.4.2`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 && !src.set() {
 				return usageError{fmt.Errorf("expected at least one image")}
 			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(keyPaths) == 0 || typ == "" {
 				return usageError{fmt.Errorf("--key and --type are required")}
 			}
@@ -176,6 +178,17 @@ as JSON on standard output; reasons for rejections go to standard error.
 			refs, err := parseRefs(args)
 			if err != nil {
 				return err
+			}
+			if err := src.check(&logs, ""); err != nil {
+				return err
+			}
+			if src.set() {
+				st, all, err := a.openSource(&src, &reg, refs)
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				refs = all
 			}
 			logOpts, err := logs.verifierOptions()
 			if err != nil {
@@ -221,6 +234,7 @@ as JSON on standard output; reasons for rejections go to standard error.
 	f.StringVar(&format, "format", "any", "where to look: any, legacy (.att tag) or bundle (referrers)")
 	f.StringVar(&platfm, "platform", "", "for an index, verify the manifest of this platform (os/arch[/variant])")
 	logs.registerVerify(cmd)
+	src.register(cmd)
 	reg.register(cmd)
 	return cmd
 }

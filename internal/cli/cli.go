@@ -103,6 +103,8 @@ COSIGN_PASSWORD), then a prompt on the terminal.
 		a.newPolicyCommand(),
 		a.newDockerfileCommand(),
 		a.newCopyCommand(),
+		a.newSaveCommand(),
+		a.newLoadCommand(),
 		a.newSignBlobCommand(),
 		a.newVerifyBlobCommand(),
 		a.newAttestCommand(),
@@ -120,6 +122,16 @@ COSIGN_PASSWORD), then a prompt on the terminal.
 func exactArgs(n int, what string) cobra.PositionalArgs {
 	return func(_ *cobra.Command, args []string) error {
 		if len(args) != n {
+			return usageError{fmt.Errorf("expected %s, got %d argument(s)", what, len(args))}
+		}
+		return nil
+	}
+}
+
+// minArgs is cobra.MinimumNArgs with a usage error.
+func minArgs(n int, what string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) < n {
 			return usageError{fmt.Errorf("expected %s, got %d argument(s)", what, len(args))}
 		}
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -30,6 +31,9 @@ type registryFlags struct {
 	retries              int
 	timeout              time.Duration
 	limits               oci.Limits
+	// transport, when set, replaces the network: an OCI layout's
+	// (--local, --tarball).
+	transport http.RoundTripper
 }
 
 func (r *registryFlags) register(cmd *cobra.Command) {
@@ -67,8 +71,8 @@ func (r *registryFlags) client(ctx context.Context, a *App) (*oci.Client, contex
 		return nil, nil, nil, usageError{fmt.Errorf("registry credentials need both a user name and a password")}
 	}
 	retries := r.retries
-	if retries == 0 {
-		retries = -1
+	if retries == 0 || r.transport != nil {
+		retries = -1 // none asked for, or a local layout: nothing to retry
 	}
 	c, err := oci.NewClient(oci.Options{
 		Username: user, Password: pass,
@@ -79,6 +83,7 @@ func (r *registryFlags) client(ctx context.Context, a *App) (*oci.Client, contex
 		Retries:               retries,
 		Limits:                r.limits,
 		UserAgent:             "imgsign/" + version.Get().Version,
+		Transport:             r.transport,
 	})
 	if err != nil {
 		return nil, nil, nil, err

@@ -74,9 +74,10 @@ func (a *App) newVerifyCommand() *cobra.Command {
 		reg                   registryFlags
 		logs                  logFlags
 		gf                    gateFlags
+		src                   sourceFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "verify (--key PUB | --policy FILE) [-f MANIFESTS]... IMAGE...",
+		Use:   "verify (--key PUB | --policy FILE) [--local DIR | --tarball FILE] [-f MANIFESTS]... IMAGE...",
 		Short: "Verify the signatures of container images before deploy",
 		Long: `Verify each IMAGE against trusted public keys, and refuse anything that does
 not check out. A tag is resolved once to its digest; each signature payload
@@ -112,6 +113,18 @@ containers, multi-document YAML, Lists); they are verified --jobs at a
 time, each digest once however often it is referenced, and every image
 gets a verdict.
 
+Air-gapped and before load: --local DIR reads images and signatures from an
+OCI image layout written by 'imgsign save' (no network at all: log entries
+are checked with --rekor-key or --trusted-root); --tarball FILE reads a tar
+archive of one ('imgsign save --tarball', or 'docker save' of Docker 25+
+with the containerd image store, whose signatures are saved with it). An
+archive is read in place, never unpacked: first every manifest and every
+config and layer blob of each image is re-hashed against the digests the
+signed manifest names, and the 'docker load' list (manifest.json) must name
+only that content; only then are signatures checked. Without IMAGE, every
+image the layout names is verified; an archive holding an image that is not
+verified is refused.
+
 "No signatures" is never a pass. A human summary, with the reason each
 rejected signature was refused, goes to standard error; -o json prints a
 machine-readable result per image on standard output.
@@ -121,7 +134,9 @@ machine-readable result per image on standard output.
   imgsign verify --key team-a.pub --key team-b.pub --threshold 2 registry.example.com/app@sha256:...
   imgsign verify --key imgsign.pub --platform linux/arm64 -o json registry.example.com/app:1.4.2
   imgsign verify --key imgsign.pub --rekor-key rekor.pub --require-tlog registry.example.com/app:1.4.2
-  imgsign verify --key imgsign.pub --trusted-root trusted_root.json --rekor-url https://rekor.example.com IMAGE`,
+  imgsign verify --key imgsign.pub --trusted-root trusted_root.json --rekor-url https://rekor.example.com IMAGE
+  imgsign verify --key imgsign.pub --local ./app-1.4.2 registry.example.com/app:1.4.2
+  imgsign verify --policy policy.yaml --tarball app-1.4.2.tar`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "text" && output != "json" {
 				return usageError{fmt.Errorf("--output must be text or json, not %q", output)}
@@ -135,6 +150,17 @@ machine-readable result per image on standard output.
 				return err
 			}
 			refs = append(refs, fromManifests...)
+			if err := src.check(&logs, sigRepo); err != nil {
+				return err
+			}
+			if src.set() {
+				st, all, err := a.openSource(&src, &reg, refs)
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				refs = all
+			}
 			if len(refs) == 0 {
 				return usageError{fmt.Errorf("expected at least one image (as an argument or in -f manifests)")}
 			}
@@ -214,6 +240,7 @@ machine-readable result per image on standard output.
 	f.StringVar(&format, "format", "any", "where to look for signatures: any (legacy tag, then bundle referrers), legacy or bundle")
 	logs.registerVerify(cmd)
 	gf.register(cmd, true)
+	src.register(cmd)
 	reg.register(cmd)
 	return cmd
 }

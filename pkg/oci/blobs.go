@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
 	"net/url"
@@ -103,36 +104,79 @@ func (c *Client) VerifyBlobs(ctx context.Context, d name.Digest) (BlobCheck, err
 }
 
 // rehash streams one blob through SHA-256 and compares digest and size.
-// The blob is read as the registry serves it (no client-side check in the
-// way), at most one byte past its declared size.
 func (c *Client) rehash(ctx context.Context, hc *http.Client, repo name.Repository, b v1.Descriptor) (int64, error) {
+	rc, err := c.getBlob(ctx, hc, repo, b)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	return io.Copy(io.Discard, rc)
+}
+
+// OpenBlob streams the blob desc describes from repo. The bytes are read as
+// the registry serves them, at most one byte past desc.Size; a read fails
+// with ErrBlobMismatch at the end when they do not hash to desc.Digest or do
+// not have its size, so a consumer that reads to EOF without error got
+// exactly the blob. The caller closes the reader.
+func (c *Client) OpenBlob(ctx context.Context, repo name.Repository, desc v1.Descriptor) (io.ReadCloser, error) {
+	rt, err := c.transport(ctx, repo, false)
+	if err != nil {
+		return nil, err
+	}
+	return c.getBlob(ctx, &http.Client{Transport: rt}, repo, desc)
+}
+
+// getBlob requests one blob and returns its body, checked as it is read.
+func (c *Client) getBlob(ctx context.Context, hc *http.Client, repo name.Repository, b v1.Descriptor) (io.ReadCloser, error) {
 	if b.Digest.Algorithm != "sha256" {
-		return 0, fmt.Errorf("blob %s: unsupported digest algorithm", b.Digest)
+		return nil, fmt.Errorf("blob %s: unsupported digest algorithm", b.Digest)
+	}
+	if b.Size < 0 {
+		return nil, fmt.Errorf("blob %s: negative size %d", b.Digest, b.Size)
 	}
 	u := url.URL{Scheme: "https", Host: repo.RegistryStr(), Path: "/v2/" + repo.RepositoryStr() + "/blobs/" + b.Digest.String()}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("blob %s: %w", b.Digest, err)
+		return nil, fmt.Errorf("blob %s: %w", b.Digest, err)
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
 		what := "blob " + b.Digest.String()
 		if resp.StatusCode == http.StatusNotFound {
-			return 0, fmt.Errorf("%s: %w (HTTP 404)", what, ErrNotFound)
+			return nil, fmt.Errorf("%s: %w (HTTP 404)", what, ErrNotFound)
 		}
-		return 0, fmt.Errorf("%s: unexpected answer %s", what, resp.Status)
+		return nil, fmt.Errorf("%s: unexpected answer %s", what, resp.Status)
 	}
-	h := sha256.New()
-	n, err := io.Copy(h, io.LimitReader(resp.Body, b.Size+1))
-	if err != nil {
-		return n, fmt.Errorf("blob %s: %w", b.Digest, err)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); n != b.Size || got != b.Digest.Hex {
-		return n, fmt.Errorf("blob %s: %w (read %d bytes hashing to sha256:%s; the manifest says %d bytes)", b.Digest, ErrBlobMismatch, n, got, b.Size)
-	}
-	return n, nil
+	return &checkedBlob{body: resp.Body, r: io.LimitReader(resp.Body, b.Size+1), h: sha256.New(), want: b}, nil
 }
+
+// checkedBlob hashes a blob as it is read and fails the read that reaches
+// its end if the digest or size is wrong.
+type checkedBlob struct {
+	body io.Closer
+	r    io.Reader
+	h    hash.Hash
+	n    int64
+	want v1.Descriptor
+}
+
+func (b *checkedBlob) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.h.Write(p[:n])
+	b.n += int64(n)
+	if err == io.EOF || b.n > b.want.Size {
+		if got := hex.EncodeToString(b.h.Sum(nil)); b.n != b.want.Size || got != b.want.Digest.Hex {
+			return n, fmt.Errorf("blob %s: %w (read %d bytes hashing to sha256:%s; the manifest says %d bytes)", b.want.Digest, ErrBlobMismatch, b.n, got, b.want.Size)
+		}
+	}
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("blob %s: %w", b.want.Digest, err)
+	}
+	return n, err
+}
+
+func (b *checkedBlob) Close() error { return b.body.Close() }

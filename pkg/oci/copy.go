@@ -22,6 +22,10 @@ type CopyOptions struct {
 	Progress chan<- v1.Update
 	// SkipAttached copies the image only, nothing attached to it.
 	SkipAttached bool
+	// Source, when set, is read for src instead of the copying client: a
+	// client over an OCI image layout (package layout) loads a saved image
+	// into a registry. nil reads src through the copying client.
+	Source *Client
 }
 
 // CopyResult says what Copy did.
@@ -53,12 +57,16 @@ type CopyResult struct {
 // which is listed at dst by the referrers API where dst has it and in the
 // fallback index otherwise, keeping the entries already there.
 func (c *Client) Copy(ctx context.Context, src, dst name.Reference, o CopyOptions) (*CopyResult, error) {
-	root, err := c.Resolve(ctx, src)
+	s := c
+	if o.Source != nil {
+		s = o.Source
+	}
+	root, err := s.Resolve(ctx, src)
 	if err != nil {
 		return nil, err
 	}
 	if o.Platform != nil {
-		if root, err = c.resolvePlatform(ctx, root, *o.Platform); err != nil {
+		if root, err = s.resolvePlatform(ctx, root, *o.Platform); err != nil {
 			return nil, err
 		}
 	}
@@ -70,7 +78,7 @@ func (c *Client) Copy(ctx context.Context, src, dst name.Reference, o CopyOption
 	if err := c.Authenticate(ctx, dstRepo, true); err != nil {
 		return nil, err
 	}
-	srcOpts, err := c.options(ctx, srcRepo, false)
+	srcOpts, err := s.options(ctx, srcRepo, false)
 	if err != nil {
 		return nil, err
 	}
@@ -111,8 +119,8 @@ func (c *Client) Copy(ctx context.Context, src, dst name.Reference, o CopyOption
 	if o.SkipAttached {
 		return out, nil
 	}
-	for _, s := range subjects {
-		if err := c.copyAttached(ctx, srcRepo.Digest(s.Digest.String()), dstRepo.Digest(s.Digest.String()), srcOpts, dstOpts, out); err != nil {
+	for _, subj := range subjects {
+		if err := c.copyAttached(ctx, s, srcRepo.Digest(subj.Digest.String()), dstRepo.Digest(subj.Digest.String()), srcOpts, dstOpts, out); err != nil {
 			return out, err
 		}
 	}
@@ -160,8 +168,9 @@ func (c *Client) push(ctx context.Context, ref name.Reference, t remote.Taggable
 }
 
 // copyAttached copies the legacy attachment tags and the referrers of src
-// (a subject digest) to dst (the same digest in the destination).
-func (c *Client) copyAttached(ctx context.Context, src, dst name.Digest, srcOpts, dstOpts []remote.Option, out *CopyResult) error {
+// (a subject digest, read through s) to dst (the same digest in the
+// destination).
+func (c *Client) copyAttached(ctx context.Context, s *Client, src, dst name.Digest, srcOpts, dstOpts []remote.Option, out *CopyResult) error {
 	for _, suffix := range []string{SignatureTagSuffix, AttestationTagSuffix, SBOMTagSuffix} {
 		copied, err := c.copyLegacy(ctx, src, dst, suffix, srcOpts, dstOpts)
 		if err != nil {
@@ -172,7 +181,7 @@ func (c *Client) copyAttached(ctx context.Context, src, dst name.Digest, srcOpts
 		}
 	}
 
-	refs, err := c.ListReferrers(ctx, src)
+	refs, err := s.ListReferrers(ctx, src)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,136 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/imgsign/imgsign/pkg/layout"
+	"github.com/spf13/cobra"
+)
+
+// sourceFlags choose where verification reads images and signatures:
+// registries (the default), an OCI image layout (--local) or an archive of
+// one (--tarball).
+type sourceFlags struct {
+	local, tarball string
+}
+
+func (s *sourceFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&s.local, "local", "", "read images and signatures from this OCI image layout directory ('imgsign save'), with no network at all")
+	f.StringVar(&s.tarball, "tarball", "", "read images and signatures from this tar archive of an OCI layout ('imgsign save --tarball', 'docker save' of Docker 25+) without unpacking it; its content is re-hashed first")
+}
+
+func (s *sourceFlags) set() bool { return s.local != "" || s.tarball != "" }
+
+// check refuses options that would need the network or that a layout
+// cannot honour.
+func (s *sourceFlags) check(logs *logFlags, sigRepo string) error {
+	switch {
+	case s.local != "" && s.tarball != "":
+		return usageError{errors.New("--local and --tarball: give one of them")}
+	case !s.set():
+		return nil
+	case logs.url != "":
+		return usageError{errors.New("--rekor-url looks signatures up online; with --local or --tarball verification is offline: give the log's keys (--rekor-key, --trusted-root) to check the entries saved with the signatures")}
+	case sigRepo != "":
+		return usageError{errors.New("--signature-repository cannot be used with --local or --tarball: the layout holds the signatures saved with each image")}
+	}
+	return nil
+}
+
+// open opens the layout or archive, points reg's client at it and, with no
+// image named, returns every image it names. For an archive, the content
+// of every image is re-hashed and the `docker load` list checked first
+// (exit 12 when something does not match).
+func (a *App) openSource(s *sourceFlags, reg *registryFlags, refs []name.Reference) (*layout.Store, []name.Reference, error) {
+	var (
+		st  *layout.Store
+		err error
+	)
+	if s.local != "" {
+		st, err = layout.OpenDir(s.local)
+	} else {
+		st, err = layout.OpenTar(s.tarball)
+	}
+	if err != nil {
+		if errors.Is(err, layout.ErrHostileArchive) {
+			err = exitError{code: ExitNotVerified, err: err}
+		}
+		return nil, nil, err
+	}
+	reg.transport = layout.Transport(st)
+	where := s.local + s.tarball
+	if len(refs) == 0 {
+		for _, img := range st.Images() {
+			refs = append(refs, img.Name)
+		}
+		if len(refs) == 0 {
+			st.Close()
+			return nil, nil, usageError{fmt.Errorf("%s names no image by its full reference: give the image to verify (REGISTRY/REPOSITORY:TAG; its tag is looked up in the layout)", where)}
+		}
+	}
+	if s.tarball != "" {
+		if err := a.checkArchive(st, refs); err != nil {
+			st.Close()
+			return nil, nil, exitError{code: verifyExitCodeFor(err), err: fmt.Errorf("%s: %w", where, err)}
+		}
+	}
+	return st, refs, nil
+}
+
+// verifyExitCodeFor maps an archive check failure to an exit code: a
+// reference not in the archive is 11, content that does not match is 12.
+func verifyExitCodeFor(err error) int {
+	var ue usageError
+	switch {
+	case errors.As(err, &ue):
+		return ExitUsage
+	case errors.Is(err, errNotInArchive):
+		return ExitImageNotFound
+	}
+	return ExitNotVerified
+}
+
+var errNotInArchive = errors.New("not in the archive")
+
+// checkArchive re-hashes each image's content in the archive before any
+// signature is read, checks that `docker load` would load nothing else, and
+// that every image the archive names is among those verified.
+func (a *App) checkArchive(st *layout.Store, refs []name.Reference) error {
+	var checked []*layout.Checked
+	for _, ref := range refs {
+		d, err := st.Find(ref)
+		if err != nil {
+			return fmt.Errorf("%s: %w", ref, errNotInArchive)
+		}
+		c, err := st.CheckImage(d)
+		if err != nil {
+			return fmt.Errorf("%s: %w", ref, err)
+		}
+		fmt.Fprintf(a.Stderr, "Content of %s (%s) matches its digests: %d manifest(s), %d blob(s), %d bytes re-hashed\n", ref, c.Digest, c.Manifests, c.Blobs, c.Bytes)
+		for _, ab := range c.Absent {
+			fmt.Fprintf(a.Stderr, "  note: manifest %s (%s) is not in the archive\n", ab.Digest, platformString(ab.Platform))
+		}
+		checked = append(checked, c)
+	}
+	if err := st.CheckLoadList(checked); err != nil {
+		return err
+	}
+	for _, img := range st.Images() {
+		if !slices.ContainsFunc(checked, func(c *layout.Checked) bool { return c.Digest == img.Descriptor.Digest }) {
+			return fmt.Errorf("%w: the archive also holds %s (%s), which is not being verified: name every image of the archive, or none", layout.ErrContentMismatch, img.Name, img.Descriptor.Digest)
+		}
+	}
+	return nil
+}
+
+func platformString(p *v1.Platform) string {
+	if p == nil {
+		return "no platform"
+	}
+	return p.String()
+}

@@ -1,0 +1,391 @@
+// Package layout reads and writes OCI image layouts: a directory (or a tar
+// archive of one, as `docker save` writes since Docker 25) holding images
+// and what is attached to them, for air-gapped and before-load
+// verification.
+//
+// A Store is a read-only view of a layout. Transport serves it with the
+// read side of the registry API, so that an oci.Client, and everything
+// built on one (verify, the policy gate, copy), reads a layout exactly as it
+// reads a registry, with every digest check in place and no network at all.
+// Save writes images from a registry, with their signatures and
+// attestations in both storage schemes, into a new layout.
+package layout
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// File names and annotations of an OCI image layout.
+const (
+	// LayoutFile marks a directory as an OCI image layout.
+	LayoutFile = "oci-layout"
+	// IndexFile lists the layout's entry points.
+	IndexFile = "index.json"
+	// DockerManifestFile is the list `docker load` reads in a
+	// `docker save` archive.
+	DockerManifestFile = "manifest.json"
+	// ImageNameAnnotation holds the full reference of an entry
+	// (registry/repository:tag), as containerd and Docker write it.
+	ImageNameAnnotation = "io.containerd.image.name"
+	// RefNameAnnotation is the OCI standard name of an entry (a tag).
+	RefNameAnnotation = "org.opencontainers.image.ref.name"
+	// layoutVersion is the one imageLayoutVersion written and accepted.
+	layoutVersion = "1.0.0"
+)
+
+// Limits on what a layout may declare: it is untrusted input.
+const (
+	// MaxIndexBytes is the largest index.json or manifest.json read.
+	MaxIndexBytes = 4 << 20
+	// MaxEntries is the most entries index.json may list.
+	MaxEntries = 10000
+	// MaxArchiveMembers is the most members of a tar archive read.
+	MaxArchiveMembers = 100000
+)
+
+// ErrNotLayout is wrapped when a directory or archive is not an OCI image
+// layout.
+var ErrNotLayout = errors.New("not an OCI image layout")
+
+// ErrHostileArchive is wrapped when an archive is built to be read
+// differently by a verifier and a loader: a member twice, a blob that is a
+// link, a path that leaves the archive.
+var ErrHostileArchive = errors.New("archive refused")
+
+// Store is a read-only OCI image layout. It is safe for concurrent use.
+type Store struct {
+	// Index is the parsed index.json.
+	Index v1.IndexManifest
+	open  func(rel string) (io.ReadCloser, int64, error)
+	close func() error
+}
+
+// file is where a member of an archive lies.
+type file struct {
+	offset, size int64
+}
+
+// OpenDir opens the layout in directory dir.
+func OpenDir(dir string) (*Store, error) {
+	root, err := os.OpenRoot(dir) // no path read through the layout escapes dir
+	if err != nil {
+		return nil, fmt.Errorf("open layout: %w", err)
+	}
+	s := &Store{
+		open: func(rel string) (io.ReadCloser, int64, error) {
+			f, err := root.Open(filepath.FromSlash(rel))
+			if err != nil {
+				return nil, 0, err
+			}
+			st, err := f.Stat()
+			if err != nil {
+				f.Close()
+				return nil, 0, err
+			}
+			if !st.Mode().IsRegular() {
+				f.Close()
+				return nil, 0, fmt.Errorf("%s: not a regular file", rel)
+			}
+			return f, st.Size(), nil
+		},
+		close: root.Close,
+	}
+	if err := s.load(dir); err != nil {
+		root.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenTar opens the layout inside the tar archive at path without
+// unpacking it: members are read in place. The archive is refused when a
+// member appears twice (a loader takes the last copy, a verifier might read
+// the first), when a member the layout uses is not a regular file, or when
+// a path is absolute or climbs out with "..". Compressed archives are
+// refused: decompress them first.
+func OpenTar(p string) (*Store, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("open archive: %w", err)
+	}
+	members, err := scanTar(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	s := &Store{
+		open: func(rel string) (io.ReadCloser, int64, error) {
+			m, ok := members[rel]
+			if !ok {
+				return nil, 0, fmt.Errorf("%s: %w", rel, fs.ErrNotExist)
+			}
+			if m.size < 0 {
+				return nil, 0, fmt.Errorf("%s: %w: not a regular file", rel, ErrHostileArchive)
+			}
+			return io.NopCloser(io.NewSectionReader(f, m.offset, m.size)), m.size, nil
+		},
+		close: f.Close,
+	}
+	if err := s.load(p); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// scanTar lists the members of a tar archive by their cleaned path, with
+// where their content lies. Content is skipped, not read. Members that are
+// not regular files are recorded with size -1, so that reading one fails.
+func scanTar(f *os.File) (map[string]file, error) {
+	var magic [2]byte
+	if n, _ := f.ReadAt(magic[:], 0); n == 2 && magic == [2]byte{0x1f, 0x8b} {
+		return nil, errors.New("a gzip-compressed archive: decompress it first (gunzip), imgsign reads archives in place")
+	}
+	cr := &offsetReader{f: f}
+	tr := tar.NewReader(cr)
+	members := map[string]file{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("not a readable tar archive: %w", err)
+		}
+		if len(members) == MaxArchiveMembers {
+			return nil, fmt.Errorf("%w: more than %d members", ErrHostileArchive, MaxArchiveMembers)
+		}
+		rel, ok := cleanMember(h.Name)
+		if !ok {
+			return nil, fmt.Errorf("%w: member path %q leaves the archive", ErrHostileArchive, h.Name)
+		}
+		if rel == "" {
+			continue // the archive root
+		}
+		if _, dup := members[rel]; dup {
+			return nil, fmt.Errorf("%w: %q appears twice (a loader would take the last copy, unverified)", ErrHostileArchive, rel)
+		}
+		m := file{offset: -1, size: -1}
+		if h.Typeflag == tar.TypeReg {
+			m = file{offset: cr.pos, size: h.Size}
+		}
+		members[rel] = m
+	}
+	return members, nil
+}
+
+// cleanMember returns the clean relative path of an archive member; ok is
+// false for an absolute path or one climbing out with "..".
+func cleanMember(n string) (string, bool) {
+	n = strings.TrimSuffix(n, "/")
+	if path.IsAbs(n) || strings.HasPrefix(n, "\\") {
+		return "", false
+	}
+	c := path.Clean(n)
+	if c == "." {
+		return "", true
+	}
+	if c == ".." || strings.HasPrefix(c, "../") {
+		return "", false
+	}
+	return c, true
+}
+
+// offsetReader tracks the position in the archive while archive/tar reads
+// it; as an io.Seeker it lets tar skip content instead of reading it.
+type offsetReader struct {
+	f   *os.File
+	pos int64
+}
+
+func (o *offsetReader) Read(p []byte) (int, error) {
+	n, err := o.f.ReadAt(p, o.pos)
+	o.pos += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+func (o *offsetReader) Seek(off int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+		o.pos = off
+	case io.SeekCurrent:
+		o.pos += off
+	default:
+		st, err := o.f.Stat()
+		if err != nil {
+			return 0, err
+		}
+		o.pos = st.Size() + off
+	}
+	return o.pos, nil
+}
+
+// load reads oci-layout and index.json.
+func (s *Store) load(where string) error {
+	raw, err := s.readSmall(LayoutFile, 4096)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, err := s.readSmall(DockerManifestFile, MaxIndexBytes); err == nil {
+			return fmt.Errorf("%s: %w: a `docker save` archive from Docker before 25 (no oci-layout): it holds no registry manifest, so the signed digest cannot be checked; save with Docker 25 or later, or with 'imgsign save'", where, ErrNotLayout)
+		}
+		return fmt.Errorf("%s: %w: no %s file", where, ErrNotLayout, LayoutFile)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	var lf struct {
+		Version string `json:"imageLayoutVersion"`
+	}
+	if err := json.Unmarshal(raw, &lf); err != nil || lf.Version != layoutVersion {
+		return fmt.Errorf("%s: %w: %s is not {\"imageLayoutVersion\": %q}", where, ErrNotLayout, LayoutFile, layoutVersion)
+	}
+	raw, err = s.readSmall(IndexFile, MaxIndexBytes)
+	if err != nil {
+		return fmt.Errorf("%s: %w: %w", where, ErrNotLayout, err)
+	}
+	idx, err := v1.ParseIndexManifest(bytes.NewReader(raw))
+	if err != nil {
+		return fmt.Errorf("%s: %w: malformed %s: %w", where, ErrNotLayout, IndexFile, err)
+	}
+	if len(idx.Manifests) > MaxEntries {
+		return fmt.Errorf("%s: %w: %s lists %d entries (limit %d)", where, ErrHostileArchive, IndexFile, len(idx.Manifests), MaxEntries)
+	}
+	s.Index = *idx
+	return nil
+}
+
+// readSmall reads a whole file of the layout, failing if it has more than
+// max bytes.
+func (s *Store) readSmall(rel string, max int64) ([]byte, error) {
+	rc, size, err := s.open(rel)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	if size > max {
+		return nil, fmt.Errorf("%s: %d bytes (limit %d)", rel, size, max)
+	}
+	return io.ReadAll(io.LimitReader(rc, max))
+}
+
+// Close releases the directory or archive.
+func (s *Store) Close() error { return s.close() }
+
+// OpenBlob opens the blob with digest h and returns it with its size. The
+// content is not checked here: readers check it against the digest they
+// asked for (an oci.Client always does).
+func (s *Store) OpenBlob(h v1.Hash) (io.ReadCloser, int64, error) {
+	if h.Algorithm != "sha256" || len(h.Hex) != 64 || strings.Trim(h.Hex, "0123456789abcdef") != "" {
+		return nil, 0, fmt.Errorf("blob %s: %w: not a SHA-256 digest", h, fs.ErrNotExist)
+	}
+	return s.open("blobs/sha256/" + h.Hex)
+}
+
+// ReadBlob reads a whole blob of at most max bytes.
+func (s *Store) ReadBlob(h v1.Hash, max int64) ([]byte, error) {
+	rc, size, err := s.OpenBlob(h)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	if size > max {
+		return nil, fmt.Errorf("blob %s: %d bytes (limit %d)", h, size, max)
+	}
+	return io.ReadAll(rc)
+}
+
+// Image is an image named in the layout's index.
+type Image struct {
+	// Name is the reference the image was saved as.
+	Name name.Reference
+	// Descriptor is its index.json entry.
+	Descriptor v1.Descriptor
+}
+
+// Images returns the images index.json names by full reference
+// (registry/repository:tag, in the io.containerd.image.name annotation, or
+// org.opencontainers.image.ref.name when that holds a full reference), in
+// order, except the attachment tags saved with them (sha256-<hex>.sig,
+// .att, .sbom and referrers fallback tags). Entries named by a bare tag
+// only are not returned: Transport finds them when asked for any
+// repository with that tag.
+func (s *Store) Images() []Image {
+	var out []Image
+	for _, d := range s.Index.Manifests {
+		ref, ok := fullName(d)
+		if !ok || isAttachmentTag(ref) {
+			continue
+		}
+		out = append(out, Image{Name: ref, Descriptor: d})
+	}
+	return out
+}
+
+// fullName returns the full reference an index.json entry is saved under.
+func fullName(d v1.Descriptor) (name.Reference, bool) {
+	n := d.Annotations[ImageNameAnnotation]
+	if n == "" && strings.Contains(d.Annotations[RefNameAnnotation], "/") {
+		n = d.Annotations[RefNameAnnotation]
+	}
+	if n == "" {
+		return nil, false
+	}
+	r, err := name.ParseReference(n)
+	return r, err == nil
+}
+
+// isAttachmentTag reports whether ref is a tag of cosign's legacy storage
+// or a referrers fallback tag: sha256-<64 hex>[.suffix].
+func isAttachmentTag(ref name.Reference) bool {
+	t, ok := ref.(name.Tag)
+	if !ok {
+		return false
+	}
+	hex, ok := strings.CutPrefix(t.TagStr(), "sha256-")
+	if !ok {
+		return false
+	}
+	hex, _, _ = strings.Cut(hex, ".")
+	return len(hex) == 64 && strings.Trim(hex, "0123456789abcdef") == ""
+}
+
+// lookupTag returns the index.json entry saved as repo:tag. An entry with
+// a full name matches only that repository; one named by the bare tag only
+// matches any repository when no other bare entry has that tag.
+func (s *Store) lookupTag(repo name.Repository, tag string) (v1.Descriptor, bool) {
+	var bare []v1.Descriptor
+	for _, d := range s.Index.Manifests {
+		if ref, ok := fullName(d); ok {
+			if t, isTag := ref.(name.Tag); isTag && t.TagStr() == tag && t.Context().Name() == repo.Name() {
+				return d, true
+			}
+			continue
+		}
+		if d.Annotations[RefNameAnnotation] == tag {
+			bare = append(bare, d)
+		}
+	}
+	if len(bare) == 1 {
+		return bare[0], true
+	}
+	return v1.Descriptor{}, false
+}
+
+// isManifestType reports whether mt is a manifest or index media type.
+func isManifestType(mt types.MediaType) bool { return mt.IsImage() || mt.IsIndex() }
