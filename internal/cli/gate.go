@@ -8,9 +8,11 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/imgsign/imgsign/pkg/gate"
 	"github.com/imgsign/imgsign/pkg/k8simages"
 	"github.com/imgsign/imgsign/pkg/trustpolicy"
+	"github.com/imgsign/imgsign/pkg/verify"
 	"github.com/spf13/cobra"
 )
 
@@ -24,6 +26,9 @@ type gateFlags struct {
 	manifests []string
 	jobs      int
 	blobs     bool
+	// platform and format come from verify's own flags.
+	platform *v1.Platform
+	format   verify.Format
 }
 
 func (f *gateFlags) register(cmd *cobra.Command, withManifests bool) {
@@ -89,7 +94,7 @@ func (a *App) runGate(ctx context.Context, f *gateFlags, reg *registryFlags, log
 		return nil, err
 	}
 	defer cancel()
-	results := gate.New(client, p, gate.Options{Jobs: f.jobs, Online: online, VerifyBlobs: f.blobs}).Check(ctx, refs)
+	results := gate.New(client, p, gate.Options{Jobs: f.jobs, Online: online, VerifyBlobs: f.blobs, Platform: f.platform, Format: f.format}).Check(ctx, refs)
 	var first error
 	failed := 0
 	for i := range results {

@@ -168,8 +168,14 @@ machine-readable result per image on standard output.
 				if len(keyPaths) > 0 || len(annotations) > 0 || threshold != 1 || checkIdentity || len(logs.keys) > 0 || logs.trustedRoot != "" || logs.require {
 					return usageError{fmt.Errorf("--policy says per scope what --key, --threshold, -a, --check-identity, --rekor-key, --trusted-root and --require-tlog would: give one or the other")}
 				}
-				if platform != "" || format != "any" || sigRepo != "" {
-					return usageError{fmt.Errorf("--platform, --format and --signature-repository are not supported with --policy yet")}
+				if sigRepo != "" {
+					return usageError{fmt.Errorf("--signature-repository is not supported with --policy yet (attestations cannot be read from another repository)")}
+				}
+				if gf.platform, err = parsePlatform(platform); err != nil {
+					return err
+				}
+				if gf.format, err = parseLookFormat(format); err != nil {
+					return err
 				}
 				_, err := a.runGate(cmd.Context(), &gf, &reg, &logs, refs, output)
 				return err

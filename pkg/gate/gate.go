@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/tlog"
 	"github.com/imgsign/imgsign/pkg/trustpolicy"
@@ -47,6 +48,13 @@ type Options struct {
 	// (verify.Options.VerifyBlobs; unsigned images accepted by the policy
 	// too).
 	VerifyBlobs bool
+	// Platform, when set, checks the manifest of this platform of each
+	// image that is an index (as a node of that platform pulls it), instead
+	// of the index; an image manifest is checked as it is.
+	Platform *v1.Platform
+	// Format says where signatures and attestations are looked for
+	// (verify.FormatAny when empty).
+	Format verify.Format
 }
 
 // Gate checks images against one trust policy.
@@ -173,12 +181,19 @@ func (g *Gate) checkOne(ctx context.Context, ref name.Reference) Result {
 	return shared
 }
 
-// resolve returns the digest a reference names, fetching tags once.
+// resolve returns the digest a reference names, fetching tags once; with
+// Options.Platform, the digest of that platform's manifest of an index.
 func (g *Gate) resolve(ctx context.Context, ref name.Reference) (name.Digest, error) {
-	if d, ok := ref.(name.Digest); ok {
+	if d, ok := ref.(name.Digest); ok && g.o.Platform == nil {
 		return d, nil
 	}
 	r, err := g.client.Resolve(ctx, ref)
+	if err == nil && g.o.Platform != nil && r.Descriptor.MediaType.IsIndex() {
+		var child v1.Descriptor
+		if child, err = r.PlatformManifest(*g.o.Platform); err == nil {
+			return r.Ref.Context().Digest(child.Digest.String()), nil
+		}
+	}
 	if errors.Is(err, oci.ErrNotFound) {
 		return name.Digest{}, fmt.Errorf("%w: %v", verify.ErrImageNotFound, err)
 	}
@@ -198,7 +213,7 @@ func (g *Gate) verify(ctx context.Context, d name.Digest, req *trustpolicy.Requi
 	if err != nil {
 		return fail(err)
 	}
-	o := verify.Options{Annotations: req.Annotations, Threshold: req.Threshold, MaxAge: req.MaxAge, Now: g.o.Now, VerifyBlobs: g.o.VerifyBlobs}
+	o := verify.Options{Annotations: req.Annotations, Threshold: req.Threshold, MaxAge: req.MaxAge, Now: g.o.Now, VerifyBlobs: g.o.VerifyBlobs, Format: g.o.Format}
 	if req.Tlog != nil {
 		o.RequireTlog = req.Tlog.Required
 	}
@@ -211,7 +226,7 @@ func (g *Gate) verify(ctx context.Context, d name.Digest, req *trustpolicy.Requi
 		return fail(err)
 	}
 	for _, a := range req.Attestations {
-		ao := verify.AttestationOptions{PredicateType: a.Type, Policy: a.Conditions, RequireTlog: o.RequireTlog}
+		ao := verify.AttestationOptions{PredicateType: a.Type, Policy: a.Conditions, RequireTlog: o.RequireTlog, Format: g.o.Format}
 		ar, err := v.VerifyAttestations(ctx, d, ao)
 		res.Attestations = append(res.Attestations, ar)
 		if err != nil {

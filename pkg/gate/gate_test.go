@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/imgsign/imgsign/internal/testreg"
 	"github.com/imgsign/imgsign/internal/tlogtest"
@@ -312,5 +313,41 @@ func TestMirrorRemap(t *testing.T) {
 	copyImage(t, e.reg.Ref("origin/app:sha256-"+hexd+".sig"), e.reg.Ref("mirror/origin/other:sha256-"+strings.TrimPrefix(other.DigestStr(), "sha256:")+".sig"))
 	if res := gate.New(e.client, remapped, gate.Options{}).Check(context.Background(), []name.Reference{other})[0]; res.Err() == nil {
 		t.Fatal("a signature of another image passed through the remap")
+	}
+}
+
+// With a platform, the gate checks that platform's manifest of an index
+// (signed by itself) and a single-platform image as it is; with a format,
+// only signatures stored that way count.
+func TestPlatformAndFormat(t *testing.T) {
+	e := newEnv(t)
+	idx, children := e.reg.PushIndex(t, e.reg.Ref("multi/app:v1"))
+	single := e.reg.PushImage(t, e.reg.Ref("multi/single:v1"))
+	e.sign(t, children[1], "a", sign.Options{Format: sign.FormatBundle}) // linux/arm64 only
+	e.sign(t, single, "a", sign.Options{Format: sign.FormatLegacy})
+	p := e.policy(t, "version: 1\nscopes:\n  - scope: REG/multi\n    keys: [{file: a.pub}]\n")
+	rs := refs(t, e.reg.Ref("multi/app:v1"), idx.String(), e.reg.Ref("multi/single:v1"))
+	arm := &v1.Platform{OS: "linux", Architecture: "arm64"}
+	amd := &v1.Platform{OS: "linux", Architecture: "amd64"}
+	check := func(o gate.Options, want ...bool) {
+		t.Helper()
+		results := gate.New(e.client, p, o).Check(context.Background(), rs)
+		for i, r := range results {
+			if (r.Err() == nil) != want[i] {
+				t.Errorf("%s with %+v: verified %v (%v), want %v", rs[i], o, r.Err() == nil, r.Err(), want[i])
+			}
+		}
+		if o.Platform == arm && results[0].Digest != children[1].DigestStr() {
+			t.Errorf("arm64 checked %s, want the child %s", results[0].Digest, children[1].DigestStr())
+		}
+	}
+	check(gate.Options{}, false, false, true)                                           // the index itself is unsigned
+	check(gate.Options{Platform: arm}, true, true, true)                                // the arm64 child is signed
+	check(gate.Options{Platform: amd}, false, false, true)                              // the amd64 child is not
+	check(gate.Options{Platform: arm, Format: verify.FormatLegacy}, false, false, true) // a bundle, not a legacy tag
+	check(gate.Options{Platform: arm, Format: verify.FormatBundle}, true, true, false)
+	r := gate.New(e.client, p, gate.Options{Platform: &v1.Platform{OS: "windows", Architecture: "amd64"}}).Check(context.Background(), rs[:1])
+	if !errors.Is(r[0].Err(), verify.ErrImageNotFound) {
+		t.Errorf("a platform the index lacks: %v, want image not found", r[0].Err())
 	}
 }

@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -193,6 +194,25 @@ type Resolved struct {
 	Descriptor v1.Descriptor
 	// Manifest is the raw manifest, whose SHA-256 is the digest.
 	Manifest []byte
+}
+
+// PlatformManifest returns the descriptor of the manifest for platform p
+// in the index r: the first whose platform satisfies p. r must be an index;
+// no such manifest is ErrNotFound.
+func (r *Resolved) PlatformManifest(p v1.Platform) (v1.Descriptor, error) {
+	if !r.Descriptor.MediaType.IsIndex() {
+		return v1.Descriptor{}, fmt.Errorf("%s: a platform was given but it is not an index", r.Ref)
+	}
+	idx, err := v1.ParseIndexManifest(bytes.NewReader(r.Manifest))
+	if err != nil {
+		return v1.Descriptor{}, fmt.Errorf("%s: malformed index: %w", r.Ref, err)
+	}
+	for _, m := range idx.Manifests {
+		if m.Platform != nil && m.Platform.Satisfies(p) {
+			return m, nil
+		}
+	}
+	return v1.Descriptor{}, fmt.Errorf("%s: %w: no manifest for platform %s", r.Ref, ErrNotFound, p.String())
 }
 
 // Resolve fetches the manifest ref names and returns its digest, computed

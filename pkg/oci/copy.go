@@ -129,19 +129,11 @@ func (c *Client) Copy(ctx context.Context, src, dst name.Reference, o CopyOption
 
 // resolvePlatform returns the child of the index r for platform p.
 func (c *Client) resolvePlatform(ctx context.Context, r *Resolved, p v1.Platform) (*Resolved, error) {
-	if !r.Descriptor.MediaType.IsIndex() {
-		return nil, fmt.Errorf("%s: a platform was given but it is not an index", r.Ref)
-	}
-	idx, err := v1.ParseIndexManifest(bytes.NewReader(r.Manifest))
+	child, err := r.PlatformManifest(p)
 	if err != nil {
-		return nil, fmt.Errorf("%s: malformed index: %w", r.Ref, err)
+		return nil, err
 	}
-	for _, m := range idx.Manifests {
-		if m.Platform != nil && m.Platform.Satisfies(p) {
-			return c.Resolve(ctx, r.Ref.Context().Digest(m.Digest.String()))
-		}
-	}
-	return nil, fmt.Errorf("%s: %w: no manifest for platform %s", r.Ref, ErrNotFound, p.String())
+	return c.Resolve(ctx, r.Ref.Context().Digest(child.Digest.String()))
 }
 
 // push writes t (an image or index read from a registry: blobs stream, and

@@ -6,7 +6,6 @@
 package verify
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"encoding/base64"
@@ -334,16 +333,14 @@ func (v *Verifier) resolve(ctx context.Context, ref name.Reference, platform *v1
 	if !r.Descriptor.MediaType.IsIndex() {
 		return name.Digest{}, fmt.Errorf("%s: --platform given but %s is not an index", ref, r.Ref.DigestStr())
 	}
-	idx, err := v1.ParseIndexManifest(bytes.NewReader(r.Manifest))
+	child, err := r.PlatformManifest(*platform)
+	if errors.Is(err, oci.ErrNotFound) {
+		return name.Digest{}, fmt.Errorf("%w: %v", ErrImageNotFound, err)
+	}
 	if err != nil {
-		return name.Digest{}, fmt.Errorf("%s: malformed index: %w", r.Ref, err)
+		return name.Digest{}, err
 	}
-	for _, m := range idx.Manifests {
-		if m.Platform != nil && m.Platform.Satisfies(*platform) {
-			return r.Ref.Context().Digest(m.Digest.String()), nil
-		}
-	}
-	return name.Digest{}, fmt.Errorf("%w: %s has no manifest for platform %s", ErrImageNotFound, r.Ref, platform)
+	return r.Ref.Context().Digest(child.Digest.String()), nil
 }
 
 // checkLayer verifies one signature layer, returning the verified signature
