@@ -16,23 +16,27 @@ import (
 // one (--tarball).
 type sourceFlags struct {
 	local, tarball string
+	registrySigs   bool
 }
 
 func (s *sourceFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&s.local, "local", "", "read images and signatures from this OCI image layout directory ('imgsign save'), with no network at all")
 	f.StringVar(&s.tarball, "tarball", "", "read images and signatures from this tar archive of an OCI layout ('imgsign save --tarball', 'docker save' of Docker 25+) without unpacking it; its content is re-hashed first")
+	f.BoolVar(&s.registrySigs, "registry-signatures", false, "with --local or --tarball: read signatures and attestations from the registry each image is named after (a 'docker save' archive carries none); the image itself still comes from the layout")
 }
 
 func (s *sourceFlags) set() bool { return s.local != "" || s.tarball != "" }
 
-// check refuses options that would need the network or that a layout
-// cannot honour.
+// check refuses options that would need the network (unless signatures
+// come from registries) or that a layout cannot honour.
 func (s *sourceFlags) check(logs *logFlags, sigRepo string) error {
 	switch {
 	case s.local != "" && s.tarball != "":
 		return usageError{errors.New("--local and --tarball: give one of them")}
-	case !s.set():
+	case s.registrySigs && !s.set():
+		return usageError{errors.New("--registry-signatures goes with --local or --tarball")}
+	case !s.set() || s.registrySigs:
 		return nil
 	case logs.url != "":
 		return usageError{errors.New("--rekor-url looks signatures up online; with --local or --tarball verification is offline: give the log's keys (--rekor-key, --trusted-root) to check the entries saved with the signatures")}
@@ -62,7 +66,11 @@ func (a *App) openSource(s *sourceFlags, reg *registryFlags, refs []name.Referen
 		}
 		return nil, nil, err
 	}
-	reg.transport = layout.Transport(st)
+	if s.registrySigs {
+		reg.overlay = st
+	} else {
+		reg.transport = layout.Transport(st)
+	}
 	where := s.local + s.tarball
 	if len(refs) == 0 {
 		for _, img := range st.Images() {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/imgsign/imgsign/internal/version"
+	"github.com/imgsign/imgsign/pkg/layout"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/spf13/cobra"
 )
@@ -34,6 +35,9 @@ type registryFlags struct {
 	// transport, when set, replaces the network: an OCI layout's
 	// (--local, --tarball).
 	transport http.RoundTripper
+	// overlay, when set, answers image content while signatures come from
+	// the network (--registry-signatures).
+	overlay *layout.Store
 }
 
 func (r *registryFlags) register(cmd *cobra.Command) {
@@ -74,7 +78,7 @@ func (r *registryFlags) client(ctx context.Context, a *App) (*oci.Client, contex
 	if retries == 0 || r.transport != nil {
 		retries = -1 // none asked for, or a local layout: nothing to retry
 	}
-	c, err := oci.NewClient(oci.Options{
+	o := oci.Options{
 		Username: user, Password: pass,
 		CACertFiles:    r.caCerts,
 		ClientCertFile: r.clientCert, ClientKeyFile: r.clientKy,
@@ -84,7 +88,15 @@ func (r *registryFlags) client(ctx context.Context, a *App) (*oci.Client, contex
 		Limits:                r.limits,
 		UserAgent:             "imgsign/" + version.Get().Version,
 		Transport:             r.transport,
-	})
+	}
+	if r.overlay != nil {
+		network, err := oci.NetworkTransport(o)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		o.Transport = layout.Overlay(r.overlay, network)
+	}
+	c, err := oci.NewClient(o)
 	if err != nil {
 		return nil, nil, nil, err
 	}

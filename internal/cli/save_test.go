@@ -111,3 +111,32 @@ func tamperMember(t *testing.T, raw []byte, member string) []byte {
 		return out
 	}
 }
+
+// An archive without signatures (as docker save writes them) verifies with
+// the registry's signatures, but only ever as the image it holds: the
+// registry's tag is never consulted.
+func TestTarballWithRegistrySignatures(t *testing.T) {
+	reg := testreg.Start(t, nil)
+	dir := t.TempDir()
+	k := filepath.Join(dir, "k")
+	env("pw").do(t, "generate-key-pair", "--output-key-prefix", k).expect(t, ExitOK, "")
+	ref := reg.Ref("cli/app:v1")
+	signed := reg.PushImage(t, ref)
+	env("pw").do(t, "sign", "--key", k+".key", ref).expect(t, ExitOK, "Signed")
+	bare := filepath.Join(dir, "bare.tar")
+	env("").do(t, "save", "--no-attached", "--tarball", bare, ref).expect(t, ExitOK, "Saved")
+
+	env("").do(t, "verify", "--key", k+".pub", "--tarball", bare).expect(t, ExitNoSignatures, "no signatures")
+	r := env("").do(t, "verify", "--key", k+".pub", "--tarball", bare, "--registry-signatures")
+	r.expect(t, ExitOK, "Verified "+ref+" ("+signed.DigestStr()+")")
+	env("").do(t, "verify", "--key", k+".pub", "--registry-signatures", ref).expect(t, ExitUsage, "--local or --tarball")
+
+	// An unsigned image saved under the same tag, which then moves back to
+	// the signed image: the archive's image is what is verified, and fails.
+	unsigned := reg.PushImage(t, ref)
+	evil := filepath.Join(dir, "evil.tar")
+	env("").do(t, "save", "--no-attached", "--tarball", evil, ref).expect(t, ExitOK, unsigned.DigestStr())
+	env("").do(t, "load", "--tarball", bare, ref).expect(t, ExitOK, "Copied image "+signed.DigestStr())
+	env("").do(t, "verify", "--key", k+".pub", ref).expect(t, ExitOK, signed.DigestStr())
+	env("").do(t, "verify", "--key", k+".pub", "--tarball", evil, "--registry-signatures").expect(t, ExitNoSignatures, unsigned.DigestStr())
+}

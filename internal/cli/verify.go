@@ -117,7 +117,9 @@ Air-gapped and before load: --local DIR reads images and signatures from an
 OCI image layout written by 'imgsign save' (no network at all: log entries
 are checked with --rekor-key or --trusted-root); --tarball FILE reads a tar
 archive of one ('imgsign save --tarball', or 'docker save' of Docker 25+
-with the containerd image store, whose signatures are saved with it). An
+with the containerd image store; its signatures are not in it: add
+--registry-signatures to read them from the registry the image is named
+after, the image itself still coming from the archive alone). An
 archive is read in place, never unpacked: first every manifest and every
 config and layer blob of each image is re-hashed against the digests the
 signed manifest names, and the 'docker load' list (manifest.json) must name

@@ -354,10 +354,12 @@ func fullName(d v1.Descriptor) (name.Reference, bool) {
 // or a referrers fallback tag: sha256-<64 hex>[.suffix].
 func isAttachmentTag(ref name.Reference) bool {
 	t, ok := ref.(name.Tag)
-	if !ok {
-		return false
-	}
-	hex, ok := strings.CutPrefix(t.TagStr(), "sha256-")
+	return ok && isAttachmentTagName(t.TagStr())
+}
+
+// isAttachmentTagName reports whether tag is sha256-<64 hex>[.suffix].
+func isAttachmentTagName(tag string) bool {
+	hex, ok := strings.CutPrefix(tag, "sha256-")
 	if !ok {
 		return false
 	}

@@ -238,3 +238,65 @@ func answer(req *http.Request, code int, errCode, msg string) *http.Response {
 	body, _ := json.Marshal(map[string]any{"errors": []map[string]string{{"code": errCode, "message": msg}}})
 	return respond(req, code, "application/json", body, nil)
 }
+
+// Overlay returns an http.RoundTripper that answers image content from s
+// and what is attached to images from network, for an archive that carries
+// no signatures (as `docker save` writes it) whose signatures are in the
+// registry it came from:
+//
+//   - a manifest by tag is read from s only, never from the network (the
+//     image verified is the one in the layout), except the tags of cosign's
+//     legacy storage and referrers fallback tags (sha256-<hex>[.suffix]);
+//   - a manifest or blob by digest is read from s when s holds it, else
+//     from the network (content addressed: either is checked against the
+//     digest);
+//   - referrers, the API version check and authentication go to the network.
+//
+// The image's digest is thus always the layout's, and every signature
+// checked names that digest.
+func Overlay(s *Store, network http.RoundTripper) http.RoundTripper {
+	return &overlay{local: &transport{s: s}, network: network}
+}
+
+type overlay struct {
+	local   *transport
+	network http.RoundTripper
+}
+
+func (o *overlay) RoundTrip(req *http.Request) (*http.Response, error) {
+	p := req.URL.Path
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		return o.network.RoundTrip(req)
+	}
+	if i := strings.LastIndex(p, "/manifests/"); i > 0 {
+		id := p[i+len("/manifests/"):]
+		switch {
+		case !strings.Contains(id, ":"): // a tag
+			if isAttachmentTagName(id) {
+				return o.network.RoundTrip(req)
+			}
+			return o.local.RoundTrip(req)
+		case o.local.has(id):
+			return o.local.RoundTrip(req)
+		}
+		return o.network.RoundTrip(req)
+	}
+	if i := strings.LastIndex(p, "/blobs/"); i > 0 && o.local.has(p[i+len("/blobs/"):]) {
+		return o.local.RoundTrip(req)
+	}
+	return o.network.RoundTrip(req)
+}
+
+// has reports whether the layout holds the blob with digest id.
+func (t *transport) has(id string) bool {
+	h, err := v1.NewHash(id)
+	if err != nil {
+		return false
+	}
+	rc, _, err := t.s.OpenBlob(h)
+	if err != nil {
+		return false
+	}
+	rc.Close()
+	return true
+}

@@ -34,22 +34,34 @@ var ErrTooLarge = errors.New("registry response exceeds the size limit")
 func baseTransport(o Options) (http.RoundTripper, error) {
 	var rt http.RoundTripper = o.Transport
 	if rt == nil {
-		tlsConfig, err := tlsConfig(o)
-		if err != nil {
+		var err error
+		if rt, err = NetworkTransport(o); err != nil {
 			return nil, err
-		}
-		rt = &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
-			TLSClientConfig:       tlsConfig,
-			TLSHandshakeTimeout:   tlsHandshakeTimeout,
-			ResponseHeaderTimeout: responseHeaderTimeout,
-			MaxIdleConnsPerHost:   16,
-			IdleConnTimeout:       90 * time.Second,
-			ForceAttemptHTTP2:     true,
 		}
 	}
 	return &guardTransport{next: rt, allowHTTP: o.AllowHTTP, maxManifest: o.Limits.orDefault().MaxManifestBytes, userAgent: o.UserAgent}, nil
+}
+
+// NetworkTransport returns the HTTP transport a Client with options o uses
+// to reach registries (TLS settings of o, timeouts, proxy from the
+// environment). A Client adds its own checks, authentication and retries
+// above it; it is exported for transports that send some requests to the
+// network and answer others themselves, set as Options.Transport.
+func NetworkTransport(o Options) (http.RoundTripper, error) {
+	tlsConfig, err := tlsConfig(o)
+	if err != nil {
+		return nil, err
+	}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:       tlsConfig,
+		TLSHandshakeTimeout:   tlsHandshakeTimeout,
+		ResponseHeaderTimeout: responseHeaderTimeout,
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:     true,
+	}, nil
 }
 
 func tlsConfig(o Options) (*tls.Config, error) {
