@@ -20,6 +20,8 @@ const (
 	kindSignature   = "signature"
 	kindAttestation = "attestation"
 	kindOther       = "other"
+	// kindBundle is a Sigstore bundle not yet known to be either.
+	kindBundle = "bundle"
 )
 
 // attachment is one entry of `imgsign tree`.
@@ -42,17 +44,44 @@ type treeResult struct {
 	Warnings    []string     `json:"warnings,omitempty"`
 }
 
-// referrerKind classifies a referrer from its listing entry.
+// referrerKind classifies a referrer from its listing entry. A bundle
+// listed without its predicate type (cosign v3's entries in a fallback
+// index carry no annotations) is kindBundle: read it to know (bundleKind).
 func referrerKind(d v1.Descriptor) (kind, predicateType string) {
 	pt := d.Annotations[oci.BundlePredicateTypeAnnotation]
 	isBundle := d.ArtifactType == bundle.MediaTypeV03 || d.Annotations[oci.BundleContentAnnotation] != ""
 	switch {
 	case isBundle && pt == statement.CosignSign:
 		return kindSignature, pt
-	case isBundle:
+	case isBundle && pt != "":
 		return kindAttestation, pt
+	case isBundle:
+		return kindBundle, pt
 	}
 	return kindOther, pt
+}
+
+// bundleKind reads the bundle referrer r and classifies it by the
+// predicate type of its statement (unverified: for listing and selecting
+// only, never for trust), with the key hint it names. Unreadable, it stays
+// kindBundle.
+func bundleKind(ctx context.Context, client *oci.Client, repo name.Repository, r v1.Descriptor) (kind, predicateType, hint string) {
+	_, blob, err := client.FetchReferrer(ctx, repo, r, bundle.MediaTypeV03, client.Limits().MaxAttestationBytes)
+	if err != nil {
+		return kindBundle, "", ""
+	}
+	b, err := bundle.ParseDSSE(blob)
+	if err != nil {
+		return kindBundle, "", ""
+	}
+	st, err := statement.Parse(b.Payload)
+	switch {
+	case err != nil:
+		return kindBundle, "", b.Hint
+	case st.PredicateType == statement.CosignSign:
+		return kindSignature, st.PredicateType, b.Hint
+	}
+	return kindAttestation, st.PredicateType, b.Hint
 }
 
 func legacyKind(suffix string) string {
@@ -140,10 +169,10 @@ verified: use verify for that.`,
 				e := attachment{Kind: kind, Scheme: "referrer", Digest: r.Digest.String(), ArtifactType: r.ArtifactType, PredicateType: pt}
 				if kind != kindOther && fetched < client.Limits().MaxSignatures {
 					fetched++
-					if _, blob, err := client.FetchReferrer(ctx, subjectRepo, r, bundle.MediaTypeV03, client.Limits().MaxAttestationBytes); err == nil {
-						if b, err := bundle.ParseDSSE(blob); err == nil {
-							e.KeyHint = b.Hint
-						}
+					k, pt, hint := bundleKind(ctx, client, subjectRepo, r)
+					e.KeyHint = hint
+					if kind == kindBundle {
+						e.Kind, e.PredicateType = k, pt
 					}
 				}
 				res.Attachments = append(res.Attachments, e)
@@ -249,6 +278,9 @@ This cannot be undone, so --yes is required.`,
 			}
 			n, err := client.RemoveReferrers(ctx, subject, func(r v1.Descriptor) bool {
 				k, _ := referrerKind(r)
+				if k == kindBundle && kind != "all" {
+					k, _, _ = bundleKind(ctx, client, subject.Context(), r)
+				}
 				return want(k)
 			})
 			fmt.Fprintf(a.Stderr, "Removed %d legacy tag(s) and %d referrer(s) from %s\n", legacy, n, d)

@@ -1,13 +1,19 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/imgsign/imgsign/internal/testreg"
 )
 
@@ -58,3 +64,58 @@ func TestTreeAndClean(t *testing.T) {
 		})
 	}
 }
+
+// Bundles listed without annotations (cosign v3's entries in a fallback
+// index) are told apart by reading them: tree labels them, and clean
+// --type attestation leaves the signature bundle alone.
+func TestTreeAndCleanUnannotatedBundles(t *testing.T) {
+	reg := testreg.Start(t, nil, registry.WithReferrersSupport(false))
+	img := reg.PushImage(t, reg.Ref("t/app:v1"))
+	dir := t.TempDir()
+	prefix := filepath.Join(dir, "k")
+	env("pw").do(t, "generate-key-pair", "--output-key-prefix", prefix).expect(t, ExitOK, "")
+	env("pw").do(t, "sign", "--format", "bundle", "--key", prefix+".key", img.String()).expect(t, ExitOK, "Signed")
+	pred := filepath.Join(dir, "sbom.json")
+	os.WriteFile(pred, []byte(`{"bomFormat":"CycloneDX","specVersion":"1.5"}`), 0o644)
+	env("pw").do(t, "attest", "--key", prefix+".key", "--type", "cyclonedx", "--predicate", pred, img.String()).expect(t, ExitOK, "Attested")
+
+	// Strip the entries' annotations, as cosign v3 writes them.
+	tag, _ := name.NewTag(reg.Ref("t/app:sha256-" + strings.TrimPrefix(img.DigestStr(), "sha256:")))
+	desc, err := remote.Get(tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := v1.ParseIndexManifest(bytes.NewReader(desc.Manifest))
+	if err != nil || len(idx.Manifests) != 2 {
+		t.Fatalf("fallback index: %v %v", idx, err)
+	}
+	for i := range idx.Manifests {
+		idx.Manifests[i].Annotations = nil
+	}
+	raw, _ := json.Marshal(idx)
+	if err := remote.Put(tag, rawIndex(raw)); err != nil {
+		t.Fatal(err)
+	}
+
+	r := env("").do(t, "tree", "-o", "json", img.String())
+	var tree treeResult
+	if err := json.Unmarshal([]byte(r.stdout), &tree); err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, a := range tree.Attachments {
+		if a.Scheme == "referrer" {
+			kinds[a.Kind]++
+		}
+	}
+	if kinds[kindSignature] != 1 || kinds[kindAttestation] != 1 {
+		t.Fatalf("kinds %v, want a signature and an attestation: %+v", kinds, tree.Attachments)
+	}
+	env("").do(t, "clean", "--yes", "--type", "attestation", img.String()).expect(t, ExitOK, "1 referrer(s)")
+	env("").do(t, "verify", "--format", "bundle", "--key", prefix+".pub", img.String()).expect(t, ExitOK, "Verified")
+}
+
+type rawIndex []byte
+
+func (r rawIndex) RawManifest() ([]byte, error)        { return r, nil }
+func (r rawIndex) MediaType() (types.MediaType, error) { return types.OCIImageIndex, nil }

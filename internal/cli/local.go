@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/imgsign/imgsign/pkg/layout"
+	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/spf13/cobra"
 )
 
@@ -81,6 +82,16 @@ func (a *App) openSource(s *sourceFlags, reg *registryFlags, refs []name.Referen
 			return nil, nil, usageError{fmt.Errorf("%s names no image by its full reference: give the image to verify (REGISTRY/REPOSITORY:TAG; its tag is looked up in the layout)", where)}
 		}
 	}
+	if s.local != "" {
+		// Each image's manifest must be what index.json (or the digest
+		// asked for) says, or what is verified is not what a loader loads.
+		for _, ref := range refs {
+			if err := checkLocalManifest(st, ref); err != nil {
+				st.Close()
+				return nil, nil, exitError{code: verifyExitCodeFor(err), err: fmt.Errorf("%s: %w", where, err)}
+			}
+		}
+	}
 	if s.tarball != "" {
 		if err := a.checkArchive(st, refs); err != nil {
 			st.Close()
@@ -90,20 +101,32 @@ func (a *App) openSource(s *sourceFlags, reg *registryFlags, refs []name.Referen
 	return st, refs, nil
 }
 
-// verifyExitCodeFor maps an archive check failure to an exit code: a
-// reference not in the archive is 11, content that does not match is 12.
+// verifyExitCodeFor maps a layout or archive check failure to an exit
+// code: a reference not in it is 11, content that does not match is 12.
 func verifyExitCodeFor(err error) int {
 	var ue usageError
 	switch {
 	case errors.As(err, &ue):
 		return ExitUsage
-	case errors.Is(err, errNotInArchive):
+	case errors.Is(err, errNotInLayout), errors.Is(err, oci.ErrNotFound):
 		return ExitImageNotFound
 	}
 	return ExitNotVerified
 }
 
-var errNotInArchive = errors.New("not in the archive")
+var errNotInLayout = errors.New("not in the layout")
+
+// checkLocalManifest checks the manifest ref names in the layout.
+func checkLocalManifest(st *layout.Store, ref name.Reference) error {
+	d, err := st.Find(ref)
+	if err != nil {
+		return fmt.Errorf("%s: %w", ref, errNotInLayout)
+	}
+	if err := st.CheckManifest(d); err != nil {
+		return fmt.Errorf("%s: %w", ref, err)
+	}
+	return nil
+}
 
 // checkArchive re-hashes each image's content in the archive before any
 // signature is read, checks that `docker load` would load nothing else, and
@@ -113,7 +136,7 @@ func (a *App) checkArchive(st *layout.Store, refs []name.Reference) error {
 	for _, ref := range refs {
 		d, err := st.Find(ref)
 		if err != nil {
-			return fmt.Errorf("%s: %w", ref, errNotInArchive)
+			return fmt.Errorf("%s: %w", ref, errNotInLayout)
 		}
 		c, err := st.CheckImage(d)
 		if err != nil {

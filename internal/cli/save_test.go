@@ -48,7 +48,7 @@ func TestSaveLoadCommands(t *testing.T) {
 	r := env("").do(t, "verify", "--key", k+".pub", "--tarball", archive)
 	r.expect(t, ExitOK, "matches its digests")
 	r.expect(t, ExitOK, "Verified "+ref)
-	env("").do(t, "verify", "--key", k+".pub", "--tarball", archive, reg.Ref("cli/other:v1")).expect(t, ExitImageNotFound, "not in the archive")
+	env("").do(t, "verify", "--key", k+".pub", "--tarball", archive, reg.Ref("cli/other:v1")).expect(t, ExitImageNotFound, "not in the layout")
 
 	// A layer of the archive replaced by bytes of the same length: refused
 	// before any signature is read.
@@ -139,4 +139,51 @@ func TestTarballWithRegistrySignatures(t *testing.T) {
 	env("").do(t, "load", "--tarball", bare, ref).expect(t, ExitOK, "Copied image "+signed.DigestStr())
 	env("").do(t, "verify", "--key", k+".pub", ref).expect(t, ExitOK, signed.DigestStr())
 	env("").do(t, "verify", "--key", k+".pub", "--tarball", evil, "--registry-signatures").expect(t, ExitNoSignatures, unsigned.DigestStr())
+}
+
+// A layout whose manifest bytes are not the digest index.json names is
+// refused before verification (exit 12), by digest or tag; missing content
+// under --verify-blobs is "not verified" too.
+func TestLocalTampering(t *testing.T) {
+	reg := testreg.Start(t, nil)
+	dir := t.TempDir()
+	k := filepath.Join(dir, "k")
+	env("pw").do(t, "generate-key-pair", "--output-key-prefix", k).expect(t, ExitOK, "")
+	ref := reg.Ref("cli/app:v1")
+	img := reg.PushImage(t, ref)
+	env("pw").do(t, "sign", "--key", k+".key", ref).expect(t, ExitOK, "Signed")
+	for _, tc := range []struct {
+		name   string
+		tamper func(layoutDir string)
+		args   []string
+		code   int
+		want   string
+	}{
+		{"manifest changed, by digest", func(l string) { appendTo(t, blobPath(l, img.DigestStr()), " ") }, []string{img.String()}, ExitNotVerified, "does not match"},
+		{"manifest changed, by tag", func(l string) { appendTo(t, blobPath(l, img.DigestStr()), " ") }, []string{ref}, ExitNotVerified, "does not match"},
+		{"manifest removed", func(l string) { os.Remove(blobPath(l, img.DigestStr())) }, []string{ref}, ExitImageNotFound, "not found"},
+		{"layer removed, --verify-blobs", func(l string) { os.Remove(blobPath(l, "sha256:"+layerOf(t, l, img.DigestStr()))) }, []string{"--verify-blobs", ref}, ExitNotVerified, "not found"},
+		{"layer removed, signatures only", func(l string) { os.Remove(blobPath(l, "sha256:"+layerOf(t, l, img.DigestStr()))) }, []string{ref}, ExitOK, "Verified"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := filepath.Join(t.TempDir(), "layout")
+			env("").do(t, "save", "--dir", l, ref).expect(t, ExitOK, "Saved")
+			tc.tamper(l)
+			env("").do(t, append([]string{"verify", "--key", k + ".pub", "--local", l}, tc.args...)...).expect(t, tc.code, tc.want)
+		})
+	}
+}
+
+func blobPath(layoutDir, digest string) string {
+	return filepath.Join(layoutDir, "blobs", "sha256", strings.TrimPrefix(digest, "sha256:"))
+}
+
+func appendTo(t *testing.T, p, s string) {
+	t.Helper()
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.WriteString(s)
 }

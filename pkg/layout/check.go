@@ -56,13 +56,29 @@ func (s *Store) Find(ref name.Reference) (v1.Descriptor, error) {
 		if err != nil {
 			return v1.Descriptor{}, fmt.Errorf("%s: %w", ref, oci.ErrNotFound)
 		}
-		return v1.Descriptor{MediaType: manifestType(raw), Size: int64(len(raw)), Digest: h}, nil
+		return v1.Descriptor{MediaType: oci.ManifestType(raw), Size: int64(len(raw)), Digest: h}, nil
 	case name.Tag:
 		if d, ok := s.lookupTag(r.Context(), r.TagStr()); ok {
 			return d, nil
 		}
 	}
 	return v1.Descriptor{}, fmt.Errorf("%s: %w in the layout", ref, oci.ErrNotFound)
+}
+
+// CheckManifest checks that the manifest d describes is in the layout and
+// hashes to d's digest (and has its size), without looking further.
+func (s *Store) CheckManifest(d v1.Descriptor) error {
+	raw, err := s.ReadBlob(d.Digest, MaxIndexBytes)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("manifest %s: %w in the layout", d.Digest, oci.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("manifest %s: %w: %w", d.Digest, ErrContentMismatch, err)
+	}
+	if err := matches(d, bytes.NewReader(raw)); err != nil {
+		return fmt.Errorf("manifest %s: %w", d.Digest, err)
+	}
+	return nil
 }
 
 // CheckImage re-hashes the manifest root describes and everything under it
@@ -95,7 +111,7 @@ func (s *Store) CheckImage(root v1.Descriptor) (*Checked, error) {
 			return out, fmt.Errorf("manifest %s: %w", d.Digest, err)
 		}
 		out.Manifests++
-		mt := manifestType(raw)
+		mt := oci.ManifestType(raw)
 		switch {
 		case mt.IsIndex():
 			idx, err := v1.ParseIndexManifest(bytes.NewReader(raw))

@@ -311,6 +311,11 @@ func TestSaveFailsCleanly(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, "precious")); string(b) != "x" {
 		t.Fatal("the existing directory was touched")
 	}
+	file := filepath.Join(parent, "file")
+	os.WriteFile(file, []byte("x"), 0o644)
+	if _, err := layout.Save(ctx, newClient(t, oci.Options{}), []name.Reference{d}, file, layout.SaveOptions{}); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("save onto a file: %v, want exists", err)
+	}
 }
 
 type capture struct {
@@ -466,6 +471,14 @@ func TestHostileArchives(t *testing.T) {
 			})
 			return append(ms, member{name: "manifest.json", typ: tar.TypeReg, body: b})
 		}, layout.ErrContentMismatch, "entry 2"},
+		{"index.json with too many entries", func(ms []member) []member {
+			idx := v1.IndexManifest{SchemaVersion: 2, Manifests: make([]v1.Descriptor, layout.MaxEntries+1)}
+			for i := range idx.Manifests {
+				idx.Manifests[i] = v1.Descriptor{MediaType: "application/vnd.oci.image.manifest.v1+json", Size: 1, Digest: m.Config.Digest}
+			}
+			b, _ := json.Marshal(idx)
+			return replace("index.json", member{name: "index.json", typ: tar.TypeReg, body: b})(ms)
+		}, layout.ErrHostileArchive, "entries"},
 		{"no oci-layout (docker before 25)", func(ms []member) []member {
 			out := ms[:0]
 			for _, m := range ms {

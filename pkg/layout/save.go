@@ -99,12 +99,19 @@ func Save(ctx context.Context, c *oci.Client, refs []name.Reference, dir string,
 	return w.out, nil
 }
 
-// checkEmpty refuses a dir that exists and holds something.
+// checkEmpty refuses a dir that exists and is not an empty directory.
 func checkEmpty(dir string) error {
-	ents, err := os.ReadDir(dir)
+	st, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil
+	case err != nil:
+		return fmt.Errorf("save: %w", err)
+	case !st.IsDir():
+		return fmt.Errorf("save: %s: %w and is not a directory", dir, fs.ErrExist)
+	}
+	ents, err := os.ReadDir(dir)
+	switch {
 	case err != nil:
 		return fmt.Errorf("save: %w", err)
 	case len(ents) > 0:

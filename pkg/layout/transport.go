@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/imgsign/imgsign/pkg/oci"
 )
 
 // Transport returns an http.RoundTripper that answers the read side of the
@@ -104,35 +105,13 @@ func (t *transport) manifest(req *http.Request, repo name.Repository, id string)
 	if err != nil {
 		return answer(req, http.StatusInternalServerError, "UNKNOWN", err.Error())
 	}
-	if got := manifestType(raw); got != "" {
+	if got := oci.ManifestType(raw); got != "" {
 		mt = got
 	}
 	if !isManifestType(mt) {
 		return answer(req, http.StatusNotFound, "MANIFEST_UNKNOWN", what+" is not a manifest")
 	}
 	return respond(req, http.StatusOK, string(mt), raw, http.Header{"Docker-Content-Digest": {h.String()}})
-}
-
-// manifestType returns the media type a manifest declares or, when it
-// declares none, the OCI type its shape implies ("" when it is neither).
-func manifestType(raw []byte) types.MediaType {
-	var probe struct {
-		MediaType types.MediaType  `json:"mediaType"`
-		Manifests json.RawMessage  `json:"manifests"`
-		Config    *json.RawMessage `json:"config"`
-	}
-	if json.Unmarshal(raw, &probe) != nil {
-		return ""
-	}
-	switch {
-	case probe.MediaType != "":
-		return probe.MediaType
-	case probe.Manifests != nil:
-		return types.OCIImageIndex
-	case probe.Config != nil:
-		return types.OCIManifestSchema1
-	}
-	return ""
 }
 
 // blob answers a blob request, streaming from the layout.
@@ -207,7 +186,7 @@ func (t *transport) scanReferrers() {
 		if err != nil || m.Subject == nil {
 			continue
 		}
-		e := v1.Descriptor{MediaType: manifestType(raw), Size: int64(len(raw)), Digest: d.Digest, ArtifactType: m.ArtifactType, Annotations: m.Annotations}
+		e := v1.Descriptor{MediaType: oci.ManifestType(raw), Size: int64(len(raw)), Digest: d.Digest, ArtifactType: m.ArtifactType, Annotations: m.Annotations}
 		if e.ArtifactType == "" {
 			e.ArtifactType = string(m.Config.MediaType)
 		}

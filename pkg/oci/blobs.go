@@ -5,16 +5,18 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // Bounds of one deep verification (VerifyBlobs).
@@ -44,10 +46,6 @@ type BlobCheck struct {
 // several manifests is read once.
 func (c *Client) VerifyBlobs(ctx context.Context, d name.Digest) (BlobCheck, error) {
 	var check BlobCheck
-	opts, err := c.options(ctx, d.Context(), false)
-	if err != nil {
-		return check, err
-	}
 	rt, err := c.transport(ctx, d.Context(), false)
 	if err != nil {
 		return check, err
@@ -62,13 +60,13 @@ func (c *Client) VerifyBlobs(ctx context.Context, d name.Digest) (BlobCheck, err
 			return check, fmt.Errorf("%s: %w: more than %d manifests", d, ErrTooMany, MaxDeepManifests)
 		}
 		check.Manifests++
-		desc, err := remote.Get(ref, opts...)
+		raw, mt, err := c.getManifest(ctx, hc, ref)
 		if err != nil {
-			return check, wrapNotFound(ref.String(), err)
+			return check, err
 		}
 		switch {
-		case desc.MediaType.IsIndex():
-			idx, err := v1.ParseIndexManifest(bytes.NewReader(desc.Manifest))
+		case mt.IsIndex():
+			idx, err := v1.ParseIndexManifest(bytes.NewReader(raw))
 			if err != nil {
 				return check, fmt.Errorf("%s: malformed index: %w", ref, err)
 			}
@@ -78,8 +76,8 @@ func (c *Client) VerifyBlobs(ctx context.Context, d name.Digest) (BlobCheck, err
 					queue = append(queue, ref.Context().Digest(m.Digest.String()))
 				}
 			}
-		default:
-			m, err := v1.ParseManifest(bytes.NewReader(desc.Manifest))
+		case mt.IsImage():
+			m, err := v1.ParseManifest(bytes.NewReader(raw))
 			if err != nil {
 				return check, fmt.Errorf("%s: malformed manifest: %w", ref, err)
 			}
@@ -98,9 +96,77 @@ func (c *Client) VerifyBlobs(ctx context.Context, d name.Digest) (BlobCheck, err
 				}
 				check.Blobs++
 			}
+		default:
+			return check, fmt.Errorf("%s: %w: media type %q is not a manifest", ref, ErrBlobMismatch, mt)
 		}
 	}
 	return check, nil
+}
+
+// manifestAccept lists the manifest media types VerifyBlobs asks for.
+var manifestAccept = strings.Join([]string{string(types.OCIImageIndex), string(types.OCIManifestSchema1),
+	string(types.DockerManifestList), string(types.DockerManifestSchema2)}, ", ")
+
+// getManifest fetches the manifest ref (a digest) as the registry serves
+// it, at most Limits.MaxManifestBytes, and checks it against the digest: a
+// mismatch is ErrBlobMismatch. It returns the bytes and their media type.
+func (c *Client) getManifest(ctx context.Context, hc *http.Client, ref name.Digest) ([]byte, types.MediaType, error) {
+	want, err := v1.NewHash(ref.DigestStr())
+	if err != nil {
+		return nil, "", err
+	}
+	u := url.URL{Scheme: "https", Host: ref.RegistryStr(), Path: "/v2/" + ref.RepositoryStr() + "/manifests/" + ref.DigestStr()}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, "", err
+	}
+	req.Header.Set("Accept", manifestAccept)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", ref, err)
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return nil, "", fmt.Errorf("manifest %s: %w", ref, ErrNotFound)
+	case resp.StatusCode != http.StatusOK:
+		return nil, "", fmt.Errorf("manifest %s: unexpected answer %s", ref, resp.Status)
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, c.limits.MaxManifestBytes+1))
+	if err != nil {
+		return nil, "", fmt.Errorf("manifest %s: %w", ref, err)
+	}
+	if int64(len(raw)) > c.limits.MaxManifestBytes {
+		return nil, "", fmt.Errorf("manifest %s: %w", ref, ErrTooLarge)
+	}
+	if got, _, _ := v1.SHA256(bytes.NewReader(raw)); got != want {
+		return nil, "", fmt.Errorf("manifest %s: %w (the bytes served hash to %s)", ref, ErrBlobMismatch, got)
+	}
+	return raw, ManifestType(raw), nil
+}
+
+// ManifestType returns the media type of a manifest from its own bytes
+// (never from a header a server chose): its mediaType field or, without
+// one, the OCI type its shape implies (an index lists manifests; an image
+// manifest has a config). "" when it is neither.
+func ManifestType(raw []byte) types.MediaType {
+	var probe struct {
+		MediaType types.MediaType  `json:"mediaType"`
+		Manifests json.RawMessage  `json:"manifests"`
+		Config    *json.RawMessage `json:"config"`
+	}
+	if json.Unmarshal(raw, &probe) != nil {
+		return ""
+	}
+	switch {
+	case probe.MediaType != "":
+		return probe.MediaType
+	case probe.Manifests != nil:
+		return types.OCIImageIndex
+	case probe.Config != nil:
+		return types.OCIManifestSchema1
+	}
+	return ""
 }
 
 // rehash streams one blob through SHA-256 and compares digest and size.
@@ -147,7 +213,7 @@ func (c *Client) getBlob(ctx context.Context, hc *http.Client, repo name.Reposit
 		resp.Body.Close()
 		what := "blob " + b.Digest.String()
 		if resp.StatusCode == http.StatusNotFound {
-			return nil, fmt.Errorf("%s: %w (HTTP 404)", what, ErrNotFound)
+			return nil, fmt.Errorf("%s: %w", what, ErrNotFound)
 		}
 		return nil, fmt.Errorf("%s: unexpected answer %s", what, resp.Status)
 	}

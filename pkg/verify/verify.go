@@ -245,7 +245,7 @@ func (v *Verifier) Verify(ctx context.Context, ref name.Reference, o Options) (*
 		check, err := v.client.VerifyBlobs(ctx, d)
 		res.Blobs = &check
 		if err != nil {
-			if errors.Is(err, oci.ErrBlobMismatch) {
+			if errors.Is(err, oci.ErrBlobMismatch) || errors.Is(err, oci.ErrNotFound) {
 				err = fmt.Errorf("%w: the signed manifest's content does not match: %v", ErrNotVerified, err)
 			}
 			return fail(err)
