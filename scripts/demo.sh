@@ -70,4 +70,14 @@ expect_exit 12 imgsign verify --key "$work/intruder.pub" "$digest_ref"
 bold "The signed image still verifies by digest"
 run imgsign verify --key "$work/release.pub" "$digest_ref"
 
-printf '\nDemo complete: signed, verified, and three tampered cases refused.\n'
+bold "Air-gapped: save the image with its signatures, then verify with no network at all"
+run imgsign save --dir "$work/offline" "$digest_ref"
+run imgsign verify --key "$work/release.pub" --local "$work/offline" --verify-blobs
+
+bold "Attack 4: a layer of the saved copy is overwritten on its way to the air gap"
+manifest="$work/offline/blobs/sha256/${old#sha256:}"
+layer=$(grep -o '"digest":"sha256:[0-9a-f]*"' "$manifest" | tail -1 | sed 's/.*sha256:\([0-9a-f]*\)"/\1/')
+printf 'evil' > "$work/offline/blobs/sha256/$layer"
+expect_exit 12 imgsign verify --key "$work/release.pub" --local "$work/offline" --verify-blobs
+
+printf '\nDemo complete: signed, verified, saved, and four tampered cases refused.\n'

@@ -122,7 +122,10 @@ func printSave(w io.Writer, where string, r *layout.SaveResult) {
 		if img.Manifests > 1 {
 			what = fmt.Sprintf("index and %d manifests", img.Manifests-1)
 		}
-		fmt.Fprintf(w, "Saved %s (%s, %s)\n", img.Name, img.Digest, what)
+		if !strings.HasSuffix(img.Name, img.Digest) {
+			what = img.Digest + ", " + what
+		}
+		fmt.Fprintf(w, "Saved %s (%s)\n", img.Name, what)
 		for _, s := range img.Attached {
 			fmt.Fprintf(w, "  + %s\n", s)
 		}
