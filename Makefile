@@ -24,10 +24,11 @@ unit: ## unit and in-process tests (no external tools)
 e2e: tools ## end-to-end tests against a real registry and real cosign
 	IMGSIGN_E2E_REQUIRE=1 go test -count=1 -timeout $(TEST_TIMEOUT) ./test/e2e/...
 
-fuzz: ## run the fuzzers (key parser, log entry parsing and verification) for FUZZTIME each
+fuzz: ## run the fuzzers (key parser, log entry parsing and verification, Dockerfile images) for FUZZTIME each
 	go test -run '^$$' -fuzz FuzzParseKey -fuzztime $(FUZZTIME) ./pkg/keys
 	go test -run '^$$' -fuzz FuzzParseCosignBundle -fuzztime $(FUZZTIME) ./pkg/tlog
 	go test -run '^$$' -fuzz FuzzVerify -fuzztime $(FUZZTIME) ./pkg/tlog
+	go test -run '^$$' -fuzz FuzzImages -fuzztime $(FUZZTIME) ./pkg/dockerfile
 
 demo: ## build imgsign and run the quick start end to end on a local registry
 	bash scripts/demo.sh

@@ -8,20 +8,21 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/imgsign/imgsign/internal/atomicfile"
 	"github.com/imgsign/imgsign/pkg/dockerfile"
+	"github.com/imgsign/imgsign/pkg/gate"
 	"github.com/spf13/cobra"
 )
 
 func (a *App) newDockerfileCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "dockerfile",
-		Short: "Verify a Dockerfile's base images against a trust policy, and pin them to verified digests",
+		Short: "Verify the images a Dockerfile uses against a trust policy, and pin them to verified digests",
 	}
 	root.AddCommand(a.newDockerfileVerifyCommand(false), a.newDockerfileVerifyCommand(true))
 	return root
 }
 
 // newDockerfileVerifyCommand makes `dockerfile verify`, or with pin
-// `dockerfile pin`, which also rewrites the FROM lines.
+// `dockerfile pin`, which also rewrites the image references.
 func (a *App) newDockerfileVerifyCommand(pin bool) *cobra.Command {
 	var (
 		buildArgs []string
@@ -31,18 +32,25 @@ func (a *App) newDockerfileVerifyCommand(pin bool) *cobra.Command {
 		reg       registryFlags
 		logs      logFlags
 	)
-	use, short, long := "verify --policy FILE Dockerfile", "Verify the base images of a Dockerfile against a trust policy", `Read the FROM lines of a Dockerfile (with ARG substitution; --build-arg
-overrides ARG defaults), skip scratch and the names of earlier build stages,
-and verify every base image against the trust policy, as 'imgsign verify
---policy' does. Exit codes are verify's.`
+	use, short, long := "verify --policy FILE Dockerfile", "Verify the images a Dockerfile uses against a trust policy", `Find every image a build of the Dockerfile uses: the frontend named by a
+'# syntax=' directive (or a BUILDKIT_SYNTAX build argument), the base image
+of each FROM line (with ARG substitution; --build-arg overrides ARG
+defaults), and the images of COPY --from=IMAGE and RUN --mount=...,from=IMAGE
+(also in ONBUILD triggers a later stage runs); skip scratch and build
+stages; and verify each image against the trust policy, as 'imgsign verify
+--policy' does. Each is reported with its line and kind. Exit codes are
+verify's.`
 	if pin {
-		use, short, long = "pin --policy FILE Dockerfile", "Pin a Dockerfile's base images to the digests just verified", `Verify the base images of a Dockerfile as 'imgsign dockerfile verify' does
-and, only if every one passes, rewrite each FROM line to name its image by
-the digest verified (image:tag@sha256:...), so that later builds use exactly
-the content that was checked, whatever the tag points to by then. The rest
-of the file is kept byte for byte. The file is replaced atomically, or the
-result goes to --output (- for standard output). A FROM that already names
-a digest is verified and left as it is.`
+		use, short, long = "pin --policy FILE Dockerfile", "Pin the images a Dockerfile uses to the digests just verified", `Verify the images a Dockerfile uses as 'imgsign dockerfile verify' does
+and, only if every one passes, rewrite each reference (the syntax
+directive's frontend, FROM images, COPY --from and RUN --mount from= images)
+to name its image by the digest verified (image:tag@sha256:...), so that
+later builds use exactly the content that was checked, whatever the tag
+points to by then. Only the reference bytes change; the rest of the file is
+kept byte for byte. The file is replaced atomically, or the result goes to
+--output (- for standard output). A reference that already names a digest
+is verified and left as it is; a frontend named by the BUILDKIT_SYNTAX build
+argument is verified but is not in the file, so it is not pinned.`
 	}
 	cmd := &cobra.Command{
 		Use:   use,
@@ -73,40 +81,65 @@ a digest is verified and left as it is.`
 			if err != nil {
 				return usageError{err}
 			}
-			bases, err := dockerfile.BaseImages(data, bargs)
+			images, err := dockerfile.Images(data, bargs)
 			if err != nil {
 				return usageError{fmt.Errorf("%s: %w", args[0], err)}
 			}
-			if len(bases) == 0 {
-				fmt.Fprintf(a.Stderr, "%s has no base image to verify (only scratch or earlier stages)\n", args[0])
+			if len(images) == 0 {
+				fmt.Fprintf(a.Stderr, "%s has no image to verify (only scratch or earlier stages)\n", args[0])
 				return nil
 			}
-			refs := make([]name.Reference, 0, len(bases))
-			for _, b := range bases {
-				r, err := name.ParseReference(b.Ref)
-				if err != nil {
-					return usageError{fmt.Errorf("%s:%d: image reference %q: %w", args[0], b.Line, b.Ref, err)}
+			// Each distinct reference is verified once; which[i] is the
+			// index of images[i]'s reference in refs.
+			var refs []name.Reference
+			which := make([]int, len(images))
+			index := map[string]int{}
+			for i, im := range images {
+				j, seen := index[im.Ref]
+				if !seen {
+					r, err := name.ParseReference(im.Ref)
+					if err != nil {
+						return usageError{fmt.Errorf("%s: %s: image reference %q: %w", args[0], describeImage(im), im.Ref, err)}
+					}
+					j = len(refs)
+					index[im.Ref] = j
+					refs = append(refs, r)
 				}
-				refs = append(refs, r)
+				which[i] = j
 			}
 			results, err := a.runGate(cmd.Context(), &gf, &reg, &logs, refs, output)
+			if len(results) == len(refs) {
+				for i, im := range images {
+					fmt.Fprintf(a.Stderr, "%s: %s\n", describeImage(im), gateVerdict(&results[which[i]]))
+				}
+			}
 			if err != nil || !pin {
 				return err
 			}
 			pins := map[int]string{}
-			for i, b := range bases {
-				if _, isDigest := refs[i].(name.Digest); isDigest {
+			counts := map[dockerfile.Kind]int{}
+			for i, im := range images {
+				if _, isDigest := refs[which[i]].(name.Digest); isDigest {
 					continue
 				}
-				pins[b.Line] = b.Ref + "@" + results[i].Digest
+				pinned := im.Ref + "@" + results[which[i]].Digest
+				if im.Line == 0 {
+					fmt.Fprintf(a.Stderr, "The BUILDKIT_SYNTAX build argument is not in %s: pin it where the build is configured: %s\n", args[0], pinned)
+					continue
+				}
+				if im.Start < 0 {
+					return fmt.Errorf("%s: %s: the reference is split over a line continuation or written with quotes or escapes, cannot rewrite it safely; nothing was pinned", args[0], describeImage(im))
+				}
+				pins[im.Start] = pinned
+				counts[im.Kind]++
 			}
-			pinned, err := dockerfile.Pin(data, pins)
+			pinnedData, err := dockerfile.PinImages(data, bargs, pins)
 			if err != nil {
 				return err
 			}
 			switch outFile {
 			case "-":
-				_, err = a.Stdout.Write(pinned)
+				_, err = a.Stdout.Write(pinnedData)
 				return err
 			case "":
 				outFile = args[0]
@@ -115,15 +148,15 @@ a digest is verified and left as it is.`
 			if st, err := os.Stat(args[0]); err == nil {
 				perm = st.Mode().Perm()
 			}
-			if err := atomicfile.Write(outFile, pinned, perm, true); err != nil {
+			if err := atomicfile.Write(outFile, pinnedData, perm, true); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.Stderr, "Pinned %d base image(s) in %s\n", len(pins), outFile)
+			fmt.Fprintf(a.Stderr, "Pinned %s in %s\n", pinCounts(counts), outFile)
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&buildArgs, "build-arg", nil, "NAME=value overriding an ARG default (repeatable)")
+	f.StringArrayVar(&buildArgs, "build-arg", nil, "NAME=value overriding an ARG default (repeatable); BUILDKIT_SYNTAX names the frontend")
 	f.StringVarP(&output, "output-format", "o", "text", "output on standard output: text (nothing) or json")
 	if pin {
 		f.StringVar(&outFile, "output", "", "write the pinned Dockerfile here (- for standard output) instead of replacing it")
@@ -132,4 +165,64 @@ a digest is verified and left as it is.`
 	logs.registerOnline(cmd)
 	reg.register(cmd)
 	return cmd
+}
+
+// describeImage says where a Dockerfile names an image, e.g. "line 3 COPY
+// --from alpine:3.20".
+func describeImage(im dockerfile.Image) string {
+	if im.Line == 0 {
+		return "build argument BUILDKIT_SYNTAX " + im.Ref
+	}
+	var what string
+	switch im.Kind {
+	case dockerfile.KindSyntax:
+		what = "# syntax=" + im.Ref
+	case dockerfile.KindFrom:
+		what = "FROM " + im.Ref
+	case dockerfile.KindCopyFrom:
+		what = "COPY --from " + im.Ref
+	case dockerfile.KindMountFrom:
+		what = "RUN --mount from=" + im.Ref
+	default:
+		what = string(im.Kind) + " " + im.Ref
+	}
+	if im.OnBuild {
+		what = "ONBUILD " + what
+	}
+	return fmt.Sprintf("line %d %s", im.Line, what)
+}
+
+// gateVerdict is the one-word outcome of a gate result.
+func gateVerdict(r *gate.Result) string {
+	switch {
+	case r.Err() != nil:
+		return "FAILED"
+	case r.Unsigned:
+		return "accepted unsigned"
+	default:
+		return "verified"
+	}
+}
+
+// pinCounts says how many references of each kind were pinned, e.g.
+// "1 base image(s), 2 COPY --from image(s)".
+func pinCounts(counts map[dockerfile.Kind]int) string {
+	var parts []string
+	for _, k := range []struct {
+		kind dockerfile.Kind
+		what string
+	}{
+		{dockerfile.KindSyntax, "syntax frontend"},
+		{dockerfile.KindFrom, "base image(s)"},
+		{dockerfile.KindCopyFrom, "COPY --from image(s)"},
+		{dockerfile.KindMountFrom, "RUN --mount image(s)"},
+	} {
+		if n := counts[k.kind]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, k.what))
+		}
+	}
+	if len(parts) == 0 {
+		return "0 image(s)"
+	}
+	return strings.Join(parts, ", ")
 }

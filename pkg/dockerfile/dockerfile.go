@@ -1,15 +1,22 @@
-// Package dockerfile finds the base images of a Dockerfile and pins them to
-// digests, without building anything and without registry access.
+// Package dockerfile finds the images a Dockerfile build uses and pins them
+// to digests, without building anything and without registry access: the
+// frontend image named by a "# syntax=" directive, the base image of every
+// build stage, and the images named by COPY --from=<image> and
+// RUN --mount=from=<image> (Images); BaseImages reports the base images
+// alone.
 //
 // The parser follows the reference implementation (BuildKit's
 // frontend/dockerfile parser, instructions and shell packages) rule for rule
-// wherever a rule decides which lines are FROM instructions or what their
-// image reference expands to: parser directives (escape=), comments,
-// line continuations, empty and comment lines inside continuations,
-// heredocs on RUN, COPY and ADD (their bodies are not instructions),
-// case-insensitive instruction names, builder flags, and shell-style
-// variable expansion. It is a pure function of its input: no file system,
-// no network, no environment variables.
+// wherever a rule decides which lines are instructions, which of their
+// flags name an image, or what an image reference expands to: parser
+// directives (escape=, and syntax= as the frontend's syntax detection reads
+// it), comments, line continuations, empty and comment lines inside
+// continuations, heredocs on RUN, COPY and ADD (their bodies are not
+// instructions), case-insensitive instruction names, builder flags (whose
+// escape character is always the backslash), the CSV of --mount values,
+// stage names and indexes, ONBUILD triggers that a later stage of the same
+// file runs, and shell-style variable expansion. It is a pure function of
+// its input: no file system, no network, no environment variables.
 //
 // It is deliberately stricter than a build in a few places, always failing
 // closed (an error, never a guess):
@@ -23,17 +30,38 @@
 //     supported in FROM references (an error).
 //   - a reference that expands to the empty string, or still contains "$",
 //     whitespace or a control character, is an error.
+//   - COPY --from and RUN --mount from= values are never expanded, as in
+//     every builder: BuildKit refuses a variable there ("define a stage
+//     instead") and the classic builder takes the text literally. A value
+//     that shell processing would change (a variable, and for COPY --from
+//     also quotes or escapes) is an error, as is --from or --mount without
+//     "=value", a repeated --from, or a --mount with two from= keys.
+//   - COPY --from=<name> names a stage only if a stage of that name
+//     (compared case-insensitively) starts before the current one, as the
+//     classic builder reads it; a later stage's name is reported as an image
+//     (BuildKit refuses such a COPY). A number is a stage index, never an
+//     image. RUN --mount from= names a stage if any stage of the file has
+//     that name (BuildKit's rule; numbers are not indexes there).
+//   - the syntax directive is looked for the way any BuildKit version looks
+//     for it: in the comment lines at the very top (after a byte order mark
+//     and "#!" lines), where a line of the form "# key=value" with any key
+//     continues the block; two syntax directives there are an error. The
+//     frontend is also reported when buildArgs sets BUILDKIT_SYNTAX, which
+//     overrides the directive.
 //
 // What the package does not see, and a caller enforcing a policy on the
-// images a build uses must handle separately: the frontend image named by a
-// "# syntax=" directive (it decides how the rest of the file is read; a
+// images a build uses must handle separately: images substituted with
+// --build-context (a named context replaces the stage or image of that
+// name), the values of the automatic platform arguments (TARGETARCH etc.),
+// which a build sets but this package only knows from buildArgs, ONBUILD
+// triggers stored in a base image's configuration (those of this file's
+// own stages are seen), and helper images a builder pulls on its own
+// account. The frontend image, once verified, decides how the rest of the
+// file is read; this package reads it as the Dockerfile frontend does (a
 // frontend older than docker/dockerfile:1.4 does not know heredocs and
-// would read their bodies as instructions),
-// images used by COPY --from=<image> and RUN --mount=from=<image>, images
-// substituted with --build-context, and the values of the automatic
-// platform arguments (TARGETARCH etc.), which a build sets but this package
-// only knows from buildArgs. BaseImages reports the base of every stage,
-// not just of the stages the build target reaches.
+// would read their bodies as instructions). Images and BaseImages report
+// the images of every stage, not just of the stages the build target
+// reaches.
 package dockerfile
 
 import (
@@ -99,51 +127,13 @@ type Base struct {
 // Errors name the line they concern. Input larger than MaxBytes or with
 // more than MaxInstructions instructions is an error wrapping ErrLimit.
 func BaseImages(data []byte, buildArgs map[string]string) ([]Base, error) {
-	f, err := parse(data)
+	images, err := scan(data, buildArgs, false)
 	if err != nil {
 		return nil, err
 	}
-	env := newEnv(buildArgs)
-	budget := maxExpansion
-	var (
-		bases    []Base
-		stages   = map[string]bool{} // lower-cased names of earlier stages
-		seenFrom bool
-	)
-	for i := range f.instrs {
-		in := &f.instrs[i]
-		switch in.lcmd {
-		case "arg":
-			if !seenFrom {
-				if err := env.declare(in, f.escape, &budget); err != nil {
-					return nil, err
-				}
-			}
-		case "from":
-			seenFrom = true
-			fr, err := in.from()
-			if err != nil {
-				return nil, err
-			}
-			ref, err := expandRef(fr.raw, f.escape, env, &budget)
-			if err != nil {
-				return nil, fmt.Errorf("dockerfile: line %d: FROM %s: %w", in.line, fr.raw, err)
-			}
-			lref := strings.ToLower(ref)
-			if lref != "scratch" && !stages[lref] {
-				bases = append(bases, Base{Ref: ref, Raw: fr.raw, Line: in.line, Stage: fr.stage, Platform: fr.platform})
-			}
-			if fr.stage != "" {
-				stages[strings.ToLower(fr.stage)] = true
-			}
-		default:
-			if !seenFrom {
-				return nil, fmt.Errorf("dockerfile: line %d: %s before the first FROM (only ARG may precede it)", in.line, in.cmd)
-			}
-		}
-	}
-	if !seenFrom {
-		return nil, errors.New("dockerfile: no FROM instruction")
+	var bases []Base
+	for _, im := range images {
+		bases = append(bases, Base{Ref: im.Ref, Raw: im.Raw, Line: im.Line, Stage: im.Stage, Platform: im.Platform})
 	}
 	return bases, nil
 }
@@ -233,14 +223,11 @@ func Pin(data []byte, pins map[int]string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dockerfile: pinned Dockerfile does not parse: %w", err)
 	}
-	if len(g.instrs) != len(f.instrs) {
+	if !sameInstructions(f, g) {
 		return nil, errors.New("dockerfile: pinning changed the instructions")
 	}
 	for i := range g.instrs {
-		a, b := &f.instrs[i], &g.instrs[i]
-		if a.line != b.line || a.endLine != b.endLine || a.lcmd != b.lcmd {
-			return nil, errors.New("dockerfile: pinning changed the instructions")
-		}
+		b := &g.instrs[i]
 		if b.lcmd != "from" {
 			continue
 		}
@@ -383,6 +370,7 @@ type instr struct {
 	segs          []segment
 	cmd, lcmd     string // instruction as written, lower-cased
 	flags         []string
+	flagSpans     []span // where each flag is in text
 	args          string // after the flags, trimmed
 	argsOff       int    // offset of args in text
 }
@@ -522,9 +510,9 @@ func parse(data []byte) (*file, error) {
 		if len(f.instrs) == MaxInstructions {
 			return nil, fmt.Errorf("dockerfile: %w: more than %d instructions", ErrLimit, MaxInstructions)
 		}
-		in.split(f.escape)
+		in.split()
 
-		heredoc, err := in.mayHaveHeredoc(f.escape)
+		heredoc, err := in.mayHaveHeredoc()
 		if err != nil {
 			return nil, err
 		}
@@ -566,12 +554,25 @@ func isSplitSpace(c byte) bool {
 }
 
 // split separates the instruction name, builder flags and arguments.
-func (in *instr) split(esc rune) {
-	cmd, args, argsOff, flags := splitCommand(in.text, esc)
-	in.cmd, in.lcmd, in.args, in.argsOff, in.flags = cmd, strings.ToLower(cmd), args, argsOff, flags
+func (in *instr) split() {
+	c := splitCommand(in.text)
+	in.cmd, in.lcmd, in.args, in.argsOff, in.flags, in.flagSpans = c.cmd, strings.ToLower(c.cmd), c.args, c.argsOff, c.flags, c.flagSpans
 }
 
-func splitCommand(text string, esc rune) (cmd, args string, argsOff int, flags []string) {
+// span is a range of bytes [start, end).
+type span struct{ start, end int }
+
+// command is an instruction line split into its parts; offsets are in the
+// text given to splitCommand.
+type command struct {
+	cmd, args string
+	argsOff   int
+	flags     []string // quotes and escapes removed
+	flagSpans []span   // where each flag was written
+}
+
+func splitCommand(text string) command {
+	var c command
 	t := strings.TrimLeftFunc(text, unicode.IsSpace)
 	off := len(text) - len(t)
 	t = strings.TrimRightFunc(t, unicode.IsSpace)
@@ -579,34 +580,47 @@ func splitCommand(text string, esc rune) (cmd, args string, argsOff int, flags [
 	for i < len(t) && !isSplitSpace(t[i]) {
 		i++
 	}
-	cmd = t[:i]
+	c.cmd = t[:i]
 	for i < len(t) && isSplitSpace(t[i]) {
 		i++
 	}
 	if i == len(t) {
-		return cmd, "", off + i, nil
+		c.argsOff = off + i
+		return c
 	}
 	rest := t[i:]
-	k, flags := extractFlags(rest, esc)
+	k, flags, spans := extractFlags(rest)
+	for j := range spans {
+		spans[j].start += off + i
+		spans[j].end += off + i
+	}
 	a := rest[k:]
 	lead := len(a) - len(strings.TrimLeftFunc(a, unicode.IsSpace))
-	return cmd, strings.TrimSpace(a), off + i + k + lead, flags
+	c.args, c.argsOff, c.flags, c.flagSpans = strings.TrimSpace(a), off+i+k+lead, flags, spans
+	return c
 }
 
 // extractFlags returns the offset in line where the arguments start after
-// any leading --flag words, and the flags with quotes and escapes removed.
-// Like the reference parser it works byte by byte.
-func extractFlags(line string, esc rune) (int, []string) {
+// any leading --flag words, the flags with quotes and escapes removed, and
+// where each was written. Like the reference parser it works byte by byte,
+// and its escape character is the backslash whatever the escape directive
+// says.
+func extractFlags(line string) (int, []string, []span) {
 	const (
 		inSpaces = iota
 		inWord
 		inQuote
 	)
-	var words []string
+	const esc = '\\'
+	var (
+		words []string
+		spans []span
+	)
 	phase := inSpaces
 	var word strings.Builder
 	var quote rune
 	blankOK := false
+	wordStart := 0
 	for pos := 0; pos <= len(line); pos++ {
 		var ch rune
 		if pos != len(line) {
@@ -620,13 +634,15 @@ func extractFlags(line string, esc rune) (int, []string) {
 				continue
 			}
 			if ch != '-' || pos+1 == len(line) || line[pos+1] != '-' {
-				return pos, words
+				return pos, words, spans
 			}
 			phase = inWord
+			wordStart = pos
 		}
 		if pos == len(line) {
 			if w := word.String(); w != "--" && (blankOK || len(w) > 0) {
 				words = append(words, w)
+				spans = append(spans, span{wordStart, pos})
 			}
 			break
 		}
@@ -636,10 +652,11 @@ func extractFlags(line string, esc rune) (int, []string) {
 				w := word.String()
 				phase = inSpaces
 				if w == "--" {
-					return pos, words
+					return pos, words, spans
 				}
 				if blankOK || len(w) > 0 {
 					words = append(words, w)
+					spans = append(spans, span{wordStart, pos})
 				}
 				word.Reset()
 				blankOK = false
@@ -675,7 +692,7 @@ func extractFlags(line string, esc rune) (int, []string) {
 			word.WriteRune(ch)
 		}
 	}
-	return len(line), words
+	return len(line), words, spans
 }
 
 // parseWords splits ARG arguments on whitespace outside quotes, keeping
@@ -826,15 +843,14 @@ func (in *instr) origin(off, n int) (int, bool) {
 // mayHaveHeredoc reports whether the instruction is one whose heredocs the
 // parser reads: RUN, COPY or ADD (also as an ONBUILD trigger) not in JSON
 // form.
-func (in *instr) mayHaveHeredoc(esc rune) (bool, error) {
+func (in *instr) mayHaveHeredoc() (bool, error) {
 	lcmd, args := in.lcmd, in.args
 	if lcmd == "onbuild" {
 		if args == "" {
 			return false, nil
 		}
-		var sub string
-		sub, args, _, _ = splitCommand(args, esc)
-		lcmd = strings.ToLower(sub)
+		c := splitCommand(args)
+		lcmd, args = strings.ToLower(c.cmd), c.args
 	}
 	switch lcmd {
 	case "run", "copy", "add":
