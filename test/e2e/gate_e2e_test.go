@@ -114,6 +114,26 @@ items:
 	if kept, _ := os.ReadFile(badDf); string(kept) != badContent {
 		t.Fatalf("a refused Dockerfile was rewritten:\n%s", kept)
 	}
+
+	// Every image a build uses: the syntax frontend, COPY --from and
+	// RUN --mount from= images are verified too, and pinned with FROM.
+	buildDf := filepath.Join(dir, "Dockerfile.build")
+	buildTmpl := "# syntax=%[1]s\nFROM %[2]s\nCOPY --from=%[2]s /bin/app /app\nRUN --mount=type=bind,from=%[3]s,source=/x,target=/y make\n"
+	refused := fmt.Sprintf(buildTmpl, reg.ref("sandbox/tool:v1"), reg.ref("team/app:v1"), reg.ref("team/bad:v1"))
+	os.WriteFile(buildDf, []byte(refused), 0o644)
+	r = run(t, nil, bin, args("dockerfile", "pin", "--policy", policy, reg.flags(), buildDf)...).must(t, 12, "RUN --mount from="+reg.ref("team/bad:v1")+": FAILED")
+	r.must(t, 12, "COPY --from "+reg.ref("team/app:v1")+": verified")
+	if kept, _ := os.ReadFile(buildDf); string(kept) != refused {
+		t.Fatalf("a refused Dockerfile was rewritten:\n%s", kept)
+	}
+	accepted := fmt.Sprintf(buildTmpl, reg.ref("sandbox/tool:v1"), reg.ref("team/app:v1"), reg.ref("team/app:v1"))
+	os.WriteFile(buildDf, []byte(accepted), 0o644)
+	run(t, nil, bin, args("dockerfile", "pin", "--policy", policy, reg.flags(), buildDf)...).must(t, 0, "Pinned")
+	pinned, _ = os.ReadFile(buildDf)
+	want = fmt.Sprintf(buildTmpl, reg.ref("sandbox/tool:v1")+"@"+open.DigestStr(), reg.ref("team/app:v1")+"@"+good.DigestStr(), reg.ref("team/app:v1")+"@"+good.DigestStr())
+	if string(pinned) != want {
+		t.Fatalf("pinned Dockerfile:\n%s\nwant:\n%s", pinned, want)
+	}
 }
 
 // TestVerifyBlobsStorageTampered: a layer overwritten in the registry's
