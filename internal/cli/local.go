@@ -47,7 +47,7 @@ func (s *sourceFlags) check(logs *logFlags, sigRepo string) error {
 	return nil
 }
 
-// open opens the layout or archive, points reg's client at it and, with no
+// openSource opens the layout or archive, points reg's client at it and, with no
 // image named, returns every image it names. For an archive, the content
 // of every image is re-hashed and the `docker load` list checked first
 // (exit 12 when something does not match).

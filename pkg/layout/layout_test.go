@@ -8,7 +8,6 @@ import (
 	"crypto"
 	"encoding/json"
 	"errors"
-	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -631,4 +630,3 @@ func writeTar(t *testing.T, dir, f string) {
 	}
 }
 
-var _ = io.Discard
