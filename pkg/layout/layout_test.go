@@ -629,4 +629,3 @@ func writeTar(t *testing.T, dir, f string) {
 		t.Fatal(err)
 	}
 }
-
