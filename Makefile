@@ -5,6 +5,9 @@ export GOFLAGS := -buildvcs=false
 
 BIN        := bin/imgsign
 FUZZTIME   ?= 20s
+# Minimizing a new input stops the count of executions; keep it short in a
+# time-boxed run so the time goes to exploring.
+FUZZMINIMIZE ?= 2s
 # go test's default 10m is too short for a cold e2e run on 2 cores.
 TEST_TIMEOUT ?= 30m
 
@@ -24,11 +27,13 @@ unit: ## unit and in-process tests (no external tools)
 e2e: tools ## end-to-end tests against a real registry and real cosign
 	IMGSIGN_E2E_REQUIRE=1 go test -count=1 -timeout $(TEST_TIMEOUT) ./test/e2e/...
 
-fuzz: ## run the fuzzers (key parser, log entry parsing and verification, Dockerfile images) for FUZZTIME each
-	go test -run '^$$' -fuzz FuzzParseKey -fuzztime $(FUZZTIME) ./pkg/keys
-	go test -run '^$$' -fuzz FuzzParseCosignBundle -fuzztime $(FUZZTIME) ./pkg/tlog
-	go test -run '^$$' -fuzz FuzzVerify -fuzztime $(FUZZTIME) ./pkg/tlog
-	go test -run '^$$' -fuzz FuzzImages -fuzztime $(FUZZTIME) ./pkg/dockerfile
+fuzz: ## run the fuzzers (key parser, log entries, Dockerfile images, tar archives and layouts) for FUZZTIME each
+	go test -run '^$$' -fuzz FuzzParseKey -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/keys
+	go test -run '^$$' -fuzz FuzzParseCosignBundle -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/tlog
+	go test -run '^$$' -fuzz FuzzVerify -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/tlog
+	go test -run '^$$' -fuzz FuzzImages -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/dockerfile
+	go test -run '^$$' -fuzz FuzzOpen -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/tarindex
+	go test -run '^$$' -fuzz FuzzOpenTar -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/layout
 
 demo: ## build imgsign and run the quick start end to end on a local registry
 	bash scripts/demo.sh

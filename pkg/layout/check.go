@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/imgsign/imgsign/pkg/oci"
+	"github.com/imgsign/imgsign/pkg/tarindex"
 )
 
 // ErrContentMismatch is wrapped when the layout's content does not match
@@ -244,7 +245,7 @@ func (c *Checked) holds(e dockerEntry) bool {
 func blobPath(h v1.Hash) string { return "blobs/" + h.Algorithm + "/" + h.Hex }
 
 func cleanBlobPath(p string) string {
-	c, ok := cleanMember(p)
+	c, ok := tarindex.Clean(p)
 	if !ok {
 		return ""
 	}

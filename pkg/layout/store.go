@@ -12,7 +12,6 @@
 package layout
 
 import (
-	"archive/tar"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -20,13 +19,13 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/imgsign/imgsign/pkg/tarindex"
 )
 
 // File names and annotations of an OCI image layout.
@@ -53,8 +52,6 @@ const (
 	MaxIndexBytes = 4 << 20
 	// MaxEntries is the most entries index.json may list.
 	MaxEntries = 10000
-	// MaxArchiveMembers is the most members of a tar archive read.
-	MaxArchiveMembers = 100000
 )
 
 // ErrNotLayout is wrapped when a directory or archive is not an OCI image
@@ -62,9 +59,9 @@ const (
 var ErrNotLayout = errors.New("not an OCI image layout")
 
 // ErrHostileArchive is wrapped when an archive is built to be read
-// differently by a verifier and a loader: a member twice, a blob that is a
-// link, a path that leaves the archive.
-var ErrHostileArchive = errors.New("archive refused")
+// differently by a verifier and a loader (see package tarindex), or
+// declares more than the limits allow.
+var ErrHostileArchive = tarindex.ErrRefused
 
 // Store is a read-only OCI image layout. It is safe for concurrent use.
 type Store struct {
@@ -72,11 +69,6 @@ type Store struct {
 	Index v1.IndexManifest
 	open  func(rel string) (io.ReadCloser, int64, error)
 	close func() error
-}
-
-// file is where a member of an archive lies.
-type file struct {
-	offset, size int64
 }
 
 // OpenDir opens the layout in directory dir.
@@ -118,123 +110,25 @@ func OpenDir(dir string) (*Store, error) {
 // a path is absolute or climbs out with "..". Compressed archives are
 // refused: decompress them first.
 func OpenTar(p string) (*Store, error) {
-	f, err := os.Open(p)
+	a, err := tarindex.Open(p)
 	if err != nil {
-		return nil, fmt.Errorf("open archive: %w", err)
-	}
-	members, err := scanTar(f)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", p, err)
+		return nil, err
 	}
 	s := &Store{
 		open: func(rel string) (io.ReadCloser, int64, error) {
-			m, ok := members[rel]
-			if !ok {
-				return nil, 0, fmt.Errorf("%s: %w", rel, fs.ErrNotExist)
+			r, size, err := a.Open(rel)
+			if err != nil {
+				return nil, 0, err
 			}
-			if m.size < 0 {
-				return nil, 0, fmt.Errorf("%s: %w: not a regular file", rel, ErrHostileArchive)
-			}
-			return io.NopCloser(io.NewSectionReader(f, m.offset, m.size)), m.size, nil
+			return io.NopCloser(r), size, nil
 		},
-		close: f.Close,
+		close: a.Close,
 	}
 	if err := s.load(p); err != nil {
-		f.Close()
+		a.Close()
 		return nil, err
 	}
 	return s, nil
-}
-
-// scanTar lists the members of a tar archive by their cleaned path, with
-// where their content lies. Content is skipped, not read. Members that are
-// not regular files are recorded with size -1, so that reading one fails.
-func scanTar(f *os.File) (map[string]file, error) {
-	var magic [2]byte
-	if n, _ := f.ReadAt(magic[:], 0); n == 2 && magic == [2]byte{0x1f, 0x8b} {
-		return nil, errors.New("a gzip-compressed archive: decompress it first (gunzip), imgsign reads archives in place")
-	}
-	cr := &offsetReader{f: f}
-	tr := tar.NewReader(cr)
-	members := map[string]file{}
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("not a readable tar archive: %w", err)
-		}
-		if len(members) == MaxArchiveMembers {
-			return nil, fmt.Errorf("%w: more than %d members", ErrHostileArchive, MaxArchiveMembers)
-		}
-		rel, ok := cleanMember(h.Name)
-		if !ok {
-			return nil, fmt.Errorf("%w: member path %q leaves the archive", ErrHostileArchive, h.Name)
-		}
-		if rel == "" {
-			continue // the archive root
-		}
-		if _, dup := members[rel]; dup {
-			return nil, fmt.Errorf("%w: %q appears twice (a loader would take the last copy, unverified)", ErrHostileArchive, rel)
-		}
-		m := file{offset: -1, size: -1}
-		if h.Typeflag == tar.TypeReg {
-			m = file{offset: cr.pos, size: h.Size}
-		}
-		members[rel] = m
-	}
-	return members, nil
-}
-
-// cleanMember returns the clean relative path of an archive member; ok is
-// false for an absolute path or one climbing out with "..".
-func cleanMember(n string) (string, bool) {
-	n = strings.TrimSuffix(n, "/")
-	if path.IsAbs(n) || strings.HasPrefix(n, "\\") {
-		return "", false
-	}
-	c := path.Clean(n)
-	if c == "." {
-		return "", true
-	}
-	if c == ".." || strings.HasPrefix(c, "../") {
-		return "", false
-	}
-	return c, true
-}
-
-// offsetReader tracks the position in the archive while archive/tar reads
-// it; as an io.Seeker it lets tar skip content instead of reading it.
-type offsetReader struct {
-	f   *os.File
-	pos int64
-}
-
-func (o *offsetReader) Read(p []byte) (int, error) {
-	n, err := o.f.ReadAt(p, o.pos)
-	o.pos += int64(n)
-	if err == io.EOF && n > 0 {
-		err = nil
-	}
-	return n, err
-}
-
-func (o *offsetReader) Seek(off int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekStart:
-		o.pos = off
-	case io.SeekCurrent:
-		o.pos += off
-	default:
-		st, err := o.f.Stat()
-		if err != nil {
-			return 0, err
-		}
-		o.pos = st.Size() + off
-	}
-	return o.pos, nil
 }
 
 // load reads oci-layout and index.json.
