@@ -179,17 +179,11 @@ as JSON on standard output; reasons for rejections go to standard error.
 			if err != nil {
 				return err
 			}
-			if err := src.check(&logs, ""); err != nil {
+			refs, done, err := a.useSource(&src, &reg, &logs, "", refs)
+			if err != nil {
 				return err
 			}
-			if src.set() {
-				st, all, err := a.openSource(&src, &reg, refs)
-				if err != nil {
-					return err
-				}
-				defer st.Close()
-				refs = all
-			}
+			defer done()
 			logOpts, err := logs.verifierOptions()
 			if err != nil {
 				return err

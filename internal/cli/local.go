@@ -8,7 +8,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/imgsign/imgsign/pkg/layout"
-	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/spf13/cobra"
 )
 
@@ -47,71 +46,53 @@ func (s *sourceFlags) check(logs *logFlags, sigRepo string) error {
 	return nil
 }
 
-// openSource opens the layout or archive, points reg's client at it and, with no
-// image named, returns every image it names. For an archive, the content
-// of every image is re-hashed and the `docker load` list checked first
-// (exit 12 when something does not match).
-func (a *App) openSource(s *sourceFlags, reg *registryFlags, refs []name.Reference) (*layout.Store, []name.Reference, error) {
-	var (
-		st  *layout.Store
-		err error
-	)
-	if s.local != "" {
-		st, err = layout.OpenDir(s.local)
-	} else {
-		st, err = layout.OpenTar(s.tarball)
+// useSource, when --local or --tarball is given, checks the other options
+// (see check), opens the layout or archive, points reg's client at it and,
+// with no image named, returns every image it names. Each image's manifest
+// (--local) or whole content and the `docker load` list (--tarball) is
+// checked first. Without a source it returns refs as they are. The caller
+// calls done when finished with the client.
+func (a *App) useSource(s *sourceFlags, reg *registryFlags, logs *logFlags, sigRepo string, refs []name.Reference) (out []name.Reference, done func(), err error) {
+	if err := s.check(logs, sigRepo); err != nil || !s.set() {
+		return refs, func() {}, err
 	}
+	st, err := openStore(*s)
 	if err != nil {
-		if errors.Is(err, layout.ErrHostileArchive) {
-			err = exitError{code: ExitNotVerified, err: err}
-		}
-		return nil, nil, err
+		return nil, nil, exitError{code: verifyExitCode(err), err: err}
+	}
+	if refs, err = a.prepareSource(s, st, refs); err != nil {
+		st.Close()
+		return nil, nil, exitError{code: verifyExitCode(err), err: fmt.Errorf("%s: %w", s.local+s.tarball, err)}
 	}
 	if s.registrySigs {
 		reg.overlay = st
 	} else {
 		reg.transport = layout.Transport(st)
 	}
-	where := s.local + s.tarball
+	return refs, func() { st.Close() }, nil
+}
+
+// prepareSource lists the images to verify and checks them in the layout.
+func (a *App) prepareSource(s *sourceFlags, st *layout.Store, refs []name.Reference) ([]name.Reference, error) {
 	if len(refs) == 0 {
 		for _, img := range st.Images() {
 			refs = append(refs, img.Name)
 		}
 		if len(refs) == 0 {
-			st.Close()
-			return nil, nil, usageError{fmt.Errorf("%s names no image by its full reference: give the image to verify (REGISTRY/REPOSITORY:TAG; its tag is looked up in the layout)", where)}
-		}
-	}
-	if s.local != "" {
-		// Each image's manifest must be what index.json (or the digest
-		// asked for) says, or what is verified is not what a loader loads.
-		for _, ref := range refs {
-			if err := checkLocalManifest(st, ref); err != nil {
-				st.Close()
-				return nil, nil, exitError{code: verifyExitCodeFor(err), err: fmt.Errorf("%s: %w", where, err)}
-			}
+			return nil, usageError{errors.New("it names no image by its full reference: give the image to verify (REGISTRY/REPOSITORY:TAG; its tag is looked up in the layout)")}
 		}
 	}
 	if s.tarball != "" {
-		if err := a.checkArchive(st, refs); err != nil {
-			st.Close()
-			return nil, nil, exitError{code: verifyExitCodeFor(err), err: fmt.Errorf("%s: %w", where, err)}
+		return refs, a.checkArchive(st, refs)
+	}
+	// Each image's manifest must be what index.json (or the digest asked
+	// for) says, or what is verified is not what a loader loads.
+	for _, ref := range refs {
+		if err := checkLocalManifest(st, ref); err != nil {
+			return nil, err
 		}
 	}
-	return st, refs, nil
-}
-
-// verifyExitCodeFor maps a layout or archive check failure to an exit
-// code: a reference not in it is 11, content that does not match is 12.
-func verifyExitCodeFor(err error) int {
-	var ue usageError
-	switch {
-	case errors.As(err, &ue):
-		return ExitUsage
-	case errors.Is(err, errNotInLayout), errors.Is(err, oci.ErrNotFound):
-		return ExitImageNotFound
-	}
-	return ExitNotVerified
+	return refs, nil
 }
 
 var errNotInLayout = errors.New("not in the layout")

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/imgsign/imgsign/pkg/layout"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/spf13/cobra"
@@ -176,20 +177,16 @@ image of the layout.`,
 				return err
 			}
 			defer st.Close()
-			saved, err := pickSaved(st, from, dst)
+			saved, d, err := pickSaved(st, from, dst)
 			if err != nil {
 				return err
 			}
 			// Content is checked against its digests before anything is
 			// pushed (the push checks it again as it streams).
-			d, err := st.Find(saved)
-			if err != nil {
-				return err
-			}
 			if _, err := st.CheckImage(d); err != nil {
 				return fmt.Errorf("%s: %w", saved, err)
 			}
-			source, err := oci.NewClient(oci.Options{Transport: layout.Transport(st), Limits: reg.limits})
+			source, err := oci.NewClient(oci.Options{Transport: layout.Transport(st), Limits: reg.limits, Retries: -1})
 			if err != nil {
 				return err
 			}
@@ -223,31 +220,30 @@ func openStore(s sourceFlags) (*layout.Store, error) {
 }
 
 // pickSaved chooses the image of st to load to dst: the one named from,
-// else the one saved as dst, else the only one.
-func pickSaved(st *layout.Store, from string, dst name.Reference) (name.Reference, error) {
+// else the one saved as dst, else the only one. It returns the reference
+// and its descriptor in the layout.
+func pickSaved(st *layout.Store, from string, dst name.Reference) (name.Reference, v1.Descriptor, error) {
 	if from != "" {
 		ref, err := name.ParseReference(from)
 		if err != nil {
-			return nil, usageError{fmt.Errorf("--name %q: %w", from, err)}
+			return nil, v1.Descriptor{}, usageError{fmt.Errorf("--name %q: %w", from, err)}
 		}
-		if _, err := st.Find(ref); err != nil {
-			return nil, err
-		}
-		return ref, nil
+		d, err := st.Find(ref)
+		return ref, d, err
 	}
 	images := st.Images()
 	var names []string
 	for _, img := range images {
 		if img.Name.Name() == dst.Name() {
-			return img.Name, nil
+			return img.Name, img.Descriptor, nil
 		}
 		names = append(names, img.Name.Name())
 	}
 	switch len(images) {
 	case 0:
-		return nil, usageError{errors.New("the layout names no image by its full reference: give --name with the saved tag (REPOSITORY:TAG)")}
+		return nil, v1.Descriptor{}, usageError{errors.New("the layout names no image by its full reference: give --name with the saved tag (REPOSITORY:TAG)")}
 	case 1:
-		return images[0].Name, nil
+		return images[0].Name, images[0].Descriptor, nil
 	}
-	return nil, usageError{fmt.Errorf("the layout holds %d images; choose one with --name: %s", len(images), strings.Join(names, ", "))}
+	return nil, v1.Descriptor{}, usageError{fmt.Errorf("the layout holds %d images; choose one with --name: %s", len(images), strings.Join(names, ", "))}
 }

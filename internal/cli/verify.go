@@ -11,6 +11,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/imgsign/imgsign/pkg/gate"
 	"github.com/imgsign/imgsign/pkg/keys"
+	"github.com/imgsign/imgsign/pkg/layout"
+	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/verify"
 	"github.com/spf13/cobra"
 )
@@ -43,6 +45,10 @@ func verifyExitCode(err error) int {
 		return ExitNotVerified
 	case errors.Is(err, gate.ErrRejected):
 		return ExitRejected
+	case errors.Is(err, layout.ErrContentMismatch), errors.Is(err, layout.ErrHostileArchive):
+		return ExitNotVerified
+	case errors.Is(err, errNotInLayout), errors.Is(err, oci.ErrNotFound):
+		return ExitImageNotFound
 	}
 	return exitCode(err)
 }
@@ -152,17 +158,11 @@ machine-readable result per image on standard output.
 				return err
 			}
 			refs = append(refs, fromManifests...)
-			if err := src.check(&logs, sigRepo); err != nil {
+			refs, done, err := a.useSource(&src, &reg, &logs, sigRepo, refs)
+			if err != nil {
 				return err
 			}
-			if src.set() {
-				st, all, err := a.openSource(&src, &reg, refs)
-				if err != nil {
-					return err
-				}
-				defer st.Close()
-				refs = all
-			}
+			defer done()
 			if len(refs) == 0 {
 				return usageError{fmt.Errorf("expected at least one image (as an argument or in -f manifests)")}
 			}

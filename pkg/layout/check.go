@@ -117,7 +117,7 @@ func (s *Store) CheckImage(root v1.Descriptor) (*Checked, error) {
 		case mt.IsIndex():
 			idx, err := v1.ParseIndexManifest(bytes.NewReader(raw))
 			if err != nil {
-				return out, fmt.Errorf("%s: malformed index: %w", d.Digest, err)
+				return out, fmt.Errorf("%s: %w: malformed index: %w", d.Digest, ErrContentMismatch, err)
 			}
 			for _, ch := range idx.Manifests {
 				if !seen[ch.Digest] {
@@ -128,7 +128,7 @@ func (s *Store) CheckImage(root v1.Descriptor) (*Checked, error) {
 		case mt.IsImage():
 			m, err := v1.ParseManifest(bytes.NewReader(raw))
 			if err != nil {
-				return out, fmt.Errorf("%s: malformed manifest: %w", d.Digest, err)
+				return out, fmt.Errorf("%s: %w: malformed manifest: %w", d.Digest, ErrContentMismatch, err)
 			}
 			if len(m.Layers) >= oci.MaxDeepBlobs {
 				return out, fmt.Errorf("%s: %w: %d layers", d.Digest, oci.ErrTooMany, len(m.Layers))

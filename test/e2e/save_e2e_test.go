@@ -359,3 +359,32 @@ func TestVerifyTarballRejectsTampering(t *testing.T) {
 	os.WriteFile(strict, []byte("version: 1\nscopes:\n  - scope: "+reg.host+"/team\n    keys: [{file: other.pub}]\n"), 0o644)
 	verify(good, "--policy", strict, ref).must(t, 12, "")
 }
+
+// TestTarballRegistrySignatures: an archive without signatures (as docker
+// save writes them) verifies with the signatures of a TLS registry with
+// basic auth (--registry-signatures), and only as the image the archive
+// holds: an unsigned image saved under the tag fails even after the tag
+// moves back to the signed image in the registry.
+func TestTarballRegistrySignatures(t *testing.T) {
+	bin := imgsign(t)
+	dir := t.TempDir()
+	k := keyPair(t, dir, "k")
+	reg := startRegistry(t, true, true)
+	ref := reg.ref("team/app:v1")
+	d := signedImage(t, bin, reg, k, "team/app:v1")
+	bare := filepath.Join(dir, "bare.tar")
+	run(t, nil, bin, args("save", "--no-attached", "--tarball", bare, reg.flags(), ref)...).must(t, 0, "Wrote "+bare)
+
+	run(t, nil, bin, "verify", "--key", k+".pub", "--tarball", bare).must(t, 10, "no signatures")
+	run(t, nil, bin, args("verify", "--key", k+".pub", "--tarball", bare, "--registry-signatures", reg.flags())...).must(t, 0, "Verified "+ref+" ("+d.DigestStr()+")")
+	run(t, nil, bin, args("verify-attestation", "--key", k+".pub", "--type", "slsaprovenance", "--tarball", bare, "--registry-signatures", reg.flags())...).must(t, 0, d.DigestStr())
+	// Without credentials the registry refuses: the signatures really come
+	// from it.
+	run(t, nil, bin, "verify", "--key", k+".pub", "--tarball", bare, "--registry-signatures", "--registry-cacert", reg.caFile).must(t, 1, "UNAUTHORIZED")
+
+	unsigned := reg.pushImage(t, "team/app:v1")
+	evil := filepath.Join(dir, "evil.tar")
+	run(t, nil, bin, args("save", "--no-attached", "--tarball", evil, reg.flags(), ref)...).must(t, 0, unsigned.DigestStr())
+	run(t, nil, bin, args("load", "--tarball", bare, reg.flags(), ref)...).must(t, 0, "Copied image "+d.DigestStr())
+	run(t, nil, bin, args("verify", "--key", k+".pub", "--tarball", evil, "--registry-signatures", reg.flags())...).must(t, 10, unsigned.DigestStr())
+}
