@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/imgsign/imgsign/pkg/envelope"
 	"github.com/imgsign/imgsign/pkg/keyless"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/tlog"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
 	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
 )
@@ -62,6 +64,25 @@ const maxLegacyAnnotation = 256 << 10
 // the trusted root (or --ca-intermediates). Whether the log entry records
 // this certificate and signature is then checked by sigstore-go.
 func legacyBundle(ann map[string]string, sig, payload []byte) (*sgbundle.Bundle, error) {
+	d := sha256.Sum256(payload)
+	return annotatedBundle(ann, &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
+		MessageDigest: &protocommon.HashOutput{Algorithm: protocommon.HashAlgorithm_SHA2_256, Digest: d[:]},
+		Signature:     sig,
+	}})
+}
+
+// legacyEnvelopeBundle is legacyBundle for a legacy attestation layer (a
+// DSSE envelope).
+func legacyEnvelopeBundle(ann map[string]string, env *envelope.Envelope) (*sgbundle.Bundle, error) {
+	pe := &protodsse.Envelope{PayloadType: env.PayloadType, Payload: env.Payload}
+	for _, s := range env.Signatures {
+		pe.Signatures = append(pe.Signatures, &protodsse.Signature{Sig: s})
+	}
+	return annotatedBundle(ann, &protobundle.Bundle_DsseEnvelope{DsseEnvelope: pe})
+}
+
+// annotatedBundle builds the bundle of content from cosign's annotations.
+func annotatedBundle(ann map[string]string, content any) (*sgbundle.Bundle, error) {
 	certPEM := ann[oci.CertificateAnnotation]
 	if len(certPEM) > maxLegacyAnnotation || len(ann[oci.TimestampAnnotation]) > maxLegacyAnnotation {
 		return nil, errors.New("certificate or timestamp annotation too large")
@@ -95,14 +116,12 @@ func legacyBundle(ann map[string]string, sig, payload []byte) (*sgbundle.Bundle,
 		}
 		vm.TimestampVerificationData = &protobundle.TimestampVerificationData{Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: ts.SignedRFC3161Timestamp}}}
 	}
-	d := sha256.Sum256(payload)
-	pb := &protobundle.Bundle{
-		MediaType:            mediaType,
-		VerificationMaterial: vm,
-		Content: &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
-			MessageDigest: &protocommon.HashOutput{Algorithm: protocommon.HashAlgorithm_SHA2_256, Digest: d[:]},
-			Signature:     sig,
-		}},
+	pb := &protobundle.Bundle{MediaType: mediaType, VerificationMaterial: vm}
+	switch c := content.(type) {
+	case *protobundle.Bundle_MessageSignature:
+		pb.Content = c
+	case *protobundle.Bundle_DsseEnvelope:
+		pb.Content = c
 	}
 	return sgbundle.NewBundle(pb)
 }

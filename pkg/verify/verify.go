@@ -411,7 +411,7 @@ func (v *Verifier) checkLayer(ctx context.Context, repo name.Repository, img nam
 		Optional json.RawMessage `json:"optional"`
 	}
 	_ = json.Unmarshal(p, &raw) // cannot fail: Parse accepted it
-	if kr != nil { // its log entry and timestamps were verified with it
+	if kr != nil {              // its log entry and timestamps were verified with it
 		if reason := o.checkAgeTimes(kr.SignedAt); reason != "" {
 			return nil, reason
 		}
