@@ -11,17 +11,24 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/imgsign/imgsign/pkg/bundle"
 	"github.com/imgsign/imgsign/pkg/keyless"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/sign"
+	"github.com/imgsign/imgsign/pkg/statement"
 	"github.com/imgsign/imgsign/pkg/tlog"
 	"github.com/imgsign/imgsign/pkg/verify"
+	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
 	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
 	sgtlog "github.com/sigstore/sigstore-go/pkg/tlog"
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -235,4 +242,95 @@ func TestKeylessNeedsIdentity(t *testing.T) {
 		t.Fatalf("no identity: %v", err)
 	}
 	_ = sgverify.WithoutArtifactUnsafe
+}
+
+// pushKeylessBundle attaches to subject a v0.3 bundle of stmt signed by a
+// fresh certificate of vs for subject identity who, as cosign v3 does.
+func pushKeylessBundle(t *testing.T, f *fixture, vs *ca.VirtualSigstore, subject name.Digest, who string, stmt []byte) {
+	t.Helper()
+	e, err := vs.AttestAtTime(who, testIssuer, stmt, time.Now().Add(2*time.Minute), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, _ := e.SignatureContent()
+	vc, _ := e.VerificationContent()
+	entries, _ := e.TlogEntries()
+	ts, _ := e.Timestamps()
+	env := sc.EnvelopeContent().RawEnvelope()
+	sig, _ := base64.StdEncoding.DecodeString(env.Signatures[0].Sig)
+	payload, _ := base64.StdEncoding.DecodeString(env.Payload)
+	tle := proto.Clone(entries[0].TransparencyLogEntry()).(*protorekor.TransparencyLogEntry)
+	var kind struct{ Kind, APIVersion string }
+	if err := json.Unmarshal(tle.CanonicalizedBody, &kind); err != nil {
+		t.Fatal(err)
+	}
+	tle.KindVersion = &protorekor.KindVersion{Kind: kind.Kind, Version: kind.APIVersion}
+	pb := &protobundle.Bundle{
+		MediaType: "application/vnd.dev.sigstore.bundle.v0.3+json",
+		VerificationMaterial: &protobundle.VerificationMaterial{
+			Content:                   &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: vc.Certificate().Raw}},
+			TlogEntries:               []*protorekor.TransparencyLogEntry{tle},
+			TimestampVerificationData: &protobundle.TimestampVerificationData{Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: ts[0]}}},
+		},
+		Content: &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{PayloadType: env.PayloadType, Payload: payload, Signatures: []*protodsse.Signature{{Sig: sig}}}},
+	}
+	data, err := protojson.Marshal(pb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.client.Resolve(f.ctx, subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann := map[string]string{oci.BundleContentAnnotation: "dsse-envelope", oci.BundlePredicateTypeAnnotation: statement.CosignSign}
+	if _, err := f.client.PushReferrer(f.ctx, subject, r.Descriptor, oci.Artifact{ArtifactType: bundle.MediaTypeV03, Layer: data, LayerMediaType: bundle.MediaTypeV03, Annotations: ann}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestKeylessBundle(t *testing.T) {
+	vs, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, nil)
+	ref := f.reg.Ref("app:1")
+	d := f.reg.PushImage(t, ref)
+	h, _ := v1.NewHash(d.DigestStr())
+	pushKeylessBundle(t, f, vs, d, testSubject, mustStatement(t, h, statement.CosignSign))
+	o := keyless.Options{Trusted: vs, Identities: []keyless.Identity{{Subject: testSubject, Issuer: testIssuer}}, IgnoreSCT: true}
+	res, err := f.verifyWith(t, ref, verify.Options{Format: verify.FormatBundle}, []verify.Option{verify.WithKeyless(o)})
+	if err != nil {
+		t.Fatalf("want verified, got %v (%+v)", err, res.Rejected)
+	}
+	if s := res.Signatures[0]; s.Source != verify.SourceBundle || s.Identity == nil || s.Identity.Issuer != testIssuer || len(s.SignedAt) == 0 {
+		t.Fatalf("verified %+v", s)
+	}
+
+	// Another identity, a second signer: a threshold of 2 counts them.
+	pushKeylessBundle(t, f, vs, d, "second@example.com", mustStatement(t, h, statement.CosignSign))
+	o.Identities = append(o.Identities, keyless.Identity{Subject: "second@example.com", Issuer: testIssuer})
+	if res, err := f.verifyWith(t, ref, verify.Options{Format: verify.FormatBundle, Threshold: 2}, []verify.Option{verify.WithKeyless(o)}); err != nil {
+		t.Fatalf("threshold 2 of two identities: %v (%+v)", err, res.Rejected)
+	}
+	if res, err := f.verifyWith(t, ref, verify.Options{Format: verify.FormatBundle, Threshold: 3}, []verify.Option{verify.WithKeyless(o)}); err == nil {
+		t.Fatal("threshold 3 passed with two signers")
+	} else {
+		mustFail(t, err, verify.ErrNotVerified, "", res)
+	}
+
+	// A bundle about another image is refused for that reason.
+	other := f.reg.PushImage(t, f.reg.Ref("other:1"))
+	oh, _ := v1.NewHash(other.DigestStr())
+	f2 := newFixture(t, nil)
+	ref2 := f2.reg.Ref("app:2")
+	d2 := f2.reg.PushImage(t, ref2)
+	pushKeylessBundle(t, f2, vs, d2, testSubject, mustStatement(t, oh, statement.CosignSign))
+	res, err = f2.verifyWith(t, ref2, verify.Options{Format: verify.FormatBundle}, []verify.Option{verify.WithKeyless(o)})
+	mustFail(t, err, verify.ErrNotVerified, "about another image", res)
+
+	// Wrong identity.
+	o.Identities = []keyless.Identity{{Subject: "attacker@example.com", Issuer: testIssuer}}
+	res, err = f.verifyWith(t, ref, verify.Options{Format: verify.FormatBundle}, []verify.Option{verify.WithKeyless(o)})
+	mustFail(t, err, verify.ErrNotVerified, `expected SAN value "attacker@example.com"`, res)
 }
