@@ -246,7 +246,7 @@ func TestKeylessNeedsIdentity(t *testing.T) {
 
 // pushKeylessBundle attaches to subject a v0.3 bundle of stmt signed by a
 // fresh certificate of vs for subject identity who, as cosign v3 does.
-func pushKeylessBundle(t *testing.T, f *fixture, vs *ca.VirtualSigstore, subject name.Digest, who string, stmt []byte) {
+func pushKeylessBundle(t testing.TB, f *fixture, vs *ca.VirtualSigstore, subject name.Digest, who string, stmt []byte) {
 	t.Helper()
 	e, err := vs.AttestAtTime(who, testIssuer, stmt, time.Now().Add(2*time.Minute), true)
 	if err != nil {
