@@ -24,9 +24,6 @@ func TestVerifyBlobConformance(t *testing.T) {
 	}
 	for _, dir := range dirs {
 		name := filepath.Base(dir)
-		if name == "sgo-public-key-validity" {
-			continue // a known gap, asserted in pkg/blob's TestConformance
-		}
 		t.Run(name, func(t *testing.T) {
 			raw, err := os.ReadFile(filepath.Join(dir, "case.json"))
 			if err != nil {
