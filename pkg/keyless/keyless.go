@@ -51,6 +51,23 @@ type Identity struct {
 	// SourceRepositoryURI and SourceRepositoryRef, when set, must equal
 	// the certificate's (Fulcio OIDs 1.3.6.1.4.1.57264.1.12 and .14).
 	SourceRepositoryURI, SourceRepositoryRef string
+	// NotBefore and NotAfter, when set, bound the VERIFIED signing time:
+	// every verified time of the signature must lie within them (a
+	// retired or compromised identity stops counting from a date on).
+	NotBefore, NotAfter time.Time
+}
+
+// window reports why the verified times fall outside id's window, or "".
+func (id Identity) window(times []time.Time) string {
+	for _, t := range times {
+		if !id.NotBefore.IsZero() && t.Before(id.NotBefore) {
+			return fmt.Sprintf("signed at %s, before this identity's notBefore %s", t.UTC().Format(time.RFC3339), id.NotBefore.UTC().Format(time.RFC3339))
+		}
+		if !id.NotAfter.IsZero() && t.After(id.NotAfter) {
+			return fmt.Sprintf("signed at %s, after this identity's notAfter %s", t.UTC().Format(time.RFC3339), id.NotAfter.UTC().Format(time.RFC3339))
+		}
+	}
+	return ""
 }
 
 // anchor makes a regular expression match the whole value.
@@ -285,6 +302,22 @@ func Verify(e sgverify.SignedEntity, artifact Artifact, o Options) (*Result, err
 	}
 	if len(out.SignedAt) == 0 { // sigstore-go requires one; never trust none
 		return nil, fmt.Errorf("%w: no verified signing time", ErrNotVerified)
+	}
+	// The identity must match with its validity window: any one listed.
+	summary := certificate.Summary{SubjectAlternativeName: out.Subject, Extensions: out.Extensions}
+	var outside []string
+	for _, id := range o.Identities {
+		if id.Matches(summary) != nil {
+			continue
+		}
+		why := id.window(out.SignedAt)
+		if why == "" {
+			return out, nil
+		}
+		outside = append(outside, why)
+	}
+	if len(outside) > 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNotVerified, strings.Join(outside, "; "))
 	}
 	return out, nil
 }

@@ -198,6 +198,14 @@ func identityPhrase(r *Requirement, id keyless.Identity) string {
 			out += fmt.Sprintf(", from the GitHub Actions %s %q", e.what, e.v)
 		}
 	}
+	switch {
+	case !id.NotBefore.IsZero() && !id.NotAfter.IsZero():
+		out += fmt.Sprintf(", counted only for signatures whose verified signing time is between %s and %s", id.NotBefore.UTC().Format(time.RFC3339), id.NotAfter.UTC().Format(time.RFC3339))
+	case !id.NotBefore.IsZero():
+		out += fmt.Sprintf(", counted only for signatures whose verified signing time is from %s on", id.NotBefore.UTC().Format(time.RFC3339))
+	case !id.NotAfter.IsZero():
+		out += fmt.Sprintf(", counted only for signatures whose verified signing time is up to %s", id.NotAfter.UTC().Format(time.RFC3339))
+	}
 	root := "the default Sigstore trusted root"
 	if r.TrustedRootSource != "" {
 		root = "the trusted root " + r.TrustedRootSource

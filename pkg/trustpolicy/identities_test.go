@@ -30,6 +30,7 @@ scopes:
         githubWorkflowRepository: org/app
       - issuerRegExp: https://accounts\.google\.com
         subject: release@example.com
+        notAfter: 2026-06-30T00:00:00Z
     keys: [{file: keys/a.pub}]
     threshold: 2
     trustedRoot: sigstore_root.json
@@ -48,6 +49,7 @@ scopes:
 		`a certificate (keyless) signer whose whole identity matches the regular expression "https://github\\.com/org/app/\\.github/workflows/release\\.yml@refs/tags/v.*", vouched for by the OIDC issuer "https://token.actions.githubusercontent.com", from the GitHub Actions workflow repository "org/app"`,
 		`whose identity is "release@example.com", vouched for by an OIDC issuer whose whole URL matches`,
 		"issued by a CA of the trusted root sigstore_root.json and valid at the verified signing time",
+		"counted only for signatures whose verified signing time is up to 2026-06-30T00:00:00Z",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("Explain lacks %q:\n%s", want, b.String())
@@ -61,15 +63,17 @@ scopes:
 	}
 
 	for doc, want := range map[string]string{
-		"version: 1\ndefault:\n  identities:\n    - {subject: a@example.com}\n":                                              "policy.yaml:4: ",
-		"version: 1\ndefault:\n  identities:\n    - {issuer: https://i.example}\n":                                           "needs a subject",
-		"version: 1\ndefault:\n  identities:\n    - {issuer: x, subject: a, subjectRegExp: b}\n":                             "subject and subjectRegExp: give one",
-		"version: 1\ndefault:\n  identities:\n    - {issuer: x, subjectRegExp: \"(\"}\n":                                     "regular expression",
-		"version: 1\ndefault:\n  identities:\n    - {issuer: x, subject: a, email: b}\n":                                     "email",
-		"version: 1\ndefault:\n  identities: []\n":                                                                           "at least one identity",
-		"version: 1\ndefault:\n  keys: [{file: keys/a.pub}]\n  trustedRoot: sigstore_root.json\n":                            "trustedRoot is for identities",
-		"version: 1\ndefault:\n  identities:\n    - {issuer: x, subject: a}\n  trustedRoot: missing.json\n":                  "policy.yaml:5",
-		"version: 1\ndefault:\n  identities:\n    - {issuer: x, subject: a}\n  keys: [{file: keys/a.pub}]\n  threshold: 3\n": "more than the 2 keys and identities",
+		"version: 1\ndefault:\n  identities:\n    - {subject: a@example.com}\n":                                                                 "policy.yaml:4: ",
+		"version: 1\ndefault:\n  identities:\n    - {issuer: https://i.example}\n":                                                              "needs a subject",
+		"version: 1\ndefault:\n  identities:\n    - {issuer: x, subject: a, subjectRegExp: b}\n":                                                "subject and subjectRegExp: give one",
+		"version: 1\ndefault:\n  identities:\n    - {issuer: x, subjectRegExp: \"(\"}\n":                                                        "regular expression",
+		"version: 1\ndefault:\n  identities:\n    - {issuer: x, subject: a, email: b}\n":                                                        "email",
+		"version: 1\ndefault:\n  identities:\n    - {issuer: x, subject: a, notBefore: yesterday}\n":                                            "not an RFC 3339 time",
+		"version: 1\ndefault:\n  identities:\n    - {issuer: x, subject: a, notBefore: 2026-02-01T00:00:00Z, notAfter: 2026-01-01T00:00:00Z}\n": "notBefore is not before notAfter",
+		"version: 1\ndefault:\n  identities: []\n":                                                                                              "at least one identity",
+		"version: 1\ndefault:\n  keys: [{file: keys/a.pub}]\n  trustedRoot: sigstore_root.json\n":                                               "trustedRoot is for identities",
+		"version: 1\ndefault:\n  identities:\n    - {issuer: x, subject: a}\n  trustedRoot: missing.json\n":                                     "policy.yaml:5",
+		"version: 1\ndefault:\n  identities:\n    - {issuer: x, subject: a}\n  keys: [{file: keys/a.pub}]\n  threshold: 3\n":                    "more than the 2 keys and identities",
 	} {
 		_, err := f.parse(t, doc)
 		if err == nil || !strings.Contains(err.Error(), want) {

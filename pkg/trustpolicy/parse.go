@@ -886,7 +886,7 @@ func describe(n *yaml.Node) string {
 }
 
 // identityFields are the fields of an identities entry, as written.
-var identityFields = []string{"issuer", "issuerRegExp", "subject", "subjectRegExp", "githubWorkflowTrigger", "githubWorkflowSHA", "githubWorkflowName", "githubWorkflowRepository", "githubWorkflowRef"}
+var identityFields = []string{"issuer", "issuerRegExp", "subject", "subjectRegExp", "githubWorkflowTrigger", "githubWorkflowSHA", "githubWorkflowName", "githubWorkflowRepository", "githubWorkflowRef", "notBefore", "notAfter"}
 
 // identities reads an identities list: who may sign with a certificate.
 func (p *parser) identities(n *yaml.Node, where string) ([]PolicyIdentity, error) {
@@ -909,8 +909,10 @@ func (p *parser) identities(n *yaml.Node, where string) ([]PolicyIdentity, error
 		}
 		var id keyless.Identity
 		for _, fd := range f.list {
-			v, err := p.str(fd.val, w+": "+fd.key.Value)
-			if err != nil {
+			var v string
+			if (fd.key.Value == "notBefore" || fd.key.Value == "notAfter") && fd.val.Kind == yaml.ScalarNode && fd.val.ShortTag() == "!!timestamp" {
+				v = fd.val.Value // an unquoted RFC 3339 time
+			} else if v, err = p.str(fd.val, w+": "+fd.key.Value); err != nil {
 				return nil, err
 			}
 			switch fd.key.Value {
@@ -932,6 +934,16 @@ func (p *parser) identities(n *yaml.Node, where string) ([]PolicyIdentity, error
 				id.GithubWorkflowRepository = v
 			case "githubWorkflowRef":
 				id.GithubWorkflowRef = v
+			case "notBefore", "notAfter":
+				t, err := time.Parse(time.RFC3339, v)
+				if err != nil {
+					return nil, p.errorf(fd.val.Line, "%s: %s %q is not an RFC 3339 time (2026-01-31T00:00:00Z)", w, fd.key.Value, v)
+				}
+				if fd.key.Value == "notBefore" {
+					id.NotBefore = t
+				} else {
+					id.NotAfter = t
+				}
 			}
 		}
 		if id.Subject != "" && id.SubjectRegexp != "" {
@@ -942,6 +954,9 @@ func (p *parser) identities(n *yaml.Node, where string) ([]PolicyIdentity, error
 		}
 		if err := id.Validate(); err != nil {
 			return nil, p.wrap(it.Line, err, "%s", w)
+		}
+		if !id.NotBefore.IsZero() && !id.NotAfter.IsZero() && !id.NotBefore.Before(id.NotAfter) {
+			return nil, p.errorf(it.Line, "%s: notBefore is not before notAfter", w)
 		}
 		out = append(out, PolicyIdentity{Identity: id, Line: it.Line})
 	}

@@ -176,6 +176,15 @@ func TestKeylessLegacy(t *testing.T) {
 		{name: "regexp that matches only unanchored", at: now, set: true, opts: func(o *keyless.Options) {
 			o.Identities = []keyless.Identity{{SubjectRegexp: `example\.com`, Issuer: testIssuer}}
 		}, want: "matches the WHOLE value"},
+		{name: "identity retired before the signing time", at: now, set: true, opts: func(o *keyless.Options) {
+			o.Identities = []keyless.Identity{{Subject: testSubject, Issuer: testIssuer, NotAfter: time.Now().Add(-time.Hour)}}
+		}, want: "after this identity's notAfter"},
+		{name: "identity not yet valid at the signing time", at: now, set: true, opts: func(o *keyless.Options) {
+			o.Identities = []keyless.Identity{{Subject: testSubject, Issuer: testIssuer, NotBefore: time.Now().Add(time.Hour)}}
+		}, want: "before this identity's notBefore"},
+		{name: "identity window around the signing time", at: now, set: true, ts: true, opts: func(o *keyless.Options) {
+			o.Identities = []keyless.Identity{{Subject: testSubject, Issuer: testIssuer, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}}
+		}},
 		{name: "certificate outside its validity at signing time", at: time.Now().Add(time.Hour), set: true, want: "integrated time outside certificate validity"},
 		{name: "chain to an untrusted CA", at: now, set: true, opts: func(o *keyless.Options) {
 			o.Trusted = otherCA{TrustedMaterial: vs, cas: other.FulcioCertificateAuthorities()}
