@@ -219,6 +219,14 @@ func (g *Gate) verify(ctx context.Context, d name.Digest, req *trustpolicy.Requi
 		return fail(err)
 	}
 	o := verify.Options{Annotations: req.Annotations, Threshold: req.Threshold, MaxAge: req.MaxAge, Now: g.o.Now, VerifyBlobs: g.o.VerifyBlobs, Format: g.o.Format}
+	for _, k := range req.Keys {
+		if !k.NotBefore.IsZero() || !k.NotAfter.IsZero() {
+			if o.KeyWindows == nil {
+				o.KeyWindows = map[string]verify.Window{}
+			}
+			o.KeyWindows[k.ID] = verify.Window{NotBefore: k.NotBefore, NotAfter: k.NotAfter}
+		}
+	}
 	if req.Tlog != nil {
 		o.RequireTlog = req.Tlog.Required
 	}

@@ -198,14 +198,7 @@ func identityPhrase(r *Requirement, id keyless.Identity) string {
 			out += fmt.Sprintf(", from the GitHub Actions %s %q", e.what, e.v)
 		}
 	}
-	switch {
-	case !id.NotBefore.IsZero() && !id.NotAfter.IsZero():
-		out += fmt.Sprintf(", counted only for signatures whose verified signing time is between %s and %s", id.NotBefore.UTC().Format(time.RFC3339), id.NotAfter.UTC().Format(time.RFC3339))
-	case !id.NotBefore.IsZero():
-		out += fmt.Sprintf(", counted only for signatures whose verified signing time is from %s on", id.NotBefore.UTC().Format(time.RFC3339))
-	case !id.NotAfter.IsZero():
-		out += fmt.Sprintf(", counted only for signatures whose verified signing time is up to %s", id.NotAfter.UTC().Format(time.RFC3339))
-	}
+	out += windowPhrase(id.NotBefore, id.NotAfter)
 	root := "the default Sigstore trusted root"
 	if r.TrustedRootSource != "" {
 		root = "the trusted root " + r.TrustedRootSource
@@ -224,7 +217,20 @@ func keyPhrase(k Key) string {
 		}
 		alg += ", "
 	}
-	return fmt.Sprintf("%s (%sID %s)", k.Source, alg, k.ID)
+	return fmt.Sprintf("%s (%sID %s)%s", k.Source, alg, k.ID, windowPhrase(k.NotBefore, k.NotAfter))
+}
+
+// windowPhrase says when a key or identity counts, or "".
+func windowPhrase(nb, na time.Time) string {
+	switch {
+	case !nb.IsZero() && !na.IsZero():
+		return fmt.Sprintf(", counted only for signatures whose verified signing time is between %s and %s", nb.UTC().Format(time.RFC3339), na.UTC().Format(time.RFC3339))
+	case !nb.IsZero():
+		return fmt.Sprintf(", counted only for signatures whose verified signing time is from %s on", nb.UTC().Format(time.RFC3339))
+	case !na.IsZero():
+		return fmt.Sprintf(", counted only for signatures whose verified signing time is up to %s", na.UTC().Format(time.RFC3339))
+	}
+	return ""
 }
 
 func logsPhrase(t *TlogRequirement) string {

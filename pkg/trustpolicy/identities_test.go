@@ -31,12 +31,12 @@ scopes:
       - issuerRegExp: https://accounts\.google\.com
         subject: release@example.com
         notAfter: 2026-06-30T00:00:00Z
-    keys: [{file: keys/a.pub}]
+    keys: [{file: keys/a.pub, notBefore: 2025-01-01T00:00:00Z}]
     threshold: 2
     trustedRoot: sigstore_root.json
 `)
 	req := p.Match("ghcr.io/org/app").Requirement
-	if len(req.Identities) != 2 || req.Threshold != 2 || req.TrustedRoot == nil || len(req.Keys) != 1 {
+	if len(req.Identities) != 2 || req.Threshold != 2 || req.TrustedRoot == nil || len(req.Keys) != 1 || req.Keys[0].NotBefore.Year() != 2025 {
 		t.Fatalf("requirement %+v", req)
 	}
 	if id := req.Identities[1]; id.Subject != "release@example.com" || id.IssuerRegexp != `https://accounts\.google\.com` || id.Line != 8 {
@@ -50,6 +50,7 @@ scopes:
 		`whose identity is "release@example.com", vouched for by an OIDC issuer whose whole URL matches`,
 		"issued by a CA of the trusted root sigstore_root.json and valid at the verified signing time",
 		"counted only for signatures whose verified signing time is up to 2026-06-30T00:00:00Z",
+		"counted only for signatures whose verified signing time is from 2025-01-01T00:00:00Z on",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("Explain lacks %q:\n%s", want, b.String())
@@ -70,6 +71,8 @@ scopes:
 		"version: 1\ndefault:\n  identities:\n    - {issuer: x, subject: a, email: b}\n":                                                        "email",
 		"version: 1\ndefault:\n  identities:\n    - {issuer: x, subject: a, notBefore: yesterday}\n":                                            "not an RFC 3339 time",
 		"version: 1\ndefault:\n  identities:\n    - {issuer: x, subject: a, notBefore: 2026-02-01T00:00:00Z, notAfter: 2026-01-01T00:00:00Z}\n": "notBefore is not before notAfter",
+		"version: 1\ndefault:\n  keys: [{file: keys/a.pub, notAfter: soon}]\n":                                                                  "not an RFC 3339 time",
+		"version: 1\ndefault:\n  tlog:\n    keys: [{file: rekor.pub, notAfter: 2026-01-01T00:00:00Z}]\n  keys: [{file: keys/a.pub}]\n":          "notAfter",
 		"version: 1\ndefault:\n  identities: []\n":                                                                                              "at least one identity",
 		"version: 1\ndefault:\n  keys: [{file: keys/a.pub}]\n  trustedRoot: sigstore_root.json\n":                                               "trustedRoot is for identities",
 		"version: 1\ndefault:\n  identities:\n    - {issuer: x, subject: a}\n  trustedRoot: missing.json\n":                                     "policy.yaml:5",

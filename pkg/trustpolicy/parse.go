@@ -237,7 +237,7 @@ func (p *parser) requirement(f fields, where string) (*Requirement, error) {
 	var specs []keySpec
 	var err error
 	if ok {
-		if specs, err = p.keyList(kf.val, where+", keys", MaxKeys); err != nil {
+		if specs, err = p.keyList(kf.val, where+", keys", MaxKeys, true); err != nil {
 			return nil, err
 		}
 		if len(specs) == 0 {
@@ -277,7 +277,7 @@ func (p *parser) requirement(f fields, where string) (*Requirement, error) {
 			return nil, p.errorf(s.line, "%s: %s is the same key as %s on line %d", where, s.source, prev.source, prev.line)
 		}
 		seen[id] = s
-		req.Keys = append(req.Keys, Key{Source: s.source, Public: pub, ID: id})
+		req.Keys = append(req.Keys, Key{Source: s.source, Public: pub, ID: id, NotBefore: s.notBefore, NotAfter: s.notAfter})
 	}
 	if fd, ok := f.by["threshold"]; ok {
 		n, err := p.integer(fd.val, where+": threshold")
@@ -331,6 +331,8 @@ type keySpec struct {
 	file   bool
 	line   int
 	data   []byte
+	// notBefore and notAfter bound a signing key's verified signing times.
+	notBefore, notAfter time.Time
 }
 
 // label names the key in errors: `key file "a.pub"`, `key in inline PEM
@@ -342,8 +344,13 @@ func (s keySpec) label(kind string) string {
 	return kind + " in " + s.source
 }
 
-// keyList reads a list of {file: PATH} or {pem: TEXT} entries.
-func (p *parser) keyList(n *yaml.Node, where string, max int) ([]keySpec, error) {
+// keyList reads a list of {file: PATH} or {pem: TEXT} entries; with
+// windows, each may carry notBefore and notAfter.
+func (p *parser) keyList(n *yaml.Node, where string, max int, windows ...bool) ([]keySpec, error) {
+	allowed := []string{"file", "pem"}
+	if len(windows) > 0 && windows[0] {
+		allowed = append(allowed, "notBefore", "notAfter")
+	}
 	items, err := p.list(n, where, max)
 	if err != nil {
 		return nil, err
@@ -358,8 +365,26 @@ func (p *parser) keyList(n *yaml.Node, where string, max int) ([]keySpec, error)
 		if err != nil {
 			return nil, err
 		}
-		if err := p.known(f, w, "file", "pem"); err != nil {
+		if err := p.known(f, w, allowed...); err != nil {
 			return nil, err
+		}
+		var nb, na time.Time
+		for _, fd := range f.list {
+			if fd.key.Value != "notBefore" && fd.key.Value != "notAfter" {
+				continue
+			}
+			t, err := p.rfc3339(fd, w)
+			if err != nil {
+				return nil, err
+			}
+			if fd.key.Value == "notBefore" {
+				nb = t
+			} else {
+				na = t
+			}
+		}
+		if !nb.IsZero() && !na.IsZero() && !nb.Before(na) {
+			return nil, p.errorf(item.Line, "%s: notBefore is not before notAfter", w)
 		}
 		file, hasFile := f.by["file"]
 		inline, hasPEM := f.by["pem"]
@@ -378,14 +403,14 @@ func (p *parser) keyList(n *yaml.Node, where string, max int) ([]keySpec, error)
 			if err != nil {
 				return nil, p.wrap(file.val.Line, err, "%s: key file %q", w, path)
 			}
-			out = append(out, keySpec{source: path, file: true, line: file.val.Line, data: data})
+			out = append(out, keySpec{source: path, file: true, line: file.val.Line, data: data, notBefore: nb, notAfter: na})
 		case hasPEM:
 			text, err := p.str(inline.val, w+": pem")
 			if err != nil {
 				return nil, err
 			}
 			line := inline.val.Line
-			out = append(out, keySpec{source: fmt.Sprintf("inline PEM (line %d)", line), line: line, data: []byte(text)})
+			out = append(out, keySpec{source: fmt.Sprintf("inline PEM (line %d)", line), line: line, data: []byte(text), notBefore: nb, notAfter: na})
 		default:
 			return nil, p.errorf(item.Line, "%s: give file: PATH or pem: TEXT", w)
 		}
@@ -909,10 +934,20 @@ func (p *parser) identities(n *yaml.Node, where string) ([]PolicyIdentity, error
 		}
 		var id keyless.Identity
 		for _, fd := range f.list {
-			var v string
-			if (fd.key.Value == "notBefore" || fd.key.Value == "notAfter") && fd.val.Kind == yaml.ScalarNode && fd.val.ShortTag() == "!!timestamp" {
-				v = fd.val.Value // an unquoted RFC 3339 time
-			} else if v, err = p.str(fd.val, w+": "+fd.key.Value); err != nil {
+			if fd.key.Value == "notBefore" || fd.key.Value == "notAfter" {
+				t, err := p.rfc3339(fd, w)
+				if err != nil {
+					return nil, err
+				}
+				if fd.key.Value == "notBefore" {
+					id.NotBefore = t
+				} else {
+					id.NotAfter = t
+				}
+				continue
+			}
+			v, err := p.str(fd.val, w+": "+fd.key.Value)
+			if err != nil {
 				return nil, err
 			}
 			switch fd.key.Value {
@@ -934,16 +969,6 @@ func (p *parser) identities(n *yaml.Node, where string) ([]PolicyIdentity, error
 				id.GithubWorkflowRepository = v
 			case "githubWorkflowRef":
 				id.GithubWorkflowRef = v
-			case "notBefore", "notAfter":
-				t, err := time.Parse(time.RFC3339, v)
-				if err != nil {
-					return nil, p.errorf(fd.val.Line, "%s: %s %q is not an RFC 3339 time (2026-01-31T00:00:00Z)", w, fd.key.Value, v)
-				}
-				if fd.key.Value == "notBefore" {
-					id.NotBefore = t
-				} else {
-					id.NotAfter = t
-				}
 			}
 		}
 		if id.Subject != "" && id.SubjectRegexp != "" {
@@ -961,4 +986,22 @@ func (p *parser) identities(n *yaml.Node, where string) ([]PolicyIdentity, error
 		out = append(out, PolicyIdentity{Identity: id, Line: it.Line})
 	}
 	return out, nil
+}
+
+// rfc3339 reads a notBefore or notAfter time, quoted or not.
+func (p *parser) rfc3339(fd field, w string) (time.Time, error) {
+	var v string
+	if fd.val.Kind == yaml.ScalarNode && fd.val.ShortTag() == "!!timestamp" {
+		v = fd.val.Value // an unquoted RFC 3339 time
+	} else {
+		var err error
+		if v, err = p.str(fd.val, w+": "+fd.key.Value); err != nil {
+			return time.Time{}, err
+		}
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, p.errorf(fd.val.Line, "%s: %s %q is not an RFC 3339 time (2026-01-31T00:00:00Z)", w, fd.key.Value, v)
+	}
+	return t, nil
 }

@@ -237,6 +237,10 @@ type Key struct {
 	Public crypto.PublicKey
 	// ID is the key ID (keys.KeyID: base64 SHA-256 of the PKIX DER).
 	ID string
+	// NotBefore and NotAfter, when set, bound the key's VERIFIED signing
+	// times (a trusted log's integrated time): a signature outside them,
+	// or with no verified time, does not count.
+	NotBefore, NotAfter time.Time
 }
 
 // TlogRequirement is a requirement's tlog block.

@@ -204,6 +204,9 @@ func (v *Verifier) checkBundle(ctx context.Context, repo name.Repository, img na
 	if lc.reason == "" {
 		lc.reason = o.checkAge(lc.facts)
 	}
+	if lc.reason == "" {
+		lc.reason = o.checkKeyWindow(c.key.id, lc.facts)
+	}
 	if lc.reason != "" {
 		return nil, lc.reason
 	}

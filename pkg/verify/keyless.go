@@ -146,3 +146,35 @@ func (o Options) checkAgeTimes(times []time.Time) string {
 	}
 	return o.checkAge(facts)
 }
+
+// Window bounds a signer's verified signing times; a zero bound is open.
+type Window struct {
+	NotBefore, NotAfter time.Time
+}
+
+// checkKeyWindow applies the window of key id to a verified signature's
+// log facts; it returns the reason for a rejection, or "".
+func (o Options) checkKeyWindow(id string, facts []tlog.Facts) string {
+	w, ok := o.KeyWindows[id]
+	if !ok || (w.NotBefore.IsZero() && w.NotAfter.IsZero()) {
+		return ""
+	}
+	var times []time.Time
+	for _, f := range facts {
+		if f.IntegratedTime > 0 {
+			times = append(times, time.Unix(f.IntegratedTime, 0))
+		}
+	}
+	if len(times) == 0 {
+		return fmt.Sprintf("key %s counts only within its notBefore/notAfter window, and this signature has no verified signing time (a trusted log's integrated time)", id)
+	}
+	for _, t := range times {
+		if !w.NotBefore.IsZero() && t.Before(w.NotBefore) {
+			return fmt.Sprintf("signed at %s, before key %s's notBefore %s", t.UTC().Format(time.RFC3339), id, w.NotBefore.UTC().Format(time.RFC3339))
+		}
+		if !w.NotAfter.IsZero() && t.After(w.NotAfter) {
+			return fmt.Sprintf("signed at %s, after key %s's notAfter %s", t.UTC().Format(time.RFC3339), id, w.NotAfter.UTC().Format(time.RFC3339))
+		}
+	}
+	return ""
+}

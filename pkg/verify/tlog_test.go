@@ -426,3 +426,49 @@ func TestVerifyBlobs(t *testing.T) {
 	res, err = f.verify(t, d.String(), verify.Options{VerifyBlobs: true}, f.key.Public())
 	mustFail(t, err, verify.ErrNotVerified, "content does not match", res)
 }
+
+// TestKeyWindows: a key's notBefore/notAfter is judged against the
+// verified signing time (a trusted log's integrated time), in both
+// schemes; a signature with no verified time never passes a windowed key.
+func TestKeyWindows(t *testing.T) {
+	f := newFixture(t, nil)
+	v1log, v2log := tlogtest.NewV1(t), tlogtest.NewV2(t)
+	d1 := f.reg.PushImage(t, f.reg.Ref("win/app:v1"))
+	d2 := f.reg.PushImage(t, f.reg.Ref("win/app:v2"))
+	d3 := f.reg.PushImage(t, f.reg.Ref("win/app:v3"))
+	f.sign(t, d1.String(), f.key, sign.Options{Format: sign.FormatLegacy, Log: logClient(t, v1log)})
+	f.sign(t, d2.String(), f.key, sign.Options{Format: sign.FormatBundle, Log: logClient(t, v1log)})
+	f.sign(t, d3.String(), f.key, sign.Options{Format: sign.FormatLegacy})
+	trust := &tlog.Trust{}
+	trust.Add(v1log.TrustLog(), v2log.TrustLog())
+	opts := []verify.Option{verify.WithTrustedLogs(trust)}
+	id, err := keys.KeyID(f.key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	win := func(nb, na time.Duration) map[string]verify.Window {
+		w := verify.Window{}
+		if nb != 0 {
+			w.NotBefore = time.Now().Add(nb)
+		}
+		if na != 0 {
+			w.NotAfter = time.Now().Add(na)
+		}
+		return map[string]verify.Window{id: w}
+	}
+	for _, d := range []string{d1.String(), d2.String()} {
+		if res, err := f.verifyWith(t, d, verify.Options{KeyWindows: win(-time.Hour, time.Hour)}, opts, f.key.Public()); err != nil {
+			t.Fatalf("%s inside its window: %v %+v", d, err, res.Rejected)
+		}
+		res, err := f.verifyWith(t, d, verify.Options{KeyWindows: win(0, -time.Hour)}, opts, f.key.Public())
+		mustFail(t, err, verify.ErrNotVerified, "notAfter", res)
+		res, err = f.verifyWith(t, d, verify.Options{KeyWindows: win(time.Hour, 0)}, opts, f.key.Public())
+		mustFail(t, err, verify.ErrNotVerified, "notBefore", res)
+	}
+	res, err := f.verifyWith(t, d3.String(), verify.Options{KeyWindows: win(-time.Hour, time.Hour)}, opts, f.key.Public())
+	mustFail(t, err, verify.ErrNotVerified, "no verified signing time", res)
+	// Without a window the same signature verifies.
+	if _, err := f.verifyWith(t, d3.String(), verify.Options{}, opts, f.key.Public()); err != nil {
+		t.Fatal(err)
+	}
+}

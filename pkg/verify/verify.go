@@ -103,6 +103,10 @@ type Options struct {
 	MaxAge time.Duration
 	// Now is the time MaxAge counts from; nil means time.Now.
 	Now func() time.Time
+	// KeyWindows bound, per key ID, the VERIFIED signing time of that
+	// key's signatures (a trusted log's integrated time): a signature
+	// outside the window, or with no verified time, does not count.
+	KeyWindows map[string]Window
 	// VerifyBlobs, once the signatures verified, re-hashes every config
 	// and layer blob of the image (streaming, never decompressing), so a
 	// blob overwritten in the registry's storage is caught.
@@ -423,6 +427,9 @@ func (v *Verifier) checkLayer(ctx context.Context, repo name.Repository, img nam
 	lc := v.checkLog(ctx, tlog.Want{Digest: digest(p), Signature: sig, PublicKey: key.pub}, entries, bad, o.RequireTlog)
 	if lc.reason == "" {
 		lc.reason = o.checkAge(lc.facts)
+	}
+	if lc.reason == "" {
+		lc.reason = o.checkKeyWindow(key.id, lc.facts)
 	}
 	if lc.reason != "" {
 		return nil, lc.reason
