@@ -257,6 +257,13 @@ func TestKeylessNeedsIdentity(t *testing.T) {
 // fresh certificate of vs for subject identity who, as cosign v3 does.
 func pushKeylessBundle(t testing.TB, f *fixture, vs *ca.VirtualSigstore, subject name.Digest, who string, stmt []byte) {
 	t.Helper()
+	pushKeylessBundleOf(t, f, vs, subject, who, stmt, statement.CosignSign)
+}
+
+// pushKeylessBundleOf is pushKeylessBundle for a statement of predicate
+// type pt (an attestation).
+func pushKeylessBundleOf(t testing.TB, f *fixture, vs *ca.VirtualSigstore, subject name.Digest, who string, stmt []byte, pt string) {
+	t.Helper()
 	e, err := vs.AttestAtTime(who, testIssuer, stmt, time.Now().Add(2*time.Minute), true)
 	if err != nil {
 		t.Fatal(err)
@@ -291,7 +298,7 @@ func pushKeylessBundle(t testing.TB, f *fixture, vs *ca.VirtualSigstore, subject
 	if err != nil {
 		t.Fatal(err)
 	}
-	ann := map[string]string{oci.BundleContentAnnotation: "dsse-envelope", oci.BundlePredicateTypeAnnotation: statement.CosignSign}
+	ann := map[string]string{oci.BundleContentAnnotation: "dsse-envelope", oci.BundlePredicateTypeAnnotation: pt}
 	if _, err := f.client.PushReferrer(f.ctx, subject, r.Descriptor, oci.Artifact{ArtifactType: bundle.MediaTypeV03, Layer: data, LayerMediaType: bundle.MediaTypeV03, Annotations: ann}); err != nil {
 		t.Fatal(err)
 	}
@@ -342,4 +349,32 @@ func TestKeylessBundle(t *testing.T) {
 	o.Identities = []keyless.Identity{{Subject: "attacker@example.com", Issuer: testIssuer}}
 	res, err = f.verifyWith(t, ref, verify.Options{Format: verify.FormatBundle}, []verify.Option{verify.WithKeyless(o)})
 	mustFail(t, err, verify.ErrNotVerified, `expected SAN value "attacker@example.com"`, res)
+}
+
+func TestKeylessAttestation(t *testing.T) {
+	vs, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const slsa = "https://slsa.dev/provenance/v1"
+	f := newFixture(t, nil)
+	d := f.reg.PushImage(t, f.reg.Ref("app:1"))
+	h, _ := v1.NewHash(d.DigestStr())
+	pushKeylessBundleOf(t, f, vs, d, testSubject, mustStatement(t, h, slsa), slsa)
+	o := keyless.Options{Trusted: vs, Identities: []keyless.Identity{{Subject: testSubject, Issuer: testIssuer}}, IgnoreSCT: true}
+	v, err := verify.NewVerifier(f.client, nil, verify.WithKeyless(o))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := v.VerifyAttestations(f.ctx, d, verify.AttestationOptions{PredicateType: slsa})
+	if err != nil {
+		t.Fatalf("want verified: %v %+v", err, res.Rejected)
+	}
+	if a := res.Attestations[0]; a.Identity == nil || a.Identity.Subject != testSubject || len(a.SignedAt) == 0 {
+		t.Fatalf("verified %+v", a)
+	}
+	o.Identities = []keyless.Identity{{SubjectRegexp: "release", Issuer: testIssuer}}
+	v, _ = verify.NewVerifier(f.client, nil, verify.WithKeyless(o))
+	res, err = v.VerifyAttestations(f.ctx, d, verify.AttestationOptions{PredicateType: slsa})
+	mustFailAtt(t, res, err, verify.ErrNotVerified, "matches the WHOLE value")
 }
