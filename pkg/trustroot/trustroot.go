@@ -202,6 +202,10 @@ func LoadFile(path string) (*root.TrustedRoot, error) {
 	return tr, nil
 }
 
+// ReadFile reads a trust file (a TUF root.json, a trusted root) of at most
+// maxMaterialBytes.
+func ReadFile(path string) ([]byte, error) { return readLimited(path, maxMaterialBytes) }
+
 // maxMaterialBytes bounds a trust file read from disk.
 const maxMaterialBytes = 4 << 20
 

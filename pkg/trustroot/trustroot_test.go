@@ -11,9 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imgsign/imgsign/internal/tuftest"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/tuf"
 )
+
+// options are the client options for repo, with caches of the test's own.
+func options(repo *tuftest.Repo, cache string) Options {
+	return Options{Mirror: repo.URL(), Root: repo.RootJSON, CacheDir: cache, ConfigDir: filepath.Join(cache, "config")}
+}
 
 func mustLoad(t *testing.T, opts Options) *root.TrustedRoot {
 	t.Helper()
@@ -52,9 +58,9 @@ func wantErr(t *testing.T, err, kind error, has ...string) {
 }
 
 func TestFirstFetchCacheOfflineAndRefresh(t *testing.T) {
-	repo := newTestRepo(t)
+	repo := tuftest.New(t)
 	cache := t.TempDir()
-	opts := repo.options(cache)
+	opts := options(repo, cache)
 	first := targetLog(t, repo)
 
 	r, err := Open(context.Background(), opts)
@@ -70,35 +76,35 @@ func TestFirstFetchCacheOfflineAndRefresh(t *testing.T) {
 	}
 	info := r.Info()
 	// root 2 (404), timestamp, snapshot, targets, the target.
-	if info.FromCache || info.Requests != 5 || repo.count() != 5 || info.RootVersion != 1 {
-		t.Fatalf("first fetch: %+v, server saw %d requests", info, repo.count())
+	if info.FromCache || info.Requests != 5 || repo.Requests() != 5 || info.RootVersion != 1 {
+		t.Fatalf("first fetch: %+v, server saw %d requests", info, repo.Requests())
 	}
 
 	// Refreshed again: the new timestamp is fetched, nothing else changes
 	// and the target comes from the cache.
-	before := repo.count()
+	before := repo.Requests()
 	mustLoad(t, opts)
-	if n := repo.count() - before; n != 2 {
+	if n := repo.Requests() - before; n != 2 {
 		t.Fatalf("second load made %d requests, want 2 (root probe, timestamp)", n)
 	}
 
 	// MaxAge: no request at all while the last refresh is recent.
-	before = repo.count()
+	before = repo.Requests()
 	o := opts
 	o.MaxAge = time.Hour
-	if got := onlyLog(t, mustLoad(t, o)); got != first || repo.count() != before {
-		t.Fatalf("MaxAge load: log %s, %d requests", got, repo.count()-before)
+	if got := onlyLog(t, mustLoad(t, o)); got != first || repo.Requests() != before {
+		t.Fatalf("MaxAge load: log %s, %d requests", got, repo.Requests()-before)
 	}
 
 	// A new trusted root published: the next load picks it up.
-	next := trustedRootJSON(t)
-	repo.setTarget(TrustedRootTarget, next)
-	if got := onlyLog(t, mustLoad(t, opts)); got != logIDOf(t, next) {
+	next := tuftest.TrustedRootJSON(t)
+	repo.SetTarget(TrustedRootTarget, next)
+	if got := onlyLog(t, mustLoad(t, opts)); got != tuftest.LogIDOf(t, next) {
 		t.Fatalf("after refresh: log %s, want the new one", got)
 	}
 
 	// Server gone: the cache (valid) is used, and the caller is told.
-	repo.srv.Close()
+	repo.Server.Close()
 	var warned string
 	o = opts
 	o.Warn = func(msg string) { warned = msg }
@@ -110,7 +116,7 @@ func TestFirstFetchCacheOfflineAndRefresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := onlyLog(t, tr); got != logIDOf(t, next) || !r.Info().FromCache {
+	if got := onlyLog(t, tr); got != tuftest.LogIDOf(t, next) || !r.Info().FromCache {
 		t.Fatalf("offline: log %s, info %+v", got, r.Info())
 	}
 	if !strings.Contains(warned, "unreachable") || !strings.Contains(warned, "using the cached metadata") {
@@ -118,34 +124,33 @@ func TestFirstFetchCacheOfflineAndRefresh(t *testing.T) {
 	}
 }
 
-func targetLog(t *testing.T, repo *testRepo) string {
+func targetLog(t *testing.T, repo *tuftest.Repo) string {
 	t.Helper()
-	tf := repo.targets.Signed.Targets[TrustedRootTarget]
-	data, err := os.ReadFile(filepath.Join(repo.dir, "targets", tf.Hashes["sha256"].String()+"."+TrustedRootTarget))
+	data, err := os.ReadFile(repo.TargetFile(TrustedRootTarget))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return logIDOf(t, data)
+	return tuftest.LogIDOf(t, data)
 }
 
 func TestExpiredMetadataRefused(t *testing.T) {
 	for _, role := range []string{"timestamp", "snapshot", "targets"} {
 		t.Run(role, func(t *testing.T) {
-			repo := newTestRepo(t)
+			repo := tuftest.New(t)
 			cache := t.TempDir()
-			opts := repo.options(cache)
+			opts := options(repo, cache)
 			mustLoad(t, opts) // a valid cache exists: it must not stand in
 			past := time.Now().Add(-time.Minute).UTC()
 			switch role {
 			case "timestamp":
-				repo.timestamp.Signed.Expires = past
+				repo.Timestamp.Signed.Expires = past
 			case "snapshot":
-				repo.snapshot.Signed.Expires = past
+				repo.Snapshot.Signed.Expires = past
 			case "targets":
-				repo.targets.Signed.Expires = past
-				repo.targets.Signed.Version++
+				repo.Targets.Signed.Expires = past
+				repo.Targets.Signed.Version++
 			}
-			repo.publish()
+			repo.Publish()
 			_, err := Load(context.Background(), opts)
 			wantErr(t, err, ErrExpired, role, "is expired", "cache is not used")
 		})
@@ -153,62 +158,60 @@ func TestExpiredMetadataRefused(t *testing.T) {
 }
 
 func TestCachedMetadataExpiredOffline(t *testing.T) {
-	repo := newTestRepo(t)
-	repo.timestamp.Signed.Expires = time.Now().Add(1500 * time.Millisecond).UTC()
-	repo.publish()
-	opts := repo.options(t.TempDir())
+	repo := tuftest.New(t)
+	repo.Timestamp.Signed.Expires = time.Now().Add(1500 * time.Millisecond).UTC()
+	repo.Publish()
+	opts := options(repo, t.TempDir())
 	mustLoad(t, opts)
-	repo.srv.Close()
-	time.Sleep(time.Until(repo.timestamp.Signed.Expires) + 100*time.Millisecond)
+	repo.Server.Close()
+	time.Sleep(time.Until(repo.Timestamp.Signed.Expires) + 100*time.Millisecond)
 	_, err := Load(context.Background(), opts)
 	wantErr(t, err, ErrExpired, "unreachable", "cached metadata", "has expired", "--trusted-root", "imgsign trust init")
 }
 
 func TestTamperedRefused(t *testing.T) {
 	t.Run("target", func(t *testing.T) {
-		repo := newTestRepo(t)
-		tf := repo.targets.Signed.Targets[TrustedRootTarget]
-		write(t, filepath.Join(repo.dir, "targets", tf.Hashes["sha256"].String()+"."+TrustedRootTarget), trustedRootJSON(t))
-		_, err := Load(context.Background(), repo.options(t.TempDir()))
+		repo := tuftest.New(t)
+		tuftest.Write(t, repo.TargetFile(TrustedRootTarget), tuftest.TrustedRootJSON(t))
+		_, err := Load(context.Background(), options(repo, t.TempDir()))
 		wantErr(t, err, ErrInvalid, "trusted_root.json", "tampered")
 	})
 	t.Run("cached target, server tampered too", func(t *testing.T) {
-		repo := newTestRepo(t)
+		repo := tuftest.New(t)
 		cache := t.TempDir()
-		opts := repo.options(cache)
+		opts := options(repo, cache)
 		mustLoad(t, opts)
-		tf := repo.targets.Signed.Targets[TrustedRootTarget]
-		evil := trustedRootJSON(t)
+		evil := tuftest.TrustedRootJSON(t)
 		// Both the cached copy and the served one replaced: refused.
-		write(t, filepath.Join(cache, tuf.URLToPath(repo.srv.URL), "targets", TrustedRootTarget), evil)
-		write(t, filepath.Join(repo.dir, "targets", tf.Hashes["sha256"].String()+"."+TrustedRootTarget), evil)
+		tuftest.Write(t, filepath.Join(cache, tuf.URLToPath(repo.URL()), "targets", TrustedRootTarget), evil)
+		tuftest.Write(t, repo.TargetFile(TrustedRootTarget), evil)
 		_, err := Load(context.Background(), opts)
 		wantErr(t, err, ErrInvalid, "tampered")
 	})
 	t.Run("timestamp signature", func(t *testing.T) {
-		repo := newTestRepo(t)
-		repo.timestamp.Signed.Version++
+		repo := tuftest.New(t)
+		repo.Timestamp.Signed.Version++
 		// Signed by the snapshot key: not the timestamp role's.
-		repo.timestamp.ClearSignatures()
-		if _, err := repo.timestamp.Sign(repo.signers["snapshot"]); err != nil {
+		repo.Timestamp.ClearSignatures()
+		if _, err := repo.Timestamp.Sign(repo.Signers["snapshot"]); err != nil {
 			t.Fatal(err)
 		}
-		repo.writeMeta("timestamp.json", repo.timestamp)
-		_, err := Load(context.Background(), repo.options(t.TempDir()))
+		repo.WriteMeta("timestamp.json", repo.Timestamp)
+		_, err := Load(context.Background(), options(repo, t.TempDir()))
 		wantErr(t, err, ErrInvalid, "not signed by the trusted keys")
 	})
 }
 
 func TestRollbackRefused(t *testing.T) {
-	repo := newTestRepo(t)
-	opts := repo.options(t.TempDir())
-	old, err := os.ReadFile(filepath.Join(repo.dir, "timestamp.json"))
+	repo := tuftest.New(t)
+	opts := options(repo, t.TempDir())
+	old, err := os.ReadFile(filepath.Join(repo.Dir, "timestamp.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo.setTarget(TrustedRootTarget, trustedRootJSON(t))
+	repo.SetTarget(TrustedRootTarget, tuftest.TrustedRootJSON(t))
 	mustLoad(t, opts) // the client has seen timestamp version 2
-	write(t, filepath.Join(repo.dir, "timestamp.json"), old)
+	tuftest.Write(t, filepath.Join(repo.Dir, "timestamp.json"), old)
 	_, err = Load(context.Background(), opts)
 	wantErr(t, err, ErrInvalid, "rollback")
 }
@@ -221,8 +224,8 @@ func TestNoNetworkNoCache(t *testing.T) {
 	}
 	mirror := "http://" + l.Addr().String()
 	l.Close()
-	repo := newTestRepo(t)
-	opts := repo.options(t.TempDir())
+	repo := tuftest.New(t)
+	opts := options(repo, t.TempDir())
 	opts.Mirror = mirror
 	start := time.Now()
 	_, err = Load(context.Background(), opts)
@@ -259,12 +262,12 @@ func TestPublicGoodEmbeddedRoot(t *testing.T) {
 }
 
 func TestInitStoresTheRepository(t *testing.T) {
-	repo := newTestRepo(t)
+	repo := tuftest.New(t)
 	cache, config := t.TempDir(), t.TempDir()
-	repo.setTarget(SigningConfigTarget, []byte(`{"mediaType":"application/vnd.dev.sigstore.signingconfig.v0.2+json",
+	repo.SetTarget(SigningConfigTarget, []byte(`{"mediaType":"application/vnd.dev.sigstore.signingconfig.v0.2+json",
 "caUrls":[{"url":"https://fulcio.example","majorApiVersion":1,"validFor":{"start":"2024-01-01T00:00:00Z"}}],
 "oidcUrls":[],"rekorTlogUrls":[],"tsaUrls":[],"rekorTlogConfig":{"selector":"ANY"},"tsaConfig":{"selector":"ANY"}}`))
-	r, err := Init(context.Background(), Options{Mirror: repo.srv.URL, Root: repo.rootJSON, CacheDir: cache, ConfigDir: config})
+	r, err := Init(context.Background(), Options{Mirror: repo.URL(), Root: repo.RootJSON, CacheDir: cache, ConfigDir: config})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,29 +288,29 @@ func TestInitStoresTheRepository(t *testing.T) {
 	}
 
 	// A corrupt stored choice is an error, never the public-good root.
-	write(t, filepath.Join(config, storedFile), []byte("{"))
+	tuftest.Write(t, filepath.Join(config, storedFile), []byte("{"))
 	_, err = Load(context.Background(), opts)
 	wantErr(t, err, ErrMalformed, "imgsign trust init")
 
 	// An unreachable mirror is refused at init and changes nothing.
-	write(t, filepath.Join(config, storedFile), nil)
+	tuftest.Write(t, filepath.Join(config, storedFile), nil)
 	os.Remove(filepath.Join(config, storedFile))
-	_, err = Init(context.Background(), Options{Mirror: "http://127.0.0.1:1", Root: repo.rootJSON, CacheDir: cache, ConfigDir: config})
+	_, err = Init(context.Background(), Options{Mirror: "http://127.0.0.1:1", Root: repo.RootJSON, CacheDir: cache, ConfigDir: config})
 	wantErr(t, err, ErrUnavailable)
 	if _, err := os.Stat(filepath.Join(config, storedFile)); !os.IsNotExist(err) {
 		t.Fatalf("stored after a failed init: %v", err)
 	}
 	// Not TUF root metadata.
-	_, err = Init(context.Background(), Options{Mirror: repo.srv.URL, Root: []byte(`{"signed":{}}`), CacheDir: cache, ConfigDir: config})
+	_, err = Init(context.Background(), Options{Mirror: repo.URL(), Root: []byte(`{"signed":{}}`), CacheDir: cache, ConfigDir: config})
 	wantErr(t, err, ErrInvalid, "not TUF root metadata")
 }
 
 func TestLoadFileMalformed(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "trusted_root.json")
-	write(t, p, []byte(`{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1","tlogs":[{"baseUrl":"x"}]}`))
+	tuftest.Write(t, p, []byte(`{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1","tlogs":[{"baseUrl":"x"}]}`))
 	_, err := LoadFile(p)
 	wantErr(t, err, ErrMalformed, p)
-	write(t, p, trustedRootJSON(t))
+	tuftest.Write(t, p, tuftest.TrustedRootJSON(t))
 	if _, err := LoadFile(p); err != nil {
 		t.Fatal(err)
 	}
