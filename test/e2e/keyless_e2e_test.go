@@ -3,12 +3,19 @@
 package e2e
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/imgsign/imgsign/internal/oidctest"
+	"github.com/imgsign/imgsign/internal/tuftest"
 )
 
 // keylessSigned is what keylessFixtures signed with real cosign v3.
@@ -91,13 +98,101 @@ func TestKeylessStackCosign(t *testing.T) {
 	// cosign v2 reads the legacy layout, Rekor v1.
 	run(t, s.k.cosign2Env(s.rekor1), c2, args("verify", id, reg, s.legacyV1.String())...).must(t, 0, s.legacyV1.DigestStr())
 
-	// Refusals: another identity, another issuer, a root without the CA.
-	if r := run(t, nil, c3, args("verify", "--trusted-root", s.root, "--certificate-identity", "mallory@imgsign.test",
-		"--certificate-oidc-issuer", s.k.Email.URL, reg, s.bundleV2.String())...); r.code == 0 {
-		t.Fatalf("cosign accepted a wrong identity:\n%s", r.stderr)
+	// Refusals: another identity, another issuer, a root without the
+	// stack's CA; Fulcio refuses an expired token.
+	run(t, nil, c3, args("verify", "--trusted-root", s.root, "--certificate-identity", "mallory@imgsign.test",
+		"--certificate-oidc-issuer", s.k.Email.URL, reg, s.bundleV2.String())...).must(t, 1, `expected SAN value "mallory@imgsign.test", got "release-bot@imgsign.test"`)
+	run(t, nil, c3, args("verify", "--trusted-root", s.root, "--certificate-identity", s.email,
+		"--certificate-oidc-issuer", s.k.GitHub.URL, reg, s.legacyV1.String())...).must(t, 12, "none of the expected identities matched what was in the certificate")
+	dir := t.TempDir()
+	other := startKeylessOtherRoot(t, s, dir)
+	run(t, nil, c3, args("verify", "--trusted-root", other, "--certificate-identity", s.email,
+		"--certificate-oidc-issuer", s.k.Email.URL, reg, s.bundleV1.String())...).must(t, 1, "certificate")
+	expired, err := s.k.Email.Token(oidctest.Claims{Email: s.email, ExpiresIn: -time.Minute})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if r := run(t, nil, c3, args("verify", "--trusted-root", s.root, "--certificate-identity", s.email,
-		"--certificate-oidc-issuer", s.k.GitHub.URL, reg, s.legacyV1.String())...); r.code == 0 {
-		t.Fatalf("cosign accepted a wrong issuer:\n%s", r.stderr)
+	blob := filepath.Join(dir, "b")
+	os.WriteFile(blob, []byte("x"), 0o644)
+	run(t, nil, c3, "sign-blob", "--signing-config", s.k.signingConfig(t, dir, s.rekor1, false), "--trusted-root", s.root,
+		"--identity-token", tokenFile(t, dir, "expired", expired), "--bundle", filepath.Join(dir, "b.json"), "-y", blob).must(t, 1, "error processing the identity token")
+	if logs := s.k.logTail(); !strings.Contains(logs, "token is expired") {
+		t.Fatalf("Fulcio's log does not say why it refused the token:\n%s", logs)
 	}
+}
+
+// startKeylessOtherRoot writes a trusted root naming the same logs, CT log
+// and TSA but another Fulcio CA.
+func startKeylessOtherRoot(t *testing.T, s keylessSigned, dir string) string {
+	t.Helper()
+	other := *s.k
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := x509.Certificate{SerialNumber: s.k.fulcioRoot.SerialNumber, Subject: s.k.fulcioRoot.Subject,
+		NotBefore: s.k.fulcioRoot.NotBefore, NotAfter: s.k.fulcioRoot.NotAfter, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, &tmpl, &tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.fulcioRoot, err = x509.ParseCertificate(der); err != nil {
+		t.Fatal(err)
+	}
+	other.fulcioInter = other.fulcioRoot
+	sub := filepath.Join(dir, "other")
+	os.MkdirAll(sub, 0o755)
+	return other.trustedRoot(t, sub, s.rekor1, s.rekor2)
+}
+
+// TestKeylessTrustRootFromTUF: the stack's trusted root and signing config
+// published in a local TUF repository (go-tuf, served over HTTP); `imgsign
+// trust init` chooses it, `trust show` prints it and exports it for
+// cosign, which verifies a keyless signature with it; with the repository
+// gone the cache serves, and with nothing cached the refusal exits 15.
+func TestKeylessTrustRootFromTUF(t *testing.T) {
+	bin, c3 := imgsign(t), tool(t, cosign3)
+	k, rekor := startKeyless(t), startRekorV1(t)
+	dir := t.TempDir()
+	trusted, err := os.ReadFile(k.trustedRoot(t, dir, rekor))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := k.signingConfig(t, dir, rekor, true)
+	scData, err := os.ReadFile(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := tuftest.New(t)
+	repo.SetTarget("trusted_root.json", trusted)
+	repo.SetTarget("signing_config.v0.2.json", scData)
+	tufRoot := filepath.Join(dir, "tuf-root.json")
+	tuftest.Write(t, tufRoot, repo.RootJSON)
+	config := t.TempDir()
+	env := []string{"XDG_CACHE_HOME=" + t.TempDir(), "XDG_CONFIG_HOME=" + config}
+
+	run(t, env, bin, "trust", "init", "--mirror", repo.URL(), "--root", tufRoot).must(t, 0, "root version 1")
+	r := run(t, env, bin, "trust", "show").must(t, 0, "")
+	for _, want := range []string{repo.URL(), "chosen with 'imgsign trust init'", k.FulcioURL, k.CTURL, k.TSAURL, rekor.URL,
+		"Certificate authorities: 1", "Certificate-transparency logs: 1", "Rekor transparency logs: 1", "Timestamp authorities: 1"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Fatalf("trust show lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	exported := filepath.Join(dir, "exported_root.json")
+	os.WriteFile(exported, []byte(run(t, env, bin, "trust", "show", "--json").must(t, 0, "").stdout), 0o644)
+
+	blob := filepath.Join(dir, "artifact.txt")
+	os.WriteFile(blob, []byte("signed keyless, verified with a root from TUF\n"), 0o644)
+	bundle := filepath.Join(dir, "artifact.sigstore.json")
+	run(t, nil, c3, "sign-blob", "--signing-config", sc, "--trusted-root", exported,
+		"--identity-token", k.emailToken(t, dir, "tuf@imgsign.test"), "--bundle", bundle, "-y", blob).must(t, 0, "")
+	run(t, nil, c3, "verify-blob", "--bundle", bundle, "--trusted-root", exported, "--certificate-identity", "tuf@imgsign.test",
+		"--certificate-oidc-issuer", k.Email.URL, blob).must(t, 0, "Verified OK")
+
+	// The repository gone: the cache serves, and says so.
+	repo.Server.Close()
+	run(t, env, bin, "trust", "show").must(t, 0, "unreachable")
+	// Nothing cached either: exit 15, naming the ways out.
+	r = run(t, []string{"XDG_CACHE_HOME=" + t.TempDir(), "XDG_CONFIG_HOME=" + config}, bin, "trust", "show").must(t, 15, "nothing cached")
+	r.must(t, 15, "--trusted-root")
+	r.must(t, 15, "imgsign trust init")
 }
