@@ -315,3 +315,62 @@ func TestLoadFileMalformed(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestHangingRepositoryBounded(t *testing.T) {
+	// A server that accepts connections and never answers: the refresh
+	// gives up at Options.Timeout, once.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan net.Conn, 16)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	repo := tuftest.New(t)
+	opts := options(repo, t.TempDir())
+	opts.Mirror = "http://" + l.Addr().String()
+	opts.Timeout = 300 * time.Millisecond
+	start := time.Now()
+	_, err = Load(context.Background(), opts)
+	wantErr(t, err, ErrUnavailable, "nothing cached", "--trusted-root")
+	if elapsed := time.Since(start); elapsed > 10*opts.Timeout {
+		t.Fatalf("took %v with a %v timeout", elapsed, opts.Timeout)
+	}
+	if n := len(accepted); n != 1 {
+		t.Fatalf("%d connections: retried", n)
+	}
+}
+
+// BenchmarkLoad: a refresh against a local repository (two requests: the
+// next root version and the timestamp) and a load from a fresh cache
+// (MaxAge, no request).
+func BenchmarkLoad(b *testing.B) {
+	for _, mode := range []string{"refresh", "cached"} {
+		b.Run(mode, func(b *testing.B) {
+			repo := tuftest.New(b)
+			opts := options(repo, b.TempDir())
+			if mode == "cached" {
+				opts.MaxAge = time.Hour
+			}
+			if _, err := Load(context.Background(), opts); err != nil {
+				b.Fatal(err)
+			}
+			before := repo.Requests()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := Load(context.Background(), opts); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(repo.Requests()-before)/float64(b.N), "requests/op")
+		})
+	}
+}
