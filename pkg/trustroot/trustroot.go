@@ -245,11 +245,13 @@ func Open(ctx context.Context, opts Options) (*Repository, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	cached := func(online error) (*Repository, error) {
-		f := &fetcher{offline: true}
+	// cached verifies the cached metadata without refreshing it. After a
+	// failed refresh (online set) nothing is fetched at all; on the MaxAge
+	// shortcut, f may still fetch targets that are not cached yet.
+	cached := func(online error, f *fetcher) (*Repository, error) {
 		c, err := tuf.New(newOpts(f, true))
 		r := &Repository{client: c, fetcher: f, timeout: timeout, info: info}
-		r.info.FromCache = true
+		r.info.FromCache = f.count() == 0
 		r.info.Unreachable = online
 		if err != nil {
 			return nil, r.cacheError(online, err)
@@ -259,7 +261,9 @@ func Open(ctx context.Context, opts Options) (*Repository, error) {
 	}
 
 	if opts.MaxAge > 0 && !info.LastRefresh.IsZero() && time.Since(info.LastRefresh) < opts.MaxAge {
-		if r, err := cached(nil); err == nil {
+		f := newFetcher(ctx, opts.Transport)
+		f.restart(timeout)
+		if r, err := cached(nil, f); err == nil {
 			return r, nil
 		}
 	}
@@ -270,10 +274,11 @@ func Open(ctx context.Context, opts Options) (*Repository, error) {
 		if !isUnreachable(err) {
 			return nil, classify(fmt.Sprintf("TUF repository %s", src.mirror), err)
 		}
-		r, cerr := cached(err)
+		r, cerr := cached(err, &fetcher{offline: true})
 		if cerr != nil {
 			return nil, cerr
 		}
+		r.info.FromCache = true
 		r.info.Requests = f.count()
 		if opts.Warn != nil {
 			opts.Warn(fmt.Sprintf("TUF repository %s unreachable (%v): using the cached metadata, valid until %s",

@@ -279,7 +279,15 @@ func TestInitStoresTheRepository(t *testing.T) {
 	if got := onlyLog(t, mustLoad(t, opts)); got != targetLog(t, repo) {
 		t.Fatal("stored repository not used")
 	}
-	sc, err := LoadSigningConfig(context.Background(), opts)
+	// Within MaxAge the metadata is not refreshed, but a target not cached
+	// yet is still fetched.
+	fresh := opts
+	fresh.MaxAge = time.Hour
+	before := repo.Requests()
+	sc, err := LoadSigningConfig(context.Background(), fresh)
+	if n := repo.Requests() - before; n != 1 {
+		t.Fatalf("%d requests for an uncached target within MaxAge, want 1", n)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
