@@ -172,6 +172,9 @@ func bootKeyless(tools keylessTools) (_ *keylessStack, err error) {
 	if err := os.WriteFile(cfgFile, cfg, 0o644); err != nil {
 		return nil, err
 	}
+	// Distinct HTTP and gRPC ports: with equal ones Fulcio runs a "duplex"
+	// server whose metrics listener is not the one install-tools.sh moves
+	// to loopback.
 	fulcioPort := freePortNoT()
 	k.FulcioURL = fmt.Sprintf("http://127.0.0.1:%d", fulcioPort)
 	fulcio, err := startProc(k.logDir, "fulcio", env, tools.fulcio, "serve",
