@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/imgsign/imgsign/internal/atomicfile"
 	"github.com/imgsign/imgsign/pkg/blob"
@@ -118,41 +119,68 @@ func (a *App) newVerifyBlobCommand() *cobra.Command {
 		keyPaths       []string
 		sigPath, bPath string
 		logs           logFlags
+		kl             keylessFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "verify-blob --key PUB (--signature F | --bundle F) FILE",
+		Use:   "verify-blob (--key PUB | --certificate-identity ID --certificate-oidc-issuer URL) (--signature F | --bundle F) FILE",
 		Short: "Verify a file's signature, as cosign verify-blob does",
 		Long: `Verify FILE against a base64 signature (--signature) or a Sigstore bundle
-(--bundle) made by imgsign sign-blob or cosign sign-blob. The file is read
-once as a stream. A bundle must state this file's digest.
+(--bundle, v0.1 to v0.3) made by imgsign sign-blob or cosign sign-blob. The
+file is read once as a stream. A bundle must state this file's digest.
 
-Transparency-log entries in the bundle are checked as verify checks them
-(--rekor-key, --trusted-root, --rekor-url, --require-tlog): an entry that is
-present but invalid fails the verification.
+Key signatures (--key): transparency-log entries in the bundle are checked as
+verify checks them (--rekor-key, --trusted-root, --rekor-url, --require-tlog):
+an entry that is present but invalid fails the verification.
 
-Exit codes: 0 verified, 12 the signature does not verify, 3 a key was
-rejected, 1 any other error.`,
-		Example: `  imgsign verify-blob --key imgsign.pub --bundle app.tar.gz.bundle app.tar.gz`,
-		Args:    exactArgs(1, "one file"),
+Keyless signatures (a certificate in the bundle): give the identity that must
+have signed (--certificate-identity or --certificate-identity-regexp, and
+--certificate-oidc-issuer or --certificate-oidc-issuer-regexp; regular
+expressions match the WHOLE value) and the trusted root (--trusted-root).
+The certificate must chain to the root's CAs at the verified signing time (a
+Rekor entry's integrated time or an RFC 3161 timestamp from a trusted TSA),
+carry an SCT from a trusted CT log (unless --insecure-ignore-sct), and have a
+transparency-log entry (unless --insecure-ignore-tlog). Timestamps in the
+bundle are always verified and used (--use-signed-timestamps is accepted).
+
+Exit codes: 0 verified, 12 the signature does not verify, 2 a bad command
+line, 3 a key was rejected, 1 any other error.`,
+		Example: `  imgsign verify-blob --key imgsign.pub --bundle app.tar.gz.bundle app.tar.gz
+  imgsign verify-blob --bundle app.tar.gz.sigstore.json --trusted-root trusted_root.json \
+    --certificate-identity https://github.com/org/repo/.github/workflows/release.yml@refs/tags/v1.0.0 \
+    --certificate-oidc-issuer https://token.actions.githubusercontent.com app.tar.gz`,
+		Args: exactArgs(1, "one file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(keyPaths) == 0 {
-				return usageError{fmt.Errorf("--key is required")}
+			if len(keyPaths) > 0 && kl.given() {
+				return usageError{fmt.Errorf("give --key or a certificate identity (--certificate-identity ...), not both")}
+			}
+			if len(keyPaths) == 0 && !kl.given() {
+				return usageError{fmt.Errorf("--key is required, or a certificate identity (--certificate-identity or --certificate-identity-regexp, with --certificate-oidc-issuer or --certificate-oidc-issuer-regexp)")}
 			}
 			if (sigPath == "") == (bPath == "") {
 				return usageError{fmt.Errorf("give exactly one of --signature and --bundle")}
 			}
-			pubs, err := a.readPublicKeys(keyPaths)
-			if err != nil {
-				return err
-			}
-			policy, err := logs.policy()
-			if err != nil {
-				return err
+			if len(keyPaths) == 0 && sigPath != "" {
+				return usageError{fmt.Errorf("a certificate identity needs --bundle (a bare --signature carries no certificate)")}
 			}
 			var (
-				sig []byte
-				ms  *bundle.MessageSignature
+				opts blob.BundleOptions
+				err  error
 			)
+			if len(keyPaths) > 0 {
+				if opts.Keys, err = a.readPublicKeys(keyPaths); err != nil {
+					return err
+				}
+				if opts.Log, err = logs.policy(); err != nil {
+					return err
+				}
+			} else {
+				o, err := kl.options(cmd.Context(), logs.trustedRoot)
+				if err != nil {
+					return err
+				}
+				opts.Keyless = &o
+			}
+			var sig, bundleData []byte
 			if sigPath != "" {
 				raw, err := readSmallFile(sigPath, maxSignatureFileBytes)
 				if err != nil {
@@ -161,53 +189,52 @@ rejected, 1 any other error.`,
 				if sig, err = base64.StdEncoding.DecodeString(string(bytes.TrimSpace(raw))); err != nil {
 					return exitError{code: ExitNotVerified, err: fmt.Errorf("%s is not a base64 signature", sigPath)}
 				}
-			} else {
-				raw, err := readSmallFile(bPath, bundle.MaxBundleBytes)
-				if err != nil {
-					return err
-				}
-				if ms, err = bundle.ParseMessageSignature(raw); err != nil {
-					return exitError{code: ExitNotVerified, err: fmt.Errorf("%s: %w", bPath, err)}
-				}
-				sig = ms.Signature
+			} else if bundleData, err = readSmallFile(bPath, bundle.MaxBundleBytes); err != nil {
+				return err
 			}
 			f, err := openInput(args[0], a.Stdin)
 			if err != nil {
 				return err
 			}
 			defer f.Close()
-			d, err := blob.Digest(f, hasEd25519(pubs))
+			d, err := blob.Digest(f, hasEd25519(opts.Keys))
 			if err != nil {
 				return fmt.Errorf("read %s: %w", args[0], err)
 			}
-			if ms != nil {
-				if !bytes.Equal(d.Of(ms.Hash), ms.Digest) {
-					err := fmt.Errorf("the bundle signs another file (its %v digest differs from %s's)", ms.Hash, args[0])
-					fmt.Fprintf(a.Stderr, "FAILED %s: %s\n", args[0], err)
-					return exitError{code: ExitNotVerified, err: err, reported: true}
-				}
-			}
-			id, err := blob.Verify(pubs, sig, d)
-			if errors.Is(err, blob.ErrNotVerified) {
-				fmt.Fprintf(a.Stderr, "FAILED %s: %s\n", args[0], err)
-				return exitError{code: ExitNotVerified, err: err, reported: true}
-			}
-			if err != nil {
-				return err
-			}
-			var entries []*tlog.Entry
-			if ms != nil {
-				entries = ms.TlogEntries
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), logRequestTimeout)
-			defer cancel()
-			lr, err := policy.Check(ctx, tlog.Want{Digest: d.Of(crypto.SHA256), Signature: sig, PublicKey: pubByID(pubs, id)}, entries)
-			if err != nil {
+			failed := func(err error) error {
 				fmt.Fprintf(a.Stderr, "FAILED %s: %s\n", args[0], oneLine(err.Error()))
 				return exitError{code: ExitNotVerified, err: err, reported: true}
 			}
-			fmt.Fprintf(a.Stderr, "Verified %s: signed by key %s\n", args[0], id)
-			for _, line := range describeLog(lr.Facts, lr.Unchecked) {
+			ctx, cancel := context.WithTimeout(cmd.Context(), logRequestTimeout)
+			defer cancel()
+			var res *blob.BundleResult
+			if bundleData != nil {
+				if res, err = blob.VerifyBundle(ctx, bundleData, d, opts); err != nil {
+					return failed(err)
+				}
+			} else {
+				id, pub, err := blob.VerifyKey(opts.Keys, sig, d)
+				if errors.Is(err, blob.ErrNotVerified) {
+					return failed(err)
+				}
+				if err != nil {
+					return err
+				}
+				lr, err := opts.Log.Check(ctx, tlog.Want{Digest: d.Of(crypto.SHA256), Signature: sig, PublicKey: pub}, nil)
+				if err != nil {
+					return failed(err)
+				}
+				res = &blob.BundleResult{KeyID: id, Log: lr}
+			}
+			if k := res.Keyless; k != nil {
+				fmt.Fprintf(a.Stderr, "Verified %s: signed by %s (issuer %s)\n", args[0], k.Subject, k.Issuer)
+				for _, t := range k.SignedAt {
+					fmt.Fprintf(a.Stderr, "  signed at %s (verified)\n", t.UTC().Format(time.RFC3339))
+				}
+				return nil
+			}
+			fmt.Fprintf(a.Stderr, "Verified %s: signed by key %s\n", args[0], res.KeyID)
+			for _, line := range describeLog(res.Log.Facts, res.Log.Unchecked) {
 				fmt.Fprintf(a.Stderr, "  %s\n", line)
 			}
 			return nil
@@ -217,17 +244,9 @@ rejected, 1 any other error.`,
 	cmd.Flags().StringVar(&sigPath, "signature", "", "base64 signature file")
 	cmd.Flags().StringVar(&bPath, "bundle", "", "Sigstore bundle file")
 	logs.registerVerify(cmd)
+	kl.register(cmd)
+	kl.registerBlob(cmd)
 	return cmd
-}
-
-// pubByID returns the key of pubs whose key ID is id.
-func pubByID(pubs []crypto.PublicKey, id string) crypto.PublicKey {
-	for _, p := range pubs {
-		if k, err := keys.KeyID(p); err == nil && k == id {
-			return p
-		}
-	}
-	return nil
 }
 
 func hasEd25519(pubs []crypto.PublicKey) bool {

@@ -126,10 +126,16 @@ func Sign(key crypto.Signer, r io.Reader) (*Signature, error) {
 // first that verifies. Pure Ed25519 is only tried when the file is in
 // d.Head.
 func Verify(pubs []crypto.PublicKey, sig []byte, d *Digests) (string, error) {
+	id, _, err := VerifyKey(pubs, sig, d)
+	return id, err
+}
+
+// VerifyKey is Verify, also returning the key that verified.
+func VerifyKey(pubs []crypto.PublicKey, sig []byte, d *Digests) (string, crypto.PublicKey, error) {
 	for _, pub := range pubs {
 		schemes, err := keys.Schemes(pub)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		for _, s := range schemes {
 			var err error
@@ -142,11 +148,12 @@ func Verify(pubs []crypto.PublicKey, sig []byte, d *Digests) (string, error) {
 				err = s.Verifier.VerifySignature(bytes.NewReader(sig), nil, options.WithDigest(d.Of(s.Hash)), options.WithCryptoSignerOpts(s.Hash))
 			}
 			if err == nil {
-				return keys.KeyID(pub)
+				id, err := keys.KeyID(pub)
+				return id, pub, err
 			}
 		}
 	}
-	return "", ErrNotVerified
+	return "", nil, ErrNotVerified
 }
 
 // Of returns the digest computed with h (SHA-256, SHA-384 or SHA-512).

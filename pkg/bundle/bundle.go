@@ -111,7 +111,7 @@ func parse(data []byte) (*protobundle.Bundle, error) {
 		return nil, fmt.Errorf("%w: %d timestamps (limit %d)", ErrInvalid, len(ts.GetRfc3161Timestamps()), MaxTimestamps)
 	}
 	if vm.GetCertificate() != nil || vm.GetX509CertificateChain() != nil {
-		return nil, fmt.Errorf("%w: certificate (keyless) bundles are not supported; only key-based bundles are", ErrInvalid)
+		return nil, fmt.Errorf("%w: signed with a certificate, not a key (verify it with --certificate-identity and --certificate-oidc-issuer)", ErrInvalid)
 	}
 	return &b, nil
 }

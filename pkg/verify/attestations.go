@@ -5,15 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/imgsign/imgsign/pkg/bundle"
 	"github.com/imgsign/imgsign/pkg/envelope"
+	"github.com/imgsign/imgsign/pkg/keyless"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/policy"
 	"github.com/imgsign/imgsign/pkg/statement"
 	"github.com/imgsign/imgsign/pkg/tlog"
+	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
 )
 
 // legacyPredicateAnnotation names the predicate type of a legacy .att layer.
@@ -57,6 +60,9 @@ type VerifiedAttestation struct {
 	PayloadDigest string          `json:"payloadDigest,omitempty"`
 	Referrer      string          `json:"referrer,omitempty"`
 	Statement     json.RawMessage `json:"statement"`
+	// Identity and SignedAt are set for a certificate (keyless) signature.
+	Identity *SignerIdentity `json:"identity,omitempty"`
+	SignedAt []time.Time     `json:"signedAt,omitempty"`
 	// Tlog are the verified transparency-log entries of the attestation.
 	Tlog []tlog.Facts `json:"tlog,omitempty"`
 	// TlogUnchecked counts log entries not checked: no log is trusted.
@@ -172,6 +178,17 @@ func (v *Verifier) legacyAttestations(ctx context.Context, d name.Digest, o Atte
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
+		if _, hasCert := layer.Annotations[oci.CertificateAnnotation]; hasCert && (v.keyless != nil || len(v.keys) == 0) {
+			va, reason := v.checkKeylessAttestation(func() (*sgbundle.Bundle, error) { return legacyEnvelopeBundle(layer.Annotations, env) }, d, o.PredicateType, layer.Annotations[legacyPredicateAnnotation])
+			if reason != "" {
+				rej.Reason = reason
+				res.Rejected = append(res.Rejected, rej)
+				continue
+			}
+			va.Source, va.PayloadDigest = SourceLegacy, layer.Digest.String()
+			accept(res, o, *va, rej)
+			continue
+		}
 		c := v.checkDSSE(env.PayloadType, env.Payload, env.Signatures, d, o.PredicateType, layer.Annotations[legacyPredicateAnnotation])
 		if c.reason != "" {
 			rej.Reason = c.reason
@@ -235,6 +252,23 @@ func (v *Verifier) bundleAttestations(ctx context.Context, d name.Digest, o Atte
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
+		if v.keyless != nil || len(v.keys) == 0 {
+			if kb, err := keyless.ParseBundle(blob); err == nil && keyless.HasCertificate(kb) {
+				va, reason := v.checkKeylessAttestation(func() (*sgbundle.Bundle, error) { return kb, nil }, d, o.PredicateType, m.Annotations[oci.BundlePredicateTypeAnnotation])
+				switch reason {
+				case errOtherType:
+					n--
+					res.OtherTypes++
+				case "":
+					va.Source, va.Referrer = SourceBundle, r.Digest.String()
+					accept(res, o, *va, rej)
+				default:
+					rej.Reason = reason
+					res.Rejected = append(res.Rejected, rej)
+				}
+				continue
+			}
+		}
 		b, err := bundle.ParseDSSE(blob)
 		if err != nil {
 			rej.Reason = err.Error()
@@ -261,4 +295,36 @@ func (v *Verifier) bundleAttestations(ctx context.Context, d name.Digest, o Atte
 		accept(res, o, VerifiedAttestation{Source: SourceBundle, KeyID: c.key.id, Referrer: r.Digest.String(), Statement: b.Payload, Tlog: lc.facts, TlogUnchecked: lc.unchecked}, rej)
 	}
 	return n, nil
+}
+
+// checkKeylessAttestation verifies an attestation signed with a
+// certificate: the bundle (built by load) with pkg/keyless, then its
+// statement as for keys.
+func (v *Verifier) checkKeylessAttestation(load func() (*sgbundle.Bundle, error), img name.Digest, want, claimed string) (*VerifiedAttestation, string) {
+	if v.keyless == nil {
+		return nil, noKeylessReason
+	}
+	b, err := load()
+	if err != nil {
+		return nil, err.Error()
+	}
+	env := b.GetDsseEnvelope()
+	if env == nil {
+		return nil, "the bundle holds no DSSE envelope"
+	}
+	if env.GetPayloadType() != statement.PayloadType {
+		return nil, fmt.Sprintf("DSSE payload type %q is not in-toto", env.GetPayloadType())
+	}
+	kr, err := keyless.Verify(b, keyless.Artifact{}, *v.keyless)
+	if err != nil {
+		return nil, err.Error()
+	}
+	c := checkStatement(env.GetPayload(), img, want, claimed)
+	if c.otherType {
+		return nil, errOtherType
+	}
+	if c.reason != "" {
+		return nil, c.reason
+	}
+	return &VerifiedAttestation{Statement: env.GetPayload(), Identity: &SignerIdentity{Subject: kr.Subject, Issuer: kr.Issuer}, SignedAt: kr.SignedAt}, ""
 }

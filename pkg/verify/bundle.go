@@ -8,9 +8,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/imgsign/imgsign/pkg/bundle"
+	"github.com/imgsign/imgsign/pkg/keyless"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/statement"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
 )
 
 // signedBy returns the first trusted key under which sig is a valid
@@ -62,7 +64,16 @@ func (v *Verifier) checkDSSE(payloadType string, payload []byte, sigs [][]byte, 
 	if key == nil {
 		return dsseCheck{reason: "signature does not verify with any trusted key"}
 	}
-	// Only now, with the bytes authenticated, is the statement parsed.
+	c := checkStatement(payload, img, want, claimed)
+	c.key, c.sig, c.pae = key, signature, pae
+	return c
+}
+
+// checkStatement checks an authenticated in-toto statement about img: a
+// strictly parsed statement of the wanted predicate type (and of the type
+// the registry-side annotation claimed, when it claimed one), whose
+// subject is img's digest.
+func checkStatement(payload []byte, img name.Digest, want, claimed string) dsseCheck {
 	s, err := statement.Parse(payload)
 	if err != nil {
 		return dsseCheck{reason: err.Error()}
@@ -81,7 +92,7 @@ func (v *Verifier) checkDSSE(payloadType string, payload []byte, sigs [][]byte, 
 	if !ok {
 		return dsseCheck{reason: "the signed statement is about another image, not " + img.DigestStr()}
 	}
-	return dsseCheck{key: key, sig: signature, pae: pae, stmt: s, sub: sub}
+	return dsseCheck{stmt: s, sub: sub}
 }
 
 // errOtherType is checkBundle's reason for an unannotated bundle that turned
@@ -131,7 +142,7 @@ func (v *Verifier) verifyBundles(ctx context.Context, d name.Digest, o Options, 
 			continue
 		}
 		res.Signatures = append(res.Signatures, *ver)
-		st.signers[ver.KeyID] = true
+		st.signers[signerOf(*ver)] = true
 		if len(st.signers) >= threshold(o) {
 			break // enough: the rest need not be downloaded
 		}
@@ -153,6 +164,11 @@ func (v *Verifier) checkBundle(ctx context.Context, repo name.Repository, img na
 	}
 	if m.Subject == nil || m.Subject.Digest.String() != img.DigestStr() {
 		return nil, "the referrer's subject is not this image"
+	}
+	if v.keyless != nil || len(v.keys) == 0 {
+		if kb, err := keyless.ParseBundle(blob); err == nil && keyless.HasCertificate(kb) {
+			return v.checkKeylessBundle(kb, img, r, m.Annotations[oci.BundlePredicateTypeAnnotation], o)
+		}
 	}
 	b, err := bundle.ParseDSSE(blob)
 	if err != nil {
@@ -186,4 +202,47 @@ func (v *Verifier) checkBundle(ctx context.Context, repo name.Repository, img na
 		return nil, lc.reason
 	}
 	return &Verified{Source: SourceBundle, KeyID: c.key.id, Referrer: r.Digest.String(), Statement: b.Payload, Tlog: lc.facts, TlogUnchecked: lc.unchecked}, ""
+}
+
+// checkKeylessBundle verifies a signature bundle made with a certificate:
+// sigstore-go checks the envelope signature, certificate, SCTs, log
+// entries, timestamps and identity; then the statement must be a cosign
+// signature of img, with the annotations and identity asked for.
+func (v *Verifier) checkKeylessBundle(b *sgbundle.Bundle, img name.Digest, r v1.Descriptor, claimed string, o Options) (*Verified, string) {
+	if v.keyless == nil {
+		return nil, noKeylessReason
+	}
+	env := b.GetDsseEnvelope()
+	if env == nil {
+		return nil, "the bundle holds no DSSE envelope"
+	}
+	if env.GetPayloadType() != statement.PayloadType {
+		return nil, fmt.Sprintf("DSSE payload type %q is not in-toto", env.GetPayloadType())
+	}
+	kr, err := keyless.Verify(b, keyless.Artifact{}, *v.keyless)
+	if err != nil {
+		return nil, err.Error()
+	}
+	c := checkStatement(env.GetPayload(), img, statement.CosignSign, claimed)
+	if c.otherType {
+		return nil, errOtherType
+	}
+	if c.reason != "" {
+		return nil, c.reason
+	}
+	if missing := c.sub.MissingAnnotations(o.Annotations); len(missing) > 0 {
+		return nil, "missing or different annotation(s): " + joinSorted(missing)
+	}
+	if o.CheckIdentity {
+		claimedRef, err := name.ParseReference(c.sub.Name)
+		if want := o.identity(img); c.sub.Name == "" || err != nil || claimedRef.Context().Name() != want {
+			return nil, fmt.Sprintf("signed identity %q is not repository %s", c.sub.Name, want)
+		}
+	}
+	if reason := o.checkAgeTimes(kr.SignedAt); reason != "" {
+		return nil, reason
+	}
+	ver := &Verified{Source: SourceBundle, Referrer: r.Digest.String(), Statement: env.GetPayload()}
+	keylessVerified(ver, kr)
+	return ver, ""
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/imgsign/imgsign/pkg/keyless"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/payload"
 	"github.com/imgsign/imgsign/pkg/tlog"
@@ -41,17 +42,19 @@ type Verifier struct {
 	keys   []trustedKey
 	logs   *tlog.Trust
 	online *tlog.Client
+	// keyless, when set, verifies certificate signatures.
+	keyless *keyless.Options
 }
 
 // NewVerifier returns a Verifier trusting pubs (duplicates, by key ID, count
-// once). It needs at least one key.
+// once). It needs at least one key, or WithKeyless.
 func NewVerifier(client *oci.Client, pubs []crypto.PublicKey, opts ...Option) (*Verifier, error) {
-	if len(pubs) == 0 {
-		return nil, errors.New("no public key given")
-	}
 	v := &Verifier{client: client}
 	for _, o := range opts {
 		o(v)
+	}
+	if len(pubs) == 0 && v.keyless == nil {
+		return nil, errors.New("no public key given")
 	}
 	seen := map[string]bool{}
 	for _, p := range pubs {
@@ -192,6 +195,12 @@ type Verified struct {
 	// TlogUnchecked counts log entries that could not be checked because
 	// no log is trusted.
 	TlogUnchecked int `json:"tlogUnchecked,omitempty"`
+	// Identity is the signer of a certificate (keyless) signature; KeyID
+	// is then empty.
+	Identity *SignerIdentity `json:"identity,omitempty"`
+	// SignedAt are the verified signing times of a certificate signature
+	// (log integrated times, RFC 3161 timestamps).
+	SignedAt []time.Time `json:"signedAt,omitempty"`
 }
 
 // Rejected is a signature that did not check out.
@@ -307,7 +316,7 @@ func (v *Verifier) verifyLegacy(ctx context.Context, d name.Digest, o Options, r
 			continue
 		}
 		res.Signatures = append(res.Signatures, *ver)
-		st.signers[ver.KeyID] = true
+		st.signers[signerOf(*ver)] = true
 	}
 	return nil
 }
@@ -366,8 +375,19 @@ func (v *Verifier) checkLayer(ctx context.Context, repo name.Repository, img nam
 		blobs[layer.Digest] = p
 	}
 	key := v.signedBy(sig, p)
+	var kr *keyless.Result
 	if key == nil {
-		return nil, "signature does not verify with any trusted key"
+		_, hasCert := layer.Annotations[oci.CertificateAnnotation]
+		switch {
+		case hasCert && v.keyless != nil:
+			if kr, err = v.verifyLegacyKeyless(layer.Annotations, sig, p); err != nil {
+				return nil, err.Error()
+			}
+		case hasCert && len(v.keys) == 0:
+			return nil, noKeylessReason
+		default:
+			return nil, "signature does not verify with any trusted key"
+		}
 	}
 	// Only now, with the bytes authenticated, is the payload parsed.
 	parsed, err := payload.Parse(p)
@@ -386,6 +406,19 @@ func (v *Verifier) checkLayer(ctx context.Context, repo name.Repository, img nam
 			return nil, fmt.Sprintf("signed identity %q is not repository %s", parsed.DockerReference, want)
 		}
 	}
+	var raw struct {
+		Critical json.RawMessage `json:"critical"`
+		Optional json.RawMessage `json:"optional"`
+	}
+	_ = json.Unmarshal(p, &raw) // cannot fail: Parse accepted it
+	if kr != nil {              // its log entry and timestamps were verified with it
+		if reason := o.checkAgeTimes(kr.SignedAt); reason != "" {
+			return nil, reason
+		}
+		ver := &Verified{Source: SourceLegacy, PayloadDigest: layer.Digest.String(), Critical: raw.Critical, Optional: raw.Optional}
+		keylessVerified(ver, kr)
+		return ver, ""
+	}
 	entries, bad := legacyEntries(layer.Annotations)
 	lc := v.checkLog(ctx, tlog.Want{Digest: digest(p), Signature: sig, PublicKey: key.pub}, entries, bad, o.RequireTlog)
 	if lc.reason == "" {
@@ -394,11 +427,6 @@ func (v *Verifier) checkLayer(ctx context.Context, repo name.Repository, img nam
 	if lc.reason != "" {
 		return nil, lc.reason
 	}
-	var raw struct {
-		Critical json.RawMessage `json:"critical"`
-		Optional json.RawMessage `json:"optional"`
-	}
-	_ = json.Unmarshal(p, &raw) // cannot fail: Parse accepted it
 	return &Verified{Source: SourceLegacy, KeyID: key.id, PayloadDigest: layer.Digest.String(), Critical: raw.Critical, Optional: raw.Optional, Tlog: lc.facts, TlogUnchecked: lc.unchecked}, ""
 }
 

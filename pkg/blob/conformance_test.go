@@ -1,0 +1,147 @@
+package blob_test
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	"github.com/imgsign/imgsign/pkg/blob"
+	"github.com/imgsign/imgsign/pkg/keyless"
+	"github.com/imgsign/imgsign/pkg/keys"
+	"github.com/imgsign/imgsign/pkg/tlog"
+	"github.com/sigstore/sigstore-go/pkg/root"
+)
+
+// conformanceCase is a case.json of testdata/sigstore/bundle-verify (see
+// its README.md).
+type conformanceCase struct {
+	Bundle, Artifact, Key, Identity, Issuer string
+	TrustedRoot                             string `json:"trusted_root"`
+	Expect                                  string
+	TlogRequired                            *bool `json:"tlog_required"`
+}
+
+// failReasons is why each adversarial case must fail: the error must match.
+// A case not listed here must still fail, and its error is logged.
+var failReasons = map[string]string{
+	"bundle-malformed-json_fail":                             `invalid bundle`,
+	"bundle-unknown-version_fail":                            `invalid bundle.*(unsupported|version)`,
+	"bundle-with-root-cert_fail":                             `chain contains a root certificate`,
+	"checkpoint-wrong-roothash_fail":                         `root hash does not match`,
+	"dsse-invalid-sig_fail":                                  `signature does not verify with the certificate.s key`,
+	"integrated-time-in-future_fail":                         `integrated time outside certificate validity`,
+	"intoto-expired-certificate_fail":                        `outside certificate validity|certificate.*(expired|no longer valid)`,
+	"invalid-ct-key_fail":                                    `signed certificate timestamp`,
+	"invalid-inclusion-proof_fail":                           `inclusion proof`,
+	"managed-key-wrong-key_fail":                             `does not verify with any trusted key|public key does not parse`,
+	"rekor2-checkpoint-missing-origin_fail":                  `checkpoint`,
+	"rekor2-no-timestamp_fail":                               `no verified signing time.* 0 timestamp`,
+	"rekor2-timestamp-payload-mismatch_fail":                 `signed timestamps: hashed messages don.t match`,
+	"rekor2-timestamp-untrusted-tsa-with-embedded-cert_fail": `signed timestamps: certificate embedded in the TSR does not match`,
+	"set-invalid-signature_fail":                             `signed entry timestamp \(SET\) does not verify`,
+	"signature-mismatch_fail":                                `signature does not verify with the certificate.s key`,
+	"wrong-hashedrekord-entry_fail":                          `transparency log signature does not match`,
+}
+
+// knownGaps are cases imgsign still gets wrong, and why. The test fails
+// when one starts to pass, so the list cannot go stale.
+var knownGaps = map[string]string{
+	"sgo-public-key-validity": "key bundles are still verified by pkg/tlog, which refuses a trusted root without a transparency log; the key + RFC 3161 path moves to sigstore-go next",
+}
+
+// TestConformance runs every case of testdata/sigstore/bundle-verify through
+// VerifyBundle, the path imgsign verify-blob takes.
+func TestConformance(t *testing.T) {
+	dirs, err := filepath.Glob("testdata/sigstore/bundle-verify/*")
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no cases: %v", err)
+	}
+	for _, dir := range dirs {
+		name := filepath.Base(dir)
+		t.Run(name, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join(dir, "case.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var c conformanceCase
+			if err := json.Unmarshal(raw, &c); err != nil {
+				t.Fatal(err)
+			}
+			res, err := verifyCase(t, dir, c)
+			if gap, ok := knownGaps[name]; ok {
+				if (err == nil) == (c.Expect == "pass") {
+					t.Fatalf("%s is listed as a known gap but now gets its verdict: remove it from knownGaps", name)
+				}
+				t.Skipf("known gap: %s (%v)", gap, err)
+			}
+			switch {
+			case c.Expect == "pass" && err != nil:
+				t.Fatalf("want pass, got %v", err)
+			case c.Expect == "pass":
+				if res.Keyless != nil && (res.Keyless.Subject != c.Identity || len(res.Keyless.SignedAt) == 0) {
+					t.Fatalf("verified %+v, want identity %q with a signing time", res.Keyless, c.Identity)
+				}
+			case err == nil:
+				t.Fatalf("want fail (%s), it verified", name)
+			default:
+				t.Logf("refused: %v", err)
+				want, ok := failReasons[name]
+				if !ok {
+					t.Logf("failed (no reason listed for this case): %v", err)
+					return
+				}
+				if !regexp.MustCompile(want).MatchString(err.Error()) {
+					t.Fatalf("failed for another reason:\n got: %v\nwant: /%s/", err, want)
+				}
+			}
+		})
+	}
+}
+
+// verifyCase verifies one case as verify-blob would with its flags.
+func verifyCase(t *testing.T, dir string, c conformanceCase) (*blob.BundleResult, error) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, c.Bundle))
+	if err != nil {
+		t.Fatal(err)
+	}
+	art, err := os.ReadFile(filepath.Join(dir, c.Artifact))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o blob.BundleOptions
+	trPath := filepath.Join(dir, c.TrustedRoot)
+	if c.Key != "" {
+		pem, err := os.ReadFile(filepath.Join(dir, c.Key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, err := keys.ParsePublicKey(pem)
+		if err != nil {
+			return nil, err // verify-blob refuses such a key (exit 3)
+		}
+		o.Keys = []crypto.PublicKey{pub}
+		logs, err := tlog.LoadTrustedRoot(trPath)
+		if err != nil {
+			return nil, err // verify-blob --key --trusted-root refuses it too
+		}
+		o.Log = tlog.Policy{Trust: &tlog.Trust{}} // as verify-blob --key --trusted-root
+		o.Log.Trust.Add(logs...)
+	} else {
+		tr, err := root.NewTrustedRootFromPath(trPath)
+		if err != nil {
+			return nil, err
+		}
+		o.Keyless = &keyless.Options{Trusted: tr, Identities: []keyless.Identity{{Subject: c.Identity, Issuer: c.Issuer}}, IgnoreTlog: c.TlogRequired != nil && !*c.TlogRequired}
+	}
+	d, err := blob.Digest(bytes.NewReader(art), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return blob.VerifyBundle(context.Background(), data, d, o)
+}

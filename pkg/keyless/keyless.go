@@ -1,0 +1,343 @@
+// Package keyless verifies certificate-based ("keyless") Sigstore signatures
+// on top of sigstore-go: the certificate chain against the trusted root's
+// certificate authorities at the VERIFIED signing time, the embedded SCTs
+// against its CT logs, the Fulcio issuer extensions, and the identity the
+// certificate binds. Signing time comes only from verified evidence: a
+// Rekor v1 entry's integrated time (SET or inclusion proof) or an RFC 3161
+// timestamp from a trusted TSA over the signature; at least one is required.
+//
+// Identity regular expressions match the WHOLE value: they are anchored
+// here, because sigstore-go (like cosign) matches them anywhere in the value.
+package keyless
+
+import (
+	"bytes"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	sgtlog "github.com/sigstore/sigstore-go/pkg/tlog"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
+	"github.com/sigstore/sigstore-go/pkg/root"
+	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
+)
+
+// MaxBundleBytes bounds a bundle read from an untrusted source.
+const MaxBundleBytes = 32 << 20
+
+// ErrNotVerified is wrapped by every verification failure (as opposed to a
+// malformed request, such as an identity without an issuer).
+var ErrNotVerified = errors.New("certificate signature not verified")
+
+// ErrInvalidBundle is wrapped when a bundle cannot be read at all.
+var ErrInvalidBundle = errors.New("invalid bundle")
+
+// Identity is who must have signed: the certificate's subject alternative
+// name and OIDC issuer (each exact or an anchored regular expression) and,
+// optionally, Fulcio extension values that must be equal.
+type Identity struct {
+	Subject, SubjectRegexp string
+	Issuer, IssuerRegexp   string
+	// GitHub Actions workflow values (cosign's
+	// --certificate-github-workflow-* flags), compared exactly.
+	GithubWorkflowTrigger, GithubWorkflowSHA, GithubWorkflowName, GithubWorkflowRepository, GithubWorkflowRef string
+	// SourceRepositoryURI and SourceRepositoryRef, when set, must equal
+	// the certificate's (Fulcio OIDs 1.3.6.1.4.1.57264.1.12 and .14).
+	SourceRepositoryURI, SourceRepositoryRef string
+}
+
+// anchor makes a regular expression match the whole value.
+func anchor(re string) string {
+	if re == "" {
+		return ""
+	}
+	return `^(?:` + re + `)$`
+}
+
+// Validate reports a request that can never be satisfied: a missing
+// subject or issuer, or a regular expression that does not compile.
+func (id Identity) Validate() error {
+	if id.Subject == "" && id.SubjectRegexp == "" {
+		return errors.New("a certificate identity needs a subject (--certificate-identity or --certificate-identity-regexp)")
+	}
+	if id.Issuer == "" && id.IssuerRegexp == "" {
+		return errors.New("a certificate identity needs an OIDC issuer (--certificate-oidc-issuer or --certificate-oidc-issuer-regexp)")
+	}
+	for _, re := range []string{id.SubjectRegexp, id.IssuerRegexp} {
+		if _, err := regexp.Compile(re); err != nil {
+			return fmt.Errorf("identity regular expression %q: %w", re, err)
+		}
+	}
+	return nil
+}
+
+// matcher is id as a sigstore-go identity; anchored or as written.
+func (id Identity) matcher(anchored bool) (sgverify.CertificateIdentity, error) {
+	sre, ire := id.SubjectRegexp, id.IssuerRegexp
+	if anchored {
+		sre, ire = anchor(sre), anchor(ire)
+	}
+	san, err := sgverify.NewSANMatcher(id.Subject, sre)
+	if err != nil {
+		return sgverify.CertificateIdentity{}, err
+	}
+	iss, err := sgverify.NewIssuerMatcher(id.Issuer, ire)
+	if err != nil {
+		return sgverify.CertificateIdentity{}, err
+	}
+	return sgverify.NewCertificateIdentity(san, iss, certificate.Extensions{
+		GithubWorkflowTrigger:    id.GithubWorkflowTrigger,
+		GithubWorkflowSHA:        id.GithubWorkflowSHA,
+		GithubWorkflowName:       id.GithubWorkflowName,
+		GithubWorkflowRepository: id.GithubWorkflowRepository,
+		GithubWorkflowRef:        id.GithubWorkflowRef,
+		SourceRepositoryURI:      id.SourceRepositoryURI,
+		SourceRepositoryRef:      id.SourceRepositoryRef,
+	})
+}
+
+// Matches reports whether a certificate summary satisfies id (anchored).
+func (id Identity) Matches(s certificate.Summary) error {
+	m, err := id.matcher(true)
+	if err != nil {
+		return err
+	}
+	return m.Verify(s)
+}
+
+// String describes id in plain words.
+func (id Identity) String() string {
+	subj := fmt.Sprintf("subject %q", id.Subject)
+	if id.Subject == "" {
+		subj = fmt.Sprintf("a subject matching %q as a whole", id.SubjectRegexp)
+	}
+	iss := fmt.Sprintf("issuer %q", id.Issuer)
+	if id.Issuer == "" {
+		iss = fmt.Sprintf("an issuer matching %q as a whole", id.IssuerRegexp)
+	}
+	return subj + " from " + iss
+}
+
+// Options are the trust and the requirements of one verification.
+type Options struct {
+	// Trusted is the trusted root (CAs, CT logs, Rekor logs, TSAs).
+	Trusted root.TrustedMaterial
+	// Identities: the certificate must match at least one. Required.
+	Identities []Identity
+	// IgnoreSCT skips the embedded SCT check (cosign's
+	// --insecure-ignore-sct), for a private CA without a CT log.
+	IgnoreSCT bool
+	// IgnoreTlog does not require a transparency-log entry (cosign's
+	// --insecure-ignore-tlog); a verified RFC 3161 timestamp is then
+	// the only signing time.
+	IgnoreTlog bool
+	// Certificate, when set, must be the signing certificate (cosign's
+	// --certificate).
+	Certificate *x509.Certificate
+}
+
+// Result is what a verified signature proves.
+type Result struct {
+	// Subject and Issuer are the signer's identity from the certificate.
+	Subject, Issuer string
+	// Extensions are the certificate's Fulcio extensions.
+	Extensions certificate.Extensions
+	// SignedAt are the verified signing times (log integrated times and
+	// RFC 3161 timestamps), at least one.
+	SignedAt []time.Time
+	// Certificate is the verified signing certificate.
+	Certificate *x509.Certificate
+}
+
+// Signer names the signer the way a policy threshold counts them: the
+// identity and issuer pair.
+func (r *Result) Signer() string { return r.Subject + " (" + r.Issuer + ")" }
+
+// ParseBundle reads a Sigstore bundle (v0.1, v0.2 or v0.3 in either
+// media-type spelling); an unknown version is refused.
+func ParseBundle(data []byte) (*sgbundle.Bundle, error) {
+	if len(data) > MaxBundleBytes {
+		return nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrInvalidBundle, len(data), MaxBundleBytes)
+	}
+	var pb protobundle.Bundle
+	if err := protojson.Unmarshal(data, &pb); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidBundle, err)
+	}
+	// Roots come only from the trusted root: a chain that brings its own
+	// (a self-signed certificate) is refused, not silently trimmed.
+	for i, raw := range pb.GetVerificationMaterial().GetX509CertificateChain().GetCertificates() {
+		c, err := x509.ParseCertificate(raw.GetRawBytes())
+		if err != nil {
+			return nil, fmt.Errorf("%w: certificate %d of the chain: %v", ErrInvalidBundle, i, err)
+		}
+		if i > 0 && bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil {
+			return nil, fmt.Errorf("%w: the certificate chain contains a root certificate (%s); roots come only from the trusted root", ErrInvalidBundle, c.Subject)
+		}
+	}
+	b, err := sgbundle.NewBundle(&pb)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidBundle, err)
+	}
+	return b, nil
+}
+
+// HasCertificate reports whether the entity is signed with a certificate
+// (rather than a key).
+func HasCertificate(e sgverify.SignedEntity) bool {
+	vc, err := e.VerificationContent()
+	return err == nil && vc.Certificate() != nil
+}
+
+// Artifact is what a signature must cover: a digest ("sha256", "sha384"
+// or "sha512") of the signed bytes, or, for a DSSE envelope, of one of its
+// statement's subjects. The zero Artifact checks only the signature over
+// the envelope: the caller then checks the statement's subject itself.
+type Artifact struct {
+	Algorithm string
+	Digest    []byte
+}
+
+// Verify checks a certificate-signed entity over artifact. The signature
+// is checked first, so a bad signature is reported as such and not as the
+// log entry that does not record it.
+func Verify(e sgverify.SignedEntity, artifact Artifact, o Options) (*Result, error) {
+	if o.Trusted == nil {
+		return nil, errors.New("no trusted root")
+	}
+	if len(o.Identities) == 0 {
+		return nil, errors.New("a certificate signature needs an identity to match (--certificate-identity or --certificate-identity-regexp, with --certificate-oidc-issuer or --certificate-oidc-issuer-regexp)")
+	}
+	vc, err := e.VerificationContent()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidBundle, err)
+	}
+	cert := vc.Certificate()
+	if cert == nil {
+		return nil, fmt.Errorf("%w: signed with a key, not a certificate", ErrNotVerified)
+	}
+	if o.Certificate != nil && !o.Certificate.Equal(cert) {
+		return nil, fmt.Errorf("%w: the signing certificate is not the one given with --certificate", ErrNotVerified)
+	}
+	var ids sgverify.CertificateIdentities
+	for _, id := range o.Identities {
+		if err := id.Validate(); err != nil {
+			return nil, err
+		}
+		m, err := id.matcher(true)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, m)
+	}
+	sc, err := e.SignatureContent()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidBundle, err)
+	}
+	policy := sgverify.WithoutArtifactUnsafe()
+	if artifact.Digest != nil {
+		policy = sgverify.WithArtifactDigest(artifact.Algorithm, artifact.Digest)
+		err = sgverify.VerifySignatureWithArtifactDigests(sc, vc, o.Trusted, []sgverify.ArtifactDigest{{Algorithm: artifact.Algorithm, Digest: artifact.Digest}})
+	} else {
+		err = sgverify.VerifySignature(sc, vc, o.Trusted)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: the signature does not verify with the certificate's key over this artifact: %v", ErrNotVerified, err)
+	}
+	vopts := []sgverify.VerifierOption{sgverify.WithObserverTimestamps(1)}
+	if !o.IgnoreTlog {
+		vopts = append(vopts, sgverify.WithTransparencyLog(1))
+	}
+	if !o.IgnoreSCT {
+		vopts = append(vopts, sgverify.WithSignedCertificateTimestamps(1))
+	}
+	v, err := sgverify.NewVerifier(o.Trusted, vopts...)
+	if err != nil {
+		return nil, err
+	}
+	popts := make([]sgverify.PolicyOption, 0, len(ids))
+	for _, m := range ids {
+		popts = append(popts, sgverify.WithCertificateIdentity(m))
+	}
+	res, err := v.Verify(e, sgverify.NewPolicy(policy, popts...))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v%s%s%s", ErrNotVerified, err, logHint(e, o.Trusted), timeHint(e, err), unanchoredHint(cert, o.Identities))
+	}
+	out := &Result{Certificate: cert}
+	if s := res.Signature.Certificate; s != nil {
+		out.Subject, out.Issuer, out.Extensions = s.SubjectAlternativeName, s.Issuer, s.Extensions
+	}
+	for _, t := range res.VerifiedTimestamps {
+		out.SignedAt = append(out.SignedAt, t.Timestamp)
+	}
+	if len(out.SignedAt) == 0 { // sigstore-go requires one; never trust none
+		return nil, fmt.Errorf("%w: no verified signing time", ErrNotVerified)
+	}
+	return out, nil
+}
+
+// logHint explains a log entry sigstore-go skipped without saying why: a
+// signed entry timestamp that does not verify under the trusted logs.
+func logHint(e sgverify.SignedEntity, tr root.TrustedMaterial) string {
+	entries, err := e.TlogEntries()
+	if err != nil {
+		return ""
+	}
+	var why []string
+	for _, entry := range entries {
+		if !entry.HasInclusionPromise() {
+			continue
+		}
+		if err := sgtlog.VerifySET(entry, tr.RekorLogs()); err != nil {
+			why = append(why, fmt.Sprintf("log entry %d: its signed entry timestamp (SET) does not verify: %v", entry.LogIndex(), err))
+		}
+	}
+	if len(why) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(why, "; ") + ")"
+}
+
+// timeHint explains a missing signing time.
+func timeHint(e sgverify.SignedEntity, err error) string {
+	if !strings.Contains(err.Error(), "threshold not met for verified signed & log entry integrated timestamps") {
+		return ""
+	}
+	ts, _ := e.Timestamps()
+	entries, _ := e.TlogEntries()
+	timed := 0
+	for _, en := range entries {
+		if en.IntegratedTime().Unix() > 0 {
+			timed++
+		}
+	}
+	return fmt.Sprintf(" (no verified signing time: a certificate signature needs a verified RFC 3161 timestamp or a Rekor v1 entry's integrated time; the bundle has %d timestamp(s) and %d log entr(ies) with an integrated time, a Rekor v2 entry has none)", len(ts), timed)
+}
+
+// unanchoredHint says when an identity failed only because its regular
+// expression must match the whole value.
+func unanchoredHint(cert *x509.Certificate, ids []Identity) string {
+	s, err := certificate.SummarizeCertificate(cert)
+	if err != nil {
+		return ""
+	}
+	for _, id := range ids {
+		if id.SubjectRegexp == "" && id.IssuerRegexp == "" {
+			continue
+		}
+		if id.Matches(s) == nil {
+			continue // it matched: the failure was elsewhere
+		}
+		m, err := id.matcher(false)
+		if err == nil && m.Verify(s) == nil {
+			return fmt.Sprintf(" (the certificate's subject %q from issuer %q contains a match of the regular expression, but imgsign matches the WHOLE value: add what precedes and follows, e.g. '.*' explicitly, if that is really meant)", s.SubjectAlternativeName, s.Issuer)
+		}
+	}
+	return ""
+}

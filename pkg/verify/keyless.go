@@ -1,0 +1,148 @@
+package verify
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/imgsign/imgsign/pkg/envelope"
+	"github.com/imgsign/imgsign/pkg/keyless"
+	"github.com/imgsign/imgsign/pkg/oci"
+	"github.com/imgsign/imgsign/pkg/tlog"
+	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
+	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
+	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
+)
+
+// WithKeyless makes the Verifier accept signatures made with a certificate
+// (keyless), verified by pkg/keyless with these options: trusted root,
+// identities, SCT and log requirements.
+func WithKeyless(o keyless.Options) Option {
+	return func(v *Verifier) { v.keyless = &o }
+}
+
+// SignerIdentity is the identity a verified certificate binds.
+type SignerIdentity struct {
+	Subject string `json:"subject"`
+	Issuer  string `json:"issuer"`
+}
+
+// keylessVerified fills the Verified fields of a certificate signature.
+func keylessVerified(ver *Verified, r *keyless.Result) {
+	ver.Identity = &SignerIdentity{Subject: r.Subject, Issuer: r.Issuer}
+	ver.SignedAt = r.SignedAt
+}
+
+// signerOf is who a verified signature counts as for a threshold: its key
+// ID or its identity and issuer.
+func signerOf(ver Verified) string {
+	if ver.Identity != nil {
+		return "identity:" + ver.Identity.Subject + "\x00" + ver.Identity.Issuer
+	}
+	return ver.KeyID
+}
+
+// noKeylessReason is the rejection of a certificate signature when no
+// identity was asked for.
+const noKeylessReason = "signed with a certificate (keyless): give --certificate-identity (or -regexp) and --certificate-oidc-issuer (or -regexp) to verify it"
+
+// maxLegacyAnnotation bounds each certificate, chain and timestamp
+// annotation read.
+const maxLegacyAnnotation = 256 << 10
+
+// legacyBundle turns a legacy .sig layer signed with a certificate into the
+// Sigstore bundle it amounts to, as cosign v3 does: the certificate, the
+// Rekor entry of its dev.sigstore.cosign/bundle annotation (a SET, so a
+// v0.1 bundle) and its RFC 3161 timestamp, around a message signature over
+// the payload. The chain annotation is not trusted: intermediates come from
+// the trusted root (or --ca-intermediates). Whether the log entry records
+// this certificate and signature is then checked by sigstore-go.
+func legacyBundle(ann map[string]string, sig, payload []byte) (*sgbundle.Bundle, error) {
+	d := sha256.Sum256(payload)
+	return annotatedBundle(ann, &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
+		MessageDigest: &protocommon.HashOutput{Algorithm: protocommon.HashAlgorithm_SHA2_256, Digest: d[:]},
+		Signature:     sig,
+	}})
+}
+
+// legacyEnvelopeBundle is legacyBundle for a legacy attestation layer (a
+// DSSE envelope).
+func legacyEnvelopeBundle(ann map[string]string, env *envelope.Envelope) (*sgbundle.Bundle, error) {
+	pe := &protodsse.Envelope{PayloadType: env.PayloadType, Payload: env.Payload}
+	for _, s := range env.Signatures {
+		pe.Signatures = append(pe.Signatures, &protodsse.Signature{Sig: s})
+	}
+	return annotatedBundle(ann, &protobundle.Bundle_DsseEnvelope{DsseEnvelope: pe})
+}
+
+// annotatedBundle builds the bundle of content from cosign's annotations.
+func annotatedBundle(ann map[string]string, content any) (*sgbundle.Bundle, error) {
+	certPEM := ann[oci.CertificateAnnotation]
+	if len(certPEM) > maxLegacyAnnotation || len(ann[oci.TimestampAnnotation]) > maxLegacyAnnotation {
+		return nil, errors.New("certificate or timestamp annotation too large")
+	}
+	blk, _ := pem.Decode([]byte(certPEM))
+	if blk == nil || blk.Type != "CERTIFICATE" {
+		return nil, errors.New("certificate annotation is not a PEM certificate")
+	}
+	if _, err := x509.ParseCertificate(blk.Bytes); err != nil {
+		return nil, fmt.Errorf("certificate annotation: %w", err)
+	}
+	vm := &protobundle.VerificationMaterial{}
+	mediaType := "application/vnd.dev.sigstore.bundle.v0.3+json"
+	if s, ok := ann[tlog.CosignBundleAnnotation]; ok {
+		e, err := tlog.ParseCosignBundle([]byte(s))
+		if err != nil {
+			return nil, fmt.Errorf("annotation %s: %w", tlog.CosignBundleAnnotation, err)
+		}
+		vm.TlogEntries = []*protorekor.TransparencyLogEntry{e}
+		mediaType = "application/vnd.dev.sigstore.bundle+json;version=0.1" // a SET, no inclusion proof
+		vm.Content = &protobundle.VerificationMaterial_X509CertificateChain{X509CertificateChain: &protocommon.X509CertificateChain{Certificates: []*protocommon.X509Certificate{{RawBytes: blk.Bytes}}}}
+	} else {
+		vm.Content = &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: blk.Bytes}}
+	}
+	if s, ok := ann[oci.TimestampAnnotation]; ok {
+		var ts struct {
+			SignedRFC3161Timestamp []byte
+		}
+		if err := json.Unmarshal([]byte(s), &ts); err != nil || len(ts.SignedRFC3161Timestamp) == 0 {
+			return nil, fmt.Errorf("annotation %s is not a cosign RFC 3161 timestamp", oci.TimestampAnnotation)
+		}
+		vm.TimestampVerificationData = &protobundle.TimestampVerificationData{Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: ts.SignedRFC3161Timestamp}}}
+	}
+	pb := &protobundle.Bundle{MediaType: mediaType, VerificationMaterial: vm}
+	switch c := content.(type) {
+	case *protobundle.Bundle_MessageSignature:
+		pb.Content = c
+	case *protobundle.Bundle_DsseEnvelope:
+		pb.Content = c
+	}
+	return sgbundle.NewBundle(pb)
+}
+
+// verifyLegacyKeyless verifies a legacy signature layer made with a
+// certificate.
+func (v *Verifier) verifyLegacyKeyless(ann map[string]string, sig, payload []byte) (*keyless.Result, error) {
+	b, err := legacyBundle(ann, sig, payload)
+	if err != nil {
+		return nil, err
+	}
+	d := sha256.Sum256(payload)
+	return keyless.Verify(b, keyless.Artifact{Algorithm: "sha256", Digest: d[:]}, *v.keyless)
+}
+
+// checkAgeTimes applies MaxAge to the verified signing times of a
+// certificate signature; it returns the reason for a rejection, or "".
+func (o Options) checkAgeTimes(times []time.Time) string {
+	var facts []tlog.Facts
+	for _, t := range times {
+		facts = append(facts, tlog.Facts{IntegratedTime: t.Unix()})
+	}
+	return o.checkAge(facts)
+}
