@@ -117,6 +117,7 @@ the envelope's PAE); if the log fails, nothing is written to the registry.`,
 func (a *App) newVerifyAttestationCommand() *cobra.Command {
 	var (
 		keyPaths                        []string
+		kl                              keylessFlags
 		typ, policyPath, format, platfm string
 		reg                             registryFlags
 		logs                            logFlags
@@ -156,8 +157,8 @@ as JSON on standard output; reasons for rejections go to standard error.
 			if len(args) == 0 && !src.set() {
 				return usageError{fmt.Errorf("expected at least one image")}
 			}
-			if len(keyPaths) == 0 || typ == "" {
-				return usageError{fmt.Errorf("--key and --type are required")}
+			if (len(keyPaths) == 0 && !kl.given()) || typ == "" {
+				return usageError{fmt.Errorf("--key and --type are required (or, for keyless attestations, --certificate-identity and --certificate-oidc-issuer instead of --key)")}
 			}
 			pt, err := attest.PredicateType(typ)
 			if err != nil {
@@ -184,7 +185,7 @@ as JSON on standard output; reasons for rejections go to standard error.
 				return err
 			}
 			defer done()
-			logOpts, err := logs.verifierOptions()
+			logOpts, err := verifierOptions(cmd.Context(), &logs, &kl, keyPaths)
 			if err != nil {
 				return err
 			}
@@ -228,6 +229,7 @@ as JSON on standard output; reasons for rejections go to standard error.
 	f.StringVar(&format, "format", "any", "where to look: any, legacy (.att tag) or bundle (referrers)")
 	f.StringVar(&platfm, "platform", "", "for an index, verify the manifest of this platform (os/arch[/variant])")
 	logs.registerVerify(cmd)
+	kl.register(cmd)
 	src.register(cmd)
 	reg.register(cmd)
 	return cmd

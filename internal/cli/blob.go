@@ -18,6 +18,7 @@ import (
 	"github.com/imgsign/imgsign/pkg/keys"
 	"github.com/imgsign/imgsign/pkg/sign"
 	"github.com/imgsign/imgsign/pkg/tlog"
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
 )
 
@@ -170,7 +171,20 @@ line, 3 a key was rejected, 1 any other error.`,
 				if opts.Keys, err = a.readPublicKeys(keyPaths); err != nil {
 					return err
 				}
-				if opts.Log, err = logs.policy(); err != nil {
+				lf := logs
+				if logs.trustedRoot != "" {
+					// Its TSAs verify the bundle's timestamps; its logs,
+					// if it lists any, the bundle's log entries.
+					tr, err := root.NewTrustedRootFromPath(logs.trustedRoot)
+					if err != nil {
+						return fmt.Errorf("--trusted-root %s: %w", logs.trustedRoot, err)
+					}
+					opts.Trusted = tr
+					if len(tr.RekorLogs()) == 0 {
+						lf.trustedRoot = ""
+					}
+				}
+				if opts.Log, err = lf.policy(); err != nil {
 					return err
 				}
 			} else {

@@ -21,6 +21,8 @@ func (a *App) newCopyCommand() *cobra.Command {
 		reg         registryFlags
 		gf          gateFlags
 		keyPaths    []string
+		kl          keylessFlags
+		trustedRoot string
 		verifyAfter bool
 	)
 	cmd := &cobra.Command{
@@ -65,18 +67,25 @@ Keys and policy are loaded before anything is copied.`,
 			if err != nil {
 				return err
 			}
-			var pubs []crypto.PublicKey
+			var (
+				pubs  []crypto.PublicKey
+				vopts []verify.Option
+			)
+			withKeys := len(keyPaths) > 0 || kl.given()
 			switch {
-			case !verifyAfter && (len(keyPaths) > 0 || gf.policy != ""):
-				return usageError{fmt.Errorf("--key and --policy go with --verify")}
-			case verifyAfter && (len(keyPaths) > 0) == (gf.policy != ""):
-				return usageError{fmt.Errorf("--verify needs --key or --policy (one of them)")}
+			case !verifyAfter && (withKeys || gf.policy != ""):
+				return usageError{fmt.Errorf("--key, --certificate-identity and --policy go with --verify")}
+			case verifyAfter && withKeys == (gf.policy != ""):
+				return usageError{fmt.Errorf("--verify needs --key or --policy (one of them; a certificate identity may stand for --key)")}
 			case verifyAfter && gf.policy != "":
 				if _, err := loadPolicy(gf.policy); err != nil {
 					return err
 				}
 			case verifyAfter:
 				if pubs, err = a.readPublicKeys(keyPaths); err != nil {
+					return err
+				}
+				if vopts, err = verifierOptions(cmd.Context(), &logFlags{trustedRoot: trustedRoot}, &kl, nil); err != nil {
 					return err
 				}
 			}
@@ -112,7 +121,7 @@ Keys and policy are loaded before anything is copied.`,
 				_, err := a.runGate(ctx, &gf, &reg, &logFlags{}, []name.Reference{landed}, "text")
 				return err
 			}
-			v, err := verify.NewVerifier(client, pubs)
+			v, err := verify.NewVerifier(client, pubs, vopts...)
 			if err != nil {
 				return err
 			}
@@ -127,6 +136,8 @@ Keys and policy are loaded before anything is copied.`,
 	cmd.Flags().BoolVar(&verifyAfter, "verify", false, "verify the signatures at the destination after copying (with --key or --policy)")
 	cmd.Flags().StringArrayVar(&keyPaths, "key", nil, "with --verify: trusted public key file (repeatable)")
 	cmd.Flags().StringVar(&gf.policy, "policy", "", "with --verify: trust policy file")
+	cmd.Flags().StringVar(&trustedRoot, "trusted-root", "", "with --verify and a certificate identity: the Sigstore trusted_root.json")
+	kl.register(cmd)
 	cmd.Flags().StringVar(&platform, "platform", "", "for an index, copy only the manifest of this platform (os/arch[/variant])")
 	cmd.Flags().BoolVar(&noAttached, "no-attached", false, "copy the image only, without signatures, attestations or other attachments")
 	reg.register(cmd)

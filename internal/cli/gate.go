@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"os"
 	"strings"
 
@@ -94,7 +95,7 @@ func (a *App) runGate(ctx context.Context, f *gateFlags, reg *registryFlags, log
 		return nil, err
 	}
 	defer cancel()
-	results := gate.New(client, p, gate.Options{Jobs: f.jobs, Online: online, VerifyBlobs: f.blobs, Platform: f.platform, Format: f.format}).Check(ctx, refs)
+	results := gate.New(client, p, gate.Options{Jobs: f.jobs, Online: online, VerifyBlobs: f.blobs, Platform: f.platform, Format: f.format, DefaultTrustedRoot: func() (root.TrustedMaterial, error) { return defaultTrustedRoot(ctx) }}).Check(ctx, refs)
 	var first error
 	failed := 0
 	for i := range results {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/imgsign/imgsign/pkg/keyless"
+	"github.com/imgsign/imgsign/pkg/verify"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
 )
@@ -137,6 +138,41 @@ type caOverride struct {
 }
 
 func (c caOverride) FulcioCertificateAuthorities() []root.CertificateAuthority { return c.cas }
+
+// verifierOption returns the option that makes an image Verifier accept
+// certificate signatures, or nil when no keyless flag was given.
+func (f *keylessFlags) verifierOption(ctx context.Context, trustedRoot string) (verify.Option, error) {
+	if !f.given() {
+		return nil, nil
+	}
+	o, err := f.options(ctx, trustedRoot)
+	if err != nil {
+		return nil, err
+	}
+	return verify.WithKeyless(o), nil
+}
+
+// verifierOptions are the options of an image Verifier for keys (the log
+// flags) and certificates (the keyless flags), with keyPaths the --key
+// files given: without keys, the log flags only name the trusted root.
+func verifierOptions(ctx context.Context, logs *logFlags, kl *keylessFlags, keyPaths []string) ([]verify.Option, error) {
+	var opts []verify.Option
+	if len(keyPaths) > 0 {
+		lo, err := logs.verifierOptions()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, lo...)
+	}
+	ko, err := kl.verifierOption(ctx, logs.trustedRoot)
+	if err != nil {
+		return nil, err
+	}
+	if ko != nil {
+		opts = append(opts, ko)
+	}
+	return opts, nil
+}
 
 // readCerts reads one or more PEM certificates.
 func readCerts(path string) ([]*x509.Certificate, error) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/imgsign/imgsign/pkg/gate"
@@ -72,6 +73,7 @@ func (a *App) readPublicKeys(paths []string) ([]crypto.PublicKey, error) {
 func (a *App) newVerifyCommand() *cobra.Command {
 	var (
 		keyPaths, annotations []string
+		kl                    keylessFlags
 		sigRepo, platform     string
 		format                string
 		output                string
@@ -138,7 +140,10 @@ rejected signature was refused, goes to standard error; -o json prints a
 machine-readable result per image on standard output.
 
 ` + verifyExitHelp,
-		Example: `  imgsign verify --key imgsign.pub registry.example.com/app:1.4.2
+		Example: `  imgsign verify --trusted-root trusted_root.json \
+    --certificate-identity https://github.com/org/app/.github/workflows/release.yml@refs/heads/main \
+    --certificate-oidc-issuer https://token.actions.githubusercontent.com ghcr.io/org/app:1.4.2
+  imgsign verify --key imgsign.pub registry.example.com/app:1.4.2
   imgsign verify --key team-a.pub --key team-b.pub --threshold 2 registry.example.com/app@sha256:...
   imgsign verify --key imgsign.pub --platform linux/arm64 -o json registry.example.com/app:1.4.2
   imgsign verify --key imgsign.pub --rekor-key rekor.pub --require-tlog registry.example.com/app:1.4.2
@@ -167,8 +172,8 @@ machine-readable result per image on standard output.
 				return usageError{fmt.Errorf("expected at least one image (as an argument or in -f manifests)")}
 			}
 			if gf.policy != "" {
-				if len(keyPaths) > 0 || len(annotations) > 0 || threshold != 1 || checkIdentity || len(logs.keys) > 0 || logs.trustedRoot != "" || logs.require {
-					return usageError{fmt.Errorf("--policy says per scope what --key, --threshold, -a, --check-identity, --rekor-key, --trusted-root and --require-tlog would: give one or the other")}
+				if len(keyPaths) > 0 || kl.given() || len(annotations) > 0 || threshold != 1 || checkIdentity || len(logs.keys) > 0 || logs.trustedRoot != "" || logs.require {
+					return usageError{fmt.Errorf("--policy says per scope what --key, --certificate-identity, --threshold, -a, --check-identity, --rekor-key, --trusted-root and --require-tlog would: give one or the other")}
 				}
 				if sigRepo != "" {
 					return usageError{fmt.Errorf("--signature-repository is not supported with --policy yet (attestations cannot be read from another repository)")}
@@ -182,10 +187,10 @@ machine-readable result per image on standard output.
 				_, err := a.runGate(cmd.Context(), &gf, &reg, &logs, refs, output)
 				return err
 			}
-			if len(keyPaths) == 0 {
-				return usageError{fmt.Errorf("--key or --policy is required")}
+			if len(keyPaths) == 0 && !kl.given() {
+				return usageError{fmt.Errorf("--key or --policy is required, or a certificate identity (--certificate-identity or --certificate-identity-regexp, with --certificate-oidc-issuer or --certificate-oidc-issuer-regexp) for keyless signatures")}
 			}
-			if threshold < 1 || threshold > len(keyPaths) {
+			if threshold < 1 || (threshold > len(keyPaths) && !kl.given()) {
 				return usageError{fmt.Errorf("--threshold must be between 1 and the number of keys (%d)", len(keyPaths))}
 			}
 			look, err := parseLookFormat(format)
@@ -204,7 +209,7 @@ machine-readable result per image on standard output.
 			if err != nil {
 				return err
 			}
-			logOpts, err := logs.verifierOptions()
+			logOpts, err := verifierOptions(cmd.Context(), &logs, &kl, keyPaths)
 			if err != nil {
 				return err
 			}
@@ -239,7 +244,7 @@ machine-readable result per image on standard output.
 	}
 	f := cmd.Flags()
 	f.StringArrayVar(&keyPaths, "key", nil, "trusted public key file (repeatable: any key may match)")
-	f.IntVar(&threshold, "threshold", 1, "number of distinct keys that must have signed")
+	f.IntVar(&threshold, "threshold", 1, "number of distinct signers (keys, or certificate identity+issuer pairs) that must have signed")
 	f.StringArrayVarP(&annotations, "annotation", "a", nil, "key=value the signed payload must carry (repeatable)")
 	f.BoolVar(&checkIdentity, "check-identity", false, "require the signed docker-reference to name the repository verified")
 	f.StringVar(&sigRepo, "signature-repository", "", "read signatures from this repository (default $"+envRepository+", then the image's)")
@@ -247,6 +252,7 @@ machine-readable result per image on standard output.
 	f.StringVarP(&output, "output", "o", "text", "output on standard output: text (nothing) or json")
 	f.StringVar(&format, "format", "any", "where to look for signatures: any (legacy tag, then bundle referrers), legacy or bundle")
 	logs.registerVerify(cmd)
+	kl.register(cmd)
 	gf.register(cmd, true)
 	src.register(cmd)
 	reg.register(cmd)
@@ -265,6 +271,13 @@ func (a *App) printVerdict(res *verify.Result, err error) {
 			fmt.Fprintf(a.Stderr, "  content re-hashed: %d manifest(s), %d blob(s), %d bytes\n", b.Manifests, b.Blobs, b.Bytes)
 		}
 		for _, s := range res.Signatures {
+			if id := s.Identity; id != nil {
+				fmt.Fprintf(a.Stderr, "  %s signature by %s (issuer %s)\n", s.Source, id.Subject, id.Issuer)
+				for _, t := range s.SignedAt {
+					fmt.Fprintf(a.Stderr, "    signed at %s (verified)\n", t.UTC().Format(time.RFC3339))
+				}
+				continue
+			}
 			fmt.Fprintf(a.Stderr, "  %s signature by key %s\n", s.Source, s.KeyID)
 			for _, line := range describeLog(s.Tlog, s.TlogUnchecked) {
 				fmt.Fprintf(a.Stderr, "    %s\n", line)

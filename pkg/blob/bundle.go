@@ -6,11 +6,14 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/imgsign/imgsign/pkg/bundle"
 	"github.com/imgsign/imgsign/pkg/keyless"
 	"github.com/imgsign/imgsign/pkg/tlog"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	"github.com/sigstore/sigstore-go/pkg/root"
+	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 )
 
 // BundleOptions say what a bundle over a file is verified against: trusted
@@ -24,6 +27,11 @@ type BundleOptions struct {
 	Log tlog.Policy
 	// Keyless verifies certificate-signed bundles; nil refuses them.
 	Keyless *keyless.Options
+	// Trusted, when set, is the trusted root whose timestamp authorities
+	// verify the RFC 3161 timestamps of a key-signed bundle: every one
+	// must verify. Without it they are not checked (as log entries are
+	// not without trusted logs).
+	Trusted root.TrustedMaterial
 }
 
 // BundleResult is what a verified bundle proves.
@@ -32,6 +40,8 @@ type BundleResult struct {
 	KeyID string
 	// Log is what the log check of a key bundle found.
 	Log tlog.Result
+	// Timestamps are the verified RFC 3161 times of a key bundle.
+	Timestamps []time.Time
 	// Keyless is the verified signer of a certificate bundle.
 	Keyless *keyless.Result
 }
@@ -88,5 +98,22 @@ func verifyKeyBundle(ctx context.Context, data []byte, d *Digests, o BundleOptio
 	if err != nil {
 		return nil, err
 	}
-	return &BundleResult{KeyID: id, Log: lr}, nil
+	res := &BundleResult{KeyID: id, Log: lr}
+	if o.Trusted != nil && ms.Timestamps > 0 {
+		b, err := keyless.ParseBundle(data)
+		if err != nil {
+			return nil, err
+		}
+		ts, errs, err := sgverify.VerifySignedTimestamp(b, o.Trusted)
+		if err == nil && len(errs) > 0 {
+			err = errs[0]
+		}
+		if err != nil {
+			return nil, fmt.Errorf("RFC 3161 timestamp: %w", err)
+		}
+		for _, t := range ts {
+			res.Timestamps = append(res.Timestamps, t.Time)
+		}
+	}
+	return res, nil
 }

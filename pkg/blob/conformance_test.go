@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/imgsign/imgsign/pkg/blob"
@@ -50,9 +51,7 @@ var failReasons = map[string]string{
 
 // knownGaps are cases imgsign still gets wrong, and why. The test fails
 // when one starts to pass, so the list cannot go stale.
-var knownGaps = map[string]string{
-	"sgo-public-key-validity": "key bundles are still verified by pkg/tlog, which refuses a trusted root without a transparency log; the key + RFC 3161 path moves to sigstore-go next",
-}
+var knownGaps = map[string]string{}
 
 // TestConformance runs every case of testdata/sigstore/bundle-verify through
 // VerifyBundle, the path imgsign verify-blob takes.
@@ -126,12 +125,21 @@ func verifyCase(t *testing.T, dir string, c conformanceCase) (*blob.BundleResult
 			return nil, err // verify-blob refuses such a key (exit 3)
 		}
 		o.Keys = []crypto.PublicKey{pub}
-		logs, err := tlog.LoadTrustedRoot(trPath)
+		// As verify-blob --key --trusted-root: the root's TSAs verify
+		// timestamps, its logs (if it lists any) the log entries.
+		tr, err := root.NewTrustedRootFromPath(trPath)
 		if err != nil {
-			return nil, err // verify-blob --key --trusted-root refuses it too
+			return nil, err
 		}
-		o.Log = tlog.Policy{Trust: &tlog.Trust{}} // as verify-blob --key --trusted-root
-		o.Log.Trust.Add(logs...)
+		o.Trusted = tr
+		o.Log = tlog.Policy{Trust: &tlog.Trust{}}
+		if len(tr.RekorLogs()) > 0 {
+			logs, err := tlog.LoadTrustedRoot(trPath)
+			if err != nil {
+				return nil, err
+			}
+			o.Log.Trust.Add(logs...)
+		}
 	} else {
 		tr, err := root.NewTrustedRootFromPath(trPath)
 		if err != nil {
@@ -144,4 +152,44 @@ func verifyCase(t *testing.T, dir string, c conformanceCase) (*blob.BundleResult
 		t.Fatal(err)
 	}
 	return blob.VerifyBundle(context.Background(), data, d, o)
+}
+
+// TestKeyBundleTimestampMustVerify: a key-signed bundle's RFC 3161
+// timestamp is verified against the trusted root; one over other bytes
+// (taken from another bundle) fails the bundle.
+func TestKeyBundleTimestampMustVerify(t *testing.T) {
+	dir := "testdata/sigstore/bundle-verify/managed-key-happy-path"
+	raw, err := os.ReadFile(filepath.Join(dir, "case.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c conformanceCase
+	if err := json.Unmarshal(raw, &c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := verifyCase(t, dir, c); err != nil {
+		t.Fatalf("unchanged: %v", err)
+	}
+	var b, other map[string]any
+	data, _ := os.ReadFile(filepath.Join(dir, c.Bundle))
+	otherData, _ := os.ReadFile("testdata/sigstore/bundle-verify/sgo-public-key-validity/bundle.sigstore.json")
+	if err := json.Unmarshal(data, &b); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(otherData, &other); err != nil {
+		t.Fatal(err)
+	}
+	vm := b["verificationMaterial"].(map[string]any)
+	vm["timestampVerificationData"] = other["verificationMaterial"].(map[string]any)["timestampVerificationData"]
+	mutated, _ := json.Marshal(b)
+	tmp := t.TempDir()
+	for _, f := range []string{c.Artifact, c.Key, c.TrustedRoot} {
+		d, _ := os.ReadFile(filepath.Join(dir, f))
+		os.WriteFile(filepath.Join(tmp, f), d, 0o644)
+	}
+	os.WriteFile(filepath.Join(tmp, c.Bundle), mutated, 0o644)
+	_, err = verifyCase(t, tmp, c)
+	if err == nil || !strings.Contains(err.Error(), "RFC 3161 timestamp") {
+		t.Fatalf("foreign timestamp: %v", err)
+	}
 }

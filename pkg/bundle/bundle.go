@@ -44,6 +44,9 @@ type MessageSignature struct {
 	// TlogEntries are the transparency-log entries the bundle carries,
 	// unverified.
 	TlogEntries []*protorekor.TransparencyLogEntry
+	// Timestamps counts the RFC 3161 timestamps the bundle carries (read
+	// only; verified by pkg/blob against a trusted root).
+	Timestamps int
 }
 
 var hashToProto = map[crypto.Hash]protocommon.HashAlgorithm{
@@ -145,6 +148,7 @@ func ParseMessageSignature(data []byte) (*MessageSignature, error) {
 		Hash:        h,
 		Signature:   ms.GetSignature(),
 		TlogEntries: vm.GetTlogEntries(),
+		Timestamps:  len(vm.GetTimestampVerificationData().GetRfc3161Timestamps()),
 	}, nil
 }
 

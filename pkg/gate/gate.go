@@ -17,11 +17,13 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/imgsign/imgsign/pkg/keyless"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/tlog"
 	"github.com/imgsign/imgsign/pkg/trustpolicy"
@@ -42,6 +44,9 @@ type Options struct {
 	// Online, when set, is a Rekor v1 log asked about signatures that
 	// carry no entry.
 	Online *tlog.Client
+	// DefaultTrustedRoot gives the trusted root of certificate
+	// (identities) requirements that name none; nil refuses them.
+	DefaultTrustedRoot func() (root.TrustedMaterial, error)
 	// Now is the time maximum ages count from; nil means time.Now.
 	Now func() time.Time
 	// VerifyBlobs re-hashes every config and layer blob of each image
@@ -255,6 +260,23 @@ func (g *Gate) verifier(req *trustpolicy.Requirement) (*verify.Verifier, error) 
 	opts := []verify.Option{verify.WithTrustedLogs(trust)}
 	if g.o.Online != nil && !trust.Empty() {
 		opts = append(opts, verify.WithOnlineLog(g.o.Online))
+	}
+	if len(req.Identities) > 0 {
+		ko := keyless.Options{Trusted: req.TrustedRoot}
+		if ko.Trusted == nil {
+			if g.o.DefaultTrustedRoot == nil {
+				return nil, errors.New("the policy lists identities but names no trustedRoot")
+			}
+			tr, err := g.o.DefaultTrustedRoot()
+			if err != nil {
+				return nil, err
+			}
+			ko.Trusted = tr
+		}
+		for _, id := range req.Identities {
+			ko.Identities = append(ko.Identities, id.Identity)
+		}
+		opts = append(opts, verify.WithKeyless(ko))
 	}
 	v, err := verify.NewVerifier(g.client, pubs, opts...)
 	if err != nil {

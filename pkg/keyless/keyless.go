@@ -243,12 +243,16 @@ func Verify(e sgverify.SignedEntity, artifact Artifact, o Options) (*Result, err
 	policy := sgverify.WithoutArtifactUnsafe()
 	if artifact.Digest != nil {
 		policy = sgverify.WithArtifactDigest(artifact.Algorithm, artifact.Digest)
-		err = sgverify.VerifySignatureWithArtifactDigests(sc, vc, o.Trusted, []sgverify.ArtifactDigest{{Algorithm: artifact.Algorithm, Digest: artifact.Digest}})
-	} else {
-		err = sgverify.VerifySignature(sc, vc, o.Trusted)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: the signature does not verify with the certificate's key over this artifact: %v", ErrNotVerified, err)
+	// signatureErr is why the signature itself does not verify, asked only
+	// after a failure: sigstore-go checks the log entry first, and a bad
+	// signature must be reported as such, not as an entry that does not
+	// record it.
+	signatureErr := func() error {
+		if artifact.Digest != nil {
+			return sgverify.VerifySignatureWithArtifactDigests(sc, vc, o.Trusted, []sgverify.ArtifactDigest{{Algorithm: artifact.Algorithm, Digest: artifact.Digest}})
+		}
+		return sgverify.VerifySignature(sc, vc, o.Trusted)
 	}
 	vopts := []sgverify.VerifierOption{sgverify.WithObserverTimestamps(1)}
 	if !o.IgnoreTlog {
@@ -267,6 +271,9 @@ func Verify(e sgverify.SignedEntity, artifact Artifact, o Options) (*Result, err
 	}
 	res, err := v.Verify(e, sgverify.NewPolicy(policy, popts...))
 	if err != nil {
+		if serr := signatureErr(); serr != nil {
+			return nil, fmt.Errorf("%w: the signature does not verify with the certificate's key over this artifact: %v", ErrNotVerified, serr)
+		}
 		return nil, fmt.Errorf("%w: %v%s%s%s", ErrNotVerified, err, logHint(e, o.Trusted), timeHint(e, err), unanchoredHint(cert, o.Identities))
 	}
 	out := &Result{Certificate: cert}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/imgsign/imgsign/pkg/keyless"
 	"github.com/imgsign/imgsign/pkg/keys"
 )
 
@@ -145,11 +146,27 @@ func sentence(subject string, many bool, r *Requirement) string {
 }
 
 func keysClause(r *Requirement) string {
-	list := make([]string, len(r.Keys))
-	for i, k := range r.Keys {
-		list[i] = keyPhrase(k)
+	list := make([]string, 0, len(r.Keys)+len(r.Identities))
+	for _, k := range r.Keys {
+		list = append(list, keyPhrase(k))
 	}
-	n, t := len(r.Keys), r.Threshold
+	for _, id := range r.Identities {
+		list = append(list, identityPhrase(r, id.Identity))
+	}
+	n, t := len(list), r.Threshold
+	if len(r.Identities) > 0 {
+		noun := "signers"
+		switch {
+		case n == 1:
+			return "a signature by " + list[0]
+		case t <= 1:
+			return fmt.Sprintf("a signature by any one of these %d %s: %s", n, noun, strings.Join(list, "; "))
+		case t == n:
+			return fmt.Sprintf("signatures by all %d of these %s: %s", n, noun, strings.Join(list, "; "))
+		default:
+			return fmt.Sprintf("signatures by %d different ones of these %d %s: %s", t, n, noun, strings.Join(list, "; "))
+		}
+	}
 	switch {
 	case n == 1:
 		return "a signature by the key " + list[0]
@@ -160,6 +177,32 @@ func keysClause(r *Requirement) string {
 	default:
 		return fmt.Sprintf("signatures by %d of these %d keys: %s", t, n, strings.Join(list, ", "))
 	}
+}
+
+// identityPhrase says in plain words who a certificate identity admits.
+func identityPhrase(r *Requirement, id keyless.Identity) string {
+	out := "a certificate (keyless) signer whose identity is " + fmt.Sprintf("%q", id.Subject)
+	if id.Subject == "" {
+		out = fmt.Sprintf("a certificate (keyless) signer whose whole identity matches the regular expression %q", id.SubjectRegexp)
+	}
+	if id.Issuer != "" {
+		out += fmt.Sprintf(", vouched for by the OIDC issuer %q", id.Issuer)
+	} else {
+		out += fmt.Sprintf(", vouched for by an OIDC issuer whose whole URL matches %q", id.IssuerRegexp)
+	}
+	for _, e := range []struct{ what, v string }{
+		{"workflow repository", id.GithubWorkflowRepository}, {"workflow ref", id.GithubWorkflowRef},
+		{"workflow trigger", id.GithubWorkflowTrigger}, {"workflow name", id.GithubWorkflowName}, {"workflow commit", id.GithubWorkflowSHA},
+	} {
+		if e.v != "" {
+			out += fmt.Sprintf(", from the GitHub Actions %s %q", e.what, e.v)
+		}
+	}
+	root := "the default Sigstore trusted root"
+	if r.TrustedRootSource != "" {
+		root = "the trusted root " + r.TrustedRootSource
+	}
+	return out + ", with a certificate issued by a CA of " + root + " and valid at the verified signing time"
 }
 
 func keyPhrase(k Key) string {

@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"github.com/imgsign/imgsign/pkg/attest"
+	"github.com/imgsign/imgsign/pkg/keyless"
 	"github.com/imgsign/imgsign/pkg/keys"
 	"github.com/imgsign/imgsign/pkg/policy"
 	"github.com/imgsign/imgsign/pkg/tlog"
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"gopkg.in/yaml.v3"
 )
@@ -42,7 +44,7 @@ type rootResult struct {
 // The fields of a requirement; all but reject and unsigned make a
 // signature requirement.
 var (
-	requirementFields = []string{"reject", "unsigned", "keys", "threshold", "tlog", "annotations", "attestations", "identity", "maxAge"}
+	requirementFields = []string{"reject", "unsigned", "keys", "identities", "trustedRoot", "threshold", "tlog", "annotations", "attestations", "identity", "maxAge"}
 	signatureFields   = requirementFields[2:]
 	scopeFields       = append([]string{"scope"}, requirementFields...)
 )
@@ -224,19 +226,42 @@ func (p *parser) requirement(f fields, where string) (*Requirement, error) {
 		return &Requirement{AcceptUnsigned: true}, nil
 	}
 	kf, ok := f.by["keys"]
-	if !ok {
+	idf, hasIDs := f.by["identities"]
+	if !ok && !hasIDs {
 		if len(sig) > 0 {
-			return nil, p.errorf(f.line, "%s: no keys: a signature requirement needs keys (or write unsigned: accept or reject: true)", where)
+			return nil, p.errorf(f.line, "%s: no keys: a signature requirement needs keys or identities (or write unsigned: accept or reject: true)", where)
 		}
-		return nil, p.errorf(f.line, "%s requires nothing: list keys, or write unsigned: accept or reject: true", where)
+		return nil, p.errorf(f.line, "%s requires nothing: list keys or identities, or write unsigned: accept or reject: true", where)
 	}
 	req := &Requirement{Threshold: 1}
-	specs, err := p.keyList(kf.val, where+", keys", MaxKeys)
-	if err != nil {
-		return nil, err
+	var specs []keySpec
+	var err error
+	if ok {
+		if specs, err = p.keyList(kf.val, where+", keys", MaxKeys); err != nil {
+			return nil, err
+		}
+		if len(specs) == 0 {
+			return nil, p.errorf(kf.val.Line, "%s: keys is empty: at least one key must be listed", where)
+		}
 	}
-	if len(specs) == 0 {
-		return nil, p.errorf(kf.val.Line, "%s: keys is empty: at least one key must be listed", where)
+	if hasIDs {
+		if req.Identities, err = p.identities(idf.val, where+", identities"); err != nil {
+			return nil, err
+		}
+	}
+	if fd, ok := f.by["trustedRoot"]; ok {
+		if !hasIDs {
+			return nil, p.errorf(fd.key.Line, "%s: trustedRoot is for identities (certificate signatures); list identities, or put a trusted root for logs under tlog", where)
+		}
+		path, err := p.str(fd.val, where+": trustedRoot")
+		if err != nil {
+			return nil, err
+		}
+		tr, err := root.NewTrustedRootFromPath(p.resolve(path))
+		if err != nil {
+			return nil, p.wrap(fd.val.Line, err, "%s: trustedRoot %s", where, path)
+		}
+		req.TrustedRoot, req.TrustedRootSource = tr, path
 	}
 	seen := map[string]keySpec{}
 	for _, s := range specs {
@@ -262,8 +287,10 @@ func (p *parser) requirement(f fields, where string) (*Requirement, error) {
 		switch {
 		case n < 1:
 			return nil, p.errorf(fd.val.Line, "%s: threshold %d: at least 1 key must have signed", where, n)
-		case n > int64(len(req.Keys)):
+		case n > int64(len(req.Keys)+len(req.Identities)) && len(req.Identities) == 0:
 			return nil, p.errorf(fd.val.Line, "%s: threshold %d is more than the %d keys listed", where, n, len(req.Keys))
+		case n > int64(len(req.Keys)+len(req.Identities)):
+			return nil, p.errorf(fd.val.Line, "%s: threshold %d is more than the %d keys and identities listed", where, n, len(req.Keys)+len(req.Identities))
 		}
 		req.Threshold = int(n)
 	}
@@ -856,4 +883,67 @@ func describe(n *yaml.Node) string {
 		return fmt.Sprintf("a %s value", n.ShortTag())
 	}
 	return "nothing"
+}
+
+// identityFields are the fields of an identities entry, as written.
+var identityFields = []string{"issuer", "issuerRegExp", "subject", "subjectRegExp", "githubWorkflowTrigger", "githubWorkflowSHA", "githubWorkflowName", "githubWorkflowRepository", "githubWorkflowRef"}
+
+// identities reads an identities list: who may sign with a certificate.
+func (p *parser) identities(n *yaml.Node, where string) ([]PolicyIdentity, error) {
+	items, err := p.list(n, where, MaxKeys)
+	if err != nil {
+		return nil, err
+	}
+	if len(items) == 0 {
+		return nil, p.errorf(n.Line, "%s is empty: at least one identity must be listed", where)
+	}
+	out := make([]PolicyIdentity, 0, len(items))
+	for i, it := range items {
+		w := fmt.Sprintf("%s[%d]", where, i)
+		f, err := p.mapping(it, w)
+		if err != nil {
+			return nil, err
+		}
+		if err := p.known(f, w, identityFields...); err != nil {
+			return nil, err
+		}
+		var id keyless.Identity
+		for _, fd := range f.list {
+			v, err := p.str(fd.val, w+": "+fd.key.Value)
+			if err != nil {
+				return nil, err
+			}
+			switch fd.key.Value {
+			case "issuer":
+				id.Issuer = v
+			case "issuerRegExp":
+				id.IssuerRegexp = v
+			case "subject":
+				id.Subject = v
+			case "subjectRegExp":
+				id.SubjectRegexp = v
+			case "githubWorkflowTrigger":
+				id.GithubWorkflowTrigger = v
+			case "githubWorkflowSHA":
+				id.GithubWorkflowSHA = v
+			case "githubWorkflowName":
+				id.GithubWorkflowName = v
+			case "githubWorkflowRepository":
+				id.GithubWorkflowRepository = v
+			case "githubWorkflowRef":
+				id.GithubWorkflowRef = v
+			}
+		}
+		if id.Subject != "" && id.SubjectRegexp != "" {
+			return nil, p.errorf(it.Line, "%s: subject and subjectRegExp: give one", w)
+		}
+		if id.Issuer != "" && id.IssuerRegexp != "" {
+			return nil, p.errorf(it.Line, "%s: issuer and issuerRegExp: give one", w)
+		}
+		if err := id.Validate(); err != nil {
+			return nil, p.wrap(it.Line, err, "%s", w)
+		}
+		out = append(out, PolicyIdentity{Identity: id, Line: it.Line})
+	}
+	return out, nil
 }

@@ -82,6 +82,8 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"github.com/imgsign/imgsign/pkg/keyless"
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"io"
 	"os"
 	"path/filepath"
@@ -182,7 +184,7 @@ type Scope struct {
 }
 
 // Requirement is what an image must show to be accepted. Exactly one of
-// Reject, AcceptUnsigned and len(Keys) > 0 holds.
+// Reject, AcceptUnsigned and len(Keys)+len(Identities) > 0 holds.
 type Requirement struct {
 	// Reject refuses every image: reject: true, or no scope and no default
 	// matched.
@@ -190,9 +192,15 @@ type Requirement struct {
 	// AcceptUnsigned accepts images without checking anything
 	// (unsigned: accept).
 	AcceptUnsigned bool
-	// Keys are the keys whose signatures count, at least one, each a
-	// different key.
+	// Keys are the keys whose signatures count, each a different key.
 	Keys []Key
+	// Identities are the certificate (keyless) signers whose signatures
+	// count: with Keys, at least one of the two is listed.
+	Identities []PolicyIdentity
+	// TrustedRoot verifies certificate signatures (nil: the default
+	// trusted root); TrustedRootSource is its file as written.
+	TrustedRoot       root.TrustedMaterial
+	TrustedRootSource string
 	// Threshold is how many distinct keys of Keys must have signed
 	// (1 <= Threshold <= len(Keys)).
 	Threshold int
@@ -212,6 +220,12 @@ type Requirement struct {
 	// time a trusted transparency log recorded them (it requires
 	// Tlog.Required).
 	MaxAge time.Duration
+}
+
+// PolicyIdentity is an identities entry: an identity and its line.
+type PolicyIdentity struct {
+	keyless.Identity
+	Line int
 }
 
 // Key is a trusted signing key.

@@ -165,13 +165,19 @@ func (v *Verifier) checkBundle(ctx context.Context, repo name.Repository, img na
 	if m.Subject == nil || m.Subject.Digest.String() != img.DigestStr() {
 		return nil, "the referrer's subject is not this image"
 	}
+	var kerr error
 	if v.keyless != nil || len(v.keys) == 0 {
-		if kb, err := keyless.ParseBundle(blob); err == nil && keyless.HasCertificate(kb) {
+		kb, err := keyless.ParseBundle(blob)
+		if err == nil && keyless.HasCertificate(kb) {
 			return v.checkKeylessBundle(kb, img, r, m.Annotations[oci.BundlePredicateTypeAnnotation], o)
 		}
+		kerr = err
 	}
 	b, err := bundle.ParseDSSE(blob)
 	if err != nil {
+		if kerr != nil && v.keyless != nil {
+			return nil, kerr.Error() // sigstore-go's reason, for a certificate bundle
+		}
 		return nil, err.Error()
 	}
 	c := v.checkDSSE(b.PayloadType, b.Payload, b.Signatures, img, statement.CosignSign, m.Annotations[oci.BundlePredicateTypeAnnotation])

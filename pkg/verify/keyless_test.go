@@ -1,0 +1,336 @@
+package verify_test
+
+import (
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/imgsign/imgsign/pkg/bundle"
+	"github.com/imgsign/imgsign/pkg/keyless"
+	"github.com/imgsign/imgsign/pkg/oci"
+	"github.com/imgsign/imgsign/pkg/sign"
+	"github.com/imgsign/imgsign/pkg/statement"
+	"github.com/imgsign/imgsign/pkg/tlog"
+	"github.com/imgsign/imgsign/pkg/verify"
+	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
+	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
+	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore-go/pkg/testing/ca"
+	sgtlog "github.com/sigstore/sigstore-go/pkg/tlog"
+	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+const (
+	testSubject = "release@example.com"
+	testIssuer  = "https://issuer.example.com"
+)
+
+// keylessSig is what a keyless signer leaves on a legacy signature layer.
+type keylessSig struct {
+	sig       []byte
+	cert      *x509.Certificate
+	cosignSET []byte // the dev.sigstore.cosign/bundle annotation
+	tsr       []byte
+}
+
+// signKeyless signs data with a fresh certificate of the virtual Sigstore,
+// logged at integrated.
+func signKeyless(t *testing.T, vs *ca.VirtualSigstore, subject string, data []byte, integrated time.Time) keylessSig {
+	t.Helper()
+	e, err := vs.SignAtTime(subject, testIssuer, data, integrated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, _ := e.SignatureContent()
+	vc, _ := e.VerificationContent()
+	entries, _ := e.TlogEntries()
+	// The virtual log keeps its SET to itself: sign one as Rekor v1 does.
+	tle := proto.Clone(entries[0].TransparencyLogEntry()).(*protorekor.TransparencyLogEntry)
+	setSig, err := vs.RekorSignPayload(sgtlog.RekorPayload{Body: base64.StdEncoding.EncodeToString(tle.CanonicalizedBody), IntegratedTime: tle.IntegratedTime, LogIndex: tle.LogIndex, LogID: hex.EncodeToString(tle.LogId.KeyId)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tle.InclusionPromise = &protorekor.InclusionPromise{SignedEntryTimestamp: setSig}
+	set, err := tlog.CosignBundle(tle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, _ := e.Timestamps()
+	return keylessSig{sig: sc.MessageSignatureContent().Signature(), cert: vc.Certificate(), cosignSET: set, tsr: ts[0]}
+}
+
+func (k keylessSig) annotations(withSET, withTS bool) map[string]string {
+	a := map[string]string{
+		oci.SignatureAnnotation:   base64.StdEncoding.EncodeToString(k.sig),
+		oci.CertificateAnnotation: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: k.cert.Raw})),
+	}
+	if withSET {
+		a[tlog.CosignBundleAnnotation] = string(k.cosignSET)
+	}
+	if withTS {
+		ts, _ := json.Marshal(struct{ SignedRFC3161Timestamp []byte }{k.tsr})
+		a[oci.TimestampAnnotation] = string(ts)
+	}
+	return a
+}
+
+// legacyPayload signs ref with a throwaway key in the legacy scheme and
+// returns its simple signing payload, to be re-signed keyless.
+func legacyPayload(t *testing.T, f *fixture, ref string) []byte {
+	t.Helper()
+	f.sign(t, ref, mustKey(t), sign.Options{Format: sign.FormatLegacy})
+	r, _ := name.ParseReference(ref)
+	d, err := f.client.Resolve(f.ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, _ := oci.AttachedTag(d.Ref, nil, oci.SignatureTagSuffix)
+	img, err := remote.Image(tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, _ := img.Layers()
+	rc, err := layers[0].Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	var b strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := rc.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return []byte(b.String())
+}
+
+// sigTag is the legacy signature tag of ref.
+func sigTag(t *testing.T, f *fixture, ref string) string {
+	r, _ := name.ParseReference(ref)
+	d, err := f.client.Resolve(f.ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, _ := oci.AttachedTag(d.Ref, nil, oci.SignatureTagSuffix)
+	return tag.String()
+}
+
+// otherCA is vs with its certificate authorities replaced by another's.
+type otherCA struct {
+	root.TrustedMaterial
+	cas []root.CertificateAuthority
+}
+
+func (o otherCA) FulcioCertificateAuthorities() []root.CertificateAuthority { return o.cas }
+
+func TestKeylessLegacy(t *testing.T) {
+	vs, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := keyless.Identity{Subject: testSubject, Issuer: testIssuer}
+	base := keyless.Options{Trusted: vs, Identities: []keyless.Identity{id}, IgnoreSCT: true}
+	now := time.Now().Add(2 * time.Minute) // within the 10-minute certificate
+
+	cases := []struct {
+		name    string
+		at      time.Time
+		set, ts bool
+		mutate  func(k *keylessSig, payload []byte)
+		opts    func(o *keyless.Options)
+		want    string // "" verifies; else the rejection must contain it
+	}{
+		{name: "rekor SET and timestamp", at: now, set: true, ts: true},
+		{name: "rekor SET only", at: now, set: true},
+		{name: "timestamp only, log not required", at: now, ts: true, opts: func(o *keyless.Options) { o.IgnoreTlog = true }},
+		{name: "no verified time at all", at: now, opts: func(o *keyless.Options) { o.IgnoreTlog = true }, want: "no verified signing time"},
+		{name: "no log entry", at: now, ts: true, want: "not enough verified log entries"},
+		{name: "wrong identity", at: now, set: true, opts: func(o *keyless.Options) {
+			o.Identities = []keyless.Identity{{Subject: "attacker@example.com", Issuer: testIssuer}}
+		}, want: `expected SAN value "attacker@example.com"`},
+		{name: "wrong issuer", at: now, set: true, opts: func(o *keyless.Options) {
+			o.Identities = []keyless.Identity{{Subject: testSubject, Issuer: "https://other.example.com"}}
+		}, want: "expected issuer value"},
+		{name: "regexp that matches the whole value", at: now, set: true, opts: func(o *keyless.Options) {
+			o.Identities = []keyless.Identity{{SubjectRegexp: `[a-z]+@example\.com`, IssuerRegexp: `https://issuer\.example\.com`}}
+		}},
+		{name: "regexp that matches only unanchored", at: now, set: true, opts: func(o *keyless.Options) {
+			o.Identities = []keyless.Identity{{SubjectRegexp: `example\.com`, Issuer: testIssuer}}
+		}, want: "matches the WHOLE value"},
+		{name: "certificate outside its validity at signing time", at: time.Now().Add(time.Hour), set: true, want: "integrated time outside certificate validity"},
+		{name: "chain to an untrusted CA", at: now, set: true, opts: func(o *keyless.Options) {
+			o.Trusted = otherCA{TrustedMaterial: vs, cas: other.FulcioCertificateAuthorities()}
+		}, want: "leaf certificate verification failed"},
+		{name: "SCT required, none embedded", at: now, set: true, opts: func(o *keyless.Options) { o.IgnoreSCT = false }, want: "signed certificate timestamp"},
+		{name: "timestamp over other bytes", at: now, ts: true, mutate: func(k *keylessSig, _ []byte) {
+			k.tsr, _ = vs.TimestampResponse([]byte("other bytes"))
+		}, opts: func(o *keyless.Options) { o.IgnoreTlog = true }, want: "hashed messages don't match"},
+		{name: "certificate and signature replaced, Rekor entry kept", at: now, set: true, mutate: func(k *keylessSig, payload []byte) {
+			other := signKeyless(t, vs, testSubject, payload, now)
+			k.sig, k.cert = other.sig, other.cert // a valid pair, but not the one logged
+		}, want: "transparency log signature does not match"},
+		{name: "signature by another certificate's key", at: now, set: true, mutate: func(k *keylessSig, payload []byte) {
+			k.sig = signKeyless(t, vs, testSubject, payload, now).sig
+		}, want: "signature does not verify with the certificate's key"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, nil)
+			ref := f.reg.Ref("app:1")
+			f.reg.PushImage(t, ref)
+			p := legacyPayload(t, f, ref)
+			k := signKeyless(t, vs, testSubject, p, c.at)
+			if c.mutate != nil {
+				c.mutate(&k, p)
+			}
+			replaceAnnotations(t, f, sigTag(t, f, ref), k.annotations(c.set, c.ts))
+			o := base
+			if c.opts != nil {
+				c.opts(&o)
+			}
+			res, err := f.verifyWith(t, ref, verify.Options{}, []verify.Option{verify.WithKeyless(o)})
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("want verified, got %v (%+v)", err, res.Rejected)
+				}
+				s := res.Signatures[0]
+				if s.Identity == nil || s.Identity.Subject != testSubject || len(s.SignedAt) == 0 {
+					t.Fatalf("verified signature %+v lacks its identity or time", s)
+				}
+				return
+			}
+			mustFail(t, err, verify.ErrNotVerified, c.want, res)
+		})
+	}
+}
+
+// TestKeylessNeedsIdentity: a certificate signature is never accepted by a
+// key-only verifier, and says what to give.
+func TestKeylessNeedsIdentity(t *testing.T) {
+	vs, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, nil)
+	ref := f.reg.Ref("app:1")
+	f.reg.PushImage(t, ref)
+	p := legacyPayload(t, f, ref)
+	k := signKeyless(t, vs, testSubject, p, time.Now().Add(2*time.Minute))
+	replaceAnnotations(t, f, sigTag(t, f, ref), k.annotations(true, true))
+	res, err := f.verify(t, ref, verify.Options{}, mustKey(t).Public())
+	mustFail(t, err, verify.ErrNotVerified, "does not verify with any trusted key", res)
+	if _, err := keyless.Verify(nil, keyless.Artifact{}, keyless.Options{Trusted: vs}); err == nil || !strings.Contains(err.Error(), "needs an identity") {
+		t.Fatalf("no identity: %v", err)
+	}
+	_ = sgverify.WithoutArtifactUnsafe
+}
+
+// pushKeylessBundle attaches to subject a v0.3 bundle of stmt signed by a
+// fresh certificate of vs for subject identity who, as cosign v3 does.
+func pushKeylessBundle(t testing.TB, f *fixture, vs *ca.VirtualSigstore, subject name.Digest, who string, stmt []byte) {
+	t.Helper()
+	e, err := vs.AttestAtTime(who, testIssuer, stmt, time.Now().Add(2*time.Minute), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, _ := e.SignatureContent()
+	vc, _ := e.VerificationContent()
+	entries, _ := e.TlogEntries()
+	ts, _ := e.Timestamps()
+	env := sc.EnvelopeContent().RawEnvelope()
+	sig, _ := base64.StdEncoding.DecodeString(env.Signatures[0].Sig)
+	payload, _ := base64.StdEncoding.DecodeString(env.Payload)
+	tle := proto.Clone(entries[0].TransparencyLogEntry()).(*protorekor.TransparencyLogEntry)
+	var kind struct{ Kind, APIVersion string }
+	if err := json.Unmarshal(tle.CanonicalizedBody, &kind); err != nil {
+		t.Fatal(err)
+	}
+	tle.KindVersion = &protorekor.KindVersion{Kind: kind.Kind, Version: kind.APIVersion}
+	pb := &protobundle.Bundle{
+		MediaType: "application/vnd.dev.sigstore.bundle.v0.3+json",
+		VerificationMaterial: &protobundle.VerificationMaterial{
+			Content:                   &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: vc.Certificate().Raw}},
+			TlogEntries:               []*protorekor.TransparencyLogEntry{tle},
+			TimestampVerificationData: &protobundle.TimestampVerificationData{Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: ts[0]}}},
+		},
+		Content: &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{PayloadType: env.PayloadType, Payload: payload, Signatures: []*protodsse.Signature{{Sig: sig}}}},
+	}
+	data, err := protojson.Marshal(pb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.client.Resolve(f.ctx, subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann := map[string]string{oci.BundleContentAnnotation: "dsse-envelope", oci.BundlePredicateTypeAnnotation: statement.CosignSign}
+	if _, err := f.client.PushReferrer(f.ctx, subject, r.Descriptor, oci.Artifact{ArtifactType: bundle.MediaTypeV03, Layer: data, LayerMediaType: bundle.MediaTypeV03, Annotations: ann}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestKeylessBundle(t *testing.T) {
+	vs, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, nil)
+	ref := f.reg.Ref("app:1")
+	d := f.reg.PushImage(t, ref)
+	h, _ := v1.NewHash(d.DigestStr())
+	pushKeylessBundle(t, f, vs, d, testSubject, mustStatement(t, h, statement.CosignSign))
+	o := keyless.Options{Trusted: vs, Identities: []keyless.Identity{{Subject: testSubject, Issuer: testIssuer}}, IgnoreSCT: true}
+	res, err := f.verifyWith(t, ref, verify.Options{Format: verify.FormatBundle}, []verify.Option{verify.WithKeyless(o)})
+	if err != nil {
+		t.Fatalf("want verified, got %v (%+v)", err, res.Rejected)
+	}
+	if s := res.Signatures[0]; s.Source != verify.SourceBundle || s.Identity == nil || s.Identity.Issuer != testIssuer || len(s.SignedAt) == 0 {
+		t.Fatalf("verified %+v", s)
+	}
+
+	// Another identity, a second signer: a threshold of 2 counts them.
+	pushKeylessBundle(t, f, vs, d, "second@example.com", mustStatement(t, h, statement.CosignSign))
+	o.Identities = append(o.Identities, keyless.Identity{Subject: "second@example.com", Issuer: testIssuer})
+	if res, err := f.verifyWith(t, ref, verify.Options{Format: verify.FormatBundle, Threshold: 2}, []verify.Option{verify.WithKeyless(o)}); err != nil {
+		t.Fatalf("threshold 2 of two identities: %v (%+v)", err, res.Rejected)
+	}
+	if res, err := f.verifyWith(t, ref, verify.Options{Format: verify.FormatBundle, Threshold: 3}, []verify.Option{verify.WithKeyless(o)}); err == nil {
+		t.Fatal("threshold 3 passed with two signers")
+	} else {
+		mustFail(t, err, verify.ErrNotVerified, "", res)
+	}
+
+	// A bundle about another image is refused for that reason.
+	other := f.reg.PushImage(t, f.reg.Ref("other:1"))
+	oh, _ := v1.NewHash(other.DigestStr())
+	f2 := newFixture(t, nil)
+	ref2 := f2.reg.Ref("app:2")
+	d2 := f2.reg.PushImage(t, ref2)
+	pushKeylessBundle(t, f2, vs, d2, testSubject, mustStatement(t, oh, statement.CosignSign))
+	res, err = f2.verifyWith(t, ref2, verify.Options{Format: verify.FormatBundle}, []verify.Option{verify.WithKeyless(o)})
+	mustFail(t, err, verify.ErrNotVerified, "about another image", res)
+
+	// Wrong identity.
+	o.Identities = []keyless.Identity{{Subject: "attacker@example.com", Issuer: testIssuer}}
+	res, err = f.verifyWith(t, ref, verify.Options{Format: verify.FormatBundle}, []verify.Option{verify.WithKeyless(o)})
+	mustFail(t, err, verify.ErrNotVerified, `expected SAN value "attacker@example.com"`, res)
+}
