@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # install-tools.sh installs the real components the e2e suite needs: a registry
 # server (Debian's docker-registry; the tests write their own bcrypt htpasswd),
-# the peer tools cosign v3 and v2 and crane, and the Rekor transparency logs
-# (v1 on Trillian and Debian's MariaDB, v2 "rekor-tiles" posix), built from
+# the peer tools cosign v3 and v2 and crane, the Rekor transparency logs
+# (v1 on Trillian and Debian's MariaDB, v2 "rekor-tiles" posix) and the keyless
+# stack (Fulcio, the tesseract CT log, a timestamp authority), built from
 # source with the local Go toolchain. (scripts/goreleaser-check.sh builds goreleaser the same
 # way, into the same cache.) Builds are cached under $IMGSIGN_TOOLS (default
 # ~/.cache/imgsign/tools) so that later runs take seconds.
 #
-# Usage: scripts/install-tools.sh [registry|cosign|rekor|all]   (default: all)
+# Usage: scripts/install-tools.sh [registry|cosign|rekor|keyless|all]   (default: all)
 set -euo pipefail
 
 TOOLS="${IMGSIGN_TOOLS:-$HOME/.cache/imgsign/tools}"
@@ -20,6 +21,9 @@ CRANE_VERSION=v0.22.1
 TRILLIAN_VERSION=v1.8.0
 REKOR_VERSION=v1.5.4
 REKOR_TILES_VERSION=v2.3.0
+FULCIO_VERSION=v1.8.4
+TESSERACT_VERSION=v0.1.1
+TSA_VERSION=v2.1.2
 
 log() { printf 'install-tools: %s\n' "$*" >&2; }
 
@@ -108,10 +112,54 @@ install_rekor() {
   fi
 }
 
+# patched_go_tool NAME MODULE@VERSION PKG FILE SED-SCRIPT: build PKG (a package
+# path relative to the module root) from a private copy of MODULE's source in
+# the module cache, with FILE edited by SED-SCRIPT first. Used to make servers
+# that hard-code a listener on all interfaces bind to loopback only. Fails
+# loudly when the edit no longer applies (the upstream line has changed).
+patched_go_tool() {
+  local name=$1 mod=$2 pkg=$3 file=$4 script=$5 version=${2##*@}
+  local dst="$TOOLS/bin/$name-$version"
+  if [ -x "$dst" ]; then return; fi
+  log "building $mod/$pkg with $file patched (cached afterwards in $TOOLS)"
+  local dir
+  dir=$(cd "$TOOLS" && GOWORK=off go mod download -json "$mod" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+  if [ -z "$dir" ] || [ ! -r "$dir/$file" ]; then
+    log "cannot find $file in module $mod (module dir '$dir')"; exit 1
+  fi
+  local tmp; tmp=$(mktemp -d "$TOOLS/build.XXXXXX")
+  cp -R "$dir/." "$tmp/src"
+  chmod -R u+w "$tmp/src"
+  sed -i "$script" "$tmp/src/$file"
+  if cmp -s "$dir/$file" "$tmp/src/$file"; then
+    log "patch '$script' did not change $mod/$file: upstream changed, update install-tools.sh"
+    rm -rf "$tmp"; exit 1
+  fi
+  (cd "$tmp/src" && GOWORK=off GOFLAGS="$GOFLAGS -mod=readonly" go build -trimpath -o "$tmp/out" "./$pkg" 2> >(grep -v '^go: downloading' >&2))
+  mv "$tmp/out" "$dst"
+  rm -rf "$tmp"
+}
+
+# install_keyless builds the keyless (Fulcio) stack the e2e suite starts on
+# 127.0.0.1: Fulcio with a file CA, the tesseract CT log (posix storage) and
+# the timestamp authority. Fulcio binds its metrics port on all interfaces
+# (":PORT" in cmd/app/serve.go) and the timestamp authority hard-codes
+# ":2112" (pkg/server/prometheus.go, where the Rekor v1 harness already holds
+# 127.0.0.1:2112): both are rebuilt with that one address on loopback, the
+# TSA's on an ephemeral port.
+install_keyless() {
+  patched_go_tool fulcio "github.com/sigstore/fulcio@$FULCIO_VERSION" . cmd/app/serve.go \
+    's|Addr:              fmt.Sprintf(":%v", viper.GetString("metrics-port")),|Addr:              fmt.Sprintf("127.0.0.1:%v", viper.GetString("metrics-port")),|'
+  patched_go_tool timestamp-server "github.com/sigstore/timestamp-authority/v2@$TSA_VERSION" cmd/timestamp-server pkg/server/prometheus.go \
+    's|Addr:         ":2112",|Addr:         "127.0.0.1:0",|'
+  go_tool tesseract-posix github.com/transparency-dev/tesseract/cmd/tesseract/posix@$TESSERACT_VERSION
+}
+
 case "${1:-all}" in
   registry) install_registry ;;
   cosign) install_cosign ;;
   rekor) install_rekor ;;
-  all) install_registry; install_cosign; install_rekor ;;
-  *) echo "usage: $0 [registry|cosign|rekor|all]" >&2; exit 2 ;;
+  keyless) install_keyless ;;
+  all) install_registry; install_cosign; install_rekor; install_keyless ;;
+  *) echo "usage: $0 [registry|cosign|rekor|keyless|all]" >&2; exit 2 ;;
 esac

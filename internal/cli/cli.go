@@ -99,6 +99,7 @@ COSIGN_PASSWORD), then a prompt on the terminal.
 		a.newSignCommand(),
 		a.newVerifyCommand(),
 		a.newTrustedRootCommand(),
+		a.newTrustCommand(),
 		a.newAttachCommand(),
 		a.newPolicyCommand(),
 		a.newDockerfileCommand(),

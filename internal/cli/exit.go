@@ -5,6 +5,7 @@ import (
 	"io/fs"
 
 	"github.com/imgsign/imgsign/pkg/keys"
+	"github.com/imgsign/imgsign/pkg/trustroot"
 )
 
 // Exit codes. They are part of imgsign's interface: scripts and CI jobs
@@ -15,6 +16,9 @@ const (
 	ExitUsage = 2 // bad command line: unknown command or flag, wrong arguments
 	ExitKey   = 3 // a key or password was rejected: wrong password, corrupt, wrong kind or unsupported key
 	ExitExist = 4 // refused to overwrite an existing file (use --force)
+	// ExitTrust: the trust material was refused: TUF metadata expired or
+	// tampered, no trusted root reachable or cached, a malformed trusted root.
+	ExitTrust = 15
 )
 
 // exitCodeHelp is shown at the end of the root command's help.
@@ -27,7 +31,10 @@ const exitCodeHelp = `Exit codes:
   10  verify: no signatures found
   11  verify: image or tag not found
   12  verify: signatures found, but none (or too few) verified
-  13  verify: the trust policy rejects the image`
+  13  verify: the trust policy rejects the image
+  15  trust root refused: TUF metadata expired or tampered, none reachable
+      or cached (give --trusted-root or run 'imgsign trust init'), or a
+      malformed trusted root`
 
 // usageError marks an error in the command line itself.
 type usageError struct{ err error }
@@ -66,6 +73,8 @@ func exitCode(err error) int {
 		return ExitKey
 	case errors.Is(err, fs.ErrExist):
 		return ExitExist
+	case trustroot.IsTrustError(err):
+		return ExitTrust
 	}
 	return ExitError
 }

@@ -304,8 +304,18 @@ GRANT ALL PRIVILEGES ON rekor.* TO 'trillian'@'localhost';`
 
 // startRekorV2 starts a fresh Rekor v2 (rekor-tiles posix) log for this
 // test, stopped at its end: writes at URL, reads (checkpoint and tiles)
-// served from its storage directory at ReadURL, hiding .state/.
+// served from its storage directory at ReadURL, hiding .state/. Its origin
+// is the read URL without scheme.
 func startRekorV2(t testing.TB) *rekorLog {
+	t.Helper()
+	return startRekorV2Origin(t, "")
+}
+
+// startRekorV2Origin is startRekorV2 with the checkpoint origin given (""
+// for the default). A trusted root names a Rekor v2 log by a base URL
+// https://ORIGIN from which sigstore-go takes the origin as the host name
+// without port: such logs need an origin with no port.
+func startRekorV2Origin(t testing.TB, origin string) *rekorLog {
 	t.Helper()
 	bin := tool(t, "rekor-tiles-posix-"+rekorTilesVersion)
 	dir := t.TempDir()
@@ -318,7 +328,10 @@ func startRekorV2(t testing.TB) *rekorLog {
 	read := httptest.NewServer(staticTiles(l.storageDir))
 	t.Cleanup(read.Close)
 	l.ReadURL = read.URL
-	l.Origin = strings.TrimPrefix(read.URL, "http://")
+	l.Origin = origin
+	if l.Origin == "" {
+		l.Origin = strings.TrimPrefix(read.URL, "http://")
+	}
 
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
