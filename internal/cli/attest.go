@@ -230,6 +230,7 @@ as JSON on standard output; reasons for rejections go to standard error.
 	f.StringVar(&platfm, "platform", "", "for an index, verify the manifest of this platform (os/arch[/variant])")
 	logs.registerVerify(cmd)
 	kl.register(cmd)
+	kl.registerBlob(cmd)
 	src.register(cmd)
 	reg.register(cmd)
 	return cmd

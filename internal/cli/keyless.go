@@ -44,7 +44,8 @@ func (f *keylessFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.ignoreSCT, "insecure-ignore-sct", false, "keyless: do not require an embedded SCT in the certificate (a private CA without a CT log)")
 }
 
-// registerBlob adds cosign verify-blob's flags accepted for compatibility.
+// registerBlob adds cosign's --insecure-ignore-tlog and
+// --use-signed-timestamps (verify, verify-attestation, verify-blob).
 func (f *keylessFlags) registerBlob(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.BoolVar(&f.ignoreTlog, "insecure-ignore-tlog", false, "keyless: do not require a transparency-log entry (a verified RFC 3161 timestamp must then give the signing time)")

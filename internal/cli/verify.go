@@ -253,6 +253,7 @@ machine-readable result per image on standard output.
 	f.StringVar(&format, "format", "any", "where to look for signatures: any (legacy tag, then bundle referrers), legacy or bundle")
 	logs.registerVerify(cmd)
 	kl.register(cmd)
+	kl.registerBlob(cmd)
 	gf.register(cmd, true)
 	src.register(cmd)
 	reg.register(cmd)
