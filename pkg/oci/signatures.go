@@ -53,6 +53,10 @@ func (c *Client) ReadManifest(ctx context.Context, ref name.Reference) (*v1.Mani
 	if err != nil {
 		return nil, v1.Hash{}, wrapNotFound(ref.String(), err)
 	}
+	desc, err := checkManifest(ref, d.Descriptor, d.Manifest)
+	if err != nil {
+		return nil, v1.Hash{}, err
+	}
 	if !d.MediaType.IsImage() {
 		return nil, v1.Hash{}, fmt.Errorf("%s: media type %q is not an image manifest", ref, d.MediaType)
 	}
@@ -63,7 +67,7 @@ func (c *Client) ReadManifest(ctx context.Context, ref name.Reference) (*v1.Mani
 	if n := len(m.Layers); n > c.limits.MaxSignatures {
 		return nil, v1.Hash{}, fmt.Errorf("%s: %w: manifest declares %d layers (limit %d)", ref, ErrTooMany, n, c.limits.MaxSignatures)
 	}
-	return m, d.Digest, nil
+	return m, desc.Digest, nil
 }
 
 // FetchBlob downloads the blob desc describes from repo, reading at most max
@@ -76,7 +80,7 @@ func (c *Client) FetchBlob(ctx context.Context, repo name.Repository, desc v1.De
 	if desc.Digest.Algorithm != "sha256" {
 		return nil, fmt.Errorf("blob %s: unsupported digest algorithm", desc.Digest)
 	}
-	opts, err := c.options(ctx, repo, false)
+	opts, err := c.options(asDocument(ctx), repo, false)
 	if err != nil {
 		return nil, err
 	}
