@@ -1,7 +1,9 @@
 // Package statement builds and parses in-toto Statements, the payload that
 // DSSE envelopes carry for cosign v3 signatures and for attestations.
 // Statement v1 is written; v1 and v0.1 are read. Parsing is strict: unknown
-// members are errors and the number of subjects is capped.
+// members are errors, the number of subjects is capped, and a statement two
+// JSON readers could read differently (a key twice in an object, keys that
+// differ only in case where encoding/json folds them) is refused.
 package statement
 
 import (
@@ -74,7 +76,12 @@ func ForImageNamed(subjectName string, d v1.Hash, predicateType string, predicat
 }
 
 // Parse parses a statement strictly.
+// Keys defined twice, or keys of the statement or a subject that differ
+// only in case, are refused as ambiguous.
 func Parse(data []byte) (*Statement, error) {
+	if err := checkKeys(data); err != nil {
+		return nil, err
+	}
 	var s Statement
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
