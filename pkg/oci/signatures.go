@@ -94,8 +94,10 @@ func (c *Client) FetchBlob(ctx context.Context, repo name.Repository, desc v1.De
 	}
 	defer rc.Close()
 	// go-containerregistry hashes while reading and fails at EOF on a
-	// mismatch; reading one byte past max detects an oversized blob.
-	data, err := io.ReadAll(io.LimitReader(rc, max+1))
+	// mismatch; reading one byte past max detects an oversized blob. A
+	// declared size is read into a buffer of exactly that size (plus the
+	// byte that detects more), not one grown by doubling.
+	data, err := readAtMost(rc, desc.Size, max)
 	if err != nil {
 		return nil, fmt.Errorf("blob %s: %w: %v", desc.Digest, ErrDigestMismatch, err)
 	}
@@ -109,6 +111,24 @@ func (c *Client) FetchBlob(ctx context.Context, repo name.Repository, desc v1.De
 		return nil, fmt.Errorf("blob %s: %w", desc.Digest, ErrDigestMismatch)
 	}
 	return data, nil
+}
+
+// readAtMost reads r to its end, at most max+1 bytes; size, when positive,
+// is the expected length, allocated at once.
+func readAtMost(r io.Reader, size, max int64) ([]byte, error) {
+	if size <= 0 {
+		return io.ReadAll(io.LimitReader(r, max+1))
+	}
+	buf := make([]byte, size+1)
+	n, err := io.ReadFull(r, buf)
+	switch err {
+	case io.ErrUnexpectedEOF, io.EOF:
+		return buf[:n], nil
+	case nil: // more than size bytes: read on to tell the limit apart
+		rest, err := io.ReadAll(io.LimitReader(r, max+1-int64(n)))
+		return append(buf, rest...), err
+	}
+	return buf[:n], err
 }
 
 // Attachment is a layer to add to a legacy attachment manifest.

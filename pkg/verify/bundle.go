@@ -2,6 +2,8 @@ package verify
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"io"
 	"context"
 	"fmt"
 
@@ -10,15 +12,24 @@ import (
 	"github.com/imgsign/imgsign/pkg/bundle"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/statement"
-	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 )
 
 // signedBy returns the first trusted key under which sig is a valid
 // signature of msg, or nil.
 func (v *Verifier) signedBy(sig, msg []byte) *trustedKey {
+	return v.signedByParts(sig, msg)
+}
+
+// signedByParts is signedBy for a message given in parts (a DSSE PAE
+// header and its payload), never joined in memory.
+func (v *Verifier) signedByParts(sig []byte, parts ...[]byte) *trustedKey {
 	for i, k := range v.keys {
 		for _, kv := range k.verifiers {
-			if kv.VerifySignature(bytes.NewReader(sig), bytes.NewReader(msg)) == nil {
+			readers := make([]io.Reader, len(parts))
+			for j, p := range parts {
+				readers[j] = bytes.NewReader(p)
+			}
+			if kv.VerifySignature(bytes.NewReader(sig), io.MultiReader(readers...)) == nil {
 				return &v.keys[i]
 			}
 		}
@@ -29,8 +40,9 @@ func (v *Verifier) signedBy(sig, msg []byte) *trustedKey {
 // dsseCheck is the outcome of checkDSSE.
 type dsseCheck struct {
 	key *trustedKey
-	// sig is the envelope signature that verified, over pae.
-	sig, pae []byte
+	// sig is the envelope signature that verified, over the PAE whose
+	// SHA-256 is paeDigest.
+	sig, paeDigest []byte
 	stmt     *statement.Statement
 	sub      *statement.Subject
 	// reason says why the envelope was rejected; empty when it verified.
@@ -50,11 +62,13 @@ func (v *Verifier) checkDSSE(payloadType string, payload []byte, sigs [][]byte, 
 	if payloadType != statement.PayloadType {
 		return dsseCheck{reason: fmt.Sprintf("DSSE payload type %q is not in-toto", payloadType)}
 	}
-	pae := dsse.PAE(payloadType, payload)
+	// The PAE is the header then the payload; the payload (up to an
+	// attestation's size) is not copied to build it.
+	header := paeHeader(payloadType, payload)
 	var key *trustedKey
 	var signature []byte
 	for _, sig := range sigs {
-		if key = v.signedBy(sig, pae); key != nil {
+		if key = v.signedByParts(sig, header, payload); key != nil {
 			signature = sig
 			break
 		}
@@ -81,7 +95,10 @@ func (v *Verifier) checkDSSE(payloadType string, payload []byte, sigs [][]byte, 
 	if !ok {
 		return dsseCheck{reason: "the signed statement is about another image, not " + img.DigestStr()}
 	}
-	return dsseCheck{key: key, sig: signature, pae: pae, stmt: s, sub: sub}
+	ph := sha256.New()
+	ph.Write(header)
+	ph.Write(payload)
+	return dsseCheck{key: key, sig: signature, paeDigest: ph.Sum(nil), stmt: s, sub: sub}
 }
 
 // errOtherType is checkBundle's reason for an unannotated bundle that turned
@@ -186,4 +203,10 @@ func (v *Verifier) checkBundle(ctx context.Context, repo name.Repository, img na
 		return nil, lc.reason
 	}
 	return &Verified{Source: SourceBundle, KeyID: c.key.id, Referrer: r.Digest.String(), Statement: b.Payload, Tlog: lc.facts, TlogUnchecked: lc.unchecked}, ""
+}
+
+// paeHeader is the DSSE pre-authentication encoding of payloadType and
+// payload without the payload itself, which follows it.
+func paeHeader(payloadType string, payload []byte) []byte {
+	return []byte(fmt.Sprintf("DSSEv1 %d %s %d ", len(payloadType), payloadType, len(payload)))
 }
