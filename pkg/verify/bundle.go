@@ -2,10 +2,10 @@ package verify
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"io"
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"io"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -43,8 +43,8 @@ type dsseCheck struct {
 	// sig is the envelope signature that verified, over the PAE whose
 	// SHA-256 is paeDigest.
 	sig, paeDigest []byte
-	stmt     *statement.Statement
-	sub      *statement.Subject
+	stmt           *statement.Statement
+	sub            *statement.Subject
 	// reason says why the envelope was rejected; empty when it verified.
 	reason string
 	// otherType is set when the envelope verified but is a statement of
