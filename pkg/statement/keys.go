@@ -1,7 +1,6 @@
 package statement
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -21,41 +20,76 @@ const (
 	levelSubject            // one subject: decoded into a struct
 )
 
-// checkKeys refuses a statement that two JSON readers could read
-// differently: a key twice in one object, at any level (encoding/json keeps
+// known are the members of the statement and of a subject, folded.
+var known = map[level]map[string]bool{
+	levelTop:     {foldKey("_type"): true, foldKey("subject"): true, foldKey("predicateType"): true, foldKey("predicate"): true},
+	levelSubject: {foldKey("name"): true, foldKey("digest"): true, foldKey("annotations"): true},
+}
+
+// checkKeys refuses members the Statement type does not have, and a
+// statement that two JSON readers could read differently: a key twice in one object, at any level (encoding/json keeps
 // the last, other readers the first), or two keys of the statement or of a
 // subject that differ only in case (encoding/json matches struct fields
 // case-insensitively, so "PredicateType" may stand in for "predicateType"
 // while a map view, such as the one policy conditions get, keeps both).
+//
+// It scans the input in place, allocating only for keys, so that checking
+// a large statement costs no copy of it. Malformed JSON is left to the
+// decoder that follows (it is checked with json.Valid first).
 func checkKeys(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return nil // the decoder reports malformed JSON
-	}
-	return walkKeys(dec, tok, levelTop, 0, "")
-}
-
-func walkKeys(dec *json.Decoder, tok json.Token, lv level, depth int, path string) error {
-	d, ok := tok.(json.Delim)
-	if !ok {
+	if !json.Valid(data) {
 		return nil
 	}
+	s := &keyScanner{data: data}
+	s.space()
+	return s.value(levelTop, 0, "")
+}
+
+// keyScanner walks JSON already known to be valid.
+type keyScanner struct {
+	data []byte
+	i    int
+}
+
+func (s *keyScanner) space() {
+	for s.i < len(s.data) && (s.data[s.i] == ' ' || s.data[s.i] == '\t' || s.data[s.i] == '\n' || s.data[s.i] == '\r') {
+		s.i++
+	}
+}
+
+// str skips a string at s.i and returns its raw text, quotes included.
+func (s *keyScanner) str() []byte {
+	start := s.i
+	s.i++
+	for s.data[s.i] != '"' {
+		if s.data[s.i] == '\\' {
+			s.i++
+		}
+		s.i++
+	}
+	s.i++
+	return s.data[start:s.i]
+}
+
+func (s *keyScanner) value(lv level, depth int, path string) error {
 	if depth > maxDepth {
 		return fmt.Errorf("%w: nested more than %d deep", ErrInvalid, maxDepth)
 	}
-	fold := lv == levelTop || lv == levelSubject
-	switch d {
+	switch s.data[s.i] {
+	case '"':
+		s.str()
 	case '{':
+		s.i++
+		fold := lv == levelTop || lv == levelSubject
 		keys := map[string]bool{}
 		folded := map[string]string{}
-		for dec.More() {
-			kt, err := dec.Token()
-			if err != nil {
-				return nil
+		for s.space(); s.data[s.i] != '}'; s.space() {
+			if s.data[s.i] == ',' {
+				s.i++
+				s.space()
 			}
-			k, _ := kt.(string)
+			var k string
+			_ = json.Unmarshal(s.str(), &k)
 			if keys[k] {
 				return fmt.Errorf("%w: ambiguous: key %q appears twice in %s", ErrInvalid, k, where(path))
 			}
@@ -67,36 +101,46 @@ func walkKeys(dec *json.Decoder, tok json.Token, lv level, depth int, path strin
 					return fmt.Errorf("%w: ambiguous: keys %q and %q in %s differ only in case", ErrInvalid, other, k, where(path))
 				}
 				folded[fk] = k
+				if !known[lv][fk] {
+					return fmt.Errorf("%w: unknown member %q in %s", ErrInvalid, k, where(path))
+				}
 				if lv == levelTop && fk == foldKey("subject") {
 					child = levelSubjectArray
 				}
 			}
-			vt, err := dec.Token()
-			if err != nil {
-				return nil
-			}
-			if err := walkKeys(dec, vt, child, depth+1, path+"."+k); err != nil {
+			s.space()
+			s.i++ // ':'
+			s.space()
+			if err := s.value(child, depth+1, path+"."+k); err != nil {
 				return err
 			}
 		}
+		s.i++
 	case '[':
+		s.i++
 		child := levelOther
 		if lv == levelSubjectArray {
 			child = levelSubject
 		}
-		for i := 0; dec.More(); i++ {
-			vt, err := dec.Token()
-			if err != nil {
-				return nil
+		for n := 0; ; n++ {
+			s.space()
+			if s.data[s.i] == ']' {
+				break
 			}
-			if err := walkKeys(dec, vt, child, depth+1, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+			if s.data[s.i] == ',' {
+				s.i++
+				s.space()
+			}
+			if err := s.value(child, depth+1, fmt.Sprintf("%s[%d]", path, n)); err != nil {
 				return err
 			}
 		}
-	default:
-		return nil
+		s.i++
+	default: // number, true, false, null
+		for s.i < len(s.data) && !strings.ContainsRune(",}] \t\r\n", rune(s.data[s.i])) {
+			s.i++
+		}
 	}
-	_, _ = dec.Token() // the closing delimiter
 	return nil
 }
 
