@@ -178,3 +178,19 @@ func TestSchema1Refused(t *testing.T) {
 		})
 	}
 }
+
+// A capped blob (signature payload, bundle, attestation) is a document:
+// trickled, it fails at the request timeout even though bytes keep coming,
+// where a streamed blob would not.
+func TestTricklingDocumentBlobTimesOut(t *testing.T) {
+	reg := testreg.Start(t, trickle(func(r *http.Request) bool {
+		return strings.Contains(r.URL.Path, "/blobs/")
+	}, "application/octet-stream"))
+	repo, _ := name.NewRepository(reg.Ref("r/app"))
+	h, _, _ := v1.SHA256(strings.NewReader(strings.Repeat(" ", 1000)))
+	c := client(t, oci.Options{Retries: -1, RequestTimeout: 300 * time.Millisecond})
+	_, err := c.FetchBlob(context.Background(), repo, v1.Descriptor{Digest: h, Size: 1000}, 1<<20)
+	if !errors.Is(err, oci.ErrRequestTimeout) || !strings.Contains(err.Error(), "did not arrive whole") {
+		t.Fatalf("err = %v, want ErrRequestTimeout for a document", err)
+	}
+}

@@ -98,6 +98,9 @@ func (c *Client) FetchBlob(ctx context.Context, repo name.Repository, desc v1.De
 	// declared size is read into a buffer of exactly that size (plus the
 	// byte that detects more), not one grown by doubling.
 	data, err := readAtMost(rc, desc.Size, max)
+	if errors.Is(err, ErrRequestTimeout) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return nil, fmt.Errorf("blob %s: %w", desc.Digest, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("blob %s: %w: %v", desc.Digest, ErrDigestMismatch, err)
 	}
