@@ -130,6 +130,16 @@ func (v *Verifier) attestationMax(left int64) (int64, string) {
 	return min(l.MaxAttestationBytes, left), ""
 }
 
+// totalNote explains a size refusal caused by the image's total rather
+// than the per-attestation limit.
+func (v *Verifier) totalNote(max int64, err error) string {
+	l := v.client.Limits()
+	if max < l.MaxAttestationBytes && errors.Is(err, oci.ErrTooLarge) {
+		return fmt.Sprintf(" (what was left of the %d bytes allowed in total for this image's attestations)", l.MaxAttestationTotalBytes)
+	}
+	return ""
+}
+
 // accept applies the policy to a verified statement and records it.
 func accept(res *AttestationResult, o AttestationOptions, va VerifiedAttestation, rej Rejected) {
 	if o.Policy != nil {
@@ -181,7 +191,7 @@ func (v *Verifier) legacyAttestations(ctx context.Context, d name.Digest, o Atte
 		blob, err := v.client.FetchBlob(ctx, tag.Context(), layer, max)
 		*budget -= int64(len(blob))
 		if err != nil {
-			rej.Reason = "envelope: " + err.Error()
+			rej.Reason = "envelope: " + err.Error() + v.totalNote(max, err)
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
@@ -245,7 +255,7 @@ func (v *Verifier) bundleAttestations(ctx context.Context, d name.Digest, o Atte
 		m, blob, err := v.client.FetchReferrer(ctx, d.Context(), r, bundle.MediaTypeV03, max)
 		*budget -= int64(len(blob))
 		if err != nil {
-			rej.Reason = err.Error()
+			rej.Reason = err.Error() + v.totalNote(max, err)
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
