@@ -33,6 +33,8 @@ fuzz: ## run the fuzzers (key parser, log entries, Dockerfile images, tar archiv
 	go test -run '^$$' -fuzz FuzzVerify -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/tlog
 	go test -run '^$$' -fuzz FuzzImages -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/dockerfile
 	go test -run '^$$' -fuzz FuzzOpen -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/tarindex
+	go test -run '^$$' -fuzz FuzzImages -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/k8simages
+	go test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/statement
 	go test -run '^$$' -fuzz FuzzOpenTar -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/layout
 
 demo: ## build imgsign and run the quick start end to end on a local registry

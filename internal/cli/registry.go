@@ -31,6 +31,7 @@ type registryFlags struct {
 	insecure, allowHTTP  bool
 	retries              int
 	timeout              time.Duration
+	requestTimeout       time.Duration
 	limits               oci.Limits
 	// transport, when set, replaces the network: an OCI layout's
 	// (--local, --tarball).
@@ -57,6 +58,7 @@ func (r *registryFlags) registerConnection(cmd *cobra.Command) {
 	f.BoolVar(&r.allowHTTP, "allow-http-registry", false, "allow plain HTTP to registries not on this machine (loopback may always use it)")
 	f.IntVar(&r.retries, "retries", oci.DefaultRetries, "retries of a request failing with 408, 429 or 5xx, with exponential backoff")
 	f.DurationVar(&r.timeout, "timeout", 5*time.Minute, "give up after this long")
+	f.DurationVar(&r.requestTimeout, "request-timeout", oci.DefaultRequestTimeout, "per registry request: a manifest, signature, bundle or attestation\nmust arrive whole within it, and a blob (copy, save, --verify-blobs)\nfails when no byte arrives for that long (0: no limit)")
 	f.Int64Var(&r.limits.MaxManifestBytes, "max-manifest-bytes", oci.DefaultMaxManifestBytes, "largest manifest read from a registry")
 	f.IntVar(&r.limits.MaxSignatures, "max-signatures", oci.DefaultMaxSignatures, "most signatures one image may carry; more is refused")
 	f.Int64Var(&r.limits.MaxPayloadBytes, "max-payload-bytes", oci.DefaultMaxPayloadBytes, "largest signature payload read")
@@ -86,6 +88,7 @@ func (r *registryFlags) client(ctx context.Context, a *App) (*oci.Client, contex
 		AllowHTTP:             r.allowHTTP,
 		Retries:               retries,
 		Limits:                r.limits,
+		RequestTimeout:        requestTimeout(r.requestTimeout),
 		UserAgent:             "imgsign/" + version.Get().Version,
 		Transport:             r.transport,
 	}
@@ -102,6 +105,15 @@ func (r *registryFlags) client(ctx context.Context, a *App) (*oci.Client, contex
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	return c, ctx, cancel, nil
+}
+
+// requestTimeout maps the --request-timeout value to oci.Options: 0 (no
+// limit) is negative there, where zero means the default.
+func requestTimeout(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
 
 // signingClient loads the private key (asking for its password only if it

@@ -9,11 +9,9 @@
 package envelope
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 )
@@ -46,29 +44,38 @@ func Marshal(payloadType string, payload, sig []byte) ([]byte, error) {
 // Parse decodes an envelope strictly: one JSON object with exactly the DSSE
 // members, base64 payload and signatures, 1 to MaxSignatures signatures.
 func Parse(data []byte) (*Envelope, error) {
+	// Keys first, without copying values: exactly the envelope's members
+	// (encoding/json would match others case-insensitively).
+	var keys map[string]skipValue
+	if err := json.Unmarshal(data, &keys); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	for k := range keys {
+		switch k {
+		case "payloadType", "payload", "signatures":
+		default:
+			return nil, fmt.Errorf("%w: unknown member %q", ErrInvalid, k)
+		}
+	}
 	var raw struct {
-		PayloadType string `json:"payloadType"`
-		Payload     string `json:"payload"`
+		PayloadType string        `json:"payloadType"`
+		Payload     base64Payload `json:"payload"`
 		Signatures  []struct {
 			KeyID string `json:"keyid"`
 			Sig   string `json:"sig"`
 		} `json:"signatures"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&raw); err != nil {
+	// The payload, the bulk of an envelope, is decoded from the input in
+	// place: the envelope costs its size plus the decoded payload.
+	if err := json.Unmarshal(data, &raw); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: data after the envelope", ErrInvalid)
 	}
 	if n := len(raw.Signatures); n == 0 || n > MaxSignatures {
 		return nil, fmt.Errorf("%w: %d signatures (need 1 to %d)", ErrInvalid, n, MaxSignatures)
 	}
-	e := &Envelope{PayloadType: raw.PayloadType}
-	var err error
-	if e.Payload, err = unb64(raw.Payload); err != nil {
-		return nil, fmt.Errorf("%w: payload is not base64", ErrInvalid)
+	e := &Envelope{PayloadType: raw.PayloadType, Payload: raw.Payload}
+	if e.Payload == nil {
+		e.Payload = []byte{}
 	}
 	for _, s := range raw.Signatures {
 		sig, err := unb64(s.Sig)

@@ -4,11 +4,13 @@
 //
 // Workloads are recognised by kind alone (apiVersion is not checked, so a
 // custom resource that reuses a built-in kind is read the same way): Pod,
-// Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob and
-// ReplicationController, inside List documents too. Any other kind is
-// skipped, including kinds that embed pod templates elsewhere (operators'
-// custom resources, PodTemplate); a gate that must account for them has to
-// inspect them by other means.
+// Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob,
+// ReplicationController and PodTemplate, inside List documents too. In each
+// pod spec, the images of containers, init containers, ephemeral
+// containers and image volumes (spec.volumes[].image.reference) are listed.
+// Any other kind is skipped, including kinds that embed pod templates
+// elsewhere (operators' custom resources); a gate that must account for
+// them has to inspect them by other means.
 //
 // Where a manifest could be read in more than one way, Images fails
 // instead of guessing: a key that the walk reads and that is defined twice
@@ -48,6 +50,12 @@ const (
 	maxMergeDepth = 32
 	// maxJSONDepth bounds nesting in JSON input, as yaml.v3 does for YAML.
 	maxJSONDepth = 10000
+	// MaxValues bounds the values (scalars, mappings, sequences, aliases)
+	// of one document, and so the memory its node tree takes (a few
+	// hundred bytes a value): it is checked on the raw bytes before the
+	// document is decoded. Real workloads have a few hundred values; a
+	// ConfigMap's data is one value per key.
+	MaxValues = 1 << 18
 )
 
 // ErrLimit is wrapped by errors reporting that the input exceeds one of
@@ -67,6 +75,9 @@ type Image struct {
 	// InitContainer and EphemeralContainer tell which list of the pod
 	// spec the container is in; both are false for spec.containers.
 	InitContainer, EphemeralContainer bool
+	// Volume is the name of the image volume (spec.volumes[].image,
+	// Kubernetes 1.31+) whose reference this is; Container is then "".
+	Volume string
 	// Document is the 0-based index of the document in the stream.
 	Document int
 	// Line is the 1-based line of the image value in the stream.
@@ -125,6 +136,29 @@ func Images(r io.Reader) ([]Image, error) {
 	return yamlImages(data)
 }
 
+// checkValues bounds the number of values of each document before any is
+// decoded. Every value but the first of a collection follows an indicator
+// (',' '-' ':' '[' '{' '?' or '*' for an alias), so their count, which
+// overestimates, bounds the values. Documents are split at lines that begin
+// with "---", which end a YAML document wherever they appear. (JSON
+// streams are counted by their own parser, document by document.)
+func checkValues(data []byte) error {
+	doc, n := 0, 0
+	for i, b := range data {
+		switch b {
+		case ',', '-', ':', '[', '{', '?', '*':
+			if b == '-' && (i == 0 || data[i-1] == '\n') && bytes.HasPrefix(data[i:], []byte("---")) {
+				doc, n = doc+1, 0
+				continue
+			}
+			if n++; n > MaxValues {
+				return fmt.Errorf("k8simages: %w: document %d has more than %d values", ErrLimit, doc, MaxValues)
+			}
+		}
+	}
+	return nil
+}
+
 // Unique returns the distinct references in images, in the order they are
 // first seen.
 func Unique(images []Image) []string {
@@ -140,6 +174,9 @@ func Unique(images []Image) []string {
 }
 
 func yamlImages(data []byte) ([]Image, error) {
+	if err := checkValues(data); err != nil {
+		return nil, err
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	w := &walker{merge: true, steps: maxSteps}
 	for i := 0; ; i++ {
@@ -387,6 +424,7 @@ var podSpecPath = map[string][]string{
 	"Job":                   {"spec", "template", "spec"},
 	"ReplicationController": {"spec", "template", "spec"},
 	"CronJob":               {"spec", "jobTemplate", "spec", "template", "spec"},
+	"PodTemplate":           {"template", "spec"},
 }
 
 // object reads one Kubernetes object; defaultKind is the kind of the items
@@ -498,6 +536,51 @@ func (w *walker) workload(n *yaml.Node, kind string, path []string) error {
 			}, img.Column})
 		}
 	}
+	return w.volumes(spec, kind, namespace, name, where)
+}
+
+// volumes adds the image volumes of a pod spec: spec.volumes[].image.reference
+// is an image the kubelet pulls, as a container's image is.
+func (w *walker) volumes(spec *yaml.Node, kind, namespace, name, where string) error {
+	seq, err := w.field(spec, "volumes")
+	if err != nil || seq == nil || isNull(seq) {
+		return err
+	}
+	if seq.Kind != yaml.SequenceNode {
+		return fmt.Errorf("k8simages: document %d, line %d: %s.volumes is not a list", w.doc, seq.Line, where)
+	}
+	for i, v := range seq.Content {
+		if err := w.step(); err != nil {
+			return err
+		}
+		v := resolve(v)
+		if v == nil || v.Kind != yaml.MappingNode {
+			return fmt.Errorf("k8simages: document %d, line %d: %s.volumes[%d] is not a mapping", w.doc, seq.Line, where, i)
+		}
+		src, err := w.mapping(v, "image", where+".volumes.image")
+		if err != nil {
+			return err
+		}
+		if src == nil {
+			continue
+		}
+		vname, _, err := w.str(v, "name")
+		if err != nil {
+			return err
+		}
+		ref, img, err := w.str(src, "reference")
+		if err != nil {
+			return err
+		}
+		if ref == "" {
+			return fmt.Errorf("k8simages: document %d, line %d: %s %q: image volume %q (volumes[%d]) has an empty reference",
+				w.doc, src.Line, kind, name, vname, i)
+		}
+		w.out = append(w.out, found{Image{
+			Ref: ref, Kind: kind, Namespace: namespace, Name: name, Volume: vname,
+			Document: w.doc, Line: img.Line,
+		}, img.Column})
+	}
 	return nil
 }
 
@@ -534,6 +617,7 @@ func jsonDocuments(data []byte) ([]*yaml.Node, error) {
 		if len(docs) == MaxDocuments {
 			return nil, fmt.Errorf("k8simages: %w: more than %d documents", ErrLimit, MaxDocuments)
 		}
+		p.values = 0
 		n, err := p.value(tok, 0)
 		if err != nil {
 			return nil, err
@@ -543,6 +627,7 @@ func jsonDocuments(data []byte) ([]*yaml.Node, error) {
 }
 
 type jsonParser struct {
+	values   int // in the current document
 	dec      *json.Decoder
 	newlines []int // offsets of '\n'
 }
@@ -561,6 +646,9 @@ func (p *jsonParser) pos() (int, int) {
 func (p *jsonParser) value(tok json.Token, depth int) (*yaml.Node, error) {
 	if depth > maxJSONDepth {
 		return nil, fmt.Errorf("k8simages: %w: JSON nested more than %d deep", ErrLimit, maxJSONDepth)
+	}
+	if p.values++; p.values > MaxValues {
+		return nil, fmt.Errorf("k8simages: %w: a document has more than %d values", ErrLimit, MaxValues)
 	}
 	line, col := p.pos()
 	n := &yaml.Node{Line: line, Column: col}

@@ -18,6 +18,10 @@ func img(ref, kind, ns, name, container string, doc, line int) Image {
 
 func initc(i Image) Image { i.InitContainer = true; return i }
 func ephc(i Image) Image  { i.EphemeralContainer = true; return i }
+func vol(i Image, name string) Image {
+	i.Volume = name
+	return i
+}
 
 func TestImages(t *testing.T) {
 	tests := []struct {
@@ -254,6 +258,46 @@ spec:
 			in:   "kind: Pod\r\nspec:\r\n  containers:\r\n  - name: a\r\n    image: crlf\r\n",
 			want: []Image{img("crlf", "Pod", "", "", "a", 0, 5)},
 		},
+		{
+			name: "image volumes in a pod, a PodTemplate and a CronJob",
+			in: `kind: Pod
+metadata: {name: p}
+spec:
+  containers: [{name: a, image: app}]
+  volumes:
+  - name: cfg
+    configMap: {name: c}
+  - name: models
+    image: {reference: "reg.example/models:v1", pullPolicy: IfNotPresent}
+---
+kind: PodTemplate
+metadata: {name: t}
+template:
+  spec:
+    containers: [{name: b, image: tmpl}]
+    volumes: [{name: data, image: {reference: data@sha256:bb}}]
+---
+kind: CronJobList
+items:
+- kind: CronJob
+  metadata: {name: cj}
+  spec:
+    jobTemplate:
+      spec:
+        template:
+          spec:
+            containers: [{name: c, image: job}]
+            volumes: [{name: v, image: {reference: vol}}]
+`,
+			want: []Image{
+				img("app", "Pod", "", "p", "a", 0, 4),
+				vol(img("reg.example/models:v1", "Pod", "", "p", "", 0, 9), "models"),
+				img("tmpl", "PodTemplate", "", "t", "b", 1, 15),
+				vol(img("data@sha256:bb", "PodTemplate", "", "t", "", 1, 16), "data"),
+				img("job", "CronJob", "", "cj", "c", 2, 27),
+				vol(img("vol", "CronJob", "", "cj", "", 2, 28), "v"),
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -321,6 +365,30 @@ func TestImagesErrors(t *testing.T) {
 }
 
 func TestLimits(t *testing.T) {
+	t.Run("values", func(t *testing.T) {
+		// A document of millions of tiny values is refused before it is
+		// decoded, in YAML (flow and block) and JSON; the same values
+		// spread over documents under the limit are read.
+		flow := "kind: Pod\nx: [" + strings.Repeat("1,", MaxValues) + "1]\n"
+		block := "kind: Pod\nx:\n" + strings.Repeat("- 1\n", MaxValues+1)
+		js := `{"kind":"Pod","x":[` + strings.Repeat("1,", MaxValues) + "1]}"
+		for name, in := range map[string]string{"flow": flow, "block": block, "json": js} {
+			if _, err := Images(strings.NewReader(in)); !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "values") {
+				t.Errorf("%s: err = %v, want ErrLimit on values", name, err)
+			}
+		}
+		half := "kind: Pod\nx: [" + strings.Repeat("1,", MaxValues/2) + "1]\n"
+		if _, err := Images(strings.NewReader(half + "---\n" + half)); err != nil {
+			t.Errorf("two documents under the limit: %v", err)
+		}
+		var objs strings.Builder
+		for range 2 {
+			objs.WriteString(`{"kind":"Pod","x":[` + strings.Repeat("1,", MaxValues/2) + "1]}\n")
+		}
+		if _, err := Images(strings.NewReader(objs.String())); err != nil {
+			t.Errorf("two JSON objects under the limit: %v", err)
+		}
+	})
 	t.Run("size", func(t *testing.T) {
 		// A JSON object of exactly MaxBytes is accepted, one byte more
 		// is not.
@@ -431,6 +499,7 @@ func FuzzImages(f *testing.F) {
 		"x: &a {image: q}\n---\nkind: Pod\nspec:\n  containers:\n  - <<: *a\n    name: n\n",
 		`{"kind":"Deployment","spec":{"template":{"spec":{"containers":[{"name":"a","image":"b"}]}}}}{"kind":"Pod"}`,
 		"---\n# c\n---\n[1, 2]\n---\nkind: Job\nspec: {template: {spec: {ephemeralContainers: [{name: e, image: f}]}}}\n",
+		"kind: PodTemplate\ntemplate: {spec: {volumes: [{name: v, image: {reference: r}}]}}\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -50,7 +50,7 @@ func (c *Client) VerifyBlobs(ctx context.Context, d name.Digest) (BlobCheck, err
 	if err != nil {
 		return check, err
 	}
-	hc := &http.Client{Transport: rt}
+	hc := httpClient(rt)
 	seen := map[v1.Hash]bool{}
 	queue := []name.Digest{d}
 	for len(queue) > 0 {
@@ -139,6 +139,9 @@ func (c *Client) getManifest(ctx context.Context, hc *http.Client, ref name.Dige
 	if int64(len(raw)) > c.limits.MaxManifestBytes {
 		return nil, "", fmt.Errorf("manifest %s: %w", ref, ErrTooLarge)
 	}
+	if _, err := checkManifest(ref, v1.Descriptor{MediaType: ManifestType(raw)}, raw); errors.Is(err, ErrSchema1) {
+		return nil, "", err
+	}
 	if got, _, _ := v1.SHA256(bytes.NewReader(raw)); got != want {
 		return nil, "", fmt.Errorf("manifest %s: %w (the bytes served hash to %s)", ref, ErrBlobMismatch, got)
 	}
@@ -189,7 +192,7 @@ func (c *Client) OpenBlob(ctx context.Context, repo name.Repository, desc v1.Des
 	if err != nil {
 		return nil, err
 	}
-	return c.getBlob(ctx, &http.Client{Transport: rt}, repo, desc)
+	return c.getBlob(ctx, httpClient(rt), repo, desc)
 }
 
 // getBlob requests one blob and returns its body, checked as it is read.

@@ -3,6 +3,7 @@ package oci
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +43,11 @@ type Options struct {
 	Retries int
 	// Limits on untrusted data; zero fields take the defaults.
 	Limits Limits
+	// RequestTimeout bounds each request: a document (manifest, payload,
+	// bundle, attestation, list) must arrive whole within it; a blob stream
+	// fails when no byte arrives for that long. Zero means
+	// DefaultRequestTimeout; negative means none.
+	RequestTimeout time.Duration
 	// UserAgent is added to requests.
 	UserAgent string
 	// Transport replaces the HTTP transport (TLS options are then ignored).
@@ -228,7 +234,34 @@ func (c *Client) Resolve(ctx context.Context, ref name.Reference) (*Resolved, er
 	if err != nil {
 		return nil, wrapNotFound(ref.String(), err)
 	}
-	return &Resolved{Ref: ref.Context().Digest(d.Digest.String()), Descriptor: d.Descriptor, Manifest: d.Manifest}, nil
+	desc, err := checkManifest(ref, d.Descriptor, d.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	return &Resolved{Ref: ref.Context().Digest(desc.Digest.String()), Descriptor: desc, Manifest: d.Manifest}, nil
+}
+
+// checkManifest refuses schema 1 manifests (by media type or by content)
+// and returns desc with the digest and size of raw as received: the
+// library's descriptor may take a schema 1 digest from the registry's
+// Docker-Content-Digest header. When ref is a digest, raw must hash to it.
+func checkManifest(ref name.Reference, desc v1.Descriptor, raw []byte) (v1.Descriptor, error) {
+	var probe struct {
+		SchemaVersion json.Number `json:"schemaVersion"`
+	}
+	_ = json.Unmarshal(raw, &probe)
+	if isSchema1(desc.MediaType) || probe.SchemaVersion == "1" {
+		return v1.Descriptor{}, fmt.Errorf("%s: %w", ref, ErrSchema1)
+	}
+	h, n, err := v1.SHA256(bytes.NewReader(raw))
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	if dg, ok := ref.(name.Digest); ok && dg.DigestStr() != h.String() {
+		return v1.Descriptor{}, fmt.Errorf("%s: %w: the bytes served hash to %s", ref, ErrDigestMismatch, h)
+	}
+	desc.Digest, desc.Size = h, n
+	return desc, nil
 }
 
 // wrapNotFound turns a registry 404 (or MANIFEST_UNKNOWN/NAME_UNKNOWN) into

@@ -17,6 +17,10 @@ type Limits struct {
 	// MaxAttestationBytes is the largest attestation (envelope or bundle)
 	// read. SBOMs can be large; this still bounds memory.
 	MaxAttestationBytes int64
+	// MaxAttestationTotalBytes bounds the attestation bytes read for one
+	// image, all envelopes and bundles together (at most MaxSignatures
+	// of them are considered per source).
+	MaxAttestationTotalBytes int64
 }
 
 // Default limits. cosign allows 1000 layers and 128 MiB per attachment; a
@@ -27,6 +31,8 @@ const (
 	DefaultMaxPayloadBytes     int64 = 1 << 20
 	DefaultMaxReferrers              = 1000
 	DefaultMaxAttestationBytes int64 = 32 << 20
+	// DefaultMaxAttestationTotalBytes is twice one attestation's limit.
+	DefaultMaxAttestationTotalBytes int64 = 64 << 20
 )
 
 // DefaultLimits returns the default Limits.
@@ -37,7 +43,8 @@ func DefaultLimits() Limits {
 		MaxPayloadBytes:  DefaultMaxPayloadBytes,
 		MaxReferrers:     DefaultMaxReferrers,
 
-		MaxAttestationBytes: DefaultMaxAttestationBytes,
+		MaxAttestationBytes:      DefaultMaxAttestationBytes,
+		MaxAttestationTotalBytes: DefaultMaxAttestationTotalBytes,
 	}
 }
 
@@ -58,6 +65,9 @@ func (l Limits) orDefault() Limits {
 	}
 	if l.MaxAttestationBytes <= 0 {
 		l.MaxAttestationBytes = d.MaxAttestationBytes
+	}
+	if l.MaxAttestationTotalBytes <= 0 {
+		l.MaxAttestationTotalBytes = d.MaxAttestationTotalBytes
 	}
 	return l
 }

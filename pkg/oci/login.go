@@ -49,7 +49,7 @@ func (c *Client) CheckLogin(ctx context.Context, registry, username, password st
 		if err != nil {
 			return err
 		}
-		resp, err := (&http.Client{Transport: rt}).Do(req)
+		resp, err := (httpClient(rt)).Do(req)
 		if err != nil {
 			if firstErr == nil {
 				firstErr = err

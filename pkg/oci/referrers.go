@@ -65,7 +65,7 @@ func (c *Client) ListReferrers(ctx context.Context, subject name.Digest) (*Refer
 	if err != nil {
 		return nil, err
 	}
-	hc := &http.Client{Transport: rt}
+	hc := httpClient(rt)
 	u := &url.URL{Scheme: "https", Host: subject.RegistryStr(), Path: "/v2/" + subject.RepositoryStr() + "/referrers/" + subject.DigestStr()}
 	out := &Referrers{}
 	for page := 0; u != nil; page++ {
@@ -327,7 +327,7 @@ func (c *Client) putManifest(ctx context.Context, ref name.Reference, raw []byte
 		return false, err
 	}
 	req.Header.Set("Content-Type", string(mt))
-	resp, err := (&http.Client{Transport: rt}).Do(req)
+	resp, err := (httpClient(rt)).Do(req)
 	if err != nil {
 		return false, fmt.Errorf("write %s: %w", ref, err)
 	}

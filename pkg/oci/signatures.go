@@ -53,6 +53,10 @@ func (c *Client) ReadManifest(ctx context.Context, ref name.Reference) (*v1.Mani
 	if err != nil {
 		return nil, v1.Hash{}, wrapNotFound(ref.String(), err)
 	}
+	desc, err := checkManifest(ref, d.Descriptor, d.Manifest)
+	if err != nil {
+		return nil, v1.Hash{}, err
+	}
 	if !d.MediaType.IsImage() {
 		return nil, v1.Hash{}, fmt.Errorf("%s: media type %q is not an image manifest", ref, d.MediaType)
 	}
@@ -63,7 +67,7 @@ func (c *Client) ReadManifest(ctx context.Context, ref name.Reference) (*v1.Mani
 	if n := len(m.Layers); n > c.limits.MaxSignatures {
 		return nil, v1.Hash{}, fmt.Errorf("%s: %w: manifest declares %d layers (limit %d)", ref, ErrTooMany, n, c.limits.MaxSignatures)
 	}
-	return m, d.Digest, nil
+	return m, desc.Digest, nil
 }
 
 // FetchBlob downloads the blob desc describes from repo, reading at most max
@@ -76,7 +80,7 @@ func (c *Client) FetchBlob(ctx context.Context, repo name.Repository, desc v1.De
 	if desc.Digest.Algorithm != "sha256" {
 		return nil, fmt.Errorf("blob %s: unsupported digest algorithm", desc.Digest)
 	}
-	opts, err := c.options(ctx, repo, false)
+	opts, err := c.options(asDocument(ctx), repo, false)
 	if err != nil {
 		return nil, err
 	}
@@ -90,8 +94,13 @@ func (c *Client) FetchBlob(ctx context.Context, repo name.Repository, desc v1.De
 	}
 	defer rc.Close()
 	// go-containerregistry hashes while reading and fails at EOF on a
-	// mismatch; reading one byte past max detects an oversized blob.
-	data, err := io.ReadAll(io.LimitReader(rc, max+1))
+	// mismatch; reading one byte past max detects an oversized blob. A
+	// declared size is read into a buffer of exactly that size (plus the
+	// byte that detects more), not one grown by doubling.
+	data, err := readAtMost(rc, desc.Size, max)
+	if errors.Is(err, ErrRequestTimeout) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return nil, fmt.Errorf("blob %s: %w", desc.Digest, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("blob %s: %w: %v", desc.Digest, ErrDigestMismatch, err)
 	}
@@ -105,6 +114,24 @@ func (c *Client) FetchBlob(ctx context.Context, repo name.Repository, desc v1.De
 		return nil, fmt.Errorf("blob %s: %w", desc.Digest, ErrDigestMismatch)
 	}
 	return data, nil
+}
+
+// readAtMost reads r to its end, at most max+1 bytes; size, when positive,
+// is the expected length, allocated at once.
+func readAtMost(r io.Reader, size, max int64) ([]byte, error) {
+	if size <= 0 {
+		return io.ReadAll(io.LimitReader(r, max+1))
+	}
+	buf := make([]byte, size+1)
+	n, err := io.ReadFull(r, buf)
+	switch err {
+	case io.ErrUnexpectedEOF, io.EOF:
+		return buf[:n], nil
+	case nil: // more than size bytes: read on to tell the limit apart
+		rest, err := io.ReadAll(io.LimitReader(r, max+1-int64(n)))
+		return append(buf, rest...), err
+	}
+	return buf[:n], err
 }
 
 // Attachment is a layer to add to a legacy attachment manifest.

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // Connection timeouts. The overall time of an operation is bounded by the
@@ -39,7 +41,11 @@ func baseTransport(o Options) (http.RoundTripper, error) {
 			return nil, err
 		}
 	}
-	return &guardTransport{next: rt, allowHTTP: o.AllowHTTP, maxManifest: o.Limits.orDefault().MaxManifestBytes, userAgent: o.UserAgent}, nil
+	timeout := o.RequestTimeout
+	if timeout == 0 {
+		timeout = DefaultRequestTimeout
+	}
+	return &guardTransport{next: rt, allowHTTP: o.AllowHTTP, maxManifest: o.Limits.orDefault().MaxManifestBytes, userAgent: o.UserAgent, timeout: timeout}, nil
 }
 
 // NetworkTransport returns the HTTP transport a Client with options o uses
@@ -95,13 +101,16 @@ func tlsConfig(o Options) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// guardTransport enforces the plain-HTTP rule, caps manifest responses and
-// sets the User-Agent.
+// guardTransport enforces the plain-HTTP rule, the redirect limit and the
+// request timeout, refuses schema 1 manifests, caps manifest responses and
+// sets the User-Agent. Every request of a Client, whichever library code
+// makes it, passes here.
 type guardTransport struct {
 	next        http.RoundTripper
 	allowHTTP   bool
 	maxManifest int64
 	userAgent   string
+	timeout     time.Duration // <0: none
 }
 
 func (g *guardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -112,9 +121,22 @@ func (g *guardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req = req.Clone(req.Context())
 		req.Header.Set("User-Agent", g.userAgent)
 	}
-	resp, err := g.next.RoundTrip(req)
+	if redirects(req) > MaxRedirects {
+		return nil, fmt.Errorf("registry %s: %s %s: %w (more than %d)", req.URL.Host, req.Method, req.URL.Path, ErrTooManyRedirects, MaxRedirects)
+	}
+	var resp *http.Response
+	var err error
+	if g.timeout > 0 {
+		resp, err = timed(g.next, req, g.timeout)
+	} else {
+		resp, err = g.next.RoundTrip(req)
+	}
 	if err != nil || !strings.Contains(req.URL.Path, "/manifests/") {
 		return resp, err
+	}
+	if isSchema1(types.MediaType(resp.Header.Get("Content-Type"))) {
+		resp.Body.Close()
+		return nil, fmt.Errorf("registry %s: %s %s: %w", req.URL.Host, req.Method, req.URL.Path, ErrSchema1)
 	}
 	if resp.ContentLength > g.maxManifest {
 		resp.Body.Close()

@@ -1,15 +1,15 @@
 // Package statement builds and parses in-toto Statements, the payload that
 // DSSE envelopes carry for cosign v3 signatures and for attestations.
 // Statement v1 is written; v1 and v0.1 are read. Parsing is strict: unknown
-// members are errors and the number of subjects is capped.
+// members are errors, the number of subjects is capped, and a statement two
+// JSON readers could read differently (a key twice in an object, keys that
+// differ only in case where encoding/json folds them) is refused.
 package statement
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -74,15 +74,17 @@ func ForImageNamed(subjectName string, d v1.Hash, predicateType string, predicat
 }
 
 // Parse parses a statement strictly.
+// Keys defined twice, or keys of the statement or a subject that differ
+// only in case, are refused as ambiguous.
 func Parse(data []byte) (*Statement, error) {
-	var s Statement
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	if err := checkKeys(data); err != nil {
+		return nil, err
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: data after the statement", ErrInvalid)
+	// Unknown members were refused by checkKeys; Unmarshal refuses data
+	// after the statement and, unlike a Decoder, makes no copy of the input.
+	var s Statement
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if s.Type != TypeV1 && s.Type != TypeV01 {
 		return nil, fmt.Errorf("%w: _type %q", ErrInvalid, s.Type)

@@ -367,6 +367,26 @@ func TestHostileEntries(t *testing.T) {
 		{"log key expired", func(t *testing.T, c *hostileCase) {
 			c.trust.Logs[0].ValidUntil = time.Unix(c.e.GetIntegratedTime()-3600, 0)
 		}, "after the log key's validity"},
+		// Proof alone (no SET): no signed time, so the key must be valid
+		// now, and the time the entry claims must be within its validity.
+		{"proof alone, log key expired", func(t *testing.T, c *hostileCase) {
+			c.e.InclusionPromise = nil
+			c.trust.Logs[0].ValidUntil = time.Now().Add(-time.Hour)
+		}, "validity ended"},
+		{"proof alone, log key expired, entry claims an earlier time", func(t *testing.T, c *hostileCase) {
+			c.e.InclusionPromise = nil
+			c.trust.Logs[0].ValidUntil = time.Unix(c.e.GetIntegratedTime()+60, 0)
+			c.trust.Now = func() time.Time { return time.Unix(c.e.GetIntegratedTime()+3600, 0) }
+		}, "no signed entry timestamp"},
+		{"proof alone, log key not yet valid", func(t *testing.T, c *hostileCase) {
+			c.e.InclusionPromise = nil
+			c.trust.Logs[0].ValidFrom = time.Now().Add(time.Hour)
+		}, "not valid before"},
+		{"proof alone, claimed time before the key's validity", func(t *testing.T, c *hostileCase) {
+			c.e.InclusionPromise = nil
+			c.trust.Logs[0].ValidFrom = time.Unix(c.e.GetIntegratedTime()+1, 0)
+			c.trust.Now = func() time.Time { return time.Unix(c.e.GetIntegratedTime()+3600, 0) }
+		}, "before the log key's validity"},
 		{"log key not yet valid at a re-signed time", func(t *testing.T, c *hostileCase) {
 			c.e.IntegratedTime = time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
 			c.log.ResignSET(c.e)
@@ -447,6 +467,25 @@ func TestUnsignedIntegratedTimeNotReported(t *testing.T) {
 	f := mustVerify(t, l.Trust(), e, w)
 	if f.IntegratedTime != 0 || !slices.Equal(f.Checked, []string{tlog.CheckedProof}) {
 		t.Fatalf("facts = %+v", f)
+	}
+}
+
+// A proof-only Rekor v1 entry from a log key valid now, within the key's
+// window, verifies; the same entry once the key's validity has ended does
+// not (the ErrInvalid cases are in the hostile table).
+func TestProofAloneKeyValidity(t *testing.T) {
+	l := tlogtest.NewV1(t)
+	w := signed(t)
+	e := l.Sign(w)
+	e.InclusionPromise = nil
+	tr := l.Trust()
+	tr.Logs[0].ValidFrom = time.Unix(e.GetIntegratedTime()-3600, 0)
+	tr.Logs[0].ValidUntil = time.Unix(e.GetIntegratedTime()+3600, 0)
+	tr.Now = func() time.Time { return time.Unix(e.GetIntegratedTime()+60, 0) }
+	mustVerify(t, tr, e, w)
+	tr.Now = func() time.Time { return time.Unix(e.GetIntegratedTime()+7200, 0) }
+	if _, err := tr.Verify(e, w); !errors.Is(err, tlog.ErrInvalid) || !strings.Contains(err.Error(), "validity ended") {
+		t.Fatalf("after the key's validity: err = %v", err)
 	}
 }
 

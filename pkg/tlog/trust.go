@@ -89,6 +89,16 @@ func (l *Log) validAt(t int64) error {
 // Trust is the set of logs whose entries are believed.
 type Trust struct {
 	Logs []*Log
+	// Now, when set, is the clock used to check key validity for entries
+	// that carry no signed time (tests set it); default time.Now.
+	Now func() time.Time
+}
+
+func (t *Trust) now() time.Time {
+	if t.Now != nil {
+		return t.Now()
+	}
+	return time.Now()
 }
 
 // Add adds logs; a log with the same key as one already trusted replaces

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/go-openapi/strfmt"
 	"github.com/sigstore/rekor-tiles/v2/pkg/note"
@@ -72,7 +73,35 @@ func (t *Trust) Verify(e *Entry, w Want) (*Facts, error) {
 	if err := log.validAt(integrated); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
+	if len(set) == 0 && log.isV1() {
+		if err := log.validWithoutSET(e.GetIntegratedTime(), t.now()); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+	}
 	return facts, nil
+}
+
+// isV1 reports whether l is a Rekor v1 log: ECDSA or RSA keys (Rekor v2
+// signs Ed25519 checkpoints, and its entries' time comes from timestamps).
+func (l *Log) isV1() bool {
+	_, ed := l.Key.(ed25519.PublicKey)
+	return !ed
+}
+
+// validWithoutSET checks the log key's validity for a Rekor v1 entry
+// proven by its inclusion proof alone. No signed time says when it was
+// logged, only that a checkpoint the key signed includes it: the key must
+// be valid now (a key whose validity ended, or has not begun, could have
+// signed that checkpoint at any time), and the time the entry claims
+// (unsigned, so only a consistency check) must be within the validity too.
+func (l *Log) validWithoutSET(claimed int64, now time.Time) error {
+	if !l.ValidUntil.IsZero() && now.After(l.ValidUntil) {
+		return fmt.Errorf("the log key's validity ended at %s and the entry has no signed entry timestamp to show it was logged before then", l.ValidUntil.UTC().Format(time.RFC3339))
+	}
+	if !l.ValidFrom.IsZero() && now.Before(l.ValidFrom) {
+		return fmt.Errorf("the log key is not valid before %s", l.ValidFrom.UTC().Format(time.RFC3339))
+	}
+	return l.validAt(claimed)
 }
 
 // verifySET checks the signed entry timestamp: the log's signature over the

@@ -91,15 +91,16 @@ func (v *Verifier) VerifyAttestations(ctx context.Context, ref name.Reference, o
 	res.Digest = d.DigestStr()
 	found := 0
 	var errs []error
+	budget := v.client.Limits().MaxAttestationTotalBytes
 	if o.Format != FormatBundle {
-		n, err := v.legacyAttestations(ctx, d, o, res)
+		n, err := v.legacyAttestations(ctx, d, o, res, &budget)
 		found += n
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if o.Format != FormatLegacy {
-		n, err := v.bundleAttestations(ctx, d, o, res)
+		n, err := v.bundleAttestations(ctx, d, o, res, &budget)
 		found += n
 		if err != nil {
 			errs = append(errs, err)
@@ -124,6 +125,27 @@ func (v *Verifier) VerifyAttestations(ctx context.Context, ref name.Reference, o
 	return fail(fmt.Errorf("%w among %d attestation(s) of type %s", ErrNotVerified, found, o.PredicateType))
 }
 
+// attestationMax returns the most bytes the next attestation of an image
+// may have: the per-attestation limit, or what is left of the image's
+// total when that is less. With nothing left, it says why instead.
+func (v *Verifier) attestationMax(left int64) (int64, string) {
+	l := v.client.Limits()
+	if left <= 0 {
+		return 0, fmt.Sprintf("not read: the attestations of this image already took the %d bytes allowed in total", l.MaxAttestationTotalBytes)
+	}
+	return min(l.MaxAttestationBytes, left), ""
+}
+
+// totalNote explains a size refusal caused by the image's total rather
+// than the per-attestation limit.
+func (v *Verifier) totalNote(max int64, err error) string {
+	l := v.client.Limits()
+	if max < l.MaxAttestationBytes && errors.Is(err, oci.ErrTooLarge) {
+		return fmt.Sprintf(" (what was left of the %d bytes allowed in total for this image's attestations)", l.MaxAttestationTotalBytes)
+	}
+	return ""
+}
+
 // accept applies the policy to a verified statement and records it.
 func accept(res *AttestationResult, o AttestationOptions, va VerifiedAttestation, rej Rejected) {
 	if o.Policy != nil {
@@ -138,7 +160,7 @@ func accept(res *AttestationResult, o AttestationOptions, va VerifiedAttestation
 
 // legacyAttestations checks the layers of the .att manifest that claim the
 // wanted predicate type. It returns how many it considered.
-func (v *Verifier) legacyAttestations(ctx context.Context, d name.Digest, o AttestationOptions, res *AttestationResult) (int, error) {
+func (v *Verifier) legacyAttestations(ctx context.Context, d name.Digest, o AttestationOptions, res *AttestationResult, budget *int64) (int, error) {
 	tag, err := oci.AttachedTag(d, nil, oci.AttestationTagSuffix)
 	if err != nil {
 		return 0, err
@@ -166,9 +188,16 @@ func (v *Verifier) legacyAttestations(ctx context.Context, d name.Digest, o Atte
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
-		blob, err := v.client.FetchBlob(ctx, tag.Context(), layer, v.client.Limits().MaxAttestationBytes)
+		max, over := v.attestationMax(*budget)
+		if over != "" {
+			rej.Reason = over
+			res.Rejected = append(res.Rejected, rej)
+			continue
+		}
+		blob, err := v.client.FetchBlob(ctx, tag.Context(), layer, max)
+		*budget -= int64(len(blob))
 		if err != nil {
-			rej.Reason = "envelope: " + err.Error()
+			rej.Reason = "envelope: " + err.Error() + v.totalNote(max, err)
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
@@ -209,7 +238,7 @@ func (v *Verifier) legacyAttestations(ctx context.Context, d name.Digest, o Atte
 
 // bundleAttestations checks the bundle referrers that claim the wanted
 // predicate type. It returns how many it considered.
-func (v *Verifier) bundleAttestations(ctx context.Context, d name.Digest, o AttestationOptions, res *AttestationResult) (int, error) {
+func (v *Verifier) bundleAttestations(ctx context.Context, d name.Digest, o AttestationOptions, res *AttestationResult, budget *int64) (int, error) {
 	refs, err := v.client.ListReferrers(ctx, d)
 	if err != nil {
 		return 0, err
@@ -234,9 +263,16 @@ func (v *Verifier) bundleAttestations(ctx context.Context, d name.Digest, o Atte
 		}
 		n++
 		rej := Rejected{Source: SourceBundle, Referrer: r.Digest.String()}
-		m, blob, err := v.client.FetchReferrer(ctx, d.Context(), r, bundle.MediaTypeV03, v.client.Limits().MaxAttestationBytes)
+		max, over := v.attestationMax(*budget)
+		if over != "" {
+			rej.Reason = over
+			res.Rejected = append(res.Rejected, rej)
+			continue
+		}
+		m, blob, err := v.client.FetchReferrer(ctx, d.Context(), r, bundle.MediaTypeV03, max)
+		*budget -= int64(len(blob))
 		if err != nil {
-			rej.Reason = err.Error()
+			rej.Reason = err.Error() + v.totalNote(max, err)
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}

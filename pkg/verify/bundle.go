@@ -3,7 +3,9 @@ package verify
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"io"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -11,16 +13,25 @@ import (
 	"github.com/imgsign/imgsign/pkg/keyless"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/statement"
-	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
 )
 
 // signedBy returns the first trusted key under which sig is a valid
 // signature of msg, or nil.
 func (v *Verifier) signedBy(sig, msg []byte) *trustedKey {
+	return v.signedByParts(sig, msg)
+}
+
+// signedByParts is signedBy for a message given in parts (a DSSE PAE
+// header and its payload), never joined in memory.
+func (v *Verifier) signedByParts(sig []byte, parts ...[]byte) *trustedKey {
 	for i, k := range v.keys {
 		for _, kv := range k.verifiers {
-			if kv.VerifySignature(bytes.NewReader(sig), bytes.NewReader(msg)) == nil {
+			readers := make([]io.Reader, len(parts))
+			for j, p := range parts {
+				readers[j] = bytes.NewReader(p)
+			}
+			if kv.VerifySignature(bytes.NewReader(sig), io.MultiReader(readers...)) == nil {
 				return &v.keys[i]
 			}
 		}
@@ -31,10 +42,11 @@ func (v *Verifier) signedBy(sig, msg []byte) *trustedKey {
 // dsseCheck is the outcome of checkDSSE.
 type dsseCheck struct {
 	key *trustedKey
-	// sig is the envelope signature that verified, over pae.
-	sig, pae []byte
-	stmt     *statement.Statement
-	sub      *statement.Subject
+	// sig is the envelope signature that verified, over the PAE whose
+	// SHA-256 is paeDigest.
+	sig, paeDigest []byte
+	stmt           *statement.Statement
+	sub            *statement.Subject
 	// reason says why the envelope was rejected; empty when it verified.
 	reason string
 	// otherType is set when the envelope verified but is a statement of
@@ -52,11 +64,13 @@ func (v *Verifier) checkDSSE(payloadType string, payload []byte, sigs [][]byte, 
 	if payloadType != statement.PayloadType {
 		return dsseCheck{reason: fmt.Sprintf("DSSE payload type %q is not in-toto", payloadType)}
 	}
-	pae := dsse.PAE(payloadType, payload)
+	// The PAE is the header then the payload; the payload (up to an
+	// attestation's size) is not copied to build it.
+	header := paeHeader(payloadType, payload)
 	var key *trustedKey
 	var signature []byte
 	for _, sig := range sigs {
-		if key = v.signedBy(sig, pae); key != nil {
+		if key = v.signedByParts(sig, header, payload); key != nil {
 			signature = sig
 			break
 		}
@@ -65,7 +79,10 @@ func (v *Verifier) checkDSSE(payloadType string, payload []byte, sigs [][]byte, 
 		return dsseCheck{reason: "signature does not verify with any trusted key"}
 	}
 	c := checkStatement(payload, img, want, claimed)
-	c.key, c.sig, c.pae = key, signature, pae
+	ph := sha256.New()
+	ph.Write(header)
+	ph.Write(payload)
+	c.key, c.sig, c.paeDigest = key, signature, ph.Sum(nil)
 	return c
 }
 
@@ -254,4 +271,10 @@ func (v *Verifier) checkKeylessBundle(b *sgbundle.Bundle, img name.Digest, r v1.
 	ver := &Verified{Source: SourceBundle, Referrer: r.Digest.String(), Statement: env.GetPayload()}
 	keylessVerified(ver, kr)
 	return ver, ""
+}
+
+// paeHeader is the DSSE pre-authentication encoding of payloadType and
+// payload without the payload itself, which follows it.
+func paeHeader(payloadType string, payload []byte) []byte {
+	return []byte(fmt.Sprintf("DSSEv1 %d %s %d ", len(payloadType), payloadType, len(payload)))
 }

@@ -75,5 +75,5 @@ func legacyEntries(annotations map[string]string) (entries []*tlog.Entry, errs [
 
 // want is what a log entry of a verified DSSE envelope must record.
 func (c dsseCheck) want(payloadType string, payload []byte) tlog.Want {
-	return tlog.Want{Digest: digest(c.pae), Signature: c.sig, PublicKey: c.key.pub, Envelope: &tlog.Envelope{PayloadType: payloadType, Payload: payload}}
+	return tlog.Want{Digest: c.paeDigest, Signature: c.sig, PublicKey: c.key.pub, Envelope: &tlog.Envelope{PayloadType: payloadType, Payload: payload}}
 }
