@@ -328,7 +328,7 @@ func TestVerifyTarballRejectsTampering(t *testing.T) {
 	verify(tarLayout(t, layoutDir, file("twice-same"), nil, member{name: "./" + layer, data: layerData}), "--key", k+".pub", ref).must(t, 12, "appears twice")
 
 	// A blob that is a symlink.
-	verify(tarLayout(t, layoutDir, file("symlink"), map[string]member{layer: {name: layer, link: "/etc/passwd"}}), "--key", k+".pub", ref).must(t, 12, "not a regular file")
+	verify(tarLayout(t, layoutDir, file("symlink"), map[string]member{layer: {name: layer, link: "/etc/passwd"}}), "--key", k+".pub", ref).must(t, 12, "symbolic link")
 
 	// (d) A docker load list: naming the signed image's config and layers
 	// exactly passes; naming an extra blob instead of a layer does not.
