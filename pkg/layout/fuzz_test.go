@@ -40,16 +40,16 @@ func FuzzOpenTar(f *testing.F) {
 			return
 		}
 		defer st.Close()
-		var checked []*layout.Checked
+		var verified []layout.Verified
 		for _, img := range st.Images() {
 			if c, err := st.CheckImage(img.Descriptor); err == nil {
-				checked = append(checked, c)
+				verified = append(verified, layout.Verified{Ref: img.Name, Checked: c})
 			}
 			req, _ := http.NewRequest(http.MethodGet, "https://"+img.Name.Context().RegistryStr()+"/v2/"+img.Name.Context().RepositoryStr()+"/manifests/"+img.Name.Identifier(), nil)
 			if resp, err := layout.Transport(st).RoundTrip(req); err == nil {
 				resp.Body.Close()
 			}
 		}
-		st.CheckLoadList(checked)
+		st.CheckLoad(verified)
 	})
 }
