@@ -20,6 +20,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/payload"
+	"github.com/imgsign/imgsign/pkg/reponame"
 	"github.com/imgsign/imgsign/pkg/tlog"
 )
 
@@ -382,7 +383,7 @@ func (v *Verifier) checkLayer(ctx context.Context, repo name.Repository, img nam
 	}
 	if o.CheckIdentity {
 		claimed, err := name.ParseReference(parsed.DockerReference)
-		if want := o.identity(img); err != nil || claimed.Context().Name() != want {
+		if want := o.identity(img); err != nil || reponame.Repository(claimed.Context().Name()) != reponame.Repository(want) {
 			return nil, fmt.Sprintf("signed identity %q is not repository %s", parsed.DockerReference, want)
 		}
 	}
