@@ -27,13 +27,14 @@ unit: ## unit and in-process tests (no external tools)
 e2e: tools ## end-to-end tests against a real registry and real cosign
 	IMGSIGN_E2E_REQUIRE=1 go test -count=1 -timeout $(TEST_TIMEOUT) ./test/e2e/...
 
-fuzz: ## run the fuzzers (key parser, log entries, Dockerfile images, tar archives and layouts) for FUZZTIME each
+fuzz: ## run the fuzzers (key parser, log entries, Dockerfile images, tar archives and layouts, policies) for FUZZTIME each
 	go test -run '^$$' -fuzz FuzzParseKey -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/keys
 	go test -run '^$$' -fuzz FuzzParseCosignBundle -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/tlog
 	go test -run '^$$' -fuzz FuzzVerify -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/tlog
 	go test -run '^$$' -fuzz FuzzImages -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/dockerfile
 	go test -run '^$$' -fuzz FuzzOpen -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/tarindex
 	go test -run '^$$' -fuzz FuzzOpenTar -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/layout
+	go test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/trustpolicy
 
 demo: ## build imgsign and run the quick start end to end on a local registry
 	bash scripts/demo.sh

@@ -831,6 +831,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"version":1,"scopes":[{"scope":"r.io/**/x","unsigned":"accept"}]}`))
 	f.Add([]byte("version: 1\nscopes:\n  - scope: r.io\n    keys: [{file: keys/a.pub}, {file: keys/b.pub}]\n    threshold: 2\n    identity: {requireMatch: true, remap: [{from: a.io/x, to: docker.io}]}\n"))
 	f.Add([]byte("version: 1\nscopes:\n  - &a {scope: r.io, reject: true}\n  - *a\n"))
+	f.Add([]byte("version: 1\nscopes:\n  - {scope: 'r.io:443/x', reject: true}\n  - {scope: 'docker.io:443/library', unsigned: accept}\n"))
 	f.Add([]byte("version: 1\ndefault:\n  keys: [{file: keys/a.pub}]\n  attestations: [{type: spdx, conditions: [{expression: 'predicate.x == 1'}]}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Parse(data, "fuzz.yaml", fx.dir)
@@ -864,6 +865,18 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("Match(%q): requirement %+v is not exactly one kind", repo, r)
 			}
 			r.Identity.Expected(repo)
+		}
+		// Spellings of one repository meet one requirement.
+		for _, same := range [][]string{
+			{"r.io/x", "R.IO:443/x", "r.io:0443/x"},
+			{"index.docker.io/library/alpine", "docker.io/library/alpine", "docker.io:443/library/alpine"},
+		} {
+			want := p.Match(same[0])
+			for _, repo := range same[1:] {
+				if got := p.Match(repo); got.Scope != want.Scope || got.Line != want.Line || (want.Scope != "" && got.Requirement != want.Requirement) {
+					t.Fatalf("Match(%q) = %q line %d, Match(%q) = %q line %d", same[0], want.Scope, want.Line, repo, got.Scope, got.Line)
+				}
+			}
 		}
 		var b bytes.Buffer
 		p.Explain(&b)
