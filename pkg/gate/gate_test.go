@@ -232,6 +232,86 @@ scopes:
 	}
 }
 
+// An attestation requirement honours the scope's threshold (distinct keys
+// attesting) and annotations (only keys whose signature carries them
+// count), as the signature requirement does.
+func TestAttestationRequirements(t *testing.T) {
+	e := newEnv(t)
+	push := func(p string) name.Digest { return e.reg.PushImage(t, e.reg.Ref(p)) }
+	attestBy := func(d name.Digest, key string) {
+		t.Helper()
+		at, err := attest.NewAttester(e.client, e.keys[key])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := at.Attest(context.Background(), d, attest.Options{PredicateType: "https://slsa.dev/provenance/v1", Predicate: []byte(`{"builder":{"id":"ci"}}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prod := map[string]string{"env": "prod"}
+	// Threshold two: signed by a and b, attested by a only, or by both.
+	oneAttester := push("two/one:v1")
+	e.sign(t, oneAttester, "a", sign.Options{})
+	e.sign(t, oneAttester, "b", sign.Options{})
+	attestBy(oneAttester, "a")
+	twoAttesters := push("two/both:v1")
+	e.sign(t, twoAttesters, "a", sign.Options{})
+	e.sign(t, twoAttesters, "b", sign.Options{})
+	attestBy(twoAttesters, "a")
+	attestBy(twoAttesters, "b")
+	// Annotations: a signed with env=prod, b without; the attestation by
+	// b does not count, the one by a does.
+	byOther := push("annot/other:v1")
+	e.sign(t, byOther, "a", sign.Options{Annotations: prod})
+	e.sign(t, byOther, "b", sign.Options{})
+	attestBy(byOther, "b")
+	bySigner := push("annot/signer:v1")
+	e.sign(t, bySigner, "a", sign.Options{Annotations: prod})
+	e.sign(t, bySigner, "b", sign.Options{})
+	attestBy(bySigner, "a")
+	p := e.policy(t, `
+version: 1
+scopes:
+  - scope: REG/two
+    keys: [{file: a.pub}, {file: b.pub}, {file: c.pub}]
+    threshold: 2
+    attestations: [{type: slsaprovenance1}]
+  - scope: REG/annot
+    keys: [{file: a.pub}, {file: b.pub}]
+    annotations: {env: prod}
+    attestations: [{type: slsaprovenance1}]
+`)
+	g := gate.New(e.client, p, gate.Options{})
+	for _, tc := range []struct {
+		d   name.Digest
+		has string // "" when verified
+	}{
+		{oneAttester, "1 distinct trusted key(s) attested https://slsa.dev/provenance/v1, 2 required"},
+		{twoAttesters, ""},
+		{byOther, "no signature of this image meeting the requirement"},
+		{bySigner, ""},
+	} {
+		t.Run(tc.d.Context().RepositoryStr(), func(t *testing.T) {
+			res := g.Check(context.Background(), []name.Reference{tc.d})[0]
+			if tc.has == "" {
+				if res.Err() != nil || !res.Verified {
+					t.Fatalf("refused: %v", res.Err())
+				}
+				return
+			}
+			all := res.Error
+			for _, a := range res.Attestations {
+				for _, r := range a.Rejected {
+					all += " " + r.Reason
+				}
+			}
+			if !errors.Is(res.Err(), verify.ErrNotVerified) || res.Verified || !strings.Contains(all, tc.has) {
+				t.Fatalf("err = %v (%s), want %v mentioning %q", res.Err(), all, verify.ErrNotVerified, tc.has)
+			}
+		})
+	}
+}
+
 // TestManyImagesOnce: many references to few digests are each verified
 // once, and every reference gets its own verdict in order.
 func TestManyImagesOnce(t *testing.T) {

@@ -207,7 +207,10 @@ type Requirement struct {
 	// exactly these values (nil: none).
 	Annotations map[string]string
 	// Attestations are attestations the image must have, one of each type
-	// (nil: none).
+	// (nil: none). Each is held to the requirement as signatures are (see
+	// package gate): made by Threshold distinct keys of Keys, within
+	// MaxAge, and, when Annotations are required, by keys whose signature
+	// of the image carries them (a statement cannot carry them).
 	Attestations []Attestation
 	// Identity says whether the signed docker-reference must name the
 	// repository verified (nil: it is not checked).
