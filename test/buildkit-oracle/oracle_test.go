@@ -30,7 +30,7 @@ func (e *envList) set(k, v string) {
 }
 
 func (e *envList) Get(k string) (string, bool) { v, ok := e.vals[k]; return v, ok }
-func (e *envList) Keys() []string               { return e.keys }
+func (e *envList) Keys() []string              { return e.keys }
 
 // buildkitFroms returns the base images of every stage as BuildKit's
 // frontend resolves them for a build with target platform tp on build
