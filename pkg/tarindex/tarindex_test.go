@@ -231,6 +231,7 @@ func FuzzOpen(f *testing.F) {
 		{{"oci-layout", tar.TypeReg, `{"imageLayoutVersion":"1.0.0"}`}, {"blobs/sha256/ab", tar.TypeReg, "{}"}},
 		{{"a", tar.TypeReg, "1"}, {"b", tar.TypeSymlink, ""}},
 		{{"a/", tar.TypeDir, ""}, {"a/b", tar.TypeReg, "1"}, {"c", tar.TypeLink, ""}},
+		{{"BZh", tar.TypeReg, "1"}},
 	} {
 		b, _ := os.ReadFile(archive(f, ms...))
 		f.Add(b)
@@ -239,6 +240,9 @@ func FuzzOpen(f *testing.F) {
 		a, err := tarindex.New(bytes.NewReader(data), int64(len(data)))
 		if err != nil {
 			return
+		}
+		if c := tarindex.Compression(data[:min(len(data), tarindex.HeadBytes)]); c != nil {
+			t.Fatalf("opened a %s-compressed archive", c.Name)
 		}
 		defer a.Close()
 		tr := tar.NewReader(bytes.NewReader(data))
