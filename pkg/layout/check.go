@@ -223,8 +223,9 @@ type Verified struct {
 //     that is not a verified image with that digest, or whose name cannot
 //     be parsed; an entry named by an attachment tag (sha256-<hex>.sig,
 //     .att, .sbom, a referrers fallback tag) that is not attached to a
-//     verified manifest; an unnamed entry that is neither a verified image
-//     nor a manifest whose subject is a verified manifest;
+//     manifest of a verified image in its repository; an unnamed entry that
+//     is neither a manifest of a verified image nor a manifest whose
+//     subject is one;
 //   - a manifest.json entry whose config and layers are not exactly those
 //     of a verified image manifest, or that tags it with a name it is not
 //     verified as;
@@ -252,10 +253,8 @@ func (s *Store) CheckLoad(verified []Verified) error {
 func (s *Store) checkEntry(d v1.Descriptor, verified []Verified) error {
 	full, ref := d.Annotations[ImageNameAnnotation], d.Annotations[RefNameAnnotation]
 	if full == "" && ref == "" {
-		for _, v := range verified {
-			if v.Checked.Digest == d.Digest {
-				return nil
-			}
+		if isVerifiedManifest(d.Digest, verified) {
+			return nil
 		}
 		if subj, ok := s.subject(d); ok && isVerifiedManifest(subj, verified) {
 			return nil
@@ -286,7 +285,7 @@ func (s *Store) checkEntry(d v1.Descriptor, verified []Verified) error {
 	// A bare tag (the OCI way): the tag of the full name, else of a
 	// verified reference with this digest.
 	if isAttachmentTagName(ref) {
-		return matchAttachment(ref, verified)
+		return matchAttachment(nil, ref, verified)
 	}
 	if fullRef != nil {
 		if t, ok := fullRef.(name.Tag); !ok || t.TagStr() != ref {
@@ -316,7 +315,8 @@ func parseName(n string) (name.Reference, error) {
 // verified manifest.
 func matchName(r name.Reference, h v1.Hash, verified []Verified) error {
 	if t, ok := r.(name.Tag); ok && isAttachmentTagName(t.TagStr()) {
-		return matchAttachment(t.TagStr(), verified)
+		repo := t.Context()
+		return matchAttachment(&repo, t.TagStr(), verified)
 	}
 	if dg, ok := r.(name.Digest); ok && dg.DigestStr() != h.String() {
 		return fmt.Errorf("it is named %s but has digest %s", r, h)
@@ -333,13 +333,21 @@ func matchName(r name.Reference, h v1.Hash, verified []Verified) error {
 }
 
 // matchAttachment checks that an attachment tag (sha256-<hex>[.suffix])
-// names a verified manifest.
-func matchAttachment(tag string, verified []Verified) error {
+// names a manifest of a verified image, in that image's repository when
+// the tag has one (repo not nil).
+func matchAttachment(repo *name.Repository, tag string, verified []Verified) error {
 	hexPart, _, _ := strings.Cut(strings.TrimPrefix(tag, "sha256-"), ".")
-	if isVerifiedManifest(v1.Hash{Algorithm: "sha256", Hex: hexPart}, verified) {
-		return nil
+	h := v1.Hash{Algorithm: "sha256", Hex: hexPart}
+	for _, v := range verified {
+		if slices.Contains(v.Checked.manifests, h) && (repo == nil || repo.Name() == v.Ref.Context().Name()) {
+			return nil
+		}
 	}
-	return fmt.Errorf("it is tagged %s, attached to sha256:%s, which is not a verified manifest", tag, hexPart)
+	where := ""
+	if repo != nil {
+		where = " in " + repo.Name()
+	}
+	return fmt.Errorf("it is tagged %s, attached to sha256:%s, which is not a verified manifest%s", tag, hexPart, where)
 }
 
 // isVerifiedManifest reports whether h is a manifest of a verified image.

@@ -566,6 +566,9 @@ func TestHostileArchives(t *testing.T) {
 		{"unnamed index entry of a verified image", addEntry(img), nil, ""},
 		{"unnamed index entry of something else", addEntry(m.Config.Digest.String()), layout.ErrContentMismatch, "names no image"},
 		{"attachment tag of no verified manifest", addEntry(img, name, s.img.Context().Tag("sha256-"+strings.Repeat("ab", 32)+".sig").String()), layout.ErrContentMismatch, "not a verified manifest"},
+		{"attachment tag of a verified manifest in another repository", addEntry(img, name, s.idx.Context().Tag("sha256-"+s.imgDigest.DigestStr()[len("sha256:"):]+".sig").String()), layout.ErrContentMismatch, "not a verified manifest in " + s.idx.Context().Name()},
+		{"attachment tag of a verified manifest", addEntry(img, name, s.img.Context().Tag("sha256-"+s.imgDigest.DigestStr()[len("sha256:"):]+".att").String()), nil, ""},
+		{"unnamed index entry of a platform manifest", addEntry(readIndexManifest(t, s.dir, s.idxDigest.DigestStr()).Manifests[0].Digest.String()), nil, ""},
 		{"bare attachment tag of no verified manifest", addEntry(img, ref, "sha256-"+strings.Repeat("ab", 32)), layout.ErrContentMismatch, "not a verified manifest"},
 		{"no oci-layout (docker before 25)", func(ms []member) []member {
 			out := ms[:0]
