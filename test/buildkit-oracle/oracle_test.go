@@ -180,6 +180,15 @@ func FuzzFromResolution(f *testing.F) {
 		f.Add([]byte(s), "")
 		f.Add([]byte(s), "TARGETARCH=s390x")
 	}
+	// Package dockerfile's own fuzz seeds: directives, continuations,
+	// escapes, heredocs.
+	for _, s := range []string{
+		"#!x\n# a=b\n# syntax = r/f:1 o\nARG A=1\nFROM a:${A:-x} AS b\nCOPY --from=c:1 / /\nFROM b\n",
+		"# escape=`\nFROM a `\n  AS b\nRUN --mount='from=x,target=/y' `\n  --mount=from=z <<EOF\nCOPY --from=c / /\nEOF\n",
+		"FROM \\\n# c\n\n  x\\\ny AS z\nCOPY --from=q\\\nr <<'A' <<B /\nA\nB\n",
+	} {
+		f.Add([]byte(s), "A=v")
+	}
 	f.Fuzz(func(t *testing.T, data []byte, arg string) {
 		if len(data) > 4096 {
 			return
