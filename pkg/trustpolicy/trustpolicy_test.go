@@ -802,6 +802,11 @@ func TestScopeSpellings(t *testing.T) {
 			not:    []string{"eu.example.org:8443/app"},
 		},
 		{
+			scopes: []string{"registry.example.com:*/team"},
+			images: []string{"registry.example.com/team/app", "registry.example.com:443/team/app", "registry.example.com:5000/team/app"},
+			not:    []string{"registry.example.com.evil/team/app", "other.example.com/team/app"},
+		},
+		{
 			scopes: []string{"127.0.0.1:5000/team"},
 			images: []string{"127.0.0.1:5000/team/app"},
 			not:    []string{"127.0.0.1/team/app", "127.0.0.1:443/team/app"},
