@@ -282,6 +282,46 @@ scopes:
     attestations: [{type: slsaprovenance1}]
 `)
 	g := gate.New(e.client, p, gate.Options{})
+	// Maximum age: an attestation logged 6 s before the signature is too
+	// old for a maximum age of 4 s, counted from when the signature was
+	// made, while the signature is not.
+	log := tlogtest.NewV1(t)
+	if err := os.WriteFile(filepath.Join(e.dir, "rekor.pub"), log.PublicKeyPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logClient, err := tlog.NewClient(log.URL, tlog.V1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aged := push("aged/app:v1")
+	at, err := attest.NewAttester(e.client, e.keys["a"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := at.Attest(context.Background(), aged, attest.Options{PredicateType: "https://slsa.dev/provenance/v1", Predicate: []byte(`{}`), Log: logClient}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(6 * time.Second)
+	e.sign(t, aged, "a", sign.Options{Log: logClient})
+	signed := time.Now()
+	agedPolicy := e.policy(t, `
+version: 1
+scopes:
+  - scope: REG/aged
+    keys: [{file: a.pub}]
+    tlog: {required: true, keys: [{file: rekor.pub}]}
+    maxAge: 4s
+    attestations: [{type: slsaprovenance1}]
+`)
+	res := gate.New(e.client, agedPolicy, gate.Options{Now: func() time.Time { return signed }}).Check(context.Background(), []name.Reference{aged})[0]
+	if !errors.Is(res.Err(), verify.ErrNotVerified) || res.Signatures == nil || !res.Signatures.Verified || len(res.Attestations) != 1 || len(res.Attestations[0].Rejected) == 0 {
+		t.Fatalf("an attestation older than the maximum age passed, or the signature failed: %+v %v", res, res.Err())
+	}
+	for _, r := range res.Attestations[0].Rejected { // one per storage format
+		if !strings.Contains(r.Reason, "older than the maximum age of 4s") {
+			t.Fatalf("attestation rejected for another reason: %s", r.Reason)
+		}
+	}
 	for _, tc := range []struct {
 		d   name.Digest
 		has string // "" when verified
