@@ -23,11 +23,12 @@ test: tools lint unit fuzz e2e release-check ## the whole test suite (installs t
 
 unit: ## unit and in-process tests (no external tools)
 	go test -race -count=1 $$(go list ./... | grep -v /test/e2e)
+	cd test/buildkit-oracle && go test -count=1 .
 
 e2e: tools ## end-to-end tests against a real registry and real cosign
 	IMGSIGN_E2E_REQUIRE=1 go test -count=1 -timeout $(TEST_TIMEOUT) ./test/e2e/...
 
-fuzz: ## run the fuzzers (key parser, log entries, Dockerfile images, tar archives and layouts) for FUZZTIME each
+fuzz: ## run the fuzzers (key parser, log entries, Dockerfile images, tar archives and layouts, policies, FROM resolution against BuildKit) for FUZZTIME each
 	go test -run '^$$' -fuzz FuzzParseKey -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/keys
 	go test -run '^$$' -fuzz FuzzParseCosignBundle -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/tlog
 	go test -run '^$$' -fuzz FuzzVerify -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/tlog
@@ -36,6 +37,8 @@ fuzz: ## run the fuzzers (key parser, log entries, Dockerfile images, tar archiv
 	go test -run '^$$' -fuzz FuzzImages -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/k8simages
 	go test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/statement
 	go test -run '^$$' -fuzz FuzzOpenTar -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/layout
+	go test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/trustpolicy
+	cd test/buildkit-oracle && go test -run '^$$' -fuzz FuzzFromResolution -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) .
 
 demo: ## build imgsign and run the quick start end to end on a local registry
 	bash scripts/demo.sh

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -26,6 +27,7 @@ func (a *App) newDockerfileCommand() *cobra.Command {
 func (a *App) newDockerfileVerifyCommand(pin bool) *cobra.Command {
 	var (
 		buildArgs []string
+		platforms []string
 		output    string
 		outFile   string
 		gf        gateFlags
@@ -35,7 +37,10 @@ func (a *App) newDockerfileVerifyCommand(pin bool) *cobra.Command {
 	use, short, long := "verify --policy FILE Dockerfile", "Verify the images a Dockerfile uses against a trust policy", `Find every image a build of the Dockerfile uses: the frontend named by a
 '# syntax=' directive (or a BUILDKIT_SYNTAX build argument), the base image
 of each FROM line (with ARG substitution; --build-arg overrides ARG
-defaults), and the images of COPY --from=IMAGE and RUN --mount=...,from=IMAGE
+defaults; resolved for each --platform, this machine's by default, with
+TARGETARCH and the other automatic platform arguments set as BuildKit sets
+them, so a FROM that depends on the platform is verified for every
+platform built and one that cannot be resolved is refused), and the images of COPY --from=IMAGE and RUN --mount=...,from=IMAGE
 (also in ONBUILD triggers a later stage runs); skip scratch and build
 stages; and verify each image against the trust policy, as 'imgsign verify
 --policy' does. Each is reported with its line and kind. Exit codes are
@@ -50,7 +55,9 @@ points to by then. Only the reference bytes change; the rest of the file is
 kept byte for byte. The file is replaced atomically, or the result goes to
 --output (- for standard output). A reference that already names a digest
 is verified and left as it is; a frontend named by the BUILDKIT_SYNTAX build
-argument is verified but is not in the file, so it is not pinned.`
+argument is verified but is not in the file, so it is not pinned; a FROM
+whose reference depends on the platform (TARGETARCH ...) is verified but
+cannot be pinned to one digest, and nothing is pinned.`
 	}
 	cmd := &cobra.Command{
 		Use:   use,
@@ -81,7 +88,7 @@ argument is verified but is not in the file, so it is not pinned.`
 			if err != nil {
 				return usageError{err}
 			}
-			images, err := dockerfile.Images(data, bargs)
+			images, err := platformImages(data, bargs, platforms)
 			if err != nil {
 				return usageError{fmt.Errorf("%s: %w", args[0], err)}
 			}
@@ -99,7 +106,7 @@ argument is verified but is not in the file, so it is not pinned.`
 				if !seen {
 					r, err := name.ParseReference(im.Ref)
 					if err != nil {
-						return usageError{fmt.Errorf("%s: %s: image reference %q: %w", args[0], describeImage(im), im.Ref, err)}
+						return usageError{fmt.Errorf("%s: %s%s: image reference %q: %w", args[0], describeImage(im.Image), im.only, im.Ref, err)}
 					}
 					j = len(refs)
 					index[im.Ref] = j
@@ -110,7 +117,7 @@ argument is verified but is not in the file, so it is not pinned.`
 			results, err := a.runGate(cmd.Context(), &gf, &reg, &logs, refs, output)
 			if len(results) == len(refs) {
 				for i, im := range images {
-					fmt.Fprintf(a.Stderr, "%s: %s\n", describeImage(im), gateVerdict(&results[which[i]]))
+					fmt.Fprintf(a.Stderr, "%s%s: %s\n", describeImage(im.Image), im.only, gateVerdict(&results[which[i]]))
 				}
 			}
 			if err != nil || !pin {
@@ -119,6 +126,9 @@ argument is verified but is not in the file, so it is not pinned.`
 			pins := map[int]string{}
 			counts := map[dockerfile.Kind]int{}
 			for i, im := range images {
+				if im.only != "" {
+					return fmt.Errorf("%s: %s%s: the reference depends on the build's platform, cannot pin one digest for every platform; nothing was pinned", args[0], describeImage(im.Image), im.only)
+				}
 				if _, isDigest := refs[which[i]].(name.Digest); isDigest {
 					continue
 				}
@@ -128,14 +138,14 @@ argument is verified but is not in the file, so it is not pinned.`
 					continue
 				}
 				if im.Start < 0 {
-					return fmt.Errorf("%s: %s: the reference is split over a line continuation or written with quotes or escapes, cannot rewrite it safely; nothing was pinned", args[0], describeImage(im))
+					return fmt.Errorf("%s: %s: the reference is split over a line continuation or written with quotes or escapes, cannot rewrite it safely; nothing was pinned", args[0], describeImage(im.Image))
 				}
 				pins[im.Start] = pinned
 				counts[im.Kind]++
 			}
 			pinnedData, err := dockerfile.PinImages(data, bargs, pins)
 			if err != nil {
-				return err
+				return fmt.Errorf("%s: %w (a reference that depends on the build's platform cannot be pinned to one digest); nothing was pinned", args[0], err)
 			}
 			switch outFile {
 			case "-":
@@ -157,6 +167,7 @@ argument is verified but is not in the file, so it is not pinned.`
 	}
 	f := cmd.Flags()
 	f.StringArrayVar(&buildArgs, "build-arg", nil, "NAME=value overriding an ARG default (repeatable); BUILDKIT_SYNTAX names the frontend")
+	f.StringSliceVar(&platforms, "platform", nil, "target platform of the build, os/arch[/variant] (repeatable or comma-separated; default: this machine's, as docker build): FROM lines are resolved for each, with TARGETARCH and the other automatic platform arguments set as BuildKit sets them")
 	f.StringVarP(&output, "output-format", "o", "text", "output on standard output: text (nothing) or json")
 	if pin {
 		f.StringVar(&outFile, "output", "", "write the pinned Dockerfile here (- for standard output) instead of replacing it")
@@ -165,6 +176,69 @@ argument is verified but is not in the file, so it is not pinned.`
 	logs.registerOnline(cmd)
 	reg.register(cmd)
 	return cmd
+}
+
+// platformImage is an image a build uses, for every platform built or
+// only for those listed in only (" for linux/arm64, ...").
+type platformImage struct {
+	dockerfile.Image
+	only string
+}
+
+// platformImages returns the images builds of the Dockerfile for each
+// target platform in list (this machine's when empty; each entry may be a
+// comma list) use, each once, in file order, as BuildKit resolves them on
+// this machine: TARGETARCH and the other automatic platform arguments set.
+func platformImages(data []byte, bargs map[string]string, list []string) ([]platformImage, error) {
+	host := dockerfile.HostPlatform()
+	var targets []dockerfile.Platform
+	seen := map[dockerfile.Platform]bool{}
+	for _, s := range list {
+		p, err := dockerfile.ParsePlatform(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("--platform: %w", err)
+		}
+		if !seen[p] {
+			seen[p] = true
+			targets = append(targets, p)
+		}
+	}
+	if len(targets) == 0 {
+		targets = []dockerfile.Platform{host}
+	}
+	type key struct {
+		kind     dockerfile.Kind
+		line, at int
+		ref      string
+		onBuild  bool
+	}
+	var out []platformImage
+	var keys []key
+	on := map[key][]string{}
+	for _, tp := range targets {
+		images, err := dockerfile.ImagesFor(data, dockerfile.Build{Args: bargs, Target: &tp, Host: &host})
+		if err != nil {
+			if len(targets) > 1 {
+				return nil, fmt.Errorf("for %s: %w", tp, err)
+			}
+			return nil, err
+		}
+		for _, im := range images {
+			k := key{im.Kind, im.Line, im.Start, im.Ref, im.OnBuild}
+			if _, ok := on[k]; !ok {
+				keys = append(keys, k)
+				out = append(out, platformImage{Image: im})
+			}
+			on[k] = append(on[k], tp.String())
+		}
+	}
+	for i, k := range keys {
+		if len(on[k]) < len(targets) {
+			out[i].only = " for " + strings.Join(on[k], ", ")
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Line < out[j].Line })
+	return out, nil
 }
 
 // describeImage says where a Dockerfile names an image, e.g. "line 3 COPY

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/imgsign/imgsign/internal/testreg"
+	"github.com/imgsign/imgsign/pkg/dockerfile"
 )
 
 // TestDockerfileVerifyPin: every image a Dockerfile uses (the syntax
@@ -147,4 +148,58 @@ func TestDockerfileVerifyPin(t *testing.T) {
 		t.Fatal(err)
 	}
 	env("").do(t, "dockerfile", "verify", "--policy", policy, varDf).expect(t, ExitUsage, "line 3: COPY: --from=$T: variable expansion")
+}
+
+// TestDockerfilePlatforms: a FROM that depends on the automatic platform
+// arguments is resolved as BuildKit resolves it for each target platform
+// (this machine's by default), never with the default written in the file;
+// it is verified for each platform and is not pinned.
+func TestDockerfilePlatforms(t *testing.T) {
+	reg := testreg.Start(t, nil)
+	dir := t.TempDir()
+	prefix := filepath.Join(dir, "k")
+	env("pw").do(t, "generate-key-pair", "--output-key-prefix", prefix).expect(t, ExitOK, "")
+	host := dockerfile.HostPlatform().Architecture
+	for _, arch := range []string{"amd64", "arm64", host} {
+		ref := reg.Ref("team/app:" + arch)
+		reg.PushImage(t, ref)
+		env("pw").do(t, "sign", "--key", prefix+".key", ref).expect(t, ExitOK, "Signed")
+	}
+	decoy := reg.Ref("team/app:v1") // what a reader taking the default would verify
+	reg.PushImage(t, decoy)
+	reg.PushImage(t, reg.Ref("team/app:s390x")) // unsigned
+	policy := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policy, []byte(fmt.Sprintf("version: 1\nscopes:\n  - scope: %s\n    keys: [{file: k.pub}]\n", reg.Host)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	df := filepath.Join(dir, "Dockerfile")
+	content := "FROM " + reg.Ref("team/app") + ":${TARGETARCH:-v1}\nFROM --platform=$BUILDPLATFORM " + reg.Ref("team/app") + ":${BUILDARCH}\n"
+	if err := os.WriteFile(df, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// This machine's platform by default.
+	r := env("").do(t, "dockerfile", "verify", "--policy", policy, df)
+	r.expect(t, ExitOK, "line 1 FROM "+reg.Ref("team/app:"+host)+": verified")
+	r.expect(t, ExitOK, "line 2 FROM "+reg.Ref("team/app:"+host)+": verified")
+	if strings.Contains(r.stderr, decoy) {
+		t.Fatalf("the default was verified:\n%s", r.stderr)
+	}
+	// Each platform given, repeated or as a list; the build platform is
+	// this machine's.
+	for _, flags := range [][]string{{"--platform", "linux/amd64,linux/arm64"}, {"--platform", "linux/amd64", "--platform", "linux/aarch64"}} {
+		r = env("").do(t, append(append([]string{"dockerfile", "verify", "--policy", policy}, flags...), df)...)
+		r.expect(t, ExitOK, "line 1 FROM "+reg.Ref("team/app:amd64")+" for linux/amd64: verified")
+		r.expect(t, ExitOK, "line 1 FROM "+reg.Ref("team/app:arm64")+" for linux/arm64: verified")
+		r.expect(t, ExitOK, "line 2 FROM "+reg.Ref("team/app:"+host)+": verified")
+	}
+	// A platform whose image is unsigned fails the Dockerfile.
+	env("").do(t, "dockerfile", "verify", "--policy", policy, "--platform", "linux/amd64,linux/s390x", df).
+		expect(t, ExitNoSignatures, "line 1 FROM "+reg.Ref("team/app:s390x")+" for linux/s390x: FAILED")
+	env("").do(t, "dockerfile", "verify", "--policy", policy, "--platform", "linux", df).expect(t, ExitUsage, "--platform: platform \"linux\" is not os/arch[/variant]")
+	// The reference depends on the platform: it cannot be pinned.
+	env("").do(t, "dockerfile", "pin", "--policy", policy, "--platform", "linux/amd64,linux/arm64", df).expect(t, ExitError, "depends on the build's platform")
+	env("").do(t, "dockerfile", "pin", "--policy", policy, "--platform", "linux/amd64", df).expect(t, ExitError, "depends on the build's platform")
+	if kept, _ := os.ReadFile(df); string(kept) != content {
+		t.Fatalf("a platform-dependent Dockerfile was pinned:\n%s", kept)
+	}
 }

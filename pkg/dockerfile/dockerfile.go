@@ -49,11 +49,19 @@
 //     frontend is also reported when buildArgs sets BUILDKIT_SYNTAX, which
 //     overrides the directive.
 //
+// The automatic platform arguments (TARGETPLATFORM, TARGETOS, TARGETARCH,
+// TARGETVARIANT, BUILDPLATFORM, BUILDOS, BUILDARCH, BUILDVARIANT and their
+// OSVERSION) are set in the global scope, where FROM lines are expanded,
+// without any ARG, as BuildKit sets them: ImagesFor resolves a file for one
+// target and build platform (see Build); Images, BaseImages and PinImages
+// know no platform and refuse a FROM reference that uses one of them (even
+// as ${TARGETARCH:-word}: the build would not take the word), unless
+// buildArgs gives it.
+//
 // What the package does not see, and a caller enforcing a policy on the
 // images a build uses must handle separately: images substituted with
 // --build-context (a named context replaces the stage or image of that
-// name), the values of the automatic platform arguments (TARGETARCH etc.),
-// which a build sets but this package only knows from buildArgs, ONBUILD
+// name), ONBUILD
 // triggers stored in a base image's configuration (those of this file's
 // own stages are seen), and helper images a builder pulls on its own
 // account. The frontend image, once verified, decides how the rest of the
@@ -121,13 +129,15 @@ type Base struct {
 // escapes). buildArgs play the role of --build-arg: a value overrides the
 // default of a declared global ARG; a key that is not declared is ignored,
 // except for the automatic platform arguments (BUILDPLATFORM, TARGETARCH,
-// …), which a build defines without a declaration. See the package
+// …), which a build defines without a declaration: BaseImages knows no
+// platform, so a reference using one without a value in buildArgs is an
+// error (ImagesFor resolves a file for a platform). See the package
 // documentation for where BaseImages is stricter than a build.
 //
 // Errors name the line they concern. Input larger than MaxBytes or with
 // more than MaxInstructions instructions is an error wrapping ErrLimit.
 func BaseImages(data []byte, buildArgs map[string]string) ([]Base, error) {
-	images, err := scan(data, buildArgs, false)
+	images, err := scan(data, Build{Args: buildArgs}, false)
 	if err != nil {
 		return nil, err
 	}
@@ -262,14 +272,6 @@ func checkPin(ref string) error {
 // ---------------------------------------------------------------------------
 // Global ARGs and expansion.
 
-// automaticArgs are defined by a build without a declaration; their values
-// come only from buildArgs here.
-var automaticArgs = map[string]bool{
-	"BUILDPLATFORM": true, "BUILDOS": true, "BUILDOSVERSION": true, "BUILDARCH": true, "BUILDVARIANT": true,
-	"TARGETPLATFORM": true, "TARGETOS": true, "TARGETOSVERSION": true, "TARGETARCH": true, "TARGETVARIANT": true,
-	"TARGETSTAGE": true,
-}
-
 type argValue struct {
 	value string
 	// unset, if not empty, says why the value is not known (it was computed
@@ -283,14 +285,10 @@ type env struct {
 	vars      map[string]argValue
 }
 
-func newEnv(buildArgs map[string]string) *env {
-	e := &env{buildArgs: buildArgs, vars: map[string]argValue{}}
-	for k, v := range buildArgs {
-		if automaticArgs[k] {
-			e.vars[k] = argValue{value: v}
-		}
-	}
-	return e
+// newEnv returns the global scope of a build before any ARG: the
+// automatic platform arguments (see Build).
+func newEnv(b Build) *env {
+	return &env{buildArgs: b.Args, vars: b.automatic()}
 }
 
 func (e *env) lookup(name string) (argValue, bool) {

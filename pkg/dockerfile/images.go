@@ -83,7 +83,16 @@ var reVariable = regexp.MustCompile(`\$.`)
 // documentation for the rules and for where Images is stricter than a
 // build. A Dockerfile without any FROM instruction is an error.
 func Images(data []byte, buildArgs map[string]string) ([]Image, error) {
-	return scan(data, buildArgs, true)
+	return scan(data, Build{Args: buildArgs}, true)
+}
+
+// ImagesFor is Images for a build for one target platform: the automatic
+// platform arguments (TARGETARCH, BUILDPLATFORM, ...) have the values the
+// build sets (see Build), so that each FROM reference is the one that build
+// pulls. A build for several platforms resolves its FROM lines once per
+// platform: call ImagesFor for each.
+func ImagesFor(data []byte, b Build) ([]Image, error) {
+	return scan(data, b, true)
 }
 
 // trigger is an ONBUILD instruction whose trigger is COPY or RUN.
@@ -106,7 +115,8 @@ type scanner struct {
 }
 
 // scan finds the base images, and with all every other image too.
-func scan(data []byte, buildArgs map[string]string, all bool) ([]Image, error) {
+func scan(data []byte, b Build, all bool) ([]Image, error) {
+	buildArgs := b.Args
 	f, err := parse(data)
 	if err != nil {
 		return nil, err
@@ -124,7 +134,7 @@ func scan(data []byte, buildArgs map[string]string, all bool) ([]Image, error) {
 			}
 		}
 	}
-	env := newEnv(buildArgs)
+	env := newEnv(b)
 	budget := maxExpansion
 	stage := -1 // index of the current stage
 	for i := range f.instrs {

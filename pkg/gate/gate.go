@@ -238,8 +238,20 @@ func (g *Gate) verify(ctx context.Context, d name.Digest, req *trustpolicy.Requi
 	if err != nil {
 		return fail(err)
 	}
+	// Attestations meet the requirement as signatures do: made by
+	// Threshold distinct keys, within MaxAge; a statement cannot carry
+	// signed annotations, so with annotations required only the keys whose
+	// signature met them count.
+	var signedBy map[string]bool
+	if len(req.Annotations) > 0 {
+		signedBy = map[string]bool{}
+		for _, s := range sigs.Signatures {
+			signedBy[s.KeyID] = true
+		}
+	}
 	for _, a := range req.Attestations {
-		ao := verify.AttestationOptions{PredicateType: a.Type, Policy: a.Conditions, RequireTlog: o.RequireTlog, Format: g.o.Format}
+		ao := verify.AttestationOptions{PredicateType: a.Type, Policy: a.Conditions, RequireTlog: o.RequireTlog, Format: g.o.Format,
+			Threshold: req.Threshold, MaxAge: req.MaxAge, Now: g.o.Now, SignedBy: signedBy}
 		ar, err := v.VerifyAttestations(ctx, d, ao)
 		res.Attestations = append(res.Attestations, ar)
 		if err != nil {

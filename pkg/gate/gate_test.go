@@ -232,6 +232,126 @@ scopes:
 	}
 }
 
+// An attestation requirement honours the scope's threshold (distinct keys
+// attesting) and annotations (only keys whose signature carries them
+// count), as the signature requirement does.
+func TestAttestationRequirements(t *testing.T) {
+	e := newEnv(t)
+	push := func(p string) name.Digest { return e.reg.PushImage(t, e.reg.Ref(p)) }
+	attestBy := func(d name.Digest, key string) {
+		t.Helper()
+		at, err := attest.NewAttester(e.client, e.keys[key])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := at.Attest(context.Background(), d, attest.Options{PredicateType: "https://slsa.dev/provenance/v1", Predicate: []byte(`{"builder":{"id":"ci"}}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prod := map[string]string{"env": "prod"}
+	// Threshold two: signed by a and b, attested by a only, or by both.
+	oneAttester := push("two/one:v1")
+	e.sign(t, oneAttester, "a", sign.Options{})
+	e.sign(t, oneAttester, "b", sign.Options{})
+	attestBy(oneAttester, "a")
+	twoAttesters := push("two/both:v1")
+	e.sign(t, twoAttesters, "a", sign.Options{})
+	e.sign(t, twoAttesters, "b", sign.Options{})
+	attestBy(twoAttesters, "a")
+	attestBy(twoAttesters, "b")
+	// Annotations: a signed with env=prod, b without; the attestation by
+	// b does not count, the one by a does.
+	byOther := push("annot/other:v1")
+	e.sign(t, byOther, "a", sign.Options{Annotations: prod})
+	e.sign(t, byOther, "b", sign.Options{})
+	attestBy(byOther, "b")
+	bySigner := push("annot/signer:v1")
+	e.sign(t, bySigner, "a", sign.Options{Annotations: prod})
+	e.sign(t, bySigner, "b", sign.Options{})
+	attestBy(bySigner, "a")
+	p := e.policy(t, `
+version: 1
+scopes:
+  - scope: REG/two
+    keys: [{file: a.pub}, {file: b.pub}, {file: c.pub}]
+    threshold: 2
+    attestations: [{type: slsaprovenance1}]
+  - scope: REG/annot
+    keys: [{file: a.pub}, {file: b.pub}]
+    annotations: {env: prod}
+    attestations: [{type: slsaprovenance1}]
+`)
+	g := gate.New(e.client, p, gate.Options{})
+	// Maximum age: an attestation logged 6 s before the signature is too
+	// old for a maximum age of 4 s, counted from when the signature was
+	// made, while the signature is not.
+	log := tlogtest.NewV1(t)
+	if err := os.WriteFile(filepath.Join(e.dir, "rekor.pub"), log.PublicKeyPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logClient, err := tlog.NewClient(log.URL, tlog.V1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aged := push("aged/app:v1")
+	at, err := attest.NewAttester(e.client, e.keys["a"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := at.Attest(context.Background(), aged, attest.Options{PredicateType: "https://slsa.dev/provenance/v1", Predicate: []byte(`{}`), Log: logClient}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(6 * time.Second)
+	e.sign(t, aged, "a", sign.Options{Log: logClient})
+	signed := time.Now()
+	agedPolicy := e.policy(t, `
+version: 1
+scopes:
+  - scope: REG/aged
+    keys: [{file: a.pub}]
+    tlog: {required: true, keys: [{file: rekor.pub}]}
+    maxAge: 4s
+    attestations: [{type: slsaprovenance1}]
+`)
+	res := gate.New(e.client, agedPolicy, gate.Options{Now: func() time.Time { return signed }}).Check(context.Background(), []name.Reference{aged})[0]
+	if !errors.Is(res.Err(), verify.ErrNotVerified) || res.Signatures == nil || !res.Signatures.Verified || len(res.Attestations) != 1 || len(res.Attestations[0].Rejected) == 0 {
+		t.Fatalf("an attestation older than the maximum age passed, or the signature failed: %+v %v", res, res.Err())
+	}
+	for _, r := range res.Attestations[0].Rejected { // one per storage format
+		if !strings.Contains(r.Reason, "older than the maximum age of 4s") {
+			t.Fatalf("attestation rejected for another reason: %s", r.Reason)
+		}
+	}
+	for _, tc := range []struct {
+		d   name.Digest
+		has string // "" when verified
+	}{
+		{oneAttester, "1 distinct trusted key(s) attested https://slsa.dev/provenance/v1, 2 required"},
+		{twoAttesters, ""},
+		{byOther, "no signature of this image meeting the requirement"},
+		{bySigner, ""},
+	} {
+		t.Run(tc.d.Context().RepositoryStr(), func(t *testing.T) {
+			res := g.Check(context.Background(), []name.Reference{tc.d})[0]
+			if tc.has == "" {
+				if res.Err() != nil || !res.Verified {
+					t.Fatalf("refused: %v", res.Err())
+				}
+				return
+			}
+			all := res.Error
+			for _, a := range res.Attestations {
+				for _, r := range a.Rejected {
+					all += " " + r.Reason
+				}
+			}
+			if !errors.Is(res.Err(), verify.ErrNotVerified) || res.Verified || !strings.Contains(all, tc.has) {
+				t.Fatalf("err = %v (%s), want %v mentioning %q", res.Err(), all, verify.ErrNotVerified, tc.has)
+			}
+		})
+	}
+}
+
 // TestManyImagesOnce: many references to few digests are each verified
 // once, and every reference gets its own verdict in order.
 func TestManyImagesOnce(t *testing.T) {

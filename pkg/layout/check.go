@@ -35,8 +35,10 @@ type Checked struct {
 	// Absent are the manifests of an index that the layout does not hold
 	// (platforms not saved); what is absent cannot be loaded either.
 	Absent []v1.Descriptor `json:"absent,omitempty"`
-	// images are the image manifests checked whole.
-	images []*v1.Manifest
+	// images are the image manifests checked whole; manifests are the
+	// digests of every manifest checked (indexes included).
+	images    []*v1.Manifest
+	manifests []v1.Hash
 }
 
 // Find returns the index.json descriptor of ref: by digest (any entry or
@@ -112,6 +114,7 @@ func (s *Store) CheckImage(root v1.Descriptor) (*Checked, error) {
 			return out, fmt.Errorf("manifest %s: %w", d.Digest, err)
 		}
 		out.Manifests++
+		out.manifests = append(out.manifests, d.Digest)
 		mt := oci.ManifestType(raw)
 		switch {
 		case mt.IsIndex():
@@ -134,7 +137,12 @@ func (s *Store) CheckImage(root v1.Descriptor) (*Checked, error) {
 				return out, fmt.Errorf("%s: %w: %d layers", d.Digest, oci.ErrTooMany, len(m.Layers))
 			}
 			for _, b := range append([]v1.Descriptor{m.Config}, m.Layers...) {
-				if seenBlob[b.Digest] || !b.MediaType.IsDistributable() {
+				if seenBlob[b.Digest] {
+					continue
+				}
+				// A foreign layer is not in the layout; if it is, a
+				// loader may read it: it must match too.
+				if !b.MediaType.IsDistributable() && !s.hasBlob(b.Digest) {
 					continue
 				}
 				seenBlob[b.Digest] = true
@@ -199,26 +207,238 @@ type dockerEntry struct {
 	Layers   []string
 }
 
-// CheckLoadList checks that the `docker load` list of an archive
-// (manifest.json, when there is one) names only content that was checked:
-// each entry's config and layers must be those of an image manifest of
-// checked, in order, as blobs of the layout. Without this, an archive could
-// carry a verified image for the verifier and other content for the loader.
-func (s *Store) CheckLoadList(checked []*Checked) error {
+// Verified is an image of a layout being verified: the reference it is
+// verified as and what CheckImage read of it.
+type Verified struct {
+	Ref     name.Reference
+	Checked *Checked
+}
+
+// CheckLoad checks that a loader reading the layout (docker load, podman
+// load, ctr import) would load only what is verified, under only the names
+// it is verified as. Each is refused with ErrContentMismatch:
+//
+//   - an index.json entry that names an image (io.containerd.image.name,
+//     or org.opencontainers.image.ref.name as a reference or a bare tag)
+//     that is not a verified image with that digest, or whose name cannot
+//     be parsed; an entry named by an attachment tag (sha256-<hex>.sig,
+//     .att, .sbom, a referrers fallback tag) that is not attached to a
+//     manifest of a verified image in its repository; an unnamed entry that
+//     is neither a manifest of a verified image nor a manifest whose
+//     subject is one;
+//   - a manifest.json entry whose config and layers are not exactly those
+//     of a verified image manifest, or that tags it with a name it is not
+//     verified as;
+//   - a repositories file naming anything manifest.json does not, or
+//     without a manifest.json (`docker load` would then load legacy layers).
+//
+// A name matches a verified reference when both are normalised by
+// go-containerregistry (docker.io is index.docker.io, library/ and :latest
+// implicit) and have the same repository and tag; a verified digest
+// reference covers every tag of its repository that names its digest.
+func (s *Store) CheckLoad(verified []Verified) error {
+	for i, d := range s.Index.Manifests {
+		if err := s.checkEntry(d, verified); err != nil {
+			return fmt.Errorf("%s: %w: entry %d (%s): %w", IndexFile, ErrContentMismatch, i+1, d.Digest, err)
+		}
+	}
+	tags, err := s.checkDockerList(verified)
+	if err != nil {
+		return err
+	}
+	return s.checkRepositories(tags)
+}
+
+// checkEntry checks one index.json entry (see CheckLoad).
+func (s *Store) checkEntry(d v1.Descriptor, verified []Verified) error {
+	full, ref := d.Annotations[ImageNameAnnotation], d.Annotations[RefNameAnnotation]
+	if full == "" && ref == "" {
+		if isVerifiedManifest(d.Digest, verified) {
+			return nil
+		}
+		if subj, ok := s.subject(d); ok && isVerifiedManifest(subj, verified) {
+			return nil
+		}
+		return errors.New("it names no image and is neither a verified image nor attached to one: a loader would load it unverified")
+	}
+	var fullRef name.Reference
+	if full != "" {
+		r, err := parseName(full)
+		if err != nil {
+			return err
+		}
+		if err := matchName(r, d.Digest, verified); err != nil {
+			return err
+		}
+		fullRef = r
+	}
+	if ref == "" {
+		return nil
+	}
+	if strings.ContainsAny(ref, "/:@") {
+		r, err := parseName(ref)
+		if err != nil {
+			return err
+		}
+		return matchName(r, d.Digest, verified)
+	}
+	// A bare tag (the OCI way): the tag of the full name, else of a
+	// verified reference with this digest.
+	if isAttachmentTagName(ref) {
+		return matchAttachment(nil, ref, verified)
+	}
+	if fullRef != nil {
+		if t, ok := fullRef.(name.Tag); !ok || t.TagStr() != ref {
+			return fmt.Errorf("its tag %q is not the tag of its name %s", ref, full)
+		}
+		return nil
+	}
+	for _, v := range verified {
+		if t, ok := v.Ref.(name.Tag); ok && t.TagStr() == ref && v.Checked.Digest == d.Digest {
+			return nil
+		}
+	}
+	return fmt.Errorf("it is tagged %q, and no image verified with that tag has its digest: a loader would load it unverified", ref)
+}
+
+// parseName parses an image name of an archive as a loader would, or fails.
+func parseName(n string) (name.Reference, error) {
+	r, err := name.ParseReference(n)
+	if err != nil {
+		return nil, fmt.Errorf("it names an image as %q, which cannot be parsed (%w): a loader might name it otherwise", n, err)
+	}
+	return r, nil
+}
+
+// matchName checks that r, the name of content with digest h, is one that
+// content is verified as (see CheckLoad), or an attachment tag of a
+// verified manifest.
+func matchName(r name.Reference, h v1.Hash, verified []Verified) error {
+	if t, ok := r.(name.Tag); ok && isAttachmentTagName(t.TagStr()) {
+		repo := t.Context()
+		return matchAttachment(&repo, t.TagStr(), verified)
+	}
+	if dg, ok := r.(name.Digest); ok && dg.DigestStr() != h.String() {
+		return fmt.Errorf("it is named %s but has digest %s", r, h)
+	}
+	for _, v := range verified {
+		if v.Checked.Digest != h || v.Ref.Context().Name() != r.Context().Name() {
+			continue
+		}
+		if _, byDigest := v.Ref.(name.Digest); byDigest || v.Ref.Identifier() == r.Identifier() {
+			return nil
+		}
+	}
+	return fmt.Errorf("it is named %s, which is not being verified with this digest: a loader would load it under that name", r.Name())
+}
+
+// matchAttachment checks that an attachment tag (sha256-<hex>[.suffix])
+// names a manifest of a verified image, in that image's repository when
+// the tag has one (repo not nil).
+func matchAttachment(repo *name.Repository, tag string, verified []Verified) error {
+	hexPart, _, _ := strings.Cut(strings.TrimPrefix(tag, "sha256-"), ".")
+	h := v1.Hash{Algorithm: "sha256", Hex: hexPart}
+	for _, v := range verified {
+		if slices.Contains(v.Checked.manifests, h) && (repo == nil || repo.Name() == v.Ref.Context().Name()) {
+			return nil
+		}
+	}
+	where := ""
+	if repo != nil {
+		where = " in " + repo.Name()
+	}
+	return fmt.Errorf("it is tagged %s, attached to sha256:%s, which is not a verified manifest%s", tag, hexPart, where)
+}
+
+// isVerifiedManifest reports whether h is a manifest of a verified image.
+func isVerifiedManifest(h v1.Hash, verified []Verified) bool {
+	for _, v := range verified {
+		if slices.Contains(v.Checked.manifests, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// subject returns the subject of the image manifest d describes, if any.
+func (s *Store) subject(d v1.Descriptor) (v1.Hash, bool) {
+	raw, err := s.ReadBlob(d.Digest, MaxIndexBytes)
+	if err != nil || matches(d, bytes.NewReader(raw)) != nil {
+		return v1.Hash{}, false
+	}
+	m, err := v1.ParseManifest(bytes.NewReader(raw))
+	if err != nil || m.Subject == nil {
+		return v1.Hash{}, false
+	}
+	return m.Subject.Digest, true
+}
+
+// checkDockerList checks the `docker load` list (manifest.json, when there
+// is one): each entry's config and layers must be those of a verified
+// image manifest, in order, as blobs of the layout, and each of its
+// RepoTags a name that image is verified as. It returns the RepoTags, by
+// normalised name.
+func (s *Store) checkDockerList(verified []Verified) (map[string]bool, error) {
 	raw, err := s.readSmall(DockerManifestFile, MaxIndexBytes)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var entries []dockerEntry
+	if err := json.Unmarshal(raw, &entries); err != nil {
+		return nil, fmt.Errorf("%s: %w: malformed: %w", DockerManifestFile, ErrContentMismatch, err)
+	}
+	tags := map[string]bool{}
+	for i, e := range entries {
+		var holders []Verified
+		for _, v := range verified {
+			if v.Checked.holds(e) {
+				holders = append(holders, v)
+			}
+		}
+		if len(holders) == 0 {
+			return nil, fmt.Errorf("%s: %w: entry %d (%s) is not a verified image: docker load would load it", DockerManifestFile, ErrContentMismatch, i+1, strings.Join(e.RepoTags, ", "))
+		}
+		for _, rt := range e.RepoTags {
+			t, err := name.NewTag(rt)
+			if err == nil {
+				err = matchName(t, holders[0].Checked.Digest, holders)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w: entry %d tags it %q: %w", DockerManifestFile, ErrContentMismatch, i+1, rt, err)
+			}
+			tags[t.Name()] = true
+		}
+	}
+	return tags, nil
+}
+
+// checkRepositories checks the legacy name list: `docker load` reads it
+// (with legacy layer directories) only without a manifest.json, so it is
+// refused without one, and may name only what manifest.json tags.
+func (s *Store) checkRepositories(tags map[string]bool) error {
+	raw, err := s.readSmall(RepositoriesFile, MaxIndexBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	var entries []dockerEntry
-	if err := json.Unmarshal(raw, &entries); err != nil {
-		return fmt.Errorf("%s: %w: malformed: %w", DockerManifestFile, ErrContentMismatch, err)
+	if tags == nil {
+		return fmt.Errorf("%s: %w: a %s file without %s: docker load would load legacy layers named in it", RepositoriesFile, ErrContentMismatch, RepositoriesFile, DockerManifestFile)
 	}
-	for i, e := range entries {
-		if !slices.ContainsFunc(checked, func(c *Checked) bool { return c.holds(e) }) {
-			return fmt.Errorf("%s: %w: entry %d (%s) is not a verified image: docker load would load it", DockerManifestFile, ErrContentMismatch, i+1, strings.Join(e.RepoTags, ", "))
+	var repos map[string]map[string]string
+	if err := json.Unmarshal(raw, &repos); err != nil {
+		return fmt.Errorf("%s: %w: malformed: %w", RepositoriesFile, ErrContentMismatch, err)
+	}
+	for repo, ts := range repos {
+		for tag := range ts {
+			t, err := name.NewTag(repo + ":" + tag)
+			if err != nil || !tags[t.Name()] {
+				return fmt.Errorf("%s: %w: it names %s:%s, which %s does not tag", RepositoriesFile, ErrContentMismatch, repo, tag, DockerManifestFile)
+			}
 		}
 	}
 	return nil

@@ -29,6 +29,35 @@ func FuzzOpenTar(f *testing.F) {
 	tw.Close()
 	f.Add(buf.Bytes())
 	f.Add([]byte{0x1f, 0x8b, 0})
+	f.Add(append([]byte{0x50, 0x2a, 0x4d, 0x18, 0, 0, 0, 0}, buf.Bytes()...))
+	// Hostile forms: a link, a legacy layer directory, names in every form.
+	var hostile bytes.Buffer
+	tw = tar.NewWriter(&hostile)
+	for _, m := range []struct {
+		name, body string
+		typ        byte
+	}{
+		{"oci-layout", `{"imageLayoutVersion":"1.0.0"}`, tar.TypeReg},
+		{"index.json", `{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","size":2,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","annotations":{"org.opencontainers.image.ref.name":"app:1"}},{"mediaType":"application/vnd.oci.image.manifest.v1+json","size":2,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","annotations":{"io.containerd.image.name":"r.example/a:sha256-44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a.sig"}}]}`, tar.TypeReg},
+		{"manifest.json", `[{"Config":"blobs/sha256/44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","RepoTags":["app:1"],"Layers":[]}]`, tar.TypeReg},
+		{"repositories", `{"app":{"1":"abc"}}`, tar.TypeReg},
+		{"blobs/sha256/", "", tar.TypeDir},
+		{"abc/layer.tar", "x", tar.TypeReg},
+		{"blobs/sha256/44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "abc/layer.tar", tar.TypeSymlink},
+	} {
+		h := &tar.Header{Name: m.name, Typeflag: m.typ, Mode: 0o644}
+		if m.typ == tar.TypeReg {
+			h.Size = int64(len(m.body))
+		} else {
+			h.Linkname = m.body
+		}
+		tw.WriteHeader(h)
+		if m.typ == tar.TypeReg {
+			tw.Write([]byte(m.body))
+		}
+	}
+	tw.Close()
+	f.Add(hostile.Bytes())
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p := filepath.Join(dir, "a.tar")
@@ -40,16 +69,16 @@ func FuzzOpenTar(f *testing.F) {
 			return
 		}
 		defer st.Close()
-		var checked []*layout.Checked
+		var verified []layout.Verified
 		for _, img := range st.Images() {
 			if c, err := st.CheckImage(img.Descriptor); err == nil {
-				checked = append(checked, c)
+				verified = append(verified, layout.Verified{Ref: img.Name, Checked: c})
 			}
 			req, _ := http.NewRequest(http.MethodGet, "https://"+img.Name.Context().RegistryStr()+"/v2/"+img.Name.Context().RepositoryStr()+"/manifests/"+img.Name.Identifier(), nil)
 			if resp, err := layout.Transport(st).RoundTrip(req); err == nil {
 				resp.Body.Close()
 			}
 		}
-		st.CheckLoadList(checked)
+		st.CheckLoad(verified)
 	})
 }

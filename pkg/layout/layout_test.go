@@ -338,7 +338,7 @@ func TestArchiveRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	var checked []*layout.Checked
+	var verified []layout.Verified
 	for _, img := range st.Images() {
 		c, err := st.CheckImage(img.Descriptor)
 		if err != nil {
@@ -347,13 +347,16 @@ func TestArchiveRoundTrip(t *testing.T) {
 		if c.Blobs == 0 || c.Bytes == 0 || len(c.Absent) != 0 {
 			t.Fatalf("check %s: %+v", img.Name, c)
 		}
-		checked = append(checked, c)
+		verified = append(verified, layout.Verified{Ref: img.Name, Checked: c})
 	}
-	if len(checked) != 2 {
-		t.Fatalf("%d images in the archive", len(checked))
+	if len(verified) != 2 {
+		t.Fatalf("%d images in the archive", len(verified))
 	}
-	if err := st.CheckLoadList(checked); err != nil {
-		t.Fatalf("no manifest.json: %v", err)
+	if err := st.CheckLoad(verified); err != nil {
+		t.Fatalf("as saved: %v", err)
+	}
+	if err := st.CheckLoad(verified[:1]); !errors.Is(err, layout.ErrContentMismatch) || !strings.Contains(err.Error(), "not being verified") {
+		t.Fatalf("one of two images verified: %v", err)
 	}
 	mustVerify(t, layoutClient(t, st), s.idx, s.idxKey, verify.Options{VerifyBlobs: true})
 }
@@ -402,22 +405,32 @@ func archive(t *testing.T, dir string, edit func([]member) []member) string {
 	return f
 }
 
-// checkArchive opens an archive and checks every image, then the load list.
-func checkArchive(f string) error {
+// checkArchive opens an archive and checks the images refs name (every
+// image it names by full reference when none), then what a loader loads.
+func checkArchive(f string, refs ...name.Reference) error {
 	st, err := layout.OpenTar(f)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	var checked []*layout.Checked
-	for _, img := range st.Images() {
-		c, err := st.CheckImage(img.Descriptor)
+	if len(refs) == 0 {
+		for _, img := range st.Images() {
+			refs = append(refs, img.Name)
+		}
+	}
+	var verified []layout.Verified
+	for _, ref := range refs {
+		d, err := st.Find(ref)
 		if err != nil {
 			return err
 		}
-		checked = append(checked, c)
+		c, err := st.CheckImage(d)
+		if err != nil {
+			return err
+		}
+		verified = append(verified, layout.Verified{Ref: ref, Checked: c})
 	}
-	return st.CheckLoadList(checked)
+	return st.CheckLoad(verified)
 }
 
 // Archives built to be read one way by a verifier and another by a loader
@@ -427,10 +440,36 @@ func TestHostileArchives(t *testing.T) {
 	m := readManifest(t, s.dir, s.imgDigest.DigestStr())
 	layer := "blobs/sha256/" + m.Layers[0].Digest.Hex
 	config := "blobs/sha256/" + m.Config.Digest.Hex
-	dockerList := func(cfg string, layers ...string) member {
-		b, _ := json.Marshal([]map[string]any{{"Config": cfg, "RepoTags": []string{"app:v1"}, "Layers": layers}})
+	dockerListTagged := func(tag, cfg string, layers ...string) member {
+		b, _ := json.Marshal([]map[string]any{{"Config": cfg, "RepoTags": []string{tag}, "Layers": layers}})
 		return member{name: "manifest.json", typ: tar.TypeReg, body: b}
 	}
+	dockerList := func(cfg string, layers ...string) member { return dockerListTagged(s.img.String(), cfg, layers...) }
+	file := func(name, body string) member { return member{name: name, typ: tar.TypeReg, body: []byte(body)} }
+	// addEntry adds an index.json entry for digest with annotations.
+	addEntry := func(digest string, ann ...string) func([]member) []member {
+		return func(ms []member) []member {
+			for i := range ms {
+				if ms[i].name != "index.json" {
+					continue
+				}
+				idx, _ := v1.ParseIndexManifest(bytes.NewReader(ms[i].body))
+				h, _ := v1.NewHash(digest)
+				d := v1.Descriptor{MediaType: "application/vnd.oci.image.manifest.v1+json", Size: 0, Digest: h}
+				if len(ann) > 0 {
+					d.Annotations = map[string]string{}
+					for j := 0; j+1 < len(ann); j += 2 {
+						d.Annotations[ann[j]] = ann[j+1]
+					}
+				}
+				idx.Manifests = append(idx.Manifests, d)
+				ms[i].body, _ = json.Marshal(idx)
+			}
+			return ms
+		}
+	}
+	img := s.imgDigest.DigestStr()
+	name, ref := layout.ImageNameAnnotation, layout.RefNameAnnotation
 	replace := func(name string, with member) func([]member) []member {
 		return func(ms []member) []member {
 			for i := range ms {
@@ -455,7 +494,7 @@ func TestHostileArchives(t *testing.T) {
 		{"layer twice", func(ms []member) []member {
 			return append(ms, member{name: "./" + layer, typ: tar.TypeReg, body: []byte("evil")})
 		}, layout.ErrHostileArchive, "appears twice"},
-		{"layer is a symlink", replace(layer, member{name: layer, typ: tar.TypeSymlink, link: "/etc/passwd"}), layout.ErrContentMismatch, "not a regular file"},
+		{"layer is a symlink", replace(layer, member{name: layer, typ: tar.TypeSymlink, link: "/etc/passwd"}), layout.ErrHostileArchive, "symbolic link"},
 		{"path climbs out", func(ms []member) []member {
 			return append(ms, member{name: "blobs/../../etc/x", typ: tar.TypeReg, body: []byte("x")})
 		}, layout.ErrHostileArchive, "leaves the archive"},
@@ -478,6 +517,59 @@ func TestHostileArchives(t *testing.T) {
 			b, _ := json.Marshal(idx)
 			return replace("index.json", member{name: "index.json", typ: tar.TypeReg, body: b})(ms)
 		}, layout.ErrHostileArchive, "entries"},
+		// Anything a loader reads that verification would not.
+		{"a symlink outside blobs", func(ms []member) []member {
+			return append(ms, member{name: "other/link", typ: tar.TypeSymlink, link: "../blobs"})
+		}, layout.ErrHostileArchive, "symbolic link"},
+		{"a hard link", func(ms []member) []member {
+			return append(ms, member{name: "blobs/sha256/" + strings.Repeat("ab", 32), typ: tar.TypeLink, link: layer})
+		}, layout.ErrHostileArchive, "hard link"},
+		{"a fifo", func(ms []member) []member { return append(ms, member{name: "fifo", typ: tar.TypeFifo}) }, layout.ErrHostileArchive, "a fifo"},
+		{"a legacy layer directory", func(ms []member) []member {
+			return append(ms, file("0123abcd/layer.tar", "evil"), file("0123abcd/json", "{}"))
+		}, layout.ErrHostileArchive, "not part of an OCI image layout"},
+		{"a sha512 blob", func(ms []member) []member {
+			return append(ms, file("blobs/sha512/"+strings.Repeat("ab", 64), "x"))
+		}, layout.ErrHostileArchive, "not part of an OCI image layout"},
+		{"an upper-case blob name", func(ms []member) []member {
+			return append(ms, file("blobs/sha256/"+strings.Repeat("AB", 32), "x"))
+		}, layout.ErrHostileArchive, "not part of an OCI image layout"},
+		{"repositories without manifest.json", func(ms []member) []member {
+			return append(ms, file("repositories", `{"`+s.img.Context().Name()+`":{"v1":"0123abcd"}}`))
+		}, layout.ErrContentMismatch, "without manifest.json"},
+		{"repositories naming what manifest.json tags", func(ms []member) []member {
+			return append(ms, dockerList(config, layer), file("repositories", `{"`+s.img.Context().Name()+`":{"v1":"0123abcd"}}`))
+		}, nil, ""},
+		{"repositories naming another image", func(ms []member) []member {
+			return append(ms, dockerList(config, layer), file("repositories", `{"`+s.img.Context().Name()+`":{"latest":"0123abcd"}}`))
+		}, layout.ErrContentMismatch, "does not tag"},
+		// manifest.json names the verified content under another name.
+		{"docker load list with a short name", func(ms []member) []member {
+			return append(ms, dockerListTagged("app:v1", config, layer))
+		}, layout.ErrContentMismatch, "index.docker.io/library/app:v1, which is not being verified"},
+		{"docker load list naming the other image", func(ms []member) []member {
+			return append(ms, dockerListTagged(s.idx.String(), config, layer))
+		}, layout.ErrContentMismatch, "not being verified"},
+		{"docker load list with an unparsable tag", func(ms []member) []member {
+			return append(ms, dockerListTagged("Bad Name:v1", config, layer))
+		}, layout.ErrContentMismatch, "tags it"},
+		// index.json entries in every naming form.
+		{"index entry with a short name", addEntry(img, name, "app:v1"), layout.ErrContentMismatch, "index.docker.io/library/app:v1, which is not being verified"},
+		{"index entry with a name without a tag", addEntry(img, name, s.img.Context().Name()), layout.ErrContentMismatch, ":latest, which is not being verified"},
+		{"index entry with a short ref.name", addEntry(img, ref, "app:v1"), layout.ErrContentMismatch, "not being verified"},
+		{"index entry with a bare name", addEntry(img, ref, "app"), layout.ErrContentMismatch, `tagged "app"`},
+		{"index entry with the verified bare tag", addEntry(img, ref, "v1"), nil, ""},
+		{"index entry with a bare tag of another digest", addEntry(s.idxDigest.DigestStr(), ref, "v1"), layout.ErrContentMismatch, `tagged "v1"`},
+		{"index entry whose tag is not its name's", addEntry(img, name, s.img.String(), ref, "v9"), layout.ErrContentMismatch, "not the tag of its name"},
+		{"index entry with an unparsable name", addEntry(img, name, "Bad Name!"), layout.ErrContentMismatch, "cannot be parsed"},
+		{"index entry by digest of another image", addEntry(img, name, s.idx.Context().Name()+"@"+s.idxDigest.DigestStr()), layout.ErrContentMismatch, "has digest"},
+		{"unnamed index entry of a verified image", addEntry(img), nil, ""},
+		{"unnamed index entry of something else", addEntry(m.Config.Digest.String()), layout.ErrContentMismatch, "names no image"},
+		{"attachment tag of no verified manifest", addEntry(img, name, s.img.Context().Tag("sha256-"+strings.Repeat("ab", 32)+".sig").String()), layout.ErrContentMismatch, "not a verified manifest"},
+		{"attachment tag of a verified manifest in another repository", addEntry(img, name, s.idx.Context().Tag("sha256-"+s.imgDigest.DigestStr()[len("sha256:"):]+".sig").String()), layout.ErrContentMismatch, "not a verified manifest in " + s.idx.Context().Name()},
+		{"attachment tag of a verified manifest", addEntry(img, name, s.img.Context().Tag("sha256-"+s.imgDigest.DigestStr()[len("sha256:"):]+".att").String()), nil, ""},
+		{"unnamed index entry of a platform manifest", addEntry(readIndexManifest(t, s.dir, s.idxDigest.DigestStr()).Manifests[0].Digest.String()), nil, ""},
+		{"bare attachment tag of no verified manifest", addEntry(img, ref, "sha256-"+strings.Repeat("ab", 32)), layout.ErrContentMismatch, "not a verified manifest"},
 		{"no oci-layout (docker before 25)", func(ms []member) []member {
 			out := ms[:0]
 			for _, m := range ms {
@@ -489,7 +581,7 @@ func TestHostileArchives(t *testing.T) {
 		}, layout.ErrNotLayout, "Docker before 25"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := checkArchive(archive(t, s.dir, tc.edit))
+			err := checkArchive(archive(t, s.dir, tc.edit), s.img, s.idx)
 			if tc.want == nil {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
@@ -500,6 +592,19 @@ func TestHostileArchives(t *testing.T) {
 				t.Fatalf("got %v, want %v mentioning %q", err, tc.want, tc.text)
 			}
 		})
+	}
+
+	// Verifying one image of two is refused: a loader loads both. A
+	// digest reference covers the tags of its repository naming it.
+	all := archive(t, s.dir, nil)
+	if err := checkArchive(all, s.img); !errors.Is(err, layout.ErrContentMismatch) || !strings.Contains(err.Error(), s.idx.String()+", which is not being verified") {
+		t.Fatalf("one image of two verified: %v", err)
+	}
+	if err := checkArchive(all, s.imgDigest, s.idx); err != nil {
+		t.Fatalf("verified by digest: %v", err)
+	}
+	if err := checkArchive(all, s.img.Context().Digest(s.idxDigest.DigestStr()), s.idx); err == nil || !strings.Contains(err.Error(), s.img.String()+", which is not being verified") {
+		t.Fatalf("the other digest verified: %v", err)
 	}
 
 	// A gzip-compressed archive is refused with advice.

@@ -20,6 +20,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -37,6 +38,10 @@ const (
 	// DockerManifestFile is the list `docker load` reads in a
 	// `docker save` archive.
 	DockerManifestFile = "manifest.json"
+	// RepositoriesFile is the legacy name list of a `docker save` archive
+	// (repository -> tag -> layer ID), which `docker load` reads when
+	// there is no manifest.json.
+	RepositoriesFile = "repositories"
 	// ImageNameAnnotation holds the full reference of an entry
 	// (registry/repository:tag), as containerd and Docker write it.
 	ImageNameAnnotation = "io.containerd.image.name"
@@ -104,15 +109,20 @@ func OpenDir(dir string) (*Store, error) {
 }
 
 // OpenTar opens the layout inside the tar archive at path without
-// unpacking it: members are read in place. The archive is refused when a
-// member appears twice (a loader takes the last copy, a verifier might read
-// the first), when a member the layout uses is not a regular file, or when
-// a path is absolute or climbs out with "..". Compressed archives are
-// refused: decompress them first.
+// unpacking it: members are read in place. The archive is refused
+// (ErrHostileArchive) when package tarindex refuses it (compressed, a member
+// twice, a member that is not a regular file or a directory, a path that is
+// absolute or climbs out with "..") and when it holds a member that is not
+// part of an OCI image layout or a `docker save` archive of Docker 25+ (see
+// layoutMembers): a loader might read what verification does not.
 func OpenTar(p string) (*Store, error) {
 	a, err := tarindex.Open(p)
 	if err != nil {
 		return nil, err
+	}
+	if err := layoutMembers(a.Names()); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("%s: %w", p, err)
 	}
 	s := &Store{
 		open: func(rel string) (io.ReadCloser, int64, error) {
@@ -129,6 +139,33 @@ func OpenTar(p string) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// layoutMembers refuses members that are not part of an OCI image layout
+// as Docker 25+, podman and imgsign write it: oci-layout, index.json,
+// manifest.json and repositories (the `docker load` lists, checked by
+// CheckLoad), blobs/sha256/ and SHA-256 named blobs in it. Anything else
+// (legacy layer directories <id>/layer.tar and <id>/json, which `docker
+// load` reads without manifest.json, blobs of other algorithms, other files)
+// is content a loader might read and verification would not.
+func layoutMembers(names []string) error {
+	sort.Strings(names)
+	for _, n := range names {
+		switch n {
+		case LayoutFile, IndexFile, DockerManifestFile, RepositoriesFile, "blobs", "blobs/sha256":
+			continue
+		}
+		if hex, ok := strings.CutPrefix(n, "blobs/sha256/"); ok && isSHA256Hex(hex) {
+			continue
+		}
+		return fmt.Errorf("%w: %q is not part of an OCI image layout (a loader may read it, imgsign does not verify it)", ErrHostileArchive, n)
+	}
+	return nil
+}
+
+// isSHA256Hex reports whether s is 64 lower-case hex digits.
+func isSHA256Hex(s string) bool {
+	return len(s) == 64 && strings.Trim(s, "0123456789abcdef") == ""
 }
 
 // load reads oci-layout and index.json.
@@ -185,7 +222,7 @@ func (s *Store) Close() error { return s.close() }
 // content is not checked here: readers check it against the digest they
 // asked for (an oci.Client always does).
 func (s *Store) OpenBlob(h v1.Hash) (io.ReadCloser, int64, error) {
-	if h.Algorithm != "sha256" || len(h.Hex) != 64 || strings.Trim(h.Hex, "0123456789abcdef") != "" {
+	if h.Algorithm != "sha256" || !isSHA256Hex(h.Hex) {
 		return nil, 0, fmt.Errorf("blob %s: %w: not a SHA-256 digest", h, fs.ErrNotExist)
 	}
 	return s.open("blobs/sha256/" + h.Hex)

@@ -269,10 +269,12 @@ func (o *overlay) RoundTrip(req *http.Request) (*http.Response, error) {
 // has reports whether the layout holds the blob with digest id.
 func (t *transport) has(id string) bool {
 	h, err := v1.NewHash(id)
-	if err != nil {
-		return false
-	}
-	rc, _, err := t.s.OpenBlob(h)
+	return err == nil && t.s.hasBlob(h)
+}
+
+// hasBlob reports whether the layout holds the blob with digest h.
+func (s *Store) hasBlob(h v1.Hash) bool {
+	rc, _, err := s.OpenBlob(h)
 	if err != nil {
 		return false
 	}

@@ -18,11 +18,13 @@ import (
 // MaxMembers is the most members of an archive read.
 const MaxMembers = 100000
 
-// ErrRefused is wrapped when an archive is refused: a member twice (a
-// loader takes the last copy, a verifier might read the first), a path
-// that is absolute or climbs out with "..", more than MaxMembers members.
-// Opening a member that is not a regular file (a link, a device, a sparse
-// file) is refused with it too.
+// ErrRefused is wrapped when an archive is refused: compressed (a loader
+// would decompress it and read another archive than the one indexed), a
+// member that is not a regular file or a directory (a link, a device, a
+// fifo, a sparse file, a global header), a member twice after path
+// cleaning (a loader takes the last copy, a verifier might read the
+// first), a path that is absolute or climbs out with "..", data after the
+// end-of-archive marker, more than MaxMembers members.
 var ErrRefused = errors.New("archive refused")
 
 // Archive is a tar archive opened in place. It is safe for concurrent use.
@@ -32,14 +34,14 @@ type Archive struct {
 	members map[string]member
 }
 
-// member is where a member's content lies; size is -1 for a member that
-// is not a regular file.
+// member is where a member's content lies; size is -1 for a directory.
 type member struct {
 	offset, size int64
 }
 
-// Open indexes the tar archive at p. A gzip-compressed archive is refused
-// with advice: its members cannot be read in place.
+// Open indexes the tar archive at p. A compressed archive is refused with
+// advice: its members cannot be read in place, and a loader would read what
+// it decompresses to, not what was indexed.
 func Open(p string) (*Archive, error) {
 	f, err := os.Open(p)
 	if err != nil {
@@ -77,9 +79,19 @@ func (a *Archive) Open(rel string) (*io.SectionReader, int64, error) {
 		return nil, 0, fmt.Errorf("%s: %w", rel, fs.ErrNotExist)
 	}
 	if m.size < 0 {
-		return nil, 0, fmt.Errorf("%s: %w: not a regular file", rel, ErrRefused)
+		return nil, 0, fmt.Errorf("%s: %w: a directory, not a regular file", rel, ErrRefused)
 	}
 	return io.NewSectionReader(a.r, m.offset, m.size), m.size, nil
+}
+
+// Names returns the clean paths of the archive's members (directories
+// included), in no particular order.
+func (a *Archive) Names() []string {
+	out := make([]string, 0, len(a.members))
+	for n := range a.members {
+		out = append(out, n)
+	}
+	return out
 }
 
 // Close closes the archive file (of Open).
@@ -88,9 +100,10 @@ func (a *Archive) Close() error { return a.close() }
 // scan lists the members of a tar archive by their clean path, with where
 // their content lies. Content is skipped, not read.
 func scan(r io.ReaderAt, size int64) (map[string]member, error) {
-	var magic [2]byte
-	if n, _ := r.ReadAt(magic[:], 0); n == 2 && magic == [2]byte{0x1f, 0x8b} {
-		return nil, errors.New("a gzip-compressed archive: decompress it first (gunzip), imgsign reads archives in place")
+	var head [HeadBytes]byte
+	n, _ := r.ReadAt(head[:], 0)
+	if c := Compression(head[:n]); c != nil {
+		return nil, fmt.Errorf("%w: a %s-compressed archive (docker load and podman load would decompress it and load what comes out): decompress it first (%s), imgsign reads archives in place", ErrRefused, c.Name, c.Advice)
 	}
 	or := &offsetReader{r: r, size: size}
 	tr := tar.NewReader(or)
@@ -98,7 +111,7 @@ func scan(r io.ReaderAt, size int64) (map[string]member, error) {
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			break
+			return members, trailer(r, or.pos, size)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("not a readable tar archive: %w", err)
@@ -116,13 +129,73 @@ func scan(r io.ReaderAt, size int64) (map[string]member, error) {
 		if _, dup := members[rel]; dup {
 			return nil, fmt.Errorf("%w: %q appears twice (a loader would take the last copy, unverified)", ErrRefused, rel)
 		}
-		m := member{offset: -1, size: -1}
-		if h.Typeflag == tar.TypeReg {
-			m = member{offset: or.pos, size: h.Size}
+		switch {
+		case h.Typeflag == tar.TypeDir:
+			members[rel] = member{offset: -1, size: -1}
+		case h.Typeflag != tar.TypeReg:
+			return nil, fmt.Errorf("%w: %q is %s, not a regular file or a directory (a loader would follow or create it; imgsign does not)", ErrRefused, h.Name, typeName(h.Typeflag))
+		case isSparse(h):
+			return nil, fmt.Errorf("%w: %q is a sparse file (its content is not stored as is)", ErrRefused, h.Name)
+		default:
+			members[rel] = member{offset: or.pos, size: h.Size}
 		}
-		members[rel] = m
 	}
-	return members, nil
+}
+
+// trailer refuses data after the end-of-archive marker, ending at pos:
+// only zero padding may follow, or a reader that skips zero blocks (as
+// GNU tar --ignore-zeros does) would read members that were not indexed.
+func trailer(r io.ReaderAt, pos, size int64) error {
+	buf := make([]byte, 32<<10)
+	for pos < size {
+		n, err := r.ReadAt(buf[:min(int64(len(buf)), size-pos)], pos)
+		for _, b := range buf[:n] {
+			if b != 0 {
+				return fmt.Errorf("%w: data after the end-of-archive marker (at byte %d)", ErrRefused, pos)
+			}
+		}
+		pos += int64(n)
+		if err != nil && err != io.EOF {
+			return fmt.Errorf("read archive: %w", err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	return nil
+}
+
+// isSparse reports whether a member is stored sparse (GNU sparse formats,
+// in PAX records): tar expands it on reading, so its stored bytes are not
+// its content.
+func isSparse(h *tar.Header) bool {
+	for k := range h.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
+}
+
+// typeName names a tar member type for an error.
+func typeName(t byte) string {
+	switch t {
+	case tar.TypeSymlink:
+		return "a symbolic link"
+	case tar.TypeLink:
+		return "a hard link"
+	case tar.TypeChar, tar.TypeBlock:
+		return "a device"
+	case tar.TypeFifo:
+		return "a fifo"
+	case tar.TypeGNUSparse:
+		return "a sparse file"
+	case tar.TypeXGlobalHeader:
+		return "a global header (it changes how later members are read)"
+	case tar.TypeCont:
+		return "a contiguous file"
+	}
+	return fmt.Sprintf("of type %q", t)
 }
 
 // Clean returns the clean relative path of an archive member ("" for the

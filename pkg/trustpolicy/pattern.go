@@ -118,8 +118,7 @@ func (p pattern) match(repo []string) bool {
 			for j := 1; j <= len(repo); j++ {
 				next[j] = false
 				if cur[j-1] {
-					ok, _ := path.Match(ps, repo[j-1])
-					next[j] = ok
+					next[j] = matchSegment(ps, repo[j-1], j == 1)
 				}
 			}
 		}
@@ -131,6 +130,27 @@ func (p pattern) match(repo []string) bool {
 		}
 	}
 	return false
+}
+
+// matchSegment matches one pattern segment against one repository
+// segment. A registry is normalised without its default port 443, so a
+// registry pattern with a port glob (registry.example.com:*) is also
+// tried against the registry with :443 written out.
+func matchSegment(ps, seg string, registry bool) bool {
+	if ok, _ := path.Match(ps, seg); ok {
+		return true
+	}
+	if registry && strings.Contains(ps, ":") && !hasPort(seg) {
+		ok, _ := path.Match(ps, seg+":443")
+		return ok
+	}
+	return false
+}
+
+// hasPort reports whether a registry host names a port.
+func hasPort(reg string) bool {
+	i := strings.LastIndexByte(reg, ':')
+	return i >= 0 && !strings.Contains(reg[i:], "]")
 }
 
 // splitRepository splits a repository name into normalised segments, or

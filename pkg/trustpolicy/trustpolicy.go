@@ -63,8 +63,11 @@
 // leading part of it that ends at a "/": a scope names a registry, a
 // namespace or a repository together with everything below it.
 //
-// Docker Hub: the registry docker.io and index.docker.io are the same (the
-// repository names this package sees always say index.docker.io). Official
+// Scopes and repositories are compared in one normal form (package
+// reponame): registry names without regard to case and without the HTTPS
+// default port (registry.example.com:443 is registry.example.com), and
+// Docker Hub's docker.io as index.docker.io (the repository names this
+// package sees always say index.docker.io). Official
 // images live in the namespace library, as go-containerregistry and the
 // Docker CLI name them: the image `docker pull alpine` fetches is matched by
 // docker.io/library/alpine, while docker.io/alpine is the namespace "alpine"
@@ -93,6 +96,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/imgsign/imgsign/pkg/policy"
+	"github.com/imgsign/imgsign/pkg/reponame"
 	"github.com/imgsign/imgsign/pkg/tlog"
 )
 
@@ -211,7 +215,10 @@ type Requirement struct {
 	// exactly these values (nil: none).
 	Annotations map[string]string
 	// Attestations are attestations the image must have, one of each type
-	// (nil: none).
+	// (nil: none). Each is held to the requirement as signatures are (see
+	// package gate): made by Threshold distinct keys of Keys, within
+	// MaxAge, and, when Annotations are required, by keys whose signature
+	// of the image carries them (a statement cannot carry them).
 	Attestations []Attestation
 	// Identity says whether the signed docker-reference must name the
 	// repository verified (nil: it is not checked).
@@ -385,23 +392,8 @@ func (id *Identity) Expected(repository string) string {
 	return out
 }
 
-// normaliseRepository lowercases the registry of a repository name and
-// writes Docker Hub as index.docker.io.
-func normaliseRepository(s string) string {
-	reg, rest, found := strings.Cut(s, "/")
-	reg = normaliseRegistry(reg)
-	if !found {
-		return reg
-	}
-	return reg + "/" + rest
-}
+// normaliseRepository and normaliseRegistry write names in the one normal
+// form scopes, remaps and repositories are compared in (package reponame).
+func normaliseRepository(s string) string { return reponame.Repository(s) }
 
-// normaliseRegistry lowercases a registry and writes Docker Hub as
-// index.docker.io.
-func normaliseRegistry(reg string) string {
-	reg = strings.ToLower(reg)
-	if reg == "docker.io" {
-		return name.DefaultRegistry
-	}
-	return reg
-}
+func normaliseRegistry(reg string) string { return reponame.Registry(reg) }

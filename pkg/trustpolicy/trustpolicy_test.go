@@ -12,10 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/imgsign/imgsign/pkg/keys"
 	"github.com/imgsign/imgsign/pkg/policy"
 	"github.com/imgsign/imgsign/pkg/tlog"
@@ -296,6 +298,8 @@ func TestValidationErrors(t *testing.T) {
 		{"scope not a string", head + "  - scope: 5\n    reject: true\n", 3, "scope must be a string, not the number 5 (quote it)", nil},
 		{"duplicate scope", head + "  - {scope: r.io/a, reject: true}\n  - {scope: r.io/b, reject: true}\n  - {scope: r.io/a, unsigned: accept}\n", 5, `scope "r.io/a" is listed twice (also on line 3)`, nil},
 		{"duplicate after normalisation", head + "  - {scope: docker.io/team, reject: true}\n  - {scope: INDEX.docker.io/team, reject: true}\n", 4, `scope "INDEX.docker.io/team" is the same as scope "docker.io/team" on line 3`, nil},
+		{"duplicate with the default port", head + "  - {scope: r.io/team, reject: true}\n  - {scope: 'R.io:443/team', reject: true}\n", 4, `scope "R.io:443/team" is the same as scope "r.io/team" on line 3`, nil},
+		{"duplicate Docker Hub with the default port", head + "  - {scope: 'docker.io:443/team', reject: true}\n  - {scope: index.docker.io/team, reject: true}\n", 4, `scope "index.docker.io/team" is the same as scope "docker.io:443/team" on line 3`, nil},
 		{"too many scopes", manyScopes, 3, "scopes: 1001 entries (limit 1000)", nil},
 		{"scopes not a list", "version: 1\nscopes: {scope: r.io}\n", 2, "scopes must be a list, not a mapping", nil},
 		{"requires nothing", head + "  - scope: r.io\n", 3, `scope "r.io" requires nothing`, nil},
@@ -764,6 +768,67 @@ func TestMaxAgeForms(t *testing.T) {
 	}
 }
 
+// A scope applies to the image it names however either is spelled: the
+// registry's case, the default port 443, docker.io or index.docker.io,
+// library/ implicit in an image reference (go-containerregistry's
+// normalisation), compared in one normal form.
+func TestScopeSpellings(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		scopes []string // equivalent spellings of one scope
+		images []string // image references it must apply to
+		not    []string // and must not
+	}{
+		{
+			scopes: []string{"registry.example.com/team", "registry.example.com:443/team", "Registry.Example.COM:443/team", "registry.example.com:0443/team"},
+			images: []string{"registry.example.com/team/app:1", "registry.example.com:443/team/app:1", "REGISTRY.example.com:443/team/app@sha256:" + strings.Repeat("0", 64)},
+			not:    []string{"registry.example.com:5000/team/app", "registry.example.com:4430/team/app", "registry.example.com/teams/app"},
+		},
+		{
+			scopes: []string{"docker.io/library/alpine", "index.docker.io/library/alpine", "docker.io:443/library/alpine", "index.docker.io:443/library/alpine"},
+			images: []string{"alpine", "alpine:3", "docker.io/alpine", "docker.io/library/alpine:3", "index.docker.io/library/alpine", "docker.io:443/library/alpine"},
+			// index.docker.io:443/alpine is repository "alpine" to every
+			// client (only a bare docker.io gets library/ added).
+			not: []string{"alpine/git", "docker.io/alpine/git", "registry-1.docker.io/library/alpine", "index.docker.io:443/alpine"},
+		},
+		{
+			scopes: []string{"docker.io/myorg", "index.docker.io:443/myorg"},
+			images: []string{"myorg/app", "docker.io/myorg/app:1", "index.docker.io:443/myorg/app"},
+			not:    []string{"myorg", "docker.io/library/myorg"}, // a namespace scope, not library/myorg
+		},
+		{
+			scopes: []string{"*.example.org/app", "*.example.org:443/app"},
+			images: []string{"eu.example.org/app", "eu.example.org:443/app", "EU.example.org/app"},
+			not:    []string{"eu.example.org:8443/app"},
+		},
+		{
+			scopes: []string{"registry.example.com:*/team"},
+			images: []string{"registry.example.com/team/app", "registry.example.com:443/team/app", "registry.example.com:5000/team/app"},
+			not:    []string{"registry.example.com.evil/team/app", "other.example.com/team/app"},
+		},
+		{
+			scopes: []string{"127.0.0.1:5000/team"},
+			images: []string{"127.0.0.1:5000/team/app"},
+			not:    []string{"127.0.0.1/team/app", "127.0.0.1:443/team/app"},
+		},
+	} {
+		for _, scope := range tc.scopes {
+			p := f.mustParse(t, fmt.Sprintf("version: 1\ndefault: {unsigned: accept}\nscopes:\n  - {scope: %q, reject: true}\n", scope))
+			for _, img := range append(tc.images, tc.not...) {
+				ref, err := name.ParseReference(img)
+				if err != nil {
+					t.Fatalf("%s: %v", img, err)
+				}
+				m := p.Match(ref.Context().Name())
+				want := slices.Contains(tc.images, img)
+				if (m.Scope == scope) != want {
+					t.Errorf("scope %q, image %s (%s): matched %q, want a match: %v", scope, img, ref.Context().Name(), m.Scope, want)
+				}
+			}
+		}
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	fx := newFixture(f)
 	f.Add([]byte(fx.example()))
@@ -771,6 +836,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"version":1,"scopes":[{"scope":"r.io/**/x","unsigned":"accept"}]}`))
 	f.Add([]byte("version: 1\nscopes:\n  - scope: r.io\n    keys: [{file: keys/a.pub}, {file: keys/b.pub}]\n    threshold: 2\n    identity: {requireMatch: true, remap: [{from: a.io/x, to: docker.io}]}\n"))
 	f.Add([]byte("version: 1\nscopes:\n  - &a {scope: r.io, reject: true}\n  - *a\n"))
+	f.Add([]byte("version: 1\nscopes:\n  - {scope: 'r.io:443/x', reject: true}\n  - {scope: 'docker.io:443/library', unsigned: accept}\n"))
 	f.Add([]byte("version: 1\ndefault:\n  keys: [{file: keys/a.pub}]\n  attestations: [{type: spdx, conditions: [{expression: 'predicate.x == 1'}]}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Parse(data, "fuzz.yaml", fx.dir)
@@ -804,6 +870,18 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("Match(%q): requirement %+v is not exactly one kind", repo, r)
 			}
 			r.Identity.Expected(repo)
+		}
+		// Spellings of one repository meet one requirement.
+		for _, same := range [][]string{
+			{"r.io/x", "R.IO:443/x", "r.io:0443/x"},
+			{"index.docker.io/library/alpine", "docker.io/library/alpine", "docker.io:443/library/alpine"},
+		} {
+			want := p.Match(same[0])
+			for _, repo := range same[1:] {
+				if got := p.Match(repo); got.Scope != want.Scope || got.Line != want.Line || (want.Scope != "" && got.Requirement != want.Requirement) {
+					t.Fatalf("Match(%q) = %q line %d, Match(%q) = %q line %d", same[0], want.Scope, want.Line, repo, got.Scope, got.Line)
+				}
+			}
 		}
 		var b bytes.Buffer
 		p.Explain(&b)

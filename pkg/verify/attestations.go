@@ -37,6 +37,19 @@ type AttestationOptions struct {
 	// transparency-log entry. Without it, an entry that is present must
 	// still verify.
 	RequireTlog bool
+	// Threshold is the number of distinct trusted keys that must have
+	// made an attestation that counts; 0 means 1.
+	Threshold int
+	// MaxAge, when positive, refuses attestations whose trusted signing
+	// time is older than this, as Options.MaxAge does for signatures.
+	MaxAge time.Duration
+	// Now is the time MaxAge counts from; nil means time.Now.
+	Now func() time.Time
+	// SignedBy, when not nil, counts only attestations made by these key
+	// IDs: the keys whose signature of the image met what a statement
+	// cannot carry (signed annotations), so that a requirement's
+	// annotations bind its attestations too.
+	SignedBy map[string]bool
 }
 
 // AttestationResult is the verdict on one image's attestations.
@@ -106,7 +119,13 @@ func (v *Verifier) VerifyAttestations(ctx context.Context, ref name.Reference, o
 			errs = append(errs, err)
 		}
 	}
-	switch {
+	attesters := map[string]bool{}
+	for _, a := range res.Attestations {
+		attesters[a.KeyID] = true
+	}
+	switch need := max(o.Threshold, 1); {
+	case len(res.Attestations) > 0 && len(attesters) < need:
+		return fail(fmt.Errorf("%w: %d distinct trusted key(s) attested %s, %d required", ErrNotVerified, len(attesters), o.PredicateType, need))
 	case len(res.Attestations) > 0:
 		for _, err := range errs {
 			res.Warnings = append(res.Warnings, err.Error())
@@ -146,8 +165,19 @@ func (v *Verifier) totalNote(max int64, err error) string {
 	return ""
 }
 
-// accept applies the policy to a verified statement and records it.
+// accept applies the signer, age and policy requirements to a verified
+// statement and records it.
 func accept(res *AttestationResult, o AttestationOptions, va VerifiedAttestation, rej Rejected) {
+	if o.SignedBy != nil && !o.SignedBy[va.KeyID] {
+		rej.Reason = fmt.Sprintf("made by key %s, which has no signature of this image meeting the requirement (its annotations)", va.KeyID)
+		res.Rejected = append(res.Rejected, rej)
+		return
+	}
+	if reason := checkAge(o.MaxAge, o.Now, va.Tlog); reason != "" {
+		rej.Reason = reason
+		res.Rejected = append(res.Rejected, rej)
+		return
+	}
 	if o.Policy != nil {
 		if err := o.Policy.Evaluate(va.Statement); err != nil {
 			rej.Reason = err.Error()

@@ -274,6 +274,74 @@ func TestTlogAttestations(t *testing.T) {
 	}
 }
 
+// Attestations honour the maximum age, the threshold of distinct keys and
+// the keys a requirement's signed annotations admit, as signatures do.
+func TestAttestationRequirements(t *testing.T) {
+	f := newFixture(t, nil)
+	log := tlogtest.NewV1(t)
+	d := f.reg.PushImage(t, f.reg.Ref("tlog/attreq:v1"))
+	other, err := keys.Generate(keys.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pt = "https://slsa.dev/provenance/v1"
+	o := attest.Options{PredicateType: pt, Predicate: []byte(`{"builder":{"id":"ci"}}`), Log: logClient(t, log)}
+	a, err := attest.NewAttester(f.client, f.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Attest(f.ctx, d, o); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := verify.NewVerifier(f.client, []crypto.PublicKey{f.key.Public(), other.Public()}, verify.WithTrustedLogs(log.Trust()))
+	check := func(ao verify.AttestationOptions) (*verify.AttestationResult, error) {
+		ao.PredicateType, ao.RequireTlog = pt, true
+		return v.VerifyAttestations(f.ctx, d, ao)
+	}
+	keyID := func(k crypto.Signer) string {
+		id, err := keys.KeyID(k.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	later := func() time.Time { return time.Now().Add(2 * time.Hour) }
+	for _, tc := range []struct {
+		name string
+		ao   verify.AttestationOptions
+		has  string // "" when it passes
+	}{
+		{"within the maximum age", verify.AttestationOptions{MaxAge: time.Hour}, ""},
+		{"older than the maximum age", verify.AttestationOptions{MaxAge: time.Hour, Now: later}, "older than the maximum age"},
+		{"one key of a threshold of two", verify.AttestationOptions{Threshold: 2}, "1 distinct trusted key(s) attested " + pt + ", 2 required"},
+		{"made by a key the annotations admit", verify.AttestationOptions{SignedBy: map[string]bool{keyID(f.key): true}}, ""},
+		{"made by a key the annotations do not admit", verify.AttestationOptions{SignedBy: map[string]bool{keyID(other): true}}, "no signature of this image meeting the requirement"},
+		{"no key admitted", verify.AttestationOptions{SignedBy: map[string]bool{}}, "no signature of this image meeting the requirement"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := check(tc.ao)
+			if tc.has == "" {
+				if err != nil || !res.Verified {
+					t.Fatalf("refused: %+v %v", res, err)
+				}
+				return
+			}
+			mustFailAtt(t, res, err, verify.ErrNotVerified, tc.has)
+		})
+	}
+	// A second key's attestation meets the threshold of two.
+	b, err := attest.NewAttester(f.client, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Attest(f.ctx, d, o); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := check(verify.AttestationOptions{Threshold: 2}); err != nil || !res.Verified {
+		t.Fatalf("two keys, threshold two: %+v %v", res, err)
+	}
+}
+
 // TestTlogAttachOffline: a signature made with Upload false and logged is
 // attached later, with its entry, and verifies with the log required; it
 // cannot be attached to another image.

@@ -21,6 +21,7 @@ import (
 	"github.com/imgsign/imgsign/pkg/keyless"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/payload"
+	"github.com/imgsign/imgsign/pkg/reponame"
 	"github.com/imgsign/imgsign/pkg/tlog"
 )
 
@@ -123,8 +124,13 @@ func (o Options) identity(img name.Digest) string {
 
 // checkAge applies MaxAge to a verified signature's log facts; it returns
 // the reason for a rejection, or "".
-func (o Options) checkAge(facts []tlog.Facts) string {
-	if o.MaxAge <= 0 {
+func (o Options) checkAge(facts []tlog.Facts) string { return checkAge(o.MaxAge, o.Now, facts) }
+
+// checkAge refuses what was signed longer than maxAge before now (nil:
+// time.Now) by its newest trusted log time, or has no trusted time; "" when
+// maxAge is not positive or the age is within it.
+func checkAge(maxAge time.Duration, now func() time.Time, facts []tlog.Facts) string {
+	if maxAge <= 0 {
 		return ""
 	}
 	var newest int64
@@ -132,15 +138,14 @@ func (o Options) checkAge(facts []tlog.Facts) string {
 		newest = max(newest, f.IntegratedTime)
 	}
 	if newest == 0 {
-		return fmt.Sprintf("no trusted signing time (a Rekor v1 signed entry timestamp) to check against the maximum age of %s", o.MaxAge)
+		return fmt.Sprintf("no trusted signing time (a Rekor v1 signed entry timestamp) to check against the maximum age of %s", maxAge)
 	}
-	now := time.Now
-	if o.Now != nil {
-		now = o.Now
+	if now == nil {
+		now = time.Now
 	}
 	signed := time.Unix(newest, 0)
-	if age := now().Sub(signed); age > o.MaxAge {
-		return fmt.Sprintf("signed %s (logged at %s), older than the maximum age of %s", age.Round(time.Second), signed.UTC().Format(time.RFC3339), o.MaxAge)
+	if age := now().Sub(signed); age > maxAge {
+		return fmt.Sprintf("signed %s (logged at %s), older than the maximum age of %s", age.Round(time.Second), signed.UTC().Format(time.RFC3339), maxAge)
 	}
 	return ""
 }
@@ -406,7 +411,7 @@ func (v *Verifier) checkLayer(ctx context.Context, repo name.Repository, img nam
 	}
 	if o.CheckIdentity {
 		claimed, err := name.ParseReference(parsed.DockerReference)
-		if want := o.identity(img); err != nil || claimed.Context().Name() != want {
+		if want := o.identity(img); err != nil || reponame.Repository(claimed.Context().Name()) != reponame.Repository(want) {
 			return nil, fmt.Sprintf("signed identity %q is not repository %s", parsed.DockerReference, want)
 		}
 	}

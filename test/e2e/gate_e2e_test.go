@@ -106,6 +106,20 @@ items:
 		t.Fatalf("pinned Dockerfile:\n%s\nwant:\n%s", pinned, want)
 	}
 	run(t, nil, bin, args("dockerfile", "verify", "--policy", policy, reg.flags(), df)...).must(t, 0, "All 1 image(s) meet the policy")
+	// A FROM that depends on the target platform: the default written in
+	// the file (a signed :v1) is not what the build pulls for linux/arm64
+	// (an unsigned :arm64), which is what is verified, and fails.
+	decoy := reg.pushImage(t, "team/plat:v1")
+	run(t, env, bin, args("sign", "--key", ci+".key", reg.flags(), decoy.String())...).must(t, 0, "Signed")
+	reg.pushImage(t, "team/plat:arm64")
+	platDf := filepath.Join(dir, "Dockerfile.platform")
+	os.WriteFile(platDf, []byte("FROM "+reg.ref("team/plat")+":${TARGETARCH:-v1}\n"), 0o644)
+	r = run(t, nil, bin, args("dockerfile", "verify", "--policy", policy, "--platform", "linux/arm64", reg.flags(), platDf)...)
+	r.must(t, 10, "line 1 FROM "+reg.ref("team/plat:arm64")+": FAILED")
+	if strings.Contains(r.stderr, reg.ref("team/plat:v1")) {
+		t.Fatalf("the default was verified:\n%s", r.stderr)
+	}
+
 	// A base image the policy refuses: nothing is pinned, the file is kept.
 	badDf := filepath.Join(dir, "Dockerfile.bad")
 	badContent := "FROM " + reg.ref("team/bad:v1") + "\n"

@@ -328,7 +328,22 @@ func TestVerifyTarballRejectsTampering(t *testing.T) {
 	verify(tarLayout(t, layoutDir, file("twice-same"), nil, member{name: "./" + layer, data: layerData}), "--key", k+".pub", ref).must(t, 12, "appears twice")
 
 	// A blob that is a symlink.
-	verify(tarLayout(t, layoutDir, file("symlink"), map[string]member{layer: {name: layer, link: "/etc/passwd"}}), "--key", k+".pub", ref).must(t, 12, "not a regular file")
+	verify(tarLayout(t, layoutDir, file("symlink"), map[string]member{layer: {name: layer, link: "/etc/passwd"}}), "--key", k+".pub", ref).must(t, 12, "symbolic link")
+	// A zstd skippable frame before a valid tar: docker load would
+	// decompress it (and read what follows the frame).
+	zst := file("skippable")
+	os.WriteFile(zst, append([]byte{0x5a, 0x2a, 0x4d, 0x18, 0, 0, 0, 0}, readFile(t, good)...), 0o644)
+	verify(zst, "--key", k+".pub", ref).must(t, 12, "zstd-compressed archive")
+	// A second index.json entry naming the signed image by a short name
+	// that is not verified: docker load would tag it docker.io/library/app:v1.
+	var idx map[string]any
+	json.Unmarshal(readFile(t, filepath.Join(layoutDir, "index.json")), &idx)
+	entries := idx["manifests"].([]any)
+	first := entries[0].(map[string]any)
+	idx["manifests"] = append(entries, map[string]any{"mediaType": first["mediaType"], "size": first["size"], "digest": first["digest"],
+		"annotations": map[string]any{"io.containerd.image.name": "app:v1"}})
+	short, _ := json.Marshal(idx)
+	verify(tarLayout(t, layoutDir, file("shortname"), map[string]member{"index.json": {name: "index.json", data: short}}), "--key", k+".pub", ref).must(t, 12, "index.docker.io/library/app:v1, which is not being verified")
 
 	// (d) A docker load list: naming the signed image's config and layers
 	// exactly passes; naming an extra blob instead of a layer does not.
