@@ -7,7 +7,7 @@
 # way, into the same cache.) Builds are cached under $IMGSIGN_TOOLS (default
 # ~/.cache/imgsign/tools) so that later runs take seconds.
 #
-# Usage: scripts/install-tools.sh [registry|cosign|rekor|all]   (default: all)
+# Usage: scripts/install-tools.sh [registry|cosign|rekor|kms|all]   (default: all)
 set -euo pipefail
 
 TOOLS="${IMGSIGN_TOOLS:-$HOME/.cache/imgsign/tools}"
@@ -20,6 +20,7 @@ CRANE_VERSION=v0.22.1
 TRILLIAN_VERSION=v1.8.0
 REKOR_VERSION=v1.5.4
 REKOR_TILES_VERSION=v2.3.0
+LOCAL_KMS_VERSION=v0.0.0-20260228092603-2a5e92d09ab6
 
 log() { printf 'install-tools: %s\n' "$*" >&2; }
 
@@ -108,10 +109,19 @@ install_rekor() {
   fi
 }
 
+# install_kms: local-kms (an AWS KMS API server, for awskms:// keys) and
+# SoftHSM2 with OpenSC's pkcs11-tool (a PKCS#11 token, for pkcs11: keys).
+install_kms() {
+  go_tool local-kms github.com/nsmithuk/local-kms@$LOCAL_KMS_VERSION
+  if ! command -v softhsm2-util >/dev/null; then apt_no_service softhsm2; fi
+  if ! command -v pkcs11-tool >/dev/null; then apt_no_service opensc; fi
+}
+
 case "${1:-all}" in
   registry) install_registry ;;
   cosign) install_cosign ;;
   rekor) install_rekor ;;
-  all) install_registry; install_cosign; install_rekor ;;
-  *) echo "usage: $0 [registry|cosign|rekor|all]" >&2; exit 2 ;;
+  kms) install_kms ;;
+  all) install_registry; install_cosign; install_rekor; install_kms ;;
+  *) echo "usage: $0 [registry|cosign|rekor|kms|all]" >&2; exit 2 ;;
 esac

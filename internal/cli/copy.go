@@ -76,7 +76,7 @@ Keys and policy are loaded before anything is copied.`,
 					return err
 				}
 			case verifyAfter:
-				if pubs, err = a.readPublicKeys(keyPaths); err != nil {
+				if pubs, err = a.readPublicKeys(cmd.Context(), keyPaths); err != nil {
 					return err
 				}
 			}
@@ -125,7 +125,7 @@ Keys and policy are loaded before anything is copied.`,
 		},
 	}
 	cmd.Flags().BoolVar(&verifyAfter, "verify", false, "verify the signatures at the destination after copying (with --key or --policy)")
-	cmd.Flags().StringArrayVar(&keyPaths, "key", nil, "with --verify: trusted public key file (repeatable)")
+	cmd.Flags().StringArrayVar(&keyPaths, "key", nil, "with --verify: trusted public key file or key URI (repeatable)")
 	cmd.Flags().StringVar(&gf.policy, "policy", "", "with --verify: trust policy file")
 	cmd.Flags().StringVar(&platform, "platform", "", "for an index, copy only the manifest of this platform (os/arch[/variant])")
 	cmd.Flags().BoolVar(&noAttached, "no-attached", false, "copy the image only, without signatures, attestations or other attachments")

@@ -40,10 +40,12 @@ type Signer struct {
 // NewSigner returns a Signer that signs with key and talks to registries
 // through client. Signatures are made as cosign verifies them by default:
 // ECDSA and RSA (PKCS #1 v1.5) over SHA-256, Ed25519 over the message.
+// key may be a keys.Signer whose private key is in a KMS or on a token; it
+// is then used as is (one remote signing call per signature).
 func NewSigner(client *oci.Client, key crypto.Signer) (*Signer, error) {
-	sv, err := signature.LoadSignerVerifier(key, crypto.SHA256)
+	sv, err := keys.AsSigner(key, "")
 	if err != nil {
-		return nil, fmt.Errorf("load signing key: %w", err)
+		return nil, err
 	}
 	return &Signer{client: client, sv: sv}, nil
 }

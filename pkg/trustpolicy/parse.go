@@ -2,6 +2,8 @@ package trustpolicy
 
 import (
 	"bytes"
+	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"io"
@@ -325,20 +327,40 @@ func (p *parser) keyList(n *yaml.Node, where string, max int) ([]keySpec, error)
 	for i, item := range items {
 		w := fmt.Sprintf("%s[%d]", where, i)
 		if item.Kind == yaml.ScalarNode {
-			return nil, p.errorf(item.Line, "%s must be {file: PATH} or {pem: TEXT}, not %s", w, describe(item))
+			return nil, p.errorf(item.Line, "%s must be {file: PATH}, {pem: TEXT} or {kms: URI}, not %s", w, describe(item))
 		}
 		f, err := p.mapping(item, w)
 		if err != nil {
 			return nil, err
 		}
-		if err := p.known(f, w, "file", "pem"); err != nil {
+		if err := p.known(f, w, "file", "pem", "kms"); err != nil {
 			return nil, err
 		}
 		file, hasFile := f.by["file"]
 		inline, hasPEM := f.by["pem"]
+		remote, hasKMS := f.by["kms"]
+		n := 0
+		for _, has := range []bool{hasFile, hasPEM, hasKMS} {
+			if has {
+				n++
+			}
+		}
 		switch {
-		case hasFile && hasPEM:
-			return nil, p.errorf(item.Line, "%s: give file or pem, not both", w)
+		case n > 1:
+			return nil, p.errorf(item.Line, "%s: give one of file, pem or kms", w)
+		case hasKMS:
+			uri, err := p.str(remote.val, w+": kms")
+			if err != nil {
+				return nil, err
+			}
+			if !keys.IsRemoteRef(uri) {
+				return nil, p.errorf(remote.val.Line, "%s: kms %q is not a key URI (awskms://, gcpkms://, azurekms://, hashivault:// or pkcs11:)", w, uri)
+			}
+			data, err := p.readRemoteKey(uri)
+			if err != nil {
+				return nil, p.wrap(remote.val.Line, err, "%s: kms key %s", w, uri)
+			}
+			out = append(out, keySpec{source: uri, line: remote.val.Line, data: data})
 		case hasFile:
 			path, err := p.str(file.val, w+": file")
 			if err != nil {
@@ -360,7 +382,7 @@ func (p *parser) keyList(n *yaml.Node, where string, max int) ([]keySpec, error)
 			line := inline.val.Line
 			out = append(out, keySpec{source: fmt.Sprintf("inline PEM (line %d)", line), line: line, data: []byte(text)})
 		default:
-			return nil, p.errorf(item.Line, "%s: give file: PATH or pem: TEXT", w)
+			return nil, p.errorf(item.Line, "%s: give file: PATH, pem: TEXT or kms: URI", w)
 		}
 	}
 	return out, nil
@@ -372,6 +394,26 @@ func (p *parser) resolve(path string) string {
 		return path
 	}
 	return filepath.Join(p.baseDir, path)
+}
+
+// RemoteKeyTimeout bounds the fetch of the public key of each kms: key a
+// policy names.
+var RemoteKeyTimeout = 30 * time.Second
+
+// readRemoteKey fetches the public key of a key URI (once per Parse) as
+// PEM.
+func (p *parser) readRemoteKey(uri string) ([]byte, error) {
+	r, ok := p.files["kms:"+uri]
+	if !ok {
+		ctx, cancel := context.WithTimeout(context.Background(), RemoteKeyTimeout)
+		defer cancel()
+		var pub crypto.PublicKey
+		if pub, r.err = keys.RemotePublicKey(ctx, uri); r.err == nil {
+			r.data, r.err = keys.MarshalPublicKey(pub)
+		}
+		p.files["kms:"+uri] = r
+	}
+	return r.data, r.err
 }
 
 func (p *parser) readKeyFile(path string) ([]byte, error) {
