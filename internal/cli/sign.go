@@ -99,7 +99,7 @@ signed payload and its log entry.`,
 			}
 			var all []sign.Signature
 			for _, ref := range refs {
-				sigs, err := signer.Sign(ctx, ref, sign.Options{Annotations: ann, SignatureRepo: repo, Recursive: recursive, Upload: upload, Format: f, Log: logClient})
+				sigs, err := signer.Sign(ctx, ref, sign.Options{Annotations: ann, SignatureRepo: repo, Recursive: recursive, Upload: upload, Format: f, Log: logClient, Payload: outPayload != "" || outSig != ""})
 				for _, s := range sigs {
 					switch {
 					case !upload:
