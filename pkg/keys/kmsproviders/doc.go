@@ -14,11 +14,15 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature/kms"
 )
 
+// validators are the URI checks of the registered providers, by scheme.
+var validators = map[string]func(string) error{}
+
 // register makes pkg/keys open URIs of scheme through sigstore's KMS
 // registry, which the provider module's init filled. validate checks the
 // URI's form first, so that a malformed URI is a usage error before any
 // credential lookup.
 func register(scheme string, validate func(string) error) {
+	validators[scheme] = validate
 	keys.RegisterProvider(scheme, func(ctx context.Context, ref string) (keys.RemoteBackend, error) {
 		if err := validate(ref); err != nil {
 			return nil, &keys.URIError{Ref: ref, Err: err}
