@@ -193,6 +193,12 @@ func TestKMSKeyErrors(t *testing.T) {
 		t.Fatalf("error does not say the key was not found:\n%s", out.stderr)
 	}
 	run(t, k.env(), bin, args("verify", "--key", missing, reg.flags(), d.String())...).must(t, 3, "key not found")
+	// The same key named by a trust policy, through dockerfile verify.
+	pol := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(pol, []byte("version: 1\nscopes:\n  - scope: \""+reg.host+"\"\n    keys: [{kms: \""+missing+"\"}]\n"), 0o644)
+	dockerfile := filepath.Join(dir, "Dockerfile")
+	os.WriteFile(dockerfile, []byte("FROM "+d.String()+"\n"), 0o644)
+	run(t, k.env(), bin, args("dockerfile", "verify", "--policy", pol, reg.flags(), dockerfile)...).must(t, 3, "key not found")
 
 	// Unreachable: nothing listens on the endpoint.
 	env := append(k.env(), fmt.Sprintf("AWS_ENDPOINT_URL=http://127.0.0.1:%d", freePort(t)), "AWS_MAX_ATTEMPTS=1")
