@@ -28,7 +28,23 @@ default build.`,
 		Short: "List the tokens of a PKCS#11 module",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return errPKCS11Build
+			if keys.PKCS11Lister == nil {
+				return errPKCS11Build
+			}
+			if module == "" {
+				return usageError{fmt.Errorf("--module-path is required")}
+			}
+			ts, err := keys.PKCS11Lister.Tokens(module)
+			if err != nil {
+				return err
+			}
+			if len(ts) == 0 {
+				fmt.Fprintf(a.Stderr, "No initialised token in %s\n", module)
+			}
+			for _, t := range ts {
+				fmt.Fprintf(a.Stdout, "slot-id=%d\ttoken=%s\tmanufacturer=%s\tmodel=%s\tserial=%s\n", t.SlotID, t.Label, t.Manufacturer, t.Model, t.Serial)
+			}
+			return nil
 		},
 	}
 	tokens.Flags().StringVar(&module, "module-path", "", "the PKCS#11 module (.so) to load")
@@ -36,8 +52,29 @@ default build.`,
 		Use:   "keys --module-path M --slot-id N",
 		Short: "List the keys on a token, with their pkcs11: URIs",
 		Args:  exactArgs(0, "no arguments"),
+		Long: `List the keys on the token in --slot-id, each with the pkcs11: URI to pass
+to --key (add pin-value= or pin-source=, or set ` + keys.EnvPKCS11Pin + `).
+Without a PIN the public keys are listed; with ` + keys.EnvPKCS11Pin + ` set,
+the private keys (after logging in). The PIN is never printed.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return errPKCS11Build
+			if keys.PKCS11Lister == nil {
+				return errPKCS11Build
+			}
+			if module == "" || slot < 0 {
+				return usageError{fmt.Errorf("--module-path and --slot-id are required")}
+			}
+			pin, _ := a.LookupEnv(keys.EnvPKCS11Pin)
+			ks, err := keys.PKCS11Lister.Keys(module, uint(slot), pin)
+			if err != nil {
+				return err
+			}
+			if len(ks) == 0 {
+				fmt.Fprintf(a.Stderr, "No keys in slot %d\n", slot)
+			}
+			for _, k := range ks {
+				fmt.Fprintf(a.Stdout, "%s\t%s\t%s\n", k.Type, k.Label, k.URI)
+			}
+			return nil
 		},
 	}
 	keysCmd.Flags().StringVar(&module, "module-path", "", "the PKCS#11 module (.so) to load")

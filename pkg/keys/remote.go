@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -88,15 +89,10 @@ func redactRef(ref string) string {
 	if !strings.HasPrefix(ref, SchemePKCS11) {
 		return ref
 	}
-	var out []string
-	for _, part := range strings.FieldsFunc(ref[len(SchemePKCS11):], func(r rune) bool { return r == ';' || r == '?' || r == '&' }) {
-		if strings.HasPrefix(strings.ToLower(part), "pin-value=") {
-			part = "pin-value=REDACTED"
-		}
-		out = append(out, part)
-	}
-	return SchemePKCS11 + strings.Join(out, ";")
+	return pinValue.ReplaceAllString(ref, "${1}REDACTED")
 }
+
+var pinValue = regexp.MustCompile(`(?i)((?:^|[;?&])pin-value=)[^;?&]*`)
 
 // RemoteBackend is one provider's view of a key: what sigstore's KMS
 // modules and the PKCS#11 backend implement.
