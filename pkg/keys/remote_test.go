@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -212,5 +213,46 @@ func TestIsRemoteRef(t *testing.T) {
 		if IsRemoteRef(ref) != want {
 			t.Errorf("IsRemoteRef(%q) = %v", ref, !want)
 		}
+	}
+}
+
+func TestParsePKCS11URI(t *testing.T) {
+	pinFile := t.TempDir() + "/pin"
+	os.WriteFile(pinFile, []byte("from-file\n"), 0o600)
+	u, err := ParsePKCS11URI("pkcs11:token=my%20token;object=sig;id=%01%02?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-value=1234")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Token != "my token" || u.Object != "sig" || !bytes.Equal(u.ID, []byte{1, 2}) || u.ModulePath != "/usr/lib/softhsm/libsofthsm2.so" || u.Pin != "1234" || u.SlotID != nil {
+		t.Fatalf("%+v", u)
+	}
+	u, err = ParsePKCS11URI("pkcs11:slot-id=7;id=%01?module-path=/m.so&pin-source=" + pinFile)
+	if err != nil || *u.SlotID != 7 || u.Pin != "from-file" {
+		t.Fatalf("%+v %v", u, err)
+	}
+	t.Setenv(EnvPKCS11Pin, "from-env")
+	if u, err = ParsePKCS11URI("pkcs11:token=t;object=o?module-path=/m.so"); err != nil || u.Pin != "from-env" {
+		t.Fatalf("%+v %v", u, err)
+	}
+	for ref, want := range map[string]string{
+		"pkcs11:token=t;object=o":                                             "module-path is required",
+		"pkcs11:object=o?module-path=/m.so":                                   "token= or slot-id=",
+		"pkcs11:token=t?module-path=/m.so":                                    "object= or id=",
+		"pkcs11:token=t;object=o;color=red?module-path=/m.so":                 `unknown attribute "color"`,
+		"pkcs11:token=t;object=o;object=p?module-path=/m.so":                  "given twice",
+		"pkcs11:token=t;slot-id=x;object=o?module-path=/m.so":                 "not a slot number",
+		"pkcs11:token=t;object=%zz?module-path=/m.so":                         "percent-encoding",
+		"pkcs11:token=t;object=o?module-path=/m.so&pin-value=1&pin-source=/f": "not both",
+	} {
+		_, err := ParsePKCS11URI(ref + "")
+		if !errors.Is(err, ErrMalformedKey) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v (want %q)", ref, err, want)
+		}
+		if err != nil && strings.Contains(err.Error(), "pin-value=1&") {
+			t.Errorf("PIN in %v", err)
+		}
+	}
+	if got := PKCS11KeyURI("/usr/lib/x.so", "ci token", "sig", []byte{1}); got != "pkcs11:token=ci%20token;object=sig;id=%01?module-path=/usr/lib/x.so" {
+		t.Errorf("PKCS11KeyURI = %s", got)
 	}
 }
