@@ -1,6 +1,9 @@
+//go:build !pkcs11
+
 package cli
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -26,4 +29,16 @@ func TestPKCS11NeedsItsBuild(t *testing.T) {
 	// A KMS URI whose provider is not linked in (internal/cli alone) is a
 	// key error naming the URI.
 	run{}.do(t, "public-key", "--key", "awskms:///not-a-key").expect(t, ExitKey, "awskms:///not-a-key")
+}
+
+// TestGenerateKeyPairKMSRefusesOtherURIs: --kms takes KMS URIs only, and a
+// KMS whose provider is missing writes nothing.
+func TestGenerateKeyPairKMSRefusesOtherURIs(t *testing.T) {
+	dir := t.TempDir()
+	run{}.do(t, "generate-key-pair", "--kms", "imgsign.key", "--output-key-prefix", dir+"/k").expect(t, ExitUsage, "not a KMS key URI")
+	run{}.do(t, "generate-key-pair", "--kms", "pkcs11:token=t;object=o?module-path=/m.so", "--output-key-prefix", dir+"/k").expect(t, ExitUsage, "token's own tools")
+	run{}.do(t, "generate-key-pair", "--kms", "hashivault://release", "--output-key-prefix", dir+"/k").expect(t, ExitKey, "HashiCorp Vault key hashivault://release")
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("files written: %v", entries)
+	}
 }
