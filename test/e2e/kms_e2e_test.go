@@ -256,3 +256,31 @@ func TestKMSBulkSignOneCallPerImage(t *testing.T) {
 	el := time.Since(start)
 	t.Logf("key file, --format legacy: %d images in %v (%.1f images/s)", n, el.Round(time.Millisecond), float64(n)/el.Seconds())
 }
+
+// BenchmarkKMSSign50 signs 50 images with one local-kms key in one
+// imgsign call per iteration (--format legacy), reporting images/s and KMS
+// Sign requests per image:
+//
+//	IMGSIGN_E2E_REQUIRE=1 go test -run '^$' -bench KMSSign50 -benchtime 3x ./test/e2e/
+func BenchmarkKMSSign50(b *testing.B) {
+	bin := imgsign(b)
+	k := startLocalKMS(b)
+	reg := startRegistry(b, false, false)
+	uri := "awskms:///alias/bench"
+	run(b, k.env(), bin, "generate-key-pair", "--kms", uri, "--output-key-prefix", filepath.Join(b.TempDir(), "bench")).must(b, 0, "")
+	const n = 50
+	var refs []string
+	for i := range n {
+		refs = append(refs, reg.pushImage(b, fmt.Sprintf("bench/app%d:v1", i)).String())
+	}
+	k.reset()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		// A new annotation each round, so every round signs anew.
+		run(b, k.env(), bin, args("sign", "--key", uri, "--format", "legacy", "-a", fmt.Sprintf("round=%d", i), reg.flags(), refs)...).must(b, 0, "Signed")
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "images/s")
+	b.ReportMetric(float64(k.count("Sign"))/float64(n*b.N), "kms-signs/image")
+	b.ReportMetric(float64(k.count("GetPublicKey"))/float64(b.N), "kms-pubkey-fetches/run")
+}
