@@ -8,7 +8,7 @@
 # way, into the same cache.) Builds are cached under $IMGSIGN_TOOLS (default
 # ~/.cache/imgsign/tools) so that later runs take seconds.
 #
-# Usage: scripts/install-tools.sh [registry|cosign|rekor|keyless|all]   (default: all)
+# Usage: scripts/install-tools.sh [registry|cosign|rekor|keyless|kms|all]   (default: all)
 set -euo pipefail
 
 TOOLS="${IMGSIGN_TOOLS:-$HOME/.cache/imgsign/tools}"
@@ -24,6 +24,7 @@ REKOR_TILES_VERSION=v2.3.0
 FULCIO_VERSION=v1.8.4
 TESSERACT_VERSION=v0.1.1
 TSA_VERSION=v2.1.2
+LOCAL_KMS_VERSION=v0.0.0-20260228092603-2a5e92d09ab6
 
 log() { printf 'install-tools: %s\n' "$*" >&2; }
 
@@ -153,6 +154,12 @@ install_keyless() {
   patched_go_tool timestamp-server "github.com/sigstore/timestamp-authority/v2@$TSA_VERSION" cmd/timestamp-server pkg/server/prometheus.go \
     's|Addr:         ":2112",|Addr:         "127.0.0.1:0",|'
   go_tool tesseract-posix github.com/transparency-dev/tesseract/cmd/tesseract/posix@$TESSERACT_VERSION
+# install_kms: local-kms (an AWS KMS API server, for awskms:// keys) and
+# SoftHSM2 with OpenSC's pkcs11-tool (a PKCS#11 token, for pkcs11: keys).
+install_kms() {
+  go_tool local-kms github.com/nsmithuk/local-kms@$LOCAL_KMS_VERSION
+  if ! command -v softhsm2-util >/dev/null; then apt_no_service softhsm2; fi
+  if ! command -v pkcs11-tool >/dev/null; then apt_no_service opensc; fi
 }
 
 case "${1:-all}" in
@@ -160,6 +167,7 @@ case "${1:-all}" in
   cosign) install_cosign ;;
   rekor) install_rekor ;;
   keyless) install_keyless ;;
-  all) install_registry; install_cosign; install_rekor; install_keyless ;;
-  *) echo "usage: $0 [registry|cosign|rekor|keyless|all]" >&2; exit 2 ;;
+  kms) install_kms ;;
+  all) install_registry; install_cosign; install_rekor; install_keyless; install_kms ;;
+  *) echo "usage: $0 [registry|cosign|rekor|keyless|kms|all]" >&2; exit 2 ;;
 esac

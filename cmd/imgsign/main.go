@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"github.com/imgsign/imgsign/internal/cli"
+	// Key URIs (awskms://, gcpkms://, azurekms://, hashivault://).
+	_ "github.com/imgsign/imgsign/pkg/keys/kmsproviders"
 )
 
 func main() {

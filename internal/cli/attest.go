@@ -103,7 +103,7 @@ the envelope's PAE); if the log fails, nothing is written to the registry.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&keyPath, "key", "", "private key file (required)")
+	f.StringVar(&keyPath, "key", "", "private key file or key URI (awskms://, gcpkms://, azurekms://,\nhashivault://, pkcs11:) (required)")
 	f.StringVar(&typ, "type", "", typeHelp+" (required)")
 	f.StringVar(&predicatePath, "predicate", "", "predicate JSON file (\"-\" for standard input)")
 	f.StringVar(&statementPath, "statement", "", "a whole in-toto statement instead of a predicate")
@@ -223,7 +223,7 @@ as JSON on standard output; reasons for rejections go to standard error.
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&keyPaths, "key", nil, "trusted public key file (repeatable: any key may match)")
+	f.StringArrayVar(&keyPaths, "key", nil, "trusted public key file or key URI (awskms://, gcpkms://, azurekms://,\nhashivault://, pkcs11:) (repeatable: any key may match)")
 	f.StringVar(&typ, "type", "", typeHelp+" (required)")
 	f.StringVar(&policyPath, "policy", "", "CEL conditions the predicate must meet (YAML or JSON)")
 	f.StringVar(&format, "format", "any", "where to look: any, legacy (.att tag) or bundle (referrers)")

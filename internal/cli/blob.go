@@ -54,7 +54,7 @@ entry goes into the bundle; nothing is written if the log fails.`,
 			if err != nil {
 				return err
 			}
-			key, err := a.readPrivateKey(keyPath, a.password(pw, "Enter the password of "+keyPath))
+			key, err := a.readPrivateKey(cmd.Context(), keyPath, a.password(pw, "Enter the password of "+keyPath))
 			if err != nil {
 				return err
 			}
@@ -106,7 +106,7 @@ entry goes into the bundle; nothing is written if the log fails.`,
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&keyPath, "key", "", "private key file (required)")
+	cmd.Flags().StringVar(&keyPath, "key", "", "private key file or key URI (awskms://, gcpkms://, azurekms://,\nhashivault://, pkcs11:) (required)")
 	cmd.Flags().StringVar(&outSig, "output-signature", "", "write the base64 signature to this file")
 	cmd.Flags().StringVar(&outBundle, "bundle", "", "write a Sigstore bundle (v0.3) to this file")
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite existing output files")
@@ -168,7 +168,7 @@ line, 3 a key was rejected, 1 any other error.`,
 				err  error
 			)
 			if len(keyPaths) > 0 {
-				if opts.Keys, err = a.readPublicKeys(keyPaths); err != nil {
+				if opts.Keys, err = a.readPublicKeys(cmd.Context(), keyPaths); err != nil {
 					return err
 				}
 				lf := logs
@@ -254,7 +254,7 @@ line, 3 a key was rejected, 1 any other error.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringArrayVar(&keyPaths, "key", nil, "trusted public key file (repeatable: any key may match)")
+	cmd.Flags().StringArrayVar(&keyPaths, "key", nil, "trusted public key file or key URI (awskms://, gcpkms://, azurekms://,\nhashivault://, pkcs11:) (repeatable: any key may match)")
 	cmd.Flags().StringVar(&sigPath, "signature", "", "base64 signature file")
 	cmd.Flags().StringVar(&bPath, "bundle", "", "Sigstore bundle file")
 	logs.registerVerify(cmd)

@@ -96,6 +96,7 @@ COSIGN_PASSWORD), then a prompt on the terminal.
 		a.newImportKeyPairCommand(),
 		a.newPublicKeyCommand(),
 		a.newKeyCommand(),
+		a.newPKCS11Command(),
 		a.newSignCommand(),
 		a.newVerifyCommand(),
 		a.newTrustedRootCommand(),

@@ -82,7 +82,7 @@ Keys and policy are loaded before anything is copied.`,
 					return err
 				}
 			case verifyAfter:
-				if pubs, err = a.readPublicKeys(keyPaths); err != nil {
+				if pubs, err = a.readPublicKeys(cmd.Context(), keyPaths); err != nil {
 					return err
 				}
 				if vopts, err = verifierOptions(cmd.Context(), &logFlags{trustedRoot: trustedRoot}, &kl, nil); err != nil {
@@ -134,7 +134,7 @@ Keys and policy are loaded before anything is copied.`,
 		},
 	}
 	cmd.Flags().BoolVar(&verifyAfter, "verify", false, "verify the signatures at the destination after copying (with --key or --policy)")
-	cmd.Flags().StringArrayVar(&keyPaths, "key", nil, "with --verify: trusted public key file (repeatable)")
+	cmd.Flags().StringArrayVar(&keyPaths, "key", nil, "with --verify: trusted public key file or key URI (repeatable)")
 	cmd.Flags().StringVar(&gf.policy, "policy", "", "with --verify: trust policy file")
 	cmd.Flags().StringVar(&trustedRoot, "trusted-root", "", "with --verify and a certificate identity: the Sigstore trusted_root.json")
 	kl.register(cmd)

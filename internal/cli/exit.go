@@ -14,7 +14,7 @@ const (
 	ExitOK    = 0 // success
 	ExitError = 1 // any error not listed below
 	ExitUsage = 2 // bad command line: unknown command or flag, wrong arguments
-	ExitKey   = 3 // a key or password was rejected: wrong password, corrupt, wrong kind or unsupported key
+	ExitKey   = 3 // a key or password was rejected: wrong password, corrupt, wrong kind or unsupported key, or a KMS/token refused the key
 	ExitExist = 4 // refused to overwrite an existing file (use --force)
 	// ExitTrust: the trust material was refused: TUF metadata expired or
 	// tampered, no trusted root reachable or cached, a malformed trusted root.
@@ -26,7 +26,8 @@ const exitCodeHelp = `Exit codes:
   0   success
   1   any other error
   2   bad command line (unknown command or flag, wrong arguments)
-  3   key or password rejected (wrong password, corrupt key, wrong kind of key)
+  3   key or password rejected (wrong password, corrupt key, wrong kind of key;
+      a KMS or token refused the key: permission denied, disabled, not found)
   4   refused to overwrite an existing file (use --force)
   10  verify: no signatures found
   11  verify: image or tag not found
@@ -69,7 +70,8 @@ func exitCode(err error) int {
 	case errors.Is(err, keys.ErrIncorrectPassword), errors.Is(err, keys.ErrMalformedKey),
 		errors.Is(err, keys.ErrUnsupportedKey), errors.Is(err, keys.ErrPublicKeyGiven),
 		errors.Is(err, keys.ErrPrivateKeyGiven), errors.Is(err, keys.ErrPasswordRequired),
-		errors.Is(err, errNoPassword), errors.Is(err, errPasswordMismatch):
+		errors.Is(err, errNoPassword), errors.Is(err, errPasswordMismatch),
+		errors.Is(err, keys.ErrKeyRefused), errors.Is(err, keys.ErrNoProvider):
 		return ExitKey
 	case errors.Is(err, fs.ErrExist):
 		return ExitExist

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"os"
@@ -12,6 +13,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/imgsign/imgsign/pkg/gate"
 	"github.com/imgsign/imgsign/pkg/k8simages"
+	"github.com/imgsign/imgsign/pkg/keys"
 	"github.com/imgsign/imgsign/pkg/trustpolicy"
 	"github.com/imgsign/imgsign/pkg/verify"
 	"github.com/spf13/cobra"
@@ -69,6 +71,10 @@ func (a *App) manifestRefs(paths []string) ([]name.Reference, error) {
 // loadPolicy reads a trust policy; its errors are the user's to fix.
 func loadPolicy(path string) (*trustpolicy.Policy, error) {
 	p, err := trustpolicy.Load(path)
+	if errors.Is(err, keys.ErrKeyRefused) || errors.Is(err, keys.ErrKeyUnreachable) || errors.Is(err, keys.ErrNoProvider) {
+		// A kms: key the provider refused (exit 3) or could not serve.
+		return nil, err
+	}
 	if err != nil {
 		return nil, usageError{err}
 	}

@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"context"
 	"crypto"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/imgsign/imgsign/internal/atomicfile"
 	"github.com/imgsign/imgsign/pkg/keys"
@@ -25,8 +27,12 @@ func (a *App) password(p passwordFlags, prompt string) passwordSource {
 }
 
 // readPrivateKey loads a private key file, asking for its password only if
-// it is encrypted.
-func (a *App) readPrivateKey(path string, pw passwordSource) (crypto.Signer, error) {
+// it is encrypted, or opens the key a key URI names (fetching its public
+// key once; ctx bounds every later remote call).
+func (a *App) readPrivateKey(ctx context.Context, path string, pw passwordSource) (crypto.Signer, error) {
+	if keys.IsRemoteRef(path) {
+		return keys.OpenRemote(orBackground(ctx), path)
+	}
 	data, err := keys.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -62,12 +68,12 @@ func (a *App) writeKeyPair(signer crypto.Signer, prefix string, password []byte,
 
 func (a *App) newGenerateKeyPairCommand() *cobra.Command {
 	var (
-		prefix, alg string
-		force       bool
-		pw          passwordFlags
+		prefix, alg, kmsRef string
+		force               bool
+		pw                  passwordFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "generate-key-pair",
+		Use:   "generate-key-pair [--kms URI]",
 		Short: "Generate an encrypted signing key pair",
 		Long: `Generate a key pair for signing: PREFIX.key holds the private key, encrypted
 with a password in cosign's format (mode 0600), and PREFIX.pub the public
@@ -75,11 +81,23 @@ key (PEM, mode 0644). cosign reads both files, and imgsign reads cosign's.
 
 Both files are written atomically, and existing files are never replaced
 without --force. An empty password is accepted, as cosign does, but is only
-sensible for throw-away keys.`,
+sensible for throw-away keys.
+
+With --kms URI the key is created inside the KMS (awskms://, gcpkms://,
+azurekms://, hashivault://) and never leaves it: only PREFIX.pub is written.
+--algorithm then takes the provider's own name (AWS: ECC_NIST_P256,
+ECC_NIST_P384, RSA_2048...; GCP: ecdsa-p256-sha256...; Vault: ecdsa-p256...);
+the default is the provider's ECDSA P-256. A key that already exists under
+that name is kept, and its public key written. Credentials come from the
+provider's standard chain (environment, config files, workload identity).`,
 		Example: `  imgsign generate-key-pair
-  IMGSIGN_PASSWORD=... imgsign generate-key-pair --output-key-prefix ci --algorithm ed25519`,
+  IMGSIGN_PASSWORD=... imgsign generate-key-pair --output-key-prefix ci --algorithm ed25519
+  imgsign generate-key-pair --kms awskms:///alias/release --output-key-prefix release`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if kmsRef != "" {
+				return a.generateRemoteKey(cmd, kmsRef, alg, prefix, force)
+			}
 			algorithm, err := keys.ParseAlgorithm(alg)
 			if err != nil {
 				return usageError{err}
@@ -98,8 +116,38 @@ sensible for throw-away keys.`,
 	cmd.Flags().StringVar(&prefix, "output-key-prefix", "imgsign", "write PREFIX.key and PREFIX.pub")
 	cmd.Flags().StringVar(&alg, "algorithm", string(keys.DefaultAlgorithm), "key algorithm: ecdsa-p256, ecdsa-p384, ed25519, rsa-3072 or rsa-4096")
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite existing key files")
+	cmd.Flags().StringVar(&kmsRef, "kms", "", "create the key in this KMS (key URI) and write only PREFIX.pub")
 	pw.register(cmd)
 	return cmd
+}
+
+// generateRemoteKey creates the key kmsRef names in its KMS and writes its
+// public key to prefix.pub.
+func (a *App) generateRemoteKey(cmd *cobra.Command, ref, alg, prefix string, force bool) error {
+	if !keys.IsRemoteRef(ref) || strings.HasPrefix(ref, keys.SchemePKCS11) {
+		return usageError{fmt.Errorf("--kms %q is not a KMS key URI (awskms://, gcpkms://, azurekms:// or hashivault://; PKCS#11 keys are made with the token's own tools)", ref)}
+	}
+	if !cmd.Flags().Changed("algorithm") {
+		alg = ""
+	}
+	pub, err := keys.CreateRemoteKey(orBackground(cmd.Context()), ref, alg)
+	if err != nil {
+		return err
+	}
+	pubPEM, err := keys.MarshalPublicKey(pub)
+	if err != nil {
+		return err
+	}
+	id, err := keys.KeyID(pub)
+	if err != nil {
+		return err
+	}
+	_, pubPath := keys.KeyPairPaths(prefix)
+	if err := atomicfile.Write(pubPath, pubPEM, keys.PublicKeyMode, force); err != nil {
+		return fmt.Errorf("%w (use --force to overwrite)", err)
+	}
+	fmt.Fprintf(a.Stderr, "Key %s is in %s\nPublic key written to %s\nKey ID: %s\n", ref, keys.ProviderName(ref), pubPath, id)
+	return nil
 }
 
 func (a *App) newImportKeyPairCommand() *cobra.Command {
@@ -156,17 +204,19 @@ func (a *App) newPublicKeyCommand() *cobra.Command {
 		pw               passwordFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "public-key --key FILE",
+		Use:   "public-key --key FILE|URI",
 		Short: "Print the public key of a private key",
 		Long: `Print the PEM public key of a private key file (any format import-key-pair
-accepts), or write it to --outfile.`,
-		Example: `  imgsign public-key --key imgsign.key > imgsign.pub`,
-		Args:    exactArgs(0, "no arguments (the key is given with --key)"),
+accepts) or of a key in a KMS or on a PKCS#11 token (a key URI), or write
+it to --outfile.`,
+		Example: `  imgsign public-key --key imgsign.key > imgsign.pub
+  AWS_REGION=eu-west-2 imgsign public-key --key awskms:///alias/release`,
+		Args: exactArgs(0, "no arguments (the key is given with --key)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if keyPath == "" {
 				return usageError{fmt.Errorf("--key is required")}
 			}
-			signer, err := a.readPrivateKey(keyPath, a.password(pw, "Enter the password of "+keyPath))
+			signer, err := a.readPrivateKey(cmd.Context(), keyPath, a.password(pw, "Enter the password of "+keyPath))
 			if err != nil {
 				return err
 			}
@@ -185,7 +235,7 @@ accepts), or write it to --outfile.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&keyPath, "key", "", "private key file (required)")
+	cmd.Flags().StringVar(&keyPath, "key", "", "private key file or key URI (awskms://, gcpkms://, azurekms://,\nhashivault://, pkcs11:) (required)")
 	cmd.Flags().StringVar(&outfile, "outfile", "", "write the public key to this file instead of standard output")
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite --outfile if it exists")
 	pw.register(cmd)
@@ -297,4 +347,13 @@ IMGSIGN_NEW_PASSWORD or a prompt (asked twice).`,
 	cmd.Flags().StringVar(&newFile, "new-password-file", "", "read the new password from this file (\"-\" for standard input)\ninstead of "+envNewPassword+" or a prompt")
 	pw.register(cmd)
 	return cmd
+}
+
+// orBackground returns ctx, or context.Background() when ctx is nil (a
+// command run without ExecuteContext).
+func orBackground(ctx context.Context) context.Context {
+	if ctx == nil {
+		return context.Background()
+	}
+	return ctx
 }

@@ -119,7 +119,7 @@ func requestTimeout(d time.Duration) time.Duration {
 // signingClient loads the private key (asking for its password only if it
 // is encrypted) and makes a registry client bounded by --timeout.
 func (a *App) signingClient(ctx context.Context, reg *registryFlags, keyPath string, pw passwordFlags) (crypto.Signer, *oci.Client, context.Context, context.CancelFunc, error) {
-	key, err := a.readPrivateKey(keyPath, a.password(pw, "Enter the password of "+keyPath))
+	key, err := a.readPrivateKey(ctx, keyPath, a.password(pw, "Enter the password of "+keyPath))
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}

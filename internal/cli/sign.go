@@ -99,7 +99,7 @@ signed payload and its log entry.`,
 			}
 			var all []sign.Signature
 			for _, ref := range refs {
-				sigs, err := signer.Sign(ctx, ref, sign.Options{Annotations: ann, SignatureRepo: repo, Recursive: recursive, Upload: upload, Format: f, Log: logClient})
+				sigs, err := signer.Sign(ctx, ref, sign.Options{Annotations: ann, SignatureRepo: repo, Recursive: recursive, Upload: upload, Format: f, Log: logClient, Payload: outPayload != "" || outSig != ""})
 				for _, s := range sigs {
 					switch {
 					case !upload:
@@ -152,7 +152,7 @@ signed payload and its log entry.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&keyPath, "key", "", "private key file (required)")
+	f.StringVar(&keyPath, "key", "", "private key file or key URI (awskms://, gcpkms://, azurekms://,\nhashivault://, pkcs11:) (required)")
 	f.StringArrayVarP(&annotations, "annotation", "a", nil, "key=value to include in the signed payload (repeatable)")
 	f.StringVar(&sigRepo, "signature-repository", "", "store signatures in this repository (default $"+envRepository+", then the image's)")
 	f.BoolVar(&recursive, "recursive", false, "for an index, also sign every manifest it lists")

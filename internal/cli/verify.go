@@ -54,9 +54,19 @@ func verifyExitCode(err error) int {
 	return exitCode(err)
 }
 
-func (a *App) readPublicKeys(paths []string) ([]crypto.PublicKey, error) {
+// readPublicKeys reads public key files, or fetches the public keys of key
+// URIs (a KMS key or a token's key) once each.
+func (a *App) readPublicKeys(ctx context.Context, paths []string) ([]crypto.PublicKey, error) {
 	pubs := make([]crypto.PublicKey, 0, len(paths))
 	for _, p := range paths {
+		if keys.IsRemoteRef(p) {
+			pub, err := keys.RemotePublicKey(orBackground(ctx), p)
+			if err != nil {
+				return nil, err
+			}
+			pubs = append(pubs, pub)
+			continue
+		}
 		data, err := keys.ReadFile(p)
 		if err != nil {
 			return nil, err
@@ -243,7 +253,7 @@ machine-readable result per image on standard output.
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&keyPaths, "key", nil, "trusted public key file (repeatable: any key may match)")
+	f.StringArrayVar(&keyPaths, "key", nil, "trusted public key file or key URI (awskms://, gcpkms://, azurekms://,\nhashivault://, pkcs11:) (repeatable: any key may match)")
 	f.IntVar(&threshold, "threshold", 1, "number of distinct signers (keys, or certificate identity+issuer pairs) that must have signed")
 	f.StringArrayVarP(&annotations, "annotation", "a", nil, "key=value the signed payload must carry (repeatable)")
 	f.BoolVar(&checkIdentity, "check-identity", false, "require the signed docker-reference to name the repository verified")
@@ -315,7 +325,7 @@ func (a *App) printRejections(rejected []verify.Rejected, warnings []string, nou
 // verifier loads the trusted public keys and makes a Verifier with a
 // registry client bounded by --timeout.
 func (a *App) verifier(ctx context.Context, reg *registryFlags, keyPaths []string, opts ...verify.Option) (*verify.Verifier, context.Context, context.CancelFunc, error) {
-	pubs, err := a.readPublicKeys(keyPaths)
+	pubs, err := a.readPublicKeys(ctx, keyPaths)
 	if err != nil {
 		return nil, nil, nil, err
 	}

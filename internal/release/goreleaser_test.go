@@ -56,6 +56,7 @@ type build struct {
 	Main         string   `yaml:"main"`
 	Binary       string   `yaml:"binary"`
 	Env          []string `yaml:"env"`
+	Tags         []string `yaml:"tags"`
 	Goos         []string `yaml:"goos"`
 	Goarch       []string `yaml:"goarch"`
 	Flags        []string `yaml:"flags"`
@@ -157,10 +158,19 @@ func TestGoreleaserConfig(t *testing.T) {
 		t.Errorf("version = %d, want 2 (goreleaser v2 configuration)", c.Version)
 	}
 
-	if len(c.Builds) != 1 {
-		t.Fatalf("%d builds, want 1", len(c.Builds))
+	if len(c.Builds) != 2 {
+		t.Fatalf("%d builds, want 2 (default and pkcs11)", len(c.Builds))
 	}
 	b := c.Builds[0]
+	if b.ID != "imgsign" || len(b.Tags) != 0 {
+		t.Errorf("first build = %q with tags %v, want the default build imgsign without tags", b.ID, b.Tags)
+	}
+	p := c.Builds[1]
+	if p.ID != "imgsign-pkcs11" || !slices.Equal(p.Tags, []string{"pkcs11"}) || !slices.Contains(p.Env, "CGO_ENABLED=1") ||
+		!slices.Equal(p.Goos, []string{"linux"}) || p.Main != b.Main || p.Binary != b.Binary ||
+		!slices.Equal(p.Ldflags, b.Ldflags) || !slices.Equal(p.Flags, b.Flags) || p.ModTimestamp != b.ModTimestamp {
+		t.Errorf("pkcs11 build = %+v: want id imgsign-pkcs11, tags [pkcs11], CGO_ENABLED=1, linux only, and the default build's main, binary, flags, ldflags and mod_timestamp", p)
+	}
 	if b.Main != "./cmd/imgsign" || b.Binary != "imgsign" {
 		t.Errorf("build main, binary = %q, %q; want ./cmd/imgsign, imgsign", b.Main, b.Binary)
 	}
@@ -195,12 +205,15 @@ func TestGoreleaserConfig(t *testing.T) {
 		}
 	}
 
-	if len(c.Archives) != 1 {
-		t.Fatalf("%d archives, want 1", len(c.Archives))
+	if len(c.Archives) != 2 {
+		t.Fatalf("%d archives, want 2 (default and pkcs11)", len(c.Archives))
+	}
+	if pa := c.Archives[1]; !slices.Equal(pa.IDs, []string{p.ID}) || !strings.Contains(pa.NameTemplate, "pkcs11") || !slices.Equal(pa.Formats, []string{"tar.gz"}) {
+		t.Errorf("pkcs11 archive = %+v: want ids [%s], a name saying pkcs11, tar.gz", pa, p.ID)
 	}
 	a := c.Archives[0]
-	if len(a.IDs) != 0 && !slices.Contains(a.IDs, b.ID) {
-		t.Errorf("archive ids = %v do not include the build %q", a.IDs, b.ID)
+	if !slices.Equal(a.IDs, []string{b.ID}) {
+		t.Errorf("archive ids = %v, want only the default build %q", a.IDs, b.ID)
 	}
 	if !slices.Equal(a.Formats, []string{"tar.gz"}) {
 		t.Errorf("archive formats = %v, want [tar.gz]", a.Formats)

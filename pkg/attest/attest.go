@@ -99,9 +99,9 @@ type Attester struct {
 
 // NewAttester returns an Attester signing with key.
 func NewAttester(client *oci.Client, key crypto.Signer) (*Attester, error) {
-	sv, err := signature.LoadSignerVerifier(key, crypto.SHA256)
+	sv, err := keys.AsSigner(key, "")
 	if err != nil {
-		return nil, fmt.Errorf("load signing key: %w", err)
+		return nil, err
 	}
 	hint, err := keys.KeyID(key.Public())
 	if err != nil {

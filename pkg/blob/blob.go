@@ -100,6 +100,11 @@ func Sign(key crypto.Signer, r io.Reader) (*Signature, error) {
 		err error
 	)
 	switch k := key.(type) {
+	case keys.Signer:
+		if h = k.SigningHash(); h == 0 {
+			return nil, fmt.Errorf("%w: %s: Ed25519 keys in a KMS cannot sign blobs (imgsign signs blobs by digest)", keys.ErrUnsupportedKey, k.Ref())
+		}
+		sv, hh = k, h.New()
 	case ed25519.PrivateKey:
 		sv, err = signature.LoadED25519phSignerVerifier(k)
 		h, hh = crypto.SHA512, sha512.New()

@@ -40,10 +40,12 @@ type Signer struct {
 // NewSigner returns a Signer that signs with key and talks to registries
 // through client. Signatures are made as cosign verifies them by default:
 // ECDSA and RSA (PKCS #1 v1.5) over SHA-256, Ed25519 over the message.
+// key may be a keys.Signer whose private key is in a KMS or on a token; it
+// is then used as is (one remote signing call per signature).
 func NewSigner(client *oci.Client, key crypto.Signer) (*Signer, error) {
-	sv, err := signature.LoadSignerVerifier(key, crypto.SHA256)
+	sv, err := keys.AsSigner(key, "")
 	if err != nil {
-		return nil, fmt.Errorf("load signing key: %w", err)
+		return nil, err
 	}
 	return &Signer{client: client, sv: sv}, nil
 }
@@ -94,6 +96,11 @@ type Options struct {
 	Upload bool
 	// Format says where to store signatures; "" means FormatBoth.
 	Format Format
+	// Payload makes the legacy simple-signing payload and its signature
+	// (Signature.Payload and .Signature) even when Format stores only a
+	// bundle. Without it a bundle-only upload costs one signing operation
+	// per image (one remote call with a KMS key), not two.
+	Payload bool
 	// Log, when set, records every signature in this transparency log
 	// before anything is written to the registry: if the log fails, the
 	// registry is left untouched. The entries travel with the signatures
@@ -193,21 +200,26 @@ type pendingSignature struct {
 // in the log. It writes nothing (it may read, to find a bundle already
 // stored).
 func (s *Signer) prepare(ctx context.Context, d name.Digest, desc v1.Descriptor, o Options) (*pendingSignature, error) {
-	p, err := payload.Build(d, o.Annotations)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := s.sv.SignMessage(bytes.NewReader(p))
-	if err != nil {
-		return nil, fmt.Errorf("sign %s: %w", d, err)
-	}
-	ps := &pendingSignature{sig: Signature{Image: d, Payload: p, Signature: base64.StdEncoding.EncodeToString(raw)}, desc: desc}
-	if o.Log != nil && (!o.Upload || o.Format.Legacy()) {
-		if ps.sig.Entry, err = s.record(ctx, o.Log, p, raw, nil); err != nil {
+	ps := &pendingSignature{sig: Signature{Image: d}, desc: desc}
+	legacy := !o.Upload || o.Format.Legacy()
+	if legacy || o.Payload {
+		p, err := payload.Build(d, o.Annotations)
+		if err != nil {
 			return nil, err
+		}
+		raw, err := s.sv.SignMessage(bytes.NewReader(p))
+		if err != nil {
+			return nil, fmt.Errorf("sign %s: %w", d, err)
+		}
+		ps.sig.Payload, ps.sig.Signature = p, base64.StdEncoding.EncodeToString(raw)
+		if o.Log != nil && legacy {
+			if ps.sig.Entry, err = s.record(ctx, o.Log, p, raw, nil); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if o.Upload && o.Format.Bundle() {
+		var err error
 		if ps.bundle, err = s.prepareBundle(ctx, d, o); err != nil {
 			return nil, err
 		}

@@ -2,6 +2,8 @@ package trustpolicy
 
 import (
 	"bytes"
+	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"io"
@@ -347,7 +349,7 @@ func (s keySpec) label(kind string) string {
 // keyList reads a list of {file: PATH} or {pem: TEXT} entries; with
 // windows, each may carry notBefore and notAfter.
 func (p *parser) keyList(n *yaml.Node, where string, max int, windows ...bool) ([]keySpec, error) {
-	allowed := []string{"file", "pem"}
+	allowed := []string{"file", "pem", "kms"}
 	if len(windows) > 0 && windows[0] {
 		allowed = append(allowed, "notBefore", "notAfter")
 	}
@@ -359,7 +361,7 @@ func (p *parser) keyList(n *yaml.Node, where string, max int, windows ...bool) (
 	for i, item := range items {
 		w := fmt.Sprintf("%s[%d]", where, i)
 		if item.Kind == yaml.ScalarNode {
-			return nil, p.errorf(item.Line, "%s must be {file: PATH} or {pem: TEXT}, not %s", w, describe(item))
+			return nil, p.errorf(item.Line, "%s must be {file: PATH}, {pem: TEXT} or {kms: URI}, not %s", w, describe(item))
 		}
 		f, err := p.mapping(item, w)
 		if err != nil {
@@ -388,9 +390,29 @@ func (p *parser) keyList(n *yaml.Node, where string, max int, windows ...bool) (
 		}
 		file, hasFile := f.by["file"]
 		inline, hasPEM := f.by["pem"]
+		remote, hasKMS := f.by["kms"]
+		n := 0
+		for _, has := range []bool{hasFile, hasPEM, hasKMS} {
+			if has {
+				n++
+			}
+		}
 		switch {
-		case hasFile && hasPEM:
-			return nil, p.errorf(item.Line, "%s: give file or pem, not both", w)
+		case n > 1:
+			return nil, p.errorf(item.Line, "%s: give one of file, pem or kms", w)
+		case hasKMS:
+			uri, err := p.str(remote.val, w+": kms")
+			if err != nil {
+				return nil, err
+			}
+			if !keys.IsRemoteRef(uri) {
+				return nil, p.errorf(remote.val.Line, "%s: kms %q is not a key URI (awskms://, gcpkms://, azurekms://, hashivault:// or pkcs11:)", w, uri)
+			}
+			data, err := p.readRemoteKey(uri)
+			if err != nil {
+				return nil, p.wrap(remote.val.Line, err, "%s: kms key %s", w, uri)
+			}
+			out = append(out, keySpec{source: uri, line: remote.val.Line, data: data, notBefore: nb, notAfter: na})
 		case hasFile:
 			path, err := p.str(file.val, w+": file")
 			if err != nil {
@@ -412,7 +434,7 @@ func (p *parser) keyList(n *yaml.Node, where string, max int, windows ...bool) (
 			line := inline.val.Line
 			out = append(out, keySpec{source: fmt.Sprintf("inline PEM (line %d)", line), line: line, data: []byte(text), notBefore: nb, notAfter: na})
 		default:
-			return nil, p.errorf(item.Line, "%s: give file: PATH or pem: TEXT", w)
+			return nil, p.errorf(item.Line, "%s: give file: PATH, pem: TEXT or kms: URI", w)
 		}
 	}
 	return out, nil
@@ -424,6 +446,26 @@ func (p *parser) resolve(path string) string {
 		return path
 	}
 	return filepath.Join(p.baseDir, path)
+}
+
+// RemoteKeyTimeout bounds the fetch of the public key of each kms: key a
+// policy names.
+var RemoteKeyTimeout = 30 * time.Second
+
+// readRemoteKey fetches the public key of a key URI (once per Parse) as
+// PEM.
+func (p *parser) readRemoteKey(uri string) ([]byte, error) {
+	r, ok := p.files["kms:"+uri]
+	if !ok {
+		ctx, cancel := context.WithTimeout(context.Background(), RemoteKeyTimeout)
+		defer cancel()
+		var pub crypto.PublicKey
+		if pub, r.err = keys.RemotePublicKey(ctx, uri); r.err == nil {
+			r.data, r.err = keys.MarshalPublicKey(pub)
+		}
+		p.files["kms:"+uri] = r
+	}
+	return r.data, r.err
 }
 
 func (p *parser) readKeyFile(path string) ([]byte, error) {
