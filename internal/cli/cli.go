@@ -101,6 +101,7 @@ COSIGN_PASSWORD), then a prompt on the terminal.
 		a.newTrustedRootCommand(),
 		a.newAttachCommand(),
 		a.newPolicyCommand(),
+		a.newAdmissionCommand(),
 		a.newDockerfileCommand(),
 		a.newCopyCommand(),
 		a.newSaveCommand(),
