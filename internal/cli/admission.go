@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	"github.com/imgsign/imgsign/pkg/admission"
@@ -23,7 +24,7 @@ against a trust policy (the same file and the same checks as
   imgsign admission serve   serves the webhook
   imgsign admission config  prints its webhook configurations`,
 	}
-	root.AddCommand(a.newAdmissionServeCommand())
+	root.AddCommand(a.newAdmissionServeCommand(), a.newAdmissionConfigCommand())
 	return root
 }
 
@@ -147,4 +148,71 @@ func (a *App) runAdmissionServe(ctx context.Context, f *admissionServeFlags, reg
 	}
 	log.Info("serving admission reviews", "address", ln.Addr().String(), "policy", f.policy, "warnOnly", f.warnOnly)
 	return s.ServeTLS(ctx, ln, f.cert, f.key, f.drain)
+}
+
+func (a *App) newAdmissionConfigCommand() *cobra.Command {
+	var (
+		c      admission.WebhookConfig
+		caFile string
+		only   string
+	)
+	cmd := &cobra.Command{
+		Use:   "config (--url URL | --service NAMESPACE/NAME[:PORT]) --ca-file FILE",
+		Short: "Print the webhook configurations that register the admission webhook",
+		Long: `Print a MutatingWebhookConfiguration (/mutate: pins tags to the digests
+verified) and a ValidatingWebhookConfiguration (/validate: refuses what the
+policy refuses, after every mutating webhook has run) for 'kubectl apply -f -'.
+
+They send CREATE and UPDATE of Pods (and their ephemeral containers),
+PodTemplates, ReplicationControllers, Deployments, ReplicaSets, StatefulSets,
+DaemonSets, Jobs and CronJobs, with failurePolicy Fail (no answer: refused),
+sideEffects None and a timeout above the server's --review-timeout. Namespaces
+opt in with a label (--namespace-label); kube-system and the webhook's own
+namespace are never sent, so the webhook cannot lock itself or the control
+plane out.`,
+		Example: `  # The webhook in the cluster, behind the Service of deploy/:
+  imgsign admission config --service imgsign-system/imgsign --ca-file ca.crt | kubectl apply -f -
+  kubectl label namespace prod imgsign.dev/enforce=true
+
+  # The webhook elsewhere:
+  imgsign admission config --url https://webhook.example.com:8443 --ca-file ca.crt`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if caFile == "" {
+				return usageError{fmt.Errorf("--ca-file is required: the API server must know the CA of the webhook's certificate")}
+			}
+			ca, err := os.ReadFile(caFile)
+			if err != nil {
+				return usageError{err}
+			}
+			c.CABundle = ca
+			switch only {
+			case "both":
+				c.Validate, c.Mutate = true, true
+			case "validate":
+				c.Validate = true
+			case "mutate":
+				c.Mutate = true
+			default:
+				return usageError{fmt.Errorf("--webhooks must be both, validate or mutate, not %q", only)}
+			}
+			out, err := admission.WebhookConfigurations(c)
+			if err != nil {
+				return usageError{err}
+			}
+			_, err = a.Stdout.Write(out)
+			return err
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&c.URL, "url", "", "the webhook's address, https://HOST[:PORT] (paths are added)")
+	fl.StringVar(&c.Service, "service", "", "the webhook's Service in the cluster, NAMESPACE/NAME[:PORT]")
+	fl.StringVar(&caFile, "ca-file", "", "PEM file of the CA that signed the webhook's TLS certificate (the caBundle)")
+	fl.StringVar(&c.Name, "name", admission.DefaultName, "name of the two configurations")
+	fl.StringVar(&c.Namespace, "webhook-namespace", "", "the webhook's own namespace, never checked (default: the service's, else "+admission.DefaultNamespace+")")
+	fl.StringVar(&c.NamespaceLabel, "namespace-label", admission.DefaultNamespaceLabel, `only namespaces with this KEY=VALUE label are checked ("-": every namespace but kube-system and the webhook's)`)
+	fl.IntVar(&c.TimeoutSeconds, "timeout-seconds", admission.ConfigTimeoutSeconds, "the API server's timeout per call (1-30); keep the server's --review-timeout below it")
+	fl.BoolVar(&c.FailOpen, "fail-open", false, "failurePolicy Ignore: admit when the webhook does not answer (not recommended)")
+	fl.StringVar(&only, "webhooks", "both", "which configurations: both, validate or mutate")
+	return cmd
 }
