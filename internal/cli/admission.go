@@ -8,9 +8,14 @@ import (
 	"os"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/imgsign/imgsign/pkg/admission"
 	"github.com/imgsign/imgsign/pkg/gate"
+	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/spf13/cobra"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 func (a *App) newAdmissionCommand() *cobra.Command {
@@ -37,6 +42,8 @@ type admissionServeFlags struct {
 	cacheTTL, negativeTTL     time.Duration
 	jobs                      int
 	logFormat                 string
+	pullSecrets               bool
+	kubeconfig                string
 }
 
 func (a *App) newAdmissionServeCommand() *cobra.Command {
@@ -72,7 +79,9 @@ old policy in force, and is logged, counted in the metrics and shown by
 /readyz. SIGTERM stops taking connections and answers the reviews in flight.
 
 Registry credentials come from the Docker config file ($DOCKER_CONFIG) and
-credential helpers, or --registry-username/--registry-password.
+credential helpers, or --registry-username/--registry-password; with
+--pull-secrets, each workload's imagePullSecrets and its service account's
+are read through the Kubernetes API and tried first, as the kubelet would.
 
 'imgsign admission config' prints the webhook configurations that register it.`,
 		Example: `  imgsign admission serve --policy /etc/imgsign/policy.yaml \
@@ -96,6 +105,8 @@ credential helpers, or --registry-username/--registry-password.
 	fl.DurationVar(&f.negativeTTL, "negative-ttl", admission.DefaultNegativeTTL, "how long a refused digest stays refused (negative: never cached)")
 	fl.IntVar(&f.jobs, "jobs", gate.DefaultJobs, "images of one review verified at once")
 	fl.StringVar(&f.logFormat, "log-format", "json", "log format: json or text")
+	fl.BoolVar(&f.pullSecrets, "pull-secrets", false, "read each workload's imagePullSecrets and its service account's through the Kubernetes API (get on secrets and serviceaccounts) and use them, as the kubelet would, before the webhook's own credentials")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "with --pull-secrets: the kubeconfig file to reach the API server (default: the in-cluster service account)")
 	reg.register(cmd)
 	// The server runs until stopped; reviews are bounded by --review-timeout.
 	_ = fl.MarkHidden("timeout")
@@ -132,13 +143,22 @@ func (a *App) runAdmissionServe(ctx context.Context, f *admissionServeFlags, reg
 		return err
 	}
 	defer cancel()
-	s, err := admission.NewServer(admission.Config{
+	cfg := admission.Config{
 		PolicyFile: f.policy, Client: client,
 		Gate:     gate.Options{Jobs: f.jobs, Online: online},
 		WarnOnly: f.warnOnly, Timeout: f.reviewTimeout,
 		CacheSize: f.cacheSize, CacheTTL: f.cacheTTL, NegativeTTL: f.negativeTTL,
 		ReloadInterval: f.reload, Log: log,
-	})
+	}
+	if f.kubeconfig != "" && !f.pullSecrets {
+		return usageError{fmt.Errorf("--kubeconfig is only used with --pull-secrets")}
+	}
+	if f.pullSecrets {
+		if cfg.Credentials, cfg.NewClient, err = a.pullSecretCredentials(reg, f.kubeconfig); err != nil {
+			return err
+		}
+	}
+	s, err := admission.NewServer(cfg)
 	if err != nil {
 		return usageError{err}
 	}
@@ -216,3 +236,49 @@ plane out.`,
 	fl.StringVar(&only, "webhooks", "both", "which configurations: both, validate or mutate")
 	return cmd
 }
+
+// pullSecretCredentials reads pull secrets with client-go (in the cluster,
+// or through a kubeconfig file) and makes registry clients that try them
+// before the flags' own credentials.
+func (a *App) pullSecretCredentials(reg *registryFlags, kubeconfig string) (admission.Credentials, func(authn.Keychain) (*oci.Client, error), error) {
+	var (
+		rc  *rest.Config
+		err error
+	)
+	if kubeconfig != "" {
+		rc, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+	} else {
+		rc, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, nil, usageError{fmt.Errorf("--pull-secrets: the Kubernetes API: %w", err)}
+	}
+	rc.UserAgent = "imgsign-admission"
+	kc, err := corev1client.NewForConfig(rc)
+	if err != nil {
+		return nil, nil, usageError{fmt.Errorf("--pull-secrets: %w", err)}
+	}
+	base, err := reg.options(a)
+	if err != nil {
+		return nil, nil, err
+	}
+	newClient := func(secrets authn.Keychain) (*oci.Client, error) {
+		o := base
+		own := o.Keychain
+		if own == nil {
+			own = authn.DefaultKeychain
+		}
+		if o.Username != "" {
+			own = staticKeychain{authn.FromConfig(authn.AuthConfig{Username: o.Username, Password: o.Password})}
+		}
+		o.Username, o.Password = "", ""
+		o.Keychain = authn.NewMultiKeychain(secrets, own)
+		return oci.NewClient(o)
+	}
+	return admission.KubeCredentials{Client: kc}, newClient, nil
+}
+
+// staticKeychain gives the same credentials for every registry.
+type staticKeychain struct{ a authn.Authenticator }
+
+func (s staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) { return s.a, nil }

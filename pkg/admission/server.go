@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/imgsign/imgsign/pkg/gate"
 	"github.com/imgsign/imgsign/pkg/oci"
@@ -73,7 +74,17 @@ type Config struct {
 	RegistryRequests func() uint64
 	// Now is the clock of the cache (time.Now when nil).
 	Now func() time.Time
+	// Credentials, when set, finds the registry credentials of each
+	// workload's pull secrets; images are then read with those first,
+	// then with Client's own. NewClient must then be set too: it makes a
+	// client like Client whose keychain tries kc first.
+	Credentials Credentials
+	NewClient   func(kc authn.Keychain) (*oci.Client, error)
 }
+
+// maxCredentialClients bounds the registry clients kept for distinct sets
+// of pull-secret credentials (each keeps its tokens and connections).
+const maxCredentialClients = 256
 
 // Server answers AdmissionReviews. Make one with NewServer; it is safe for
 // concurrent use.
@@ -84,16 +95,24 @@ type Server struct {
 	metrics *metrics
 
 	policy    atomic.Pointer[policyState]
+	clientsMu sync.Mutex
+	clients   map[string]*oci.Client // by credentials
 	reloadMu  sync.Mutex
 	reloadErr atomic.Pointer[string]
 	draining  atomic.Bool
 }
 
-// policyState is the policy in force and the Gate that enforces it.
+// policyState is the policy in force and the Gates that enforce it: one
+// with the webhook's own credentials, one per set of pull secrets.
 type policyState struct {
 	gate   *gate.Gate
+	policy *trustpolicy.Policy
+	opts   gate.Options
 	id     string // SHA-256 of the file, hex
 	loaded time.Time
+
+	mu      sync.Mutex
+	byCreds map[string]*gate.Gate
 }
 
 // NewServer loads the policy file and returns a Server enforcing it. A
@@ -102,6 +121,9 @@ type policyState struct {
 func NewServer(cfg Config) (*Server, error) {
 	if cfg.Client == nil {
 		return nil, errors.New("admission: no registry client")
+	}
+	if cfg.Credentials != nil && cfg.NewClient == nil {
+		return nil, errors.New("admission: Credentials without NewClient")
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
@@ -121,7 +143,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, log: cfg.Log, metrics: newMetrics()}
+	s := &Server{cfg: cfg, log: cfg.Log, metrics: newMetrics(), clients: map[string]*oci.Client{}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -187,8 +209,41 @@ func (s *Server) reload() (bool, error) {
 	}
 	o := s.cfg.Gate
 	o.Cache = policyCache{c: s.cache, policy: id}
-	s.policy.Store(&policyState{gate: gate.New(s.cfg.Client, p, o), id: id, loaded: s.cfg.Now()})
+	s.policy.Store(&policyState{gate: gate.New(s.cfg.Client, p, o), policy: p, opts: o, id: id, loaded: s.cfg.Now(), byCreds: map[string]*gate.Gate{}})
 	return true, nil
+}
+
+// gateFor returns the Gate of the policy in force that reads registries
+// with the credentials kc (named by credID) before the webhook's own.
+func (s *Server) gateFor(st *policyState, credID string, kc authn.Keychain) (*gate.Gate, error) {
+	if credID == "" {
+		return st.gate, nil
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if g, ok := st.byCreds[credID]; ok {
+		return g, nil
+	}
+	s.clientsMu.Lock()
+	c, ok := s.clients[credID]
+	if !ok {
+		var err error
+		if c, err = s.cfg.NewClient(kc); err != nil {
+			s.clientsMu.Unlock()
+			return nil, err
+		}
+		if len(s.clients) >= maxCredentialClients {
+			clear(s.clients)
+		}
+		s.clients[credID] = c
+	}
+	s.clientsMu.Unlock()
+	if len(st.byCreds) >= maxCredentialClients {
+		clear(st.byCreds)
+	}
+	g := gate.New(c, st.policy, st.opts)
+	st.byCreds[credID] = g
+	return g, nil
 }
 
 // watch re-reads the policy file every ReloadInterval until ctx ends.
@@ -316,7 +371,7 @@ func (s *Server) Review(ctx context.Context, q *Request, mutate bool) (*Response
 	if q.Operation != "CREATE" && q.Operation != "UPDATE" {
 		return &Response{Allowed: true}, "allowed", nil
 	}
-	images, _, err := Images(q.Kind, q.Object)
+	images, pull, err := Images(q.Kind, q.Object)
 	if err != nil {
 		return deny(http.StatusBadRequest, "imgsign: "+err.Error()), "error", nil
 	}
@@ -366,7 +421,19 @@ func (s *Server) Review(ctx context.Context, q *Request, mutate bool) (*Response
 		return deny(http.StatusBadRequest, fmt.Sprintf("imgsign: %d distinct images, more than the %d one review may check", len(refs), MaxImages)), "error", nil
 	}
 
-	results := s.check(ctx, refs)
+	st := s.policy.Load()
+	g := st.gate
+	if s.cfg.Credentials != nil {
+		kc, credID, err := s.cfg.Credentials.Keychain(ctx, q.Namespace, pull)
+		if err == nil {
+			g, err = s.gateFor(st, credID, kc)
+		}
+		if err != nil {
+			// Fail closed: without them an image might look missing.
+			return deny(http.StatusInternalServerError, "imgsign: registry credentials of the pull secrets: "+oneLine(err.Error())), "error", nil
+		}
+	}
+	results := s.check(ctx, g, refs)
 	counts := map[string]int{}
 	var failures []string
 	var ops []patchOp
@@ -420,8 +487,7 @@ type outcome struct {
 
 // check runs the gate of the policy in force, and answers by the deadline
 // whatever the registries do: an image without a verdict by then fails.
-func (s *Server) check(ctx context.Context, refs []name.Reference) []outcome {
-	g := s.policy.Load().gate
+func (s *Server) check(ctx context.Context, g *gate.Gate, refs []name.Reference) []outcome {
 	done := make(chan []gate.Result, 1)
 	go func() { done <- g.Check(ctx, refs) }()
 	var results []gate.Result
@@ -482,6 +548,8 @@ func refusal(lines []string) string {
 	}
 	return b.String()
 }
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // shortReason says in a few words why an image failed.
 func shortReason(r *outcome) string {
