@@ -220,3 +220,66 @@ spec:
 		k.kubectl(t, "", "get", "pod", "-n", "enforced", "nowebhook").must(t, 1, "not found")
 	})
 }
+
+// TestAdmissionPullSecrets: a private registry (TLS, auth) the webhook has
+// no credentials of its own for: it reads the workload's imagePullSecrets
+// and its service account's through the API (as a user with only the
+// rights of deploy/rbac.yaml's ClusterRole), as the kubelet would.
+func TestAdmissionPullSecrets(t *testing.T) {
+	k := startKube(t)
+	bin := imgsign(t)
+	reg := startRegistry(t, true, true)
+	dir := t.TempDir()
+	ci := keyPair(t, dir, "ci")
+	signed := reg.pushImage(t, "team/app:v1")
+	run(t, []string{"IMGSIGN_PASSWORD=pw"}, bin, args("sign", "--key", ci+".key", reg.flags(), signed.String())...).must(t, 0, "Signed")
+	policy := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(policy, []byte(fmt.Sprintf("version: 1\nscopes:\n  - scope: %s/team\n    keys: [{file: ci.pub}]\n", reg.host)), 0o644)
+
+	// The ClusterRole of deploy/rbac.yaml, bound to the webhook's user.
+	k.apply(t, string(mustRead(t, "../../deploy/namespace.yaml"))).must(t, 0, "created")
+	k.kubectl(t, "", "apply", "-f", "../../deploy/rbac.yaml").must(t, 0, "clusterrole.rbac.authorization.k8s.io/imgsign-admission-pull-secrets created")
+	k.kubectl(t, "", "create", "clusterrolebinding", "e2e-webhook", "--clusterrole=imgsign-admission-pull-secrets", "--user=imgsign-webhook").must(t, 0, "created")
+	userConfig := k.userKubeconfig(t, "imgsign-webhook")
+	// It may get a secret, never list them.
+	k.kubectl(t, "", "--kubeconfig="+userConfig, "get", "secrets", "-n", "default").must(t, 1, "forbidden")
+
+	ca := newPKI(t, dir, "webhook")
+	wh := startWebhook(t, ca, dir, policy, "--registry-cacert", reg.caFile, "--pull-secrets", "--kubeconfig", userConfig)
+	cfg := run(t, nil, bin, "admission", "config", "--url", wh.url, "--ca-file", ca.file, "--webhooks", "validate").must(t, 0, "")
+	k.apply(t, cfg.stdout).must(t, 0, "created")
+	for _, ns := range []string{"private", "viasa"} {
+		k.kubectl(t, "", "create", "namespace", ns).must(t, 0, "created")
+		k.kubectl(t, "", "label", "namespace", ns, "imgsign.dev/enforce=true").must(t, 0, "labeled")
+		k.kubectl(t, "", "create", "secret", "docker-registry", "regcred", "-n", ns, "--docker-server="+reg.host,
+			"--docker-username="+reg.username, "--docker-password="+reg.password).must(t, 0, "created")
+	}
+	// No controller makes default service accounts here: one by hand, with
+	// the pull secret in viasa.
+	k.kubectl(t, "", "create", "serviceaccount", "default", "-n", "private").must(t, 0, "created")
+	k.apply(t, "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: default, namespace: viasa}\nimagePullSecrets: [{name: regcred}]\n").must(t, 0, "created")
+
+	pod := func(ns, name string, secret bool) string {
+		y := podYAML(ns, name, []string{reg.ref("team/app:v1")}, nil, "")
+		if secret {
+			y += "  imagePullSecrets: [{name: regcred}]\n"
+		}
+		return y
+	}
+	var r result
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		r = k.kubectl(t, pod("private", "nosecret", false), "create", "--dry-run=server", "-f", "-")
+		if strings.Contains(r.stderr, "imgsign") || time.Now().After(deadline) {
+			break
+		}
+	}
+	r.must(t, 1, reg.ref("team/app:v1")+" (container c0): ")
+	if !strings.Contains(r.stderr, "UNAUTHORIZED") {
+		t.Errorf("refusal without credentials does not say why: %s", r.stderr)
+	}
+	k.apply(t, pod("private", "withsecret", true)).must(t, 0, "created")
+	k.apply(t, pod("viasa", "fromsa", false)).must(t, 0, "created")
+	if strings.Contains(tail(wh.log), "forbidden") {
+		t.Errorf("the webhook was refused an API read:\n%s", tail(wh.log))
+	}
+}

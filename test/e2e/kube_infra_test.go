@@ -36,6 +36,30 @@ type kube struct {
 	kubeconfig string
 	kubectlBin string
 	dir        string
+	ca         *pki
+	server     string
+}
+
+// userKubeconfig writes a kubeconfig for a user of the test cluster with a
+// client certificate (no groups: only the rights RBAC gives it).
+func (k *kube) userKubeconfig(t testing.TB, user string) string {
+	t.Helper()
+	cert, key := k.ca.issue(t, k.dir, "user-"+user, user, "", true)
+	f := filepath.Join(k.dir, "kubeconfig-"+user)
+	os.WriteFile(f, []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: e2e
+  cluster: {server: %q, certificate-authority: %q}
+users:
+- name: u
+  user: {client-certificate: %q, client-key: %q}
+contexts:
+- name: e2e
+  context: {cluster: e2e, user: u}
+current-context: e2e
+`, k.server, k.ca.file, cert, key)), 0o600)
+	return f
 }
 
 // pki is a test CA that issues server and client certificates.
@@ -171,6 +195,7 @@ func startKube(t testing.TB) *kube {
 		"--disable-admission-plugins=ServiceAccount",
 		"--v=1")
 
+	k.ca, k.server = ca, fmt.Sprintf("https://127.0.0.1:%d", port)
 	k.kubeconfig = filepath.Join(dir, "kubeconfig")
 	os.WriteFile(k.kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
 kind: Config
