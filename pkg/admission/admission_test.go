@@ -46,7 +46,7 @@ type env struct {
 	other    name.Digest // REG/other/app:v1 (no scope: rejected)
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{dir: t.TempDir(), hangDone: make(chan struct{})}
 	t.Cleanup(func() { close(e.hangDone) })
@@ -102,7 +102,7 @@ scopes:
 	return e
 }
 
-func (e *env) push(t *testing.T, path string, signed bool) name.Digest {
+func (e *env) push(t testing.TB, path string, signed bool) name.Digest {
 	t.Helper()
 	d := e.reg.PushImage(t, e.reg.Ref(path))
 	if signed {
@@ -117,7 +117,7 @@ func (e *env) push(t *testing.T, path string, signed bool) name.Digest {
 	return d
 }
 
-func (e *env) writePolicy(t *testing.T, doc string) {
+func (e *env) writePolicy(t testing.TB, doc string) {
 	t.Helper()
 	if err := os.WriteFile(e.policy, []byte(strings.ReplaceAll(doc, "REG", e.reg.Host)), 0o644); err != nil {
 		t.Fatal(err)
@@ -132,7 +132,7 @@ type server struct {
 	log *bytes.Buffer
 }
 
-func (e *env) server(t *testing.T, mod func(*admission.Config)) *server {
+func (e *env) server(t testing.TB, mod func(*admission.Config)) *server {
 	t.Helper()
 	var log bytes.Buffer
 	cfg := admission.Config{PolicyFile: e.policy, Client: e.client, Log: slog.New(slog.NewTextHandler(&syncWriter{w: &log}, nil)),
@@ -178,7 +178,7 @@ func review(uid, op string, gvk admission.GroupVersionKind, object, old any) []b
 }
 
 // post sends a document and returns the HTTP status and the response.
-func (s *server) post(t *testing.T, path string, body []byte) (int, *admission.Response, string) {
+func (s *server) post(t testing.TB, path string, body []byte) (int, *admission.Response, string) {
 	t.Helper()
 	c := &http.Client{Timeout: 20 * time.Second}
 	resp, err := c.Post(s.url+path, "application/json", bytes.NewReader(body))
@@ -201,7 +201,7 @@ func (s *server) post(t *testing.T, path string, body []byte) (int, *admission.R
 }
 
 // answer posts a well-formed review and checks the uid comes back.
-func (s *server) answer(t *testing.T, path string, body []byte) *admission.Response {
+func (s *server) answer(t testing.TB, path string, body []byte) *admission.Response {
 	t.Helper()
 	code, r, raw := s.post(t, path, body)
 	if code != http.StatusOK {
