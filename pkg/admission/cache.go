@@ -46,18 +46,15 @@ func (c *cache) get(key string) (gate.Result, bool) {
 	defer c.mu.Unlock()
 	el, ok := c.entries[key]
 	if !ok {
-		c.misses.Add(1)
 		return gate.Result{}, false
 	}
 	e := el.Value.(*cacheEntry)
 	if !c.now().Before(e.expires) {
 		c.order.Remove(el)
 		delete(c.entries, key)
-		c.misses.Add(1)
 		return gate.Result{}, false
 	}
 	c.order.MoveToFront(el)
-	c.hits.Add(1)
 	return e.r, true
 }
 
@@ -91,12 +88,38 @@ func (c *cache) len() int {
 	return c.order.Len()
 }
 
-// policyCache is the gate.Cache of one policy: the shared cache with keys
-// prefixed by the policy's identity.
+// policyCache is the gate.Cache of one policy and one set of registry
+// credentials: the shared cache with keys prefixed by the policy's
+// identity. A verdict that passed is shared by every set of credentials
+// (the digest is verified, whoever asked); a failure is kept for the
+// credentials that met it only, as it may be theirs (a registry that
+// refuses them).
 type policyCache struct {
 	c      *cache
 	policy string
+	creds  string
 }
 
-func (p policyCache) Get(key string) (gate.Result, bool) { return p.c.get(p.policy + "\x00" + key) }
-func (p policyCache) Put(key string, r gate.Result)      { p.c.put(p.policy+"\x00"+key, r) }
+func (p policyCache) passed(key string) string { return p.policy + "\x00+\x00" + key }
+func (p policyCache) failed(key string) string { return p.policy + "\x00-" + p.creds + "\x00" + key }
+
+func (p policyCache) Get(key string) (gate.Result, bool) {
+	r, ok := p.c.get(p.passed(key))
+	if !ok {
+		r, ok = p.c.get(p.failed(key))
+	}
+	if ok {
+		p.c.hits.Add(1)
+	} else {
+		p.c.misses.Add(1)
+	}
+	return r, ok
+}
+
+func (p policyCache) Put(key string, r gate.Result) {
+	if r.Err() == nil {
+		p.c.put(p.passed(key), r)
+	} else {
+		p.c.put(p.failed(key), r)
+	}
+}

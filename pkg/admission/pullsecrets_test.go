@@ -120,13 +120,30 @@ func TestPullSecretsReview(t *testing.T) {
 	pod := workloads[0]
 	spec := podSpec{containers: []string{e.ref("signed/app:v1")}}.json()
 	without := s.answer(t, "/validate", review("a", "CREATE", pod.gvk, pod.wrap(spec), nil))
-	if without.Allowed || !strings.Contains(without.Status.Message, "UNAUTHORIZED") {
+	if without.Allowed || !strings.Contains(without.Status.Message, e.ref("signed/app:v1")+" (container c0): the registry refused a request (HTTP 401 UNAUTHORIZED: authentication required)") {
 		t.Errorf("without pull secrets: %+v", without.Status)
 	}
 	spec["imagePullSecrets"] = []any{map[string]string{"name": "regcred"}}
 	if r := s.answer(t, "/validate", review("b", "CREATE", pod.gvk, pod.wrap(spec), nil)); !r.Allowed {
 		t.Errorf("with the pod's pull secret: %+v", r.Status)
 	}
+	// A refusal met without credentials is not served to a workload that
+	// has them: a pinned digest, first without, then with the pull secret.
+	pinned := podSpec{containers: []string{e.signed2.String()}}.json()
+	if r := s.answer(t, "/validate", review("d1", "CREATE", pod.gvk, pod.wrap(pinned), nil)); r.Allowed || !strings.Contains(r.Status.Message, "(container c0): the registry refused a request (HTTP 401 UNAUTHORIZED: authentication required)") {
+		t.Errorf("pinned digest without credentials: %+v", r.Status)
+	}
+	pinned["imagePullSecrets"] = []any{map[string]string{"name": "regcred"}}
+	if r := s.answer(t, "/validate", review("d2", "CREATE", pod.gvk, pod.wrap(pinned), nil)); !r.Allowed {
+		t.Errorf("pinned digest with credentials, after a refusal without: %+v", r.Status)
+	}
+	// And the verdict that passed is shared: now admitted without them too
+	// (the kubelet will need its own credentials to pull it).
+	delete(pinned, "imagePullSecrets")
+	if r := s.answer(t, "/validate", review("d3", "CREATE", pod.gvk, pod.wrap(pinned), nil)); !r.Allowed {
+		t.Errorf("pinned digest verified for another namespace: %+v", r.Status)
+	}
+
 	// The service account's pull secret, in another namespace.
 	delete(spec, "imagePullSecrets")
 	q := review("c", "CREATE", pod.gvk, pod.wrap(podSpec{containers: []string{e.ref("signed/tool:v1")}}.json()), nil)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/imgsign/imgsign/pkg/gate"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/trustpolicy"
@@ -241,7 +242,9 @@ func (s *Server) gateFor(st *policyState, credID string, kc authn.Keychain) (*ga
 	if len(st.byCreds) >= maxCredentialClients {
 		clear(st.byCreds)
 	}
-	g := gate.New(c, st.policy, st.opts)
+	o := st.opts
+	o.Cache = policyCache{c: s.cache, policy: st.id, creds: credID}
+	g := gate.New(c, st.policy, o)
 	st.byCreds[credID] = g
 	return g, nil
 }
@@ -555,6 +558,7 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 func shortReason(r *outcome) string {
 	err := r.err
 	var why string
+	var terr *transport.Error
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		why = "not verified in time: the registry or transparency log did not answer before the webhook's deadline"
@@ -565,6 +569,15 @@ func shortReason(r *outcome) string {
 		why = "image not found in its registry"
 	case errors.Is(err, verify.ErrNoSignatures):
 		why = "not signed (no signatures found)"
+	case errors.As(err, &terr):
+		why = fmt.Sprintf("the registry refused a request (HTTP %d", terr.StatusCode)
+		for _, d := range terr.Errors {
+			why += " " + string(d.Code)
+			if d.Message != "" {
+				why += ": " + d.Message
+			}
+		}
+		why += ")"
 	default:
 		why = r.Error
 	}
