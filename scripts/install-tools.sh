@@ -2,7 +2,8 @@
 # install-tools.sh installs the real components the e2e suite needs: a registry
 # server (Debian's docker-registry; the tests write their own bcrypt htpasswd),
 # the peer tools cosign v3 and v2 and crane, and the Rekor transparency logs
-# (v1 on Trillian and Debian's MariaDB, v2 "rekor-tiles" posix), built from
+# (v1 on Trillian and Debian's MariaDB, v2 "rekor-tiles" posix), and for the
+# admission webhook tests kube-apiserver, kubectl and etcd, built from
 # source with the local Go toolchain. (scripts/goreleaser-check.sh builds goreleaser the same
 # way, into the same cache.) Builds are cached under $IMGSIGN_TOOLS (default
 # ~/.cache/imgsign/tools) so that later runs take seconds.
