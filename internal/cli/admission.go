@@ -13,7 +13,7 @@ import (
 	"github.com/imgsign/imgsign/pkg/gate"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/spf13/cobra"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -254,7 +254,7 @@ func (a *App) pullSecretCredentials(reg *registryFlags, kubeconfig string) (admi
 		return nil, nil, usageError{fmt.Errorf("--pull-secrets: the Kubernetes API: %w", err)}
 	}
 	rc.UserAgent = "imgsign-admission"
-	kc, err := corev1client.NewForConfig(rc)
+	kc, err := dynamic.NewForConfig(rc)
 	if err != nil {
 		return nil, nil, usageError{fmt.Errorf("--pull-secrets: %w", err)}
 	}

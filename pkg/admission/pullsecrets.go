@@ -12,10 +12,11 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 )
 
 // MaxPullSecrets bounds the pull secrets read for one review (the pod's
@@ -36,22 +37,46 @@ type Credentials interface {
 // kubernetes.io/dockercfg. A secret or service account that does not exist
 // is skipped (the kubelet goes on without it). It needs get on secrets and
 // serviceaccounts (deploy/rbac.yaml).
+//
+// It uses client-go's dynamic client: the typed one would double the size
+// of the imgsign binary for two GETs.
 type KubeCredentials struct {
-	Client corev1client.CoreV1Interface
+	Client dynamic.Interface
 }
+
+var (
+	secretsResource         = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
+	serviceAccountsResource = schema.GroupVersionResource{Version: "v1", Resource: "serviceaccounts"}
+)
+
+// The pull secret types and their keys (core/v1).
+const (
+	secretTypeDockerConfigJSON = "kubernetes.io/dockerconfigjson"
+	dockerConfigJSONKey        = ".dockerconfigjson"
+	secretTypeDockercfg        = "kubernetes.io/dockercfg"
+	dockercfgKey               = ".dockercfg"
+)
 
 // Keychain implements Credentials.
 func (k KubeCredentials) Keychain(ctx context.Context, namespace string, ps PullSecrets) (authn.Keychain, string, error) {
 	names := append([]string(nil), ps.ImagePullSecrets...)
 	if ps.ServiceAccount != "" {
-		sa, err := k.Client.ServiceAccounts(namespace).Get(ctx, ps.ServiceAccount, metav1.GetOptions{})
+		sa, err := k.Client.Resource(serviceAccountsResource).Namespace(namespace).Get(ctx, ps.ServiceAccount, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
 		case err != nil:
 			return nil, "", fmt.Errorf("reading service account %s/%s: %w", namespace, ps.ServiceAccount, err)
 		default:
-			for _, r := range sa.ImagePullSecrets {
-				names = append(names, r.Name)
+			refs, _, err := unstructured.NestedSlice(sa.Object, "imagePullSecrets")
+			if err != nil {
+				return nil, "", fmt.Errorf("service account %s/%s: %w", namespace, ps.ServiceAccount, err)
+			}
+			for _, r := range refs {
+				if m, ok := r.(map[string]any); ok {
+					if n, ok := m["name"].(string); ok {
+						names = append(names, n)
+					}
+				}
 			}
 		}
 	}
@@ -65,7 +90,7 @@ func (k KubeCredentials) Keychain(ctx context.Context, namespace string, ps Pull
 		if len(seen) > MaxPullSecrets {
 			return nil, "", fmt.Errorf("more than %d pull secrets", MaxPullSecrets)
 		}
-		s, err := k.Client.Secrets(namespace).Get(ctx, n, metav1.GetOptions{})
+		s, err := k.Client.Resource(secretsResource).Namespace(namespace).Get(ctx, n, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			continue
 		}
@@ -83,7 +108,7 @@ func (k KubeCredentials) Keychain(ctx context.Context, namespace string, ps Pull
 	}
 	h := sha256.New()
 	for _, e := range entries {
-		fmt.Fprintf(h, "%q %q %q %q %q\n", e.pattern, e.auth.Username, e.auth.Password, e.auth.Auth, e.auth.IdentityToken)
+		fmt.Fprintf(h, "%q %q %q %q\n", e.pattern, e.auth.Username, e.auth.Password, e.auth.IdentityToken)
 	}
 	return credKeychain(entries), hex.EncodeToString(h.Sum(nil)), nil
 }
@@ -103,20 +128,40 @@ type dockerAuth struct {
 
 // secretEntries reads the registries of a docker-registry Secret, in the
 // order of their names (the kubelet's order is not defined either).
-func secretEntries(s *corev1.Secret) ([]credEntry, error) {
+func secretEntries(s *unstructured.Unstructured) ([]credEntry, error) {
+	typ, _, _ := unstructured.NestedString(s.Object, "type")
+	data := func(key string) ([]byte, error) {
+		v, _, err := unstructured.NestedString(s.Object, "data", key)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", key, err)
+		}
+		b, err := base64.StdEncoding.DecodeString(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: not base64", key)
+		}
+		return b, nil
+	}
 	var auths map[string]dockerAuth
-	switch s.Type {
-	case corev1.SecretTypeDockerConfigJson:
+	switch typ {
+	case secretTypeDockerConfigJSON:
+		b, err := data(dockerConfigJSONKey)
+		if err != nil {
+			return nil, err
+		}
 		var cfg struct {
 			Auths map[string]dockerAuth `json:"auths"`
 		}
-		if err := json.Unmarshal(s.Data[corev1.DockerConfigJsonKey], &cfg); err != nil {
-			return nil, fmt.Errorf("%s: %v", corev1.DockerConfigJsonKey, err)
+		if err := json.Unmarshal(b, &cfg); err != nil {
+			return nil, fmt.Errorf("%s: %v", dockerConfigJSONKey, err)
 		}
 		auths = cfg.Auths
-	case corev1.SecretTypeDockercfg:
-		if err := json.Unmarshal(s.Data[corev1.DockerConfigKey], &auths); err != nil {
-			return nil, fmt.Errorf("%s: %v", corev1.DockerConfigKey, err)
+	case secretTypeDockercfg:
+		b, err := data(dockercfgKey)
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(b, &auths); err != nil {
+			return nil, fmt.Errorf("%s: %v", dockercfgKey, err)
 		}
 	default:
 		return nil, nil // not a pull secret: the kubelet ignores it too

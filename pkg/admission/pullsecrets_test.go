@@ -14,13 +14,38 @@ import (
 	"github.com/imgsign/imgsign/pkg/oci"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 )
 
 func dockerSecret(ns, name, registry, user, pass string) *corev1.Secret {
 	auth := base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))
 	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Type: corev1.SecretTypeDockerConfigJson,
 		Data: map[string][]byte{corev1.DockerConfigJsonKey: fmt.Appendf(nil, `{"auths":{%q:{"auth":%q}}}`, registry, auth)}}
+}
+
+// fakeAPI serves core/v1 objects to the dynamic client, as the API server
+// would (JSON, base64 secret data).
+func fakeAPI(t *testing.T, objs ...runtime.Object) *dynamicfake.FakeDynamicClient {
+	t.Helper()
+	var us []runtime.Object
+	for _, o := range objs {
+		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := &unstructured.Unstructured{Object: m}
+		u.SetAPIVersion("v1")
+		switch o.(type) {
+		case *corev1.Secret:
+			u.SetKind("Secret")
+		case *corev1.ServiceAccount:
+			u.SetKind("ServiceAccount")
+		}
+		us = append(us, u)
+	}
+	return dynamicfake.NewSimpleDynamicClient(runtime.NewScheme(), us...)
 }
 
 func basic(t *testing.T, kc authn.Keychain, registry string) string {
@@ -44,7 +69,7 @@ func basic(t *testing.T, kc authn.Keychain, registry string) string {
 // matched by registry host as the kubelet matches them; secrets that do not
 // exist or are not pull secrets are skipped; a malformed one is an error.
 func TestKubeCredentials(t *testing.T) {
-	cs := fake.NewSimpleClientset(
+	cs := fakeAPI(t,
 		dockerSecret("ns", "pod-secret", "https://registry.example.com/v1/", "pod", "p1"),
 		dockerSecret("ns", "sa-secret", "*.mirror.example", "sa", "p2"),
 		dockerSecret("ns", "hub", "https://index.docker.io/v1/", "hub", "p3"),
@@ -56,7 +81,7 @@ func TestKubeCredentials(t *testing.T) {
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "builder"}, ImagePullSecrets: []corev1.LocalObjectReference{{Name: "sa-secret"}, {Name: "missing"}}},
 		dockerSecret("other", "pod-secret", "registry.example.com", "elsewhere", "nope"),
 	)
-	k := admission.KubeCredentials{Client: cs.CoreV1()}
+	k := admission.KubeCredentials{Client: cs}
 	ctx := context.Background()
 	kc, id, err := k.Keychain(ctx, "ns", admission.PullSecrets{ImagePullSecrets: []string{"pod-secret", "opaque", "legacy", "hub", "gone"}, ServiceAccount: "builder"})
 	if err != nil || id == "" {
@@ -107,12 +132,12 @@ func TestPullSecretsReview(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs := fake.NewSimpleClientset(dockerSecret("ns", "regcred", e.reg.Host, "puller", "s3cret"),
+	cs := fakeAPI(t, dockerSecret("ns", "regcred", e.reg.Host, "puller", "s3cret"),
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "sa-ns", Name: "default"}, ImagePullSecrets: []corev1.LocalObjectReference{{Name: "regcred"}}},
 		dockerSecret("sa-ns", "regcred", e.reg.Host, "puller", "s3cret"))
 	s := e.server(t, func(c *admission.Config) {
 		c.Client = anon
-		c.Credentials = admission.KubeCredentials{Client: cs.CoreV1()}
+		c.Credentials = admission.KubeCredentials{Client: cs}
 		c.NewClient = func(kc authn.Keychain) (*oci.Client, error) {
 			return oci.NewClient(oci.Options{Retries: -1, Keychain: kc})
 		}
