@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -47,6 +48,22 @@ func startWebhook(t *testing.T, ca *pki, dir, policy string, extra ...string) *w
 			t.Fatalf("webhook not ready: %v\n%s", err, tail(w.log))
 		}
 	}
+}
+
+// get fetches a path of the webhook.
+func (w *webhook) get(t *testing.T, path string) string {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pem, _ := os.ReadFile(w.caFile)
+	pool.AppendCertsFromPEM(pem)
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := c.Get(w.url + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
 
 // stop sends SIGTERM and waits for the webhook to exit.
@@ -194,6 +211,35 @@ spec:
 		k.apply(t, string(mustRead(t, "../../deploy/namespace.yaml"))).must(t, 0, "created")
 		for _, f := range []string{"rbac.yaml", "policy.yaml", "webhook.yaml"} {
 			k.kubectl(t, "", "apply", "--dry-run=server", "-f", "../../deploy/"+f).must(t, 0, "(server dry run)")
+		}
+	})
+
+	t.Run("policy file re-read; a broken one keeps the old policy", func(t *testing.T) {
+		good, _ := os.ReadFile(policy)
+		os.WriteFile(policy, []byte("version: 1\nscopes:\n  - scope: x\n    keyz: []\n"), 0o644)
+		var ready string
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(ready, "policy file not loaded"); time.Sleep(100 * time.Millisecond) {
+			ready = wh.get(t, "/readyz")
+			if time.Now().After(deadline) {
+				t.Fatalf("/readyz never reported the broken policy: %s", ready)
+			}
+		}
+		if !strings.Contains(ready, `unknown field "keyz"`) || !strings.Contains(wh.get(t, "/metrics"), "imgsign_admission_policy_file_ok 0") {
+			t.Errorf("broken policy not reported: %s", ready)
+		}
+		k.apply(t, podYAML("enforced", "stillrefused", []string{reg.ref("team/unsigned:v1")}, nil, "")).must(t, 1, "not signed")
+		// A policy that accepts unsigned images in team/: in force at once.
+		os.WriteFile(policy, []byte(fmt.Sprintf("version: 1\nscopes:\n  - scope: %s/team\n    unsigned: accept\n", reg.host)), 0o644)
+		var r result
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			if r = k.apply(t, podYAML("enforced", "nowaccepted", []string{reg.ref("team/unsigned:v1")}, nil, "")); r.code == 0 || time.Now().After(deadline) {
+				break
+			}
+		}
+		r.must(t, 0, "created")
+		os.WriteFile(policy, good, 0o644)
+		if !strings.Contains(tail(wh.log), "policy file did not load") {
+			t.Errorf("the broken policy is not in the log")
 		}
 	})
 
