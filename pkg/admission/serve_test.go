@@ -131,3 +131,50 @@ func TestServeTLSDrain(t *testing.T) {
 		t.Error("still serving after shutdown")
 	}
 }
+
+// TestCertificateRotation: a certificate replaced on disk (cert-manager,
+// a Secret update) is served without a restart; a broken replacement keeps
+// the old one.
+func TestCertificateRotation(t *testing.T) {
+	defer admission.SetCertCheckInterval(0)()
+	e := newEnv(t)
+	s, err := admission.NewServer(admission.Config{PolicyFile: e.policy, Client: e.client, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cert, key, pool1 := selfSigned(t, dir)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.ServeTLS(ctx, ln, cert, key, time.Second) }()
+	defer func() { stop(); <-served }()
+	get := func(pool *x509.CertPool) error {
+		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true}}
+		resp, err := c.Get("https://" + ln.Addr().String() + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	if err := get(pool1); err != nil {
+		t.Fatal(err)
+	}
+	// A new pair, written where the old one was (a later mtime).
+	time.Sleep(20 * time.Millisecond)
+	_, _, pool2 := selfSigned(t, dir)
+	if err := get(pool2); err != nil {
+		t.Fatalf("the rotated certificate is not served: %v", err)
+	}
+	if err := get(pool1); err == nil {
+		t.Error("the old certificate is still served")
+	}
+	// A broken file: the certificate in force stays.
+	os.WriteFile(cert, []byte("garbage"), 0o644)
+	if err := get(pool2); err != nil {
+		t.Errorf("a broken certificate file replaced the good one: %v", err)
+	}
+}

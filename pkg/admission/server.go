@@ -633,8 +633,12 @@ func (s *Server) ServeTLS(ctx context.Context, ln net.Listener, certFile, keyFil
 	return nil
 }
 
+// certCheckInterval is how often, at most, the certificate files are looked
+// at for a change.
+var certCheckInterval = 5 * time.Second
+
 // certReloader serves a certificate pair, re-read when either file changes
-// (checked at most every few seconds).
+// (checked at most every certCheckInterval).
 type certReloader struct {
 	certFile, keyFile string
 	mu                sync.Mutex
@@ -674,7 +678,7 @@ func (c *certReloader) load() error {
 func (c *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if time.Since(c.checked) > 5*time.Second {
+	if time.Since(c.checked) > certCheckInterval {
 		c.checked = time.Now()
 		if c.fileStamp() != c.stamp {
 			c.load() // on error the old certificate stays
