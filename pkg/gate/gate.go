@@ -106,9 +106,6 @@ func New(client *oci.Client, policy *trustpolicy.Policy, o Options) *Gate {
 	return g
 }
 
-// Policy returns the policy the Gate enforces.
-func (g *Gate) Policy() *trustpolicy.Policy { return g.policy }
-
 // Result is the verdict on one image reference. It marshals into the JSON
 // report of `imgsign verify --policy`.
 type Result struct {
