@@ -103,6 +103,7 @@ COSIGN_PASSWORD), then a prompt on the terminal.
 		a.newTrustCommand(),
 		a.newAttachCommand(),
 		a.newPolicyCommand(),
+		a.newAdmissionCommand(),
 		a.newDockerfileCommand(),
 		a.newCopyCommand(),
 		a.newSaveCommand(),

@@ -66,6 +66,20 @@ func (r *registryFlags) registerConnection(cmd *cobra.Command) {
 
 // client builds the registry client and a context bounded by --timeout.
 func (r *registryFlags) client(ctx context.Context, a *App) (*oci.Client, context.Context, context.CancelFunc, error) {
+	o, err := r.options(a)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c, err := oci.NewClient(o)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	return c, ctx, cancel, nil
+}
+
+// options are the registry client options the flags ask for.
+func (r *registryFlags) options(a *App) (oci.Options, error) {
 	user, pass := r.username, r.password
 	if user == "" {
 		user, _ = a.LookupEnv(envRegistryUsername)
@@ -74,7 +88,7 @@ func (r *registryFlags) client(ctx context.Context, a *App) (*oci.Client, contex
 		pass, _ = a.LookupEnv(envRegistryPassword)
 	}
 	if (user == "") != (pass == "") {
-		return nil, nil, nil, usageError{fmt.Errorf("registry credentials need both a user name and a password")}
+		return oci.Options{}, usageError{fmt.Errorf("registry credentials need both a user name and a password")}
 	}
 	retries := r.retries
 	if retries == 0 || r.transport != nil {
@@ -95,16 +109,11 @@ func (r *registryFlags) client(ctx context.Context, a *App) (*oci.Client, contex
 	if r.overlay != nil {
 		network, err := oci.NetworkTransport(o)
 		if err != nil {
-			return nil, nil, nil, err
+			return oci.Options{}, err
 		}
 		o.Transport = layout.Overlay(r.overlay, network)
 	}
-	c, err := oci.NewClient(o)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
-	return c, ctx, cancel, nil
+	return o, nil
 }
 
 // requestTimeout maps the --request-timeout value to oci.Options: 0 (no

@@ -10,6 +10,11 @@
 //     however many times it is referenced;
 //   - images are checked by a bounded pool of workers sharing one registry
 //     client (one authentication and one connection pool per registry).
+//
+// A Gate that lives long (an admission webhook) sets Options.Cache: tags
+// are then resolved again on every Check, verdicts are kept by the cache
+// (bounded, with expiry) instead of for the Gate's lifetime, and concurrent
+// checks of one digest still share one verification.
 package gate
 
 import (
@@ -60,6 +65,21 @@ type Options struct {
 	// Format says where signatures and attestations are looked for
 	// (verify.FormatAny when empty).
 	Format verify.Format
+	// Cache, when set, keeps verdicts across Checks of a long-lived Gate.
+	// Without it a Gate remembers every reference and verdict for its
+	// lifetime (right for one command run).
+	Cache Cache
+}
+
+// Cache keeps verdicts of a long-lived Gate, by a key naming the scope and
+// the digest (a Gate serves one policy, so a cache shared by the Gates of
+// several policies must tell them apart itself). Put is called with every
+// verdict except those cut short by the caller's context; the cache decides
+// what to keep and for how long (Result.Err tells failures). It must be
+// safe for concurrent use.
+type Cache interface {
+	Get(key string) (Result, bool)
+	Put(key string, r Result)
 }
 
 // Gate checks images against one trust policy.
@@ -84,7 +104,11 @@ func New(client *oci.Client, policy *trustpolicy.Policy, o Options) *Gate {
 	if o.Jobs <= 0 {
 		o.Jobs = DefaultJobs
 	}
-	return &Gate{client: client, policy: policy, o: o, verifiers: map[*trustpolicy.Requirement]*verify.Verifier{}}
+	g := &Gate{client: client, policy: policy, o: o, verifiers: map[*trustpolicy.Requirement]*verify.Verifier{}}
+	// A long-lived Gate shares work only while it is in flight.
+	g.resolved.forget = o.Cache != nil
+	g.checked.forget = o.Cache != nil
+	return g
 }
 
 // Result is the verdict on one image reference. It marshals into the JSON
@@ -178,7 +202,20 @@ func (g *Gate) checkOne(ctx context.Context, ref name.Reference) Result {
 		return res
 	}
 	// Each (scope, digest) is verified once, whatever the references.
-	shared, err := g.checked.do(ctx, m.Scope+"\x00"+d.String(), func() Result { return g.verify(ctx, d, req, res) })
+	key := m.Scope + "\x00" + d.String()
+	if g.o.Cache != nil {
+		if hit, ok := g.o.Cache.Get(key); ok {
+			hit.Image = res.Image
+			return hit
+		}
+	}
+	shared, err := g.checked.do(ctx, key, func() Result {
+		r := g.verify(ctx, d, req, res)
+		if g.o.Cache != nil && ctx.Err() == nil {
+			g.o.Cache.Put(key, r)
+		}
+		return r
+	})
 	if err != nil {
 		return fail(err)
 	}
@@ -191,6 +228,14 @@ func (g *Gate) checkOne(ctx context.Context, ref name.Reference) Result {
 func (g *Gate) resolve(ctx context.Context, ref name.Reference) (name.Digest, error) {
 	if d, ok := ref.(name.Digest); ok && g.o.Platform == nil {
 		return d, nil
+	}
+	if g.o.Cache != nil && g.o.Platform == nil {
+		// A long-lived gate asks about a tag on every Check: one HEAD.
+		d, err := g.client.HeadDigest(ctx, ref)
+		if errors.Is(err, oci.ErrNotFound) {
+			return name.Digest{}, fmt.Errorf("%w: %v", verify.ErrImageNotFound, err)
+		}
+		return d, err
 	}
 	r, err := g.client.Resolve(ctx, ref)
 	if err == nil && g.o.Platform != nil && r.Descriptor.MediaType.IsIndex() {
@@ -307,10 +352,12 @@ func (g *Gate) verifier(req *trustpolicy.Requirement) (*verify.Verifier, error) 
 }
 
 // flight runs a function once per key; callers with the same key wait for
-// the first one's value.
+// the first one's value. With forget, a key is run again once its value is
+// out (single flight); without, the value is kept for good (a memo).
 type flight[V any] struct {
-	mu    sync.Mutex
-	calls map[string]*call[V]
+	mu     sync.Mutex
+	calls  map[string]*call[V]
+	forget bool
 }
 
 type call[V any] struct {
@@ -334,6 +381,11 @@ func (f *flight[V]) do(ctx context.Context, key string, fn func() V) (V, error) 
 	if !waiting {
 		c.v = fn()
 		close(c.done)
+		if f.forget {
+			f.mu.Lock()
+			delete(f.calls, key)
+			f.mu.Unlock()
+		}
 		return c.v, nil
 	}
 	select {

@@ -29,15 +29,25 @@ import (
 func main() {
 	imgsign := flag.String("imgsign", "bin/imgsign", "imgsign binary")
 	cosign := flag.String("cosign", "", "cosign binary to compare with (optional)")
-	n := flag.Int("n", 20, "runs per operation")
+	n := flag.Int("n", 20, "runs per operation (0: skip)")
 	images := flag.Int("images", 200, "images verified at once by the policy gate (0: skip)")
+	reviews := flag.Int("reviews", 1000, "admission reviews measured (0: skip)")
+	reviewImages := flag.Int("review-images", 50, "distinct images the admission reviews name")
 	flag.Parse()
-	if err := run(*imgsign, *cosign, *n); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+	if *n > 0 {
+		if err := run(*imgsign, *cosign, *n); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
 	}
 	if *images > 0 {
 		if err := runGate(*imgsign, *cosign, *images); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+	}
+	if *reviews > 0 {
+		if err := runAdmission(*reviewImages, *reviews); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
