@@ -15,6 +15,9 @@ const (
 	ExitUsage = 2 // bad command line: unknown command or flag, wrong arguments
 	ExitKey   = 3 // a key or password was rejected: wrong password, corrupt, wrong kind or unsupported key
 	ExitExist = 4 // refused to overwrite an existing file (use --force)
+	// ExitDifferent is diff's answer when the images differ at the levels
+	// compared (0 when they are identical there).
+	ExitDifferent = 14
 )
 
 // exitCodeHelp is shown at the end of the root command's help.
@@ -27,7 +30,8 @@ const exitCodeHelp = `Exit codes:
   10  verify: no signatures found
   11  verify: image or tag not found
   12  verify: signatures found, but none (or too few) verified
-  13  verify: the trust policy rejects the image`
+  13  verify: the trust policy rejects the image
+  14  diff: the images differ`
 
 // usageError marks an error in the command line itself.
 type usageError struct{ err error }

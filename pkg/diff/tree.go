@@ -260,3 +260,9 @@ func globMatcher(globs []string) func(string) bool {
 		}
 	}
 }
+
+// ValidGlob reports a malformed --ignore glob.
+func ValidGlob(g string) error {
+	_, err := path.Match(g, "/")
+	return err
+}
