@@ -4,7 +4,9 @@ import (
 	"archive/tar"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -71,6 +73,17 @@ func TestDiffCommand(t *testing.T) {
 		t.Errorf("stdout: %s", r.stdout)
 	}
 
+	policy := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policy, []byte(fmt.Sprintf("version: 1\nscopes:\n  - scope: %s\n    keys: [{file: k.pub}]\n", reg.Host)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = env("").do(t, "diff", "--policy", policy, ref, "oci-archive:"+archive)
+	r.expect(t, ExitOK, "meet the policy")
+	if strings.Count(r.stdout, "verified: signed by key ") != 2 {
+		t.Errorf("stdout: %s", r.stdout)
+	}
+	env("").do(t, "diff", "--policy", policy, "--key", k+".pub", ref, ref).expect(t, ExitUsage, "one or the other")
+
 	// Tamper: the registry's copy gets another /etc/passwd, same tag.
 	files["etc/passwd"] = "root:x:0:0\nevil:x:0:0\n"
 	if err := remote.Write(tag, filesImage(t, files)); err != nil {
@@ -92,8 +105,10 @@ func TestDiffCommand(t *testing.T) {
 	}
 	// --ignore hides it; the layer list still differs.
 	env("").do(t, "diff", "--level", "files", "--ignore", "/etc", "docker-archive:"+archive, ref).expect(t, ExitOK, "")
-	// The tampered copy is not signed: --key refuses it before comparing.
+	// The tampered copy is not signed: --key and --policy refuse it
+	// before comparing.
 	env("").do(t, "diff", "--key", k+".pub", "docker-archive:"+archive, ref).expect(t, ExitNoSignatures, "FAILED")
+	env("").do(t, "diff", "--policy", policy, "docker-archive:"+archive, ref).expect(t, ExitNoSignatures, "FAILED")
 
 	env("").do(t, "diff", ref).expect(t, ExitUsage, "two images")
 	env("").do(t, "diff", "--level", "bytes", ref, ref).expect(t, ExitUsage, "--level")

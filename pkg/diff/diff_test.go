@@ -431,3 +431,55 @@ func itoa(i int) string {
 		return s
 	}())
 }
+
+// The same files in another tar order: other diff ID, same files, an
+// encoding difference; --layers compares position by position.
+func TestRepackedAndPerLayer(t *testing.T) {
+	reg := testreg.Start(t, nil)
+	rev := slices(baseFiles)
+	for i, j := 0, len(rev)-1; i < j; i, j = i+1, j-1 {
+		rev[i], rev[j] = rev[j], rev[i]
+	}
+	a := push(t, reg, "p:a", image(t, layer(t, baseFiles), layer(t, []file{{name: "x", body: "1"}})))
+	b := push(t, reg, "p:b", image(t, layer(t, rev), layer(t, []file{{name: "x", body: "2"}})))
+	r, err := diff.Compare(ctx, a, b, diff.Options{PerLayer: true, IgnoreHistory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := r.Images[0].Layers
+	if len(l) != 2 || l[0].Kind != diff.KindEncoding || !strings.Contains(l[0].Note, "same files") || l[1].Kind != diff.KindChanged {
+		t.Fatalf("layers: %+v", l)
+	}
+	pl := r.Images[0].PerLayer
+	if len(pl) != 1 || pl[0].Index != 1 || len(pl[0].Files) != 1 || pl[0].Files[0].Path != "/x" {
+		t.Fatalf("per layer: %+v", pl)
+	}
+	r, _ = diff.Compare(ctx, a, b, diff.Options{Semantic: true, Levels: []diff.Level{diff.LevelLayers}})
+	if r.Counts[diff.LevelLayers] != 1 || len(r.Counts) != 1 {
+		t.Fatalf("--semantic --level layers: %+v", r.Counts)
+	}
+}
+
+// An index against one of its images: --platform picks the manifest.
+func TestIndexAgainstImage(t *testing.T) {
+	reg := testreg.Start(t, nil)
+	img := image(t, layer(t, baseFiles))
+	idx := mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}})
+	tag, _ := name.NewTag(reg.Ref("ix:1"))
+	if err := remote.WriteIndex(tag, idx); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := oci.NewClient(oci.Options{})
+	a := diff.Side{Name: "index", Client: c, Ref: tag}
+	b := push(t, reg, "ix:img", img)
+	if _, err := diff.Compare(ctx, a, b, diff.Options{}); err == nil || !strings.Contains(err.Error(), "--platform") {
+		t.Fatalf("no platform: %v", err)
+	}
+	r, err := diff.Compare(ctx, a, b, diff.Options{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Counts[diff.LevelManifest] != 1 || r.Manifest[0].Field != "mediaType" || r.Counts[diff.LevelFiles] != 0 || r.Counts[diff.LevelConfig] != 0 {
+		t.Fatalf("%+v %+v", r.Counts, r.Manifest)
+	}
+}
