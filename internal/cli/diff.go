@@ -140,6 +140,7 @@ paths sorted; -o json for machines.
 					return exitError{code: verifyExitCode(err), err: err}
 				}
 				sides[i].Ref = res.Ref
+				fmt.Fprintf(a.Stderr, "%s: %s\n", "AB"[i:i+1], arg)
 				if signed[i], err = a.verifyImage(ctx, &tf, &r, res.Ref, opts.Platform); err != nil {
 					return err
 				}

@@ -483,3 +483,21 @@ func TestIndexAgainstImage(t *testing.T) {
 		t.Fatalf("%+v %+v", r.Counts, r.Manifest)
 	}
 }
+
+// A directory deleted and recreated, and a path twice in one layer (the
+// last wins), end as a runtime leaves them: the same tree as B's one layer.
+func TestRuntimeSemantics(t *testing.T) {
+	reg := testreg.Start(t, nil)
+	a := push(t, reg, "rt:a", image(t,
+		layer(t, []file{{name: "d/", typ: tar.TypeDir, mode: 0o755}, {name: "d/a", body: "a"}, {name: "d/b", body: "b"}, {name: "f", body: "old"}}),
+		layer(t, []file{{name: ".wh.d"}, {name: "d/", typ: tar.TypeDir, mode: 0o755}, {name: "d/c", body: "c"}, {name: "f", body: "first"}, {name: "f", body: "last"}})))
+	b := push(t, reg, "rt:b", image(t,
+		layer(t, []file{{name: "d/", typ: tar.TypeDir, mode: 0o755}, {name: "d/c", body: "c"}, {name: "f", body: "last"}})))
+	r, err := diff.Compare(ctx, a, b, diff.Options{Levels: []diff.Level{diff.LevelFiles}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Different() {
+		t.Fatalf("trees differ: %+v", files(r))
+	}
+}

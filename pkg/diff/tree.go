@@ -32,7 +32,8 @@ func buildTree(layers []*layerIndex) *tree {
 	t := &tree{files: map[string]*Entry{}, removed: map[string]bool{}, opaque: map[string]bool{}}
 	for i := len(layers) - 1; i >= 0; i-- {
 		var hides []*Entry
-		for _, e := range layers[i].entries {
+		// Within a layer the last entry of a path wins, as on extraction.
+		for _, e := range slices.Backward(layers[i].entries) {
 			switch e.Type {
 			case TypeWhiteout, TypeOpaque:
 				hides = append(hides, e)
@@ -51,8 +52,9 @@ func buildTree(layers []*layerIndex) *tree {
 			kept, ok := t.files[h.Path]
 			switch {
 			case h.Type == TypeOpaque, ok && kept.Type == TypeDir:
-				// A whiteout of a directory the same layer recreates
-				// hides its lower content, as an opaque marker does.
+				// A whiteout of a directory this layer or a higher one
+				// recreates hides its lower content, as an opaque
+				// marker does.
 				t.opaque[h.Path] = true
 			default:
 				t.removed[h.Path] = true
