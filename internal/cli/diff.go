@@ -54,8 +54,10 @@ compared platform by platform (--platform for one); an index and a single
 image need --platform.
 
 Reading is bounded: layers both sides share at the bottom of the stack are
-never downloaded; every other layer is streamed once, decompressed on the
-fly (gzip, zstd) and hashed as it passes; nothing is written to disk. A path
+never downloaded; every other layer is streamed once (a layer both sides
+have above one that differs, once for both), decompressed on the fly (gzip,
+zstd), hashed as it passes and checked against its diff ID; nothing is
+written to disk and memory grows with the number of files only. A path
 whose content on one side comes from those shared layers is reported as
 changed with a note. Hostile layers (paths climbing out of the root, names
 or headers too long, too many entries, decompression bombs) are refused.

@@ -81,11 +81,26 @@ func benchLayout(b *testing.B) string {
 	if benchDir != "" {
 		return benchDir
 	}
+	// $IMGSIGN_DIFF_BENCH_DIR keeps the images (made once) for measuring
+	// the command line, or other tools, on them.
+	if keep := os.Getenv("IMGSIGN_DIFF_BENCH_DIR"); keep != "" {
+		if _, err := os.Stat(filepath.Join(keep, "layout", "index.json")); err == nil {
+			return keep
+		}
+		if err := os.MkdirAll(keep, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		return writeBenchLayout(b, keep)
+	}
 	dir, err := os.MkdirTemp("", "imgsign-diff-bench-")
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() {}) // kept for the other sub-benchmarks; removed by TestMain
+	benchDir = writeBenchLayout(b, dir) // removed by TestMain
+	return benchDir
+}
+
+func writeBenchLayout(b *testing.B, dir string) string {
 	layers := make([]v1.Layer, benchLayers)
 	for i := range layers {
 		layers[i] = benchLayer(b, dir, uint64(i), -1)
@@ -108,7 +123,6 @@ func benchLayout(b *testing.B) string {
 			b.Fatal(err)
 		}
 	}
-	benchDir = dir
 	return dir
 }
 
