@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -438,5 +441,64 @@ func TestDiffIDMismatch(t *testing.T) {
 	_, err = diff.Compare(ctx, a, b, diff.Options{})
 	if !errors.Is(err, diff.ErrContentMismatch) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// Attributes changed in the layers both sides have at one position are
+// named exactly, and the registry serves each differing layer once and the
+// shared base layer never.
+func TestAttributeChangesAndRequests(t *testing.T) {
+	var mu sync.Mutex
+	gets := map[string]int{}
+	reg := testreg.Start(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
+				mu.Lock()
+				gets[path.Base(r.URL.Path)]++
+				mu.Unlock()
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	base := layer(t, baseFiles)
+	top := func(mode int64, uid int, link, xattr string) v1.Layer {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		tw.WriteHeader(&tar.Header{Name: "etc/shadow", Typeflag: tar.TypeReg, Mode: mode, Uid: uid, Size: 1, PAXRecords: map[string]string{"SCHILY.xattr.security.capability": xattr}, Format: tar.FormatPAX})
+		tw.Write([]byte("x"))
+		tw.WriteHeader(&tar.Header{Name: "bin/ash", Typeflag: tar.TypeSymlink, Linkname: link, Mode: 0o777})
+		tw.Close()
+		raw := buf.Bytes()
+		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	la, lb := top(0o640, 0, "sh", "a"), top(0o4755, 42, "busybox", "b")
+	a := push(t, reg, "attr:a", image(t, base, la))
+	b := push(t, reg, "attr:b", image(t, base, lb))
+	mu.Lock()
+	clear(gets)
+	mu.Unlock()
+	r, err := diff.Compare(ctx, a, b, diff.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := files(r)
+	if f := got["/etc/shadow"]; strings.Join(f.Changed, " ") != "mode uid xattrs" || f.A.Mode != "0640" || f.B.Mode != "4755" || f.B.Xattrs["security.capability"] != "b" {
+		t.Errorf("/etc/shadow: %+v", f)
+	}
+	if f := got["/bin/ash"]; strings.Join(f.Changed, " ") != "link" || f.A.Link != "sh" || f.B.Link != "busybox" {
+		t.Errorf("/bin/ash: %+v", f)
+	}
+	if len(got) != 2 {
+		t.Errorf("differences: %+v", got)
+	}
+	bd, _ := base.Digest()
+	da, _ := la.Digest()
+	db, _ := lb.Digest()
+	if gets[bd.String()] != 0 || gets[da.String()] != 1 || gets[db.String()] != 1 {
+		t.Errorf("blob GETs: base %d, A's top %d, B's top %d (want 0, 1, 1)", gets[bd.String()], gets[da.String()], gets[db.String()])
 	}
 }
