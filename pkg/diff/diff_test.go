@@ -377,6 +377,12 @@ func TestHostileLayers(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
+	t.Run("hard link out", func(t *testing.T) {
+		err := hostile(t, tarBytes(t, []file{{name: "x", typ: tar.TypeLink, link: "../../etc/shadow"}}), diff.Limits{})
+		if !errors.Is(err, diff.ErrHostileLayer) || !strings.Contains(err.Error(), "points out of the root") {
+			t.Fatalf("got %v", err)
+		}
+	})
 	t.Run("long name", func(t *testing.T) {
 		err := hostile(t, tarBytes(t, []file{{name: strings.Repeat("a/", 3000) + "f", body: "x"}}), diff.Limits{})
 		if !errors.Is(err, diff.ErrHostileLayer) || !strings.Contains(err.Error(), "name of more than 4096 bytes") {

@@ -208,7 +208,7 @@ func newEntry(hdr *tar.Header, lim Limits) (*Entry, error) {
 	mt := hdr.ModTime.UTC()
 	e.ModTime = &mt
 	switch hdr.Typeflag {
-	case tar.TypeReg, tar.TypeRegA:
+	case tar.TypeReg, tar.TypeRegA, tar.TypeCont:
 		e.Type, e.Size = TypeFile, hdr.Size
 	case tar.TypeDir:
 		e.Type = TypeDir
