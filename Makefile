@@ -34,6 +34,7 @@ fuzz: ## run the fuzzers (key parser, log entries, Dockerfile images, tar archiv
 	go test -run '^$$' -fuzz FuzzImages -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/dockerfile
 	go test -run '^$$' -fuzz FuzzOpen -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/tarindex
 	go test -run '^$$' -fuzz FuzzOpenTar -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/layout
+	go test -run '^$$' -fuzz FuzzIndexLayer -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/diff
 
 demo: ## build imgsign and run the quick start end to end on a local registry
 	bash scripts/demo.sh

@@ -393,13 +393,7 @@ func TestHostileLayers(t *testing.T) {
 		// A PAX extended header of 8 MiB: archive/tar refuses more
 		// than 1 MiB before reading it.
 		raw := tarBytes(t, []file{{name: "x", body: strings.Repeat("x", 8<<20)}})
-		raw[156] = tar.TypeXHeader
-		copy(raw[148:156], "        ")
-		sum := 0
-		for _, c := range raw[:512] {
-			sum += int(c)
-		}
-		copy(raw[148:156], fmt.Sprintf("%06o\x00 ", sum))
+		retype(raw, tar.TypeXHeader)
 		err := hostile(t, raw, diff.Limits{})
 		if !errors.Is(err, diff.ErrHostileLayer) || !strings.Contains(err.Error(), "too long") {
 			t.Fatalf("got %v", err)
@@ -412,6 +406,35 @@ func TestHostileLayers(t *testing.T) {
 		}
 		err := hostile(t, tarBytes(t, fs), diff.Limits{MaxEntries: 1000})
 		if !errors.Is(err, diff.ErrHostileLayer) || !strings.Contains(err.Error(), "more than 1000 entries") {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("sparse bomb", func(t *testing.T) {
+		// A PAX sparse file of 1 TiB of holes in 513 bytes: archive/tar
+		// expands the holes without reading anything.
+		// archive/tar's writer drops GNU.sparse records: the PAX header
+		// is written as a file, then retyped.
+		var recs string
+		for _, kv := range [][2]string{{"GNU.sparse.major", "1"}, {"GNU.sparse.minor", "0"}, {"GNU.sparse.name", "x"}, {"GNU.sparse.realsize", "1099511627776"}} {
+			line := " " + kv[0] + "=" + kv[1] + "\n"
+			n := len(line) + 2
+			if n >= 100 || len(line)+len(strconv.Itoa(n)) != n {
+				t.Fatal("record length")
+			}
+			recs += strconv.Itoa(n) + line
+		}
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		tw.WriteHeader(&tar.Header{Name: "pax", Typeflag: tar.TypeReg, Size: int64(len(recs)), Format: tar.FormatUSTAR})
+		tw.Write([]byte(recs))
+		m := "1\n1099511627775\n1\n"
+		data := append(append([]byte(m), make([]byte, 512-len(m))...), 'z')
+		tw.WriteHeader(&tar.Header{Name: "x", Typeflag: tar.TypeReg, Size: int64(len(data)), Format: tar.FormatUSTAR})
+		tw.Write(data)
+		tw.Close()
+		retype(buf.Bytes(), tar.TypeXHeader)
+		err := hostile(t, buf.Bytes(), diff.Limits{ExpansionSlack: 64 << 20})
+		if !errors.Is(err, diff.ErrHostileLayer) || !strings.Contains(err.Error(), "sparse") {
 			t.Fatalf("got %v", err)
 		}
 	})
@@ -507,4 +530,16 @@ func TestAttributeChangesAndRequests(t *testing.T) {
 	if gets[bd.String()] != 0 || gets[da.String()] != 1 || gets[db.String()] != 1 {
 		t.Errorf("blob GETs: base %d, A's top %d, B's top %d (want 0, 1, 1)", gets[bd.String()], gets[da.String()], gets[db.String()])
 	}
+}
+
+// retype changes the type of the first header of a tar archive and fixes
+// its checksum.
+func retype(raw []byte, typ byte) {
+	raw[156] = typ
+	copy(raw[148:156], "        ")
+	sum := 0
+	for _, c := range raw[:512] {
+		sum += int(c)
+	}
+	copy(raw[148:156], fmt.Sprintf("%06o\x00 ", sum))
 }

@@ -87,10 +87,9 @@ func (c *counter) Read(p []byte) (int, error) {
 
 // capped fails once more than max bytes have been read.
 type capped struct {
-	r        io.Reader
-	n, max   int64
-	digest   string
-	overflow bool
+	r      io.Reader
+	n, max int64
+	digest string
 }
 
 func (c *capped) Read(p []byte) (int, error) {
@@ -109,16 +108,25 @@ type entryBudget struct{ left int }
 // the client, decompressed on the fly (gzip, zstd or none, by magic
 // number), hashed against diffID (when not empty), and every entry's
 // metadata and content digest are recorded. Nothing is written to disk.
-func readLayer(ctx context.Context, c *oci.Client, repo name.Repository, desc v1.Descriptor, diffID v1.Hash, lim Limits, budget *entryBudget, mu interface {
-	Lock()
-	Unlock()
-}) (*layerIndex, error) {
+func readLayer(ctx context.Context, c *oci.Client, repo name.Repository, desc v1.Descriptor, diffID v1.Hash, lim Limits, budget *entryBudget, mu locker) (*layerIndex, error) {
 	rc, err := c.OpenBlob(ctx, repo, desc)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	comp := &counter{r: rc}
+	return indexLayer(ctx, rc, desc, diffID, lim, budget, mu)
+}
+
+// locker is a sync.Mutex shared by the readers of one comparison.
+type locker interface {
+	Lock()
+	Unlock()
+}
+
+// indexLayer reads one layer's bytes from r (read to its end, so that a
+// checking reader sees all of it), as readLayer describes.
+func indexLayer(ctx context.Context, r io.Reader, desc v1.Descriptor, diffID v1.Hash, lim Limits, budget *entryBudget, mu locker) (*layerIndex, error) {
+	comp := &counter{r: r}
 	br := bufio.NewReaderSize(comp, 1<<16)
 	magic, _ := br.Peek(4)
 	var dec io.Reader = br
@@ -144,6 +152,7 @@ func readLayer(ctx context.Context, c *oci.Client, repo name.Repository, desc v1
 	tr := tar.NewReader(io.TeeReader(cr, dh))
 	out := &layerIndex{}
 	buf := make([]byte, 1<<16)
+	contentLeft := limit
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -170,9 +179,15 @@ func readLayer(ctx context.Context, c *oci.Client, repo name.Repository, desc v1
 			continue
 		}
 		if e.Type == TypeFile {
+			// Sparse files expand holes without reading input: their
+			// content is capped like the decompressed stream.
 			h := sha256.New()
-			if _, err := io.CopyBuffer(h, tr, buf); err != nil {
+			n, err := io.CopyBuffer(h, io.LimitReader(tr, contentLeft+1), buf)
+			if err != nil {
 				return nil, fmt.Errorf("layer %s: %s: %w", desc.Digest, e.Path, err)
+			}
+			if contentLeft -= n; contentLeft < 0 {
+				return nil, fmt.Errorf("layer %s: %w: its files hold more than %d bytes (sparse files?)", desc.Digest, ErrHostileLayer, limit)
 			}
 			e.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
 		}
