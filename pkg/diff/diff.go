@@ -206,6 +206,8 @@ func Compare(ctx context.Context, a, b Side, o Options) (*Report, error) {
 	}
 	if o.wants(LevelManifest) {
 		r.Counts[LevelManifest] += len(r.Manifest)
+	} else {
+		r.Manifest = nil
 	}
 	return r, nil
 }
