@@ -533,7 +533,7 @@ func (c *comparer) layerDiffs(a, b []LayerInfo, idxA, idxB []*layerIndex, base i
 		posB[l.DiffID] = append(posB[l.DiffID], i)
 	}
 	sameFiles := func(i int) bool {
-		return idxA != nil && i < len(idxA) && i < len(idxB) && idxA[i] != nil && idxB[i] != nil && sameEntries(idxA[i], idxB[i])
+		return idxA != nil && i < len(idxA) && i < len(idxB) && idxA[i] != nil && idxB[i] != nil && sameEntries(idxA[i], idxB[i], c.o.IgnoreTimestamps)
 	}
 	for i := base; i < max(len(a), len(b)); i++ {
 		switch {
@@ -565,8 +565,8 @@ func (c *comparer) layerDiffs(a, b []LayerInfo, idxA, idxB []*layerIndex, base i
 }
 
 // sameEntries reports whether two layers hold the same entries, whatever
-// their order.
-func sameEntries(a, b *layerIndex) bool {
+// their order (and mtimes, when timestamps are ignored).
+func sameEntries(a, b *layerIndex, ignoreTimestamps bool) bool {
 	if len(a.entries) != len(b.entries) {
 		return false
 	}
@@ -576,7 +576,7 @@ func sameEntries(a, b *layerIndex) bool {
 	}
 	for _, e := range b.entries {
 		x, ok := m[e.Path]
-		if !ok || len(changedFields(x, e, false)) > 0 {
+		if !ok || len(changedFields(x, e, ignoreTimestamps)) > 0 {
 			return false
 		}
 	}

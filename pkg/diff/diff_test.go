@@ -543,3 +543,32 @@ func retype(raw []byte, typ byte) {
 	}
 	copy(raw[148:156], fmt.Sprintf("%06o\x00 ", sum))
 }
+
+// A rebuild that changed only mtimes: different without options, identical
+// with --ignore-timestamps --semantic.
+func TestRebuiltWithOtherTimes(t *testing.T) {
+	reg := testreg.Start(t, nil)
+	mk := func(when int64) v1.Layer {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		tw.WriteHeader(&tar.Header{Name: "app", Typeflag: tar.TypeReg, Mode: 0o755, Size: 3, ModTime: time.Unix(when, 0)})
+		tw.Write([]byte("bin"))
+		tw.Close()
+		raw := buf.Bytes()
+		l, _ := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil })
+		return l
+	}
+	a := push(t, reg, "t:a", image(t, mk(1)))
+	b := push(t, reg, "t:b", image(t, mk(2)))
+	r, err := diff.Compare(ctx, a, b, diff.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := files(r)["/app"]; strings.Join(f.Changed, " ") != "mtime" || r.Images[0].Layers[0].Kind != diff.KindChanged {
+		t.Fatalf("%+v %+v", f, r.Images[0].Layers)
+	}
+	r, err = diff.Compare(ctx, a, b, diff.Options{IgnoreTimestamps: true, Semantic: true})
+	if err != nil || r.Different() {
+		t.Fatalf("%v %+v %+v", err, r.Counts, r.Images[0].Layers)
+	}
+}
