@@ -40,6 +40,7 @@ fuzz: ## run the fuzzers (key parser, log entries, Dockerfile images, tar archiv
 	go test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/trustpolicy
 	cd test/buildkit-oracle && go test -run '^$$' -fuzz FuzzFromResolution -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) .
 	go test -run '^$$' -fuzz FuzzReview -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/admission
+	go test -run '^$$' -fuzz FuzzIndexLayer -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/diff
 
 demo: ## build imgsign and run the quick start end to end on a local registry
 	bash scripts/demo.sh

@@ -113,6 +113,7 @@ COSIGN_PASSWORD), then a prompt on the terminal.
 		a.newAttestCommand(),
 		a.newVerifyAttestationCommand(),
 		a.newTreeCommand(),
+		a.newDiffCommand(),
 		a.newCleanCommand(),
 		a.newLoginCommand(),
 		a.newVersionCommand(),

@@ -16,6 +16,9 @@ const (
 	ExitUsage = 2 // bad command line: unknown command or flag, wrong arguments
 	ExitKey   = 3 // a key or password was rejected: wrong password, corrupt, wrong kind or unsupported key, or a KMS/token refused the key
 	ExitExist = 4 // refused to overwrite an existing file (use --force)
+	// ExitDifferent is diff's answer when the images differ at the levels
+	// compared (0 when they are identical there).
+	ExitDifferent = 14
 	// ExitTrust: the trust material was refused: TUF metadata expired or
 	// tampered, no trusted root reachable or cached, a malformed trusted root.
 	ExitTrust = 15
@@ -33,6 +36,7 @@ const exitCodeHelp = `Exit codes:
   11  verify: image or tag not found
   12  verify: signatures found, but none (or too few) verified
   13  verify: the trust policy rejects the image
+  14  diff: the images differ
   15  trust root refused: TUF metadata expired or tampered, none reachable
       or cached (give --trusted-root or run 'imgsign trust init'), or a
       malformed trusted root`

@@ -82,18 +82,13 @@ func (a *App) readPublicKeys(ctx context.Context, paths []string) ([]crypto.Publ
 
 func (a *App) newVerifyCommand() *cobra.Command {
 	var (
-		keyPaths, annotations []string
-		kl                    keylessFlags
-		sigRepo, platform     string
-		format                string
-		output                string
-		threshold             int
-		checkIdentity         bool
-		reg                   registryFlags
-		logs                  logFlags
-		gf                    gateFlags
-		src                   sourceFlags
+		tf                trustFlags
+		sigRepo, platform string
+		output            string
+		reg               registryFlags
+		src               sourceFlags
 	)
+	logs, gf := &tf.logs, &tf.gf
 	cmd := &cobra.Command{
 		Use:   "verify (--key PUB | --policy FILE) [--local DIR | --tarball FILE] [-f MANIFESTS]... IMAGE...",
 		Short: "Verify the signatures of container images before deploy",
@@ -173,7 +168,7 @@ machine-readable result per image on standard output.
 				return err
 			}
 			refs = append(refs, fromManifests...)
-			refs, done, err := a.useSource(&src, &reg, &logs, sigRepo, refs)
+			refs, done, err := a.useSource(&src, &reg, logs, sigRepo, refs)
 			if err != nil {
 				return err
 			}
@@ -182,53 +177,37 @@ machine-readable result per image on standard output.
 				return usageError{fmt.Errorf("expected at least one image (as an argument or in -f manifests)")}
 			}
 			if gf.policy != "" {
-				if len(keyPaths) > 0 || kl.given() || len(annotations) > 0 || threshold != 1 || checkIdentity || len(logs.keys) > 0 || logs.trustedRoot != "" || logs.require {
-					return usageError{fmt.Errorf("--policy says per scope what --key, --certificate-identity, --threshold, -a, --check-identity, --rekor-key, --trusted-root and --require-tlog would: give one or the other")}
-				}
-				if sigRepo != "" {
-					return usageError{fmt.Errorf("--signature-repository is not supported with --policy yet (attestations cannot be read from another repository)")}
+				if err := tf.checkPolicy(sigRepo); err != nil {
+					return err
 				}
 				if gf.platform, err = parsePlatform(platform); err != nil {
 					return err
 				}
-				if gf.format, err = parseLookFormat(format); err != nil {
+				if gf.format, err = parseLookFormat(tf.format); err != nil {
 					return err
 				}
-				_, err := a.runGate(cmd.Context(), &gf, &reg, &logs, refs, output)
+				_, err := a.runGate(cmd.Context(), gf, &reg, logs, refs, output)
 				return err
 			}
-			if len(keyPaths) == 0 && !kl.given() {
-				return usageError{fmt.Errorf("--key or --policy is required, or a certificate identity (--certificate-identity or --certificate-identity-regexp, with --certificate-oidc-issuer or --certificate-oidc-issuer-regexp) for keyless signatures")}
-			}
-			if threshold < 1 || (threshold > len(keyPaths) && !kl.given()) {
-				return usageError{fmt.Errorf("--threshold must be between 1 and the number of keys (%d)", len(keyPaths))}
-			}
-			look, err := parseLookFormat(format)
+			opts, err := tf.keyOptions()
 			if err != nil {
 				return err
 			}
-			plat, err := parsePlatform(platform)
+			if opts.Platform, err = parsePlatform(platform); err != nil {
+				return err
+			}
+			if opts.SignatureRepo, err = a.signatureRepo(sigRepo); err != nil {
+				return err
+			}
+			logOpts, err := tf.verifierOptions(cmd.Context())
 			if err != nil {
 				return err
 			}
-			ann, err := parseAnnotations(annotations)
-			if err != nil {
-				return err
-			}
-			repo, err := a.signatureRepo(sigRepo)
-			if err != nil {
-				return err
-			}
-			logOpts, err := verifierOptions(cmd.Context(), &logs, &kl, keyPaths)
-			if err != nil {
-				return err
-			}
-			v, ctx, cancel, err := a.verifier(cmd.Context(), &reg, keyPaths, logOpts...)
+			v, ctx, cancel, err := a.verifier(cmd.Context(), &reg, tf.keyPaths, logOpts...)
 			if err != nil {
 				return err
 			}
 			defer cancel()
-			opts := verify.Options{Annotations: ann, Threshold: threshold, CheckIdentity: checkIdentity, SignatureRepo: repo, Platform: plat, Format: look, RequireTlog: logs.require, VerifyBlobs: gf.blobs}
 			results := make([]*verify.Result, 0, len(refs))
 			var first error
 			for _, ref := range refs {
@@ -253,18 +232,10 @@ machine-readable result per image on standard output.
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&keyPaths, "key", nil, "trusted public key file or key URI (awskms://, gcpkms://, azurekms://,\nhashivault://, pkcs11:) (repeatable: any key may match)")
-	f.IntVar(&threshold, "threshold", 1, "number of distinct signers (keys, or certificate identity+issuer pairs) that must have signed")
-	f.StringArrayVarP(&annotations, "annotation", "a", nil, "key=value the signed payload must carry (repeatable)")
-	f.BoolVar(&checkIdentity, "check-identity", false, "require the signed docker-reference to name the repository verified")
+	tf.register(cmd, true)
 	f.StringVar(&sigRepo, "signature-repository", "", "read signatures from this repository (default $"+envRepository+", then the image's)")
 	f.StringVar(&platform, "platform", "", "for an index, verify the manifest of this platform (os/arch[/variant]) instead")
 	f.StringVarP(&output, "output", "o", "text", "output on standard output: text (nothing) or json")
-	f.StringVar(&format, "format", "any", "where to look for signatures: any (legacy tag, then bundle referrers), legacy or bundle")
-	logs.registerVerify(cmd)
-	kl.register(cmd)
-	kl.registerBlob(cmd)
-	gf.register(cmd, true)
 	src.register(cmd)
 	reg.register(cmd)
 	return cmd
