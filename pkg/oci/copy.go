@@ -268,8 +268,10 @@ func (c *Client) copyLegacy(ctx context.Context, src, dst name.Digest, suffix st
 		name:    dstTag.String(),
 		read:    func() ([]v1.Descriptor, v1.Hash, error) { return c.readAttachments(ctx, dstTag) },
 		prepare: func(layers []v1.Descriptor) error { return c.uploadAttachmentConfig(ctx, dstTag, layers) },
-		write:   func(layers []v1.Descriptor) (v1.Hash, error) { return c.putAttachmentManifest(ctx, dstTag, layers) },
-		reload:  upload,
+		write: func(layers []v1.Descriptor, cond precondition) (v1.Hash, error) {
+			return c.putAttachmentManifest(ctx, dstTag, layers, cond)
+		},
+		reload: upload,
 	}, m.Layers, func(layers []v1.Descriptor, i int) bool {
 		for _, l := range layers {
 			if l.Digest == m.Layers[i].Digest && l.Annotations[SignatureAnnotation] == m.Layers[i].Annotations[SignatureAnnotation] {
@@ -350,7 +352,7 @@ func (c *Client) addAllToFallback(ctx context.Context, subject name.Digest, entr
 			d, h, _, err := c.readFallback(ctx, subject)
 			return d, h, err
 		},
-		write: func(e []v1.Descriptor) (v1.Hash, error) { return c.putIndex(ctx, tag, e) },
+		write: func(e []v1.Descriptor, cond precondition) (v1.Hash, error) { return c.putIndex(ctx, tag, e, cond) },
 	}, entries, func(current []v1.Descriptor, i int) bool {
 		for _, e := range current {
 			if e.Digest == entries[i].Digest {

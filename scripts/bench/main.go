@@ -31,12 +31,25 @@ func main() {
 	cosign := flag.String("cosign", "", "cosign binary to compare with (optional)")
 	n := flag.Int("n", 20, "runs per operation")
 	images := flag.Int("images", 200, "images verified at once by the policy gate (0: skip)")
+	signImages := flag.Int("sign-images", 100, "images signed in one call (0: skip)")
+	only := flag.String("only", "", "run only this part: verify, gate or sign")
 	flag.Parse()
-	if err := run(*imgsign, *cosign, *n); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+	if *signImages > 0 && (*only == "" || *only == "sign") {
+		if err := runSignMany(*imgsign, *signImages, min(*n, 10)); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
 	}
-	if *images > 0 {
+	if *only == "sign" {
+		return
+	}
+	if *only == "" || *only == "verify" {
+		if err := run(*imgsign, *cosign, *n); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+	}
+	if *images > 0 && (*only == "" || *only == "gate") {
 		if err := runGate(*imgsign, *cosign, *images); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
