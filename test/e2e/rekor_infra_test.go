@@ -318,7 +318,10 @@ func startRekorV2(t testing.TB) *rekorLog {
 	read := httptest.NewServer(staticTiles(l.storageDir))
 	t.Cleanup(read.Close)
 	l.ReadURL = read.URL
-	l.Origin = strings.TrimPrefix(read.URL, "http://")
+	// A host name without a port, as public Rekor v2 logs have: cosign
+	// (sigstore-go) checks checkpoints under the trusted root's base URL
+	// host name, port dropped.
+	l.Origin = "rekor-v2.imgsign.test"
 
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
