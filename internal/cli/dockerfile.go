@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -9,6 +11,7 @@ import (
 	"github.com/imgsign/imgsign/internal/atomicfile"
 	"github.com/imgsign/imgsign/pkg/dockerfile"
 	"github.com/imgsign/imgsign/pkg/gate"
+	"github.com/imgsign/imgsign/pkg/verify"
 	"github.com/spf13/cobra"
 )
 
@@ -29,19 +32,21 @@ func (a *App) newDockerfileVerifyCommand(pin bool) *cobra.Command {
 		output    string
 		outFile   string
 		gf        gateFlags
+		kf        keyFlags
 		reg       registryFlags
 		logs      logFlags
 	)
-	use, short, long := "verify --policy FILE Dockerfile", "Verify the images a Dockerfile uses against a trust policy", `Find every image a build of the Dockerfile uses: the frontend named by a
+	use, short, long := "verify (--policy FILE | --key PUB) Dockerfile", "Verify the images a Dockerfile uses against a trust policy", `Find every image a build of the Dockerfile uses: the frontend named by a
 '# syntax=' directive (or a BUILDKIT_SYNTAX build argument), the base image
 of each FROM line (with ARG substitution; --build-arg overrides ARG
 defaults), and the images of COPY --from=IMAGE and RUN --mount=...,from=IMAGE
 (also in ONBUILD triggers a later stage runs); skip scratch and build
 stages; and verify each image against the trust policy, as 'imgsign verify
---policy' does. Each is reported with its line and kind. Exit codes are
-verify's.`
+--policy' does, or with --key (and --threshold, -a, --rekor-key,
+--trusted-root, --require-tlog) as 'imgsign verify --key' does. Each is
+reported with its line and kind. Exit codes are verify's.`
 	if pin {
-		use, short, long = "pin --policy FILE Dockerfile", "Pin the images a Dockerfile uses to the digests just verified", `Verify the images a Dockerfile uses as 'imgsign dockerfile verify' does
+		use, short, long = "pin (--policy FILE | --key PUB) Dockerfile", "Pin the images a Dockerfile uses to the digests just verified", `Verify the images a Dockerfile uses as 'imgsign dockerfile verify' does
 and, only if every one passes, rewrite each reference (the syntax
 directive's frontend, FROM images, COPY --from and RUN --mount from= images)
 to name its image by the digest verified (image:tag@sha256:...), so that
@@ -57,11 +62,12 @@ argument is verified but is not in the file, so it is not pinned.`
 		Short: short,
 		Long:  long,
 		Example: `  imgsign dockerfile verify --policy deploy-policy.yaml Dockerfile
+  imgsign dockerfile verify --key base-images.pub Dockerfile
   imgsign dockerfile pin --policy deploy-policy.yaml --build-arg VERSION=3.20 Dockerfile`,
 		Args: exactArgs(1, "one Dockerfile"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if gf.policy == "" {
-				return usageError{fmt.Errorf("--policy is required")}
+			if (gf.policy != "") == (kf.given() || len(logs.keys) > 0 || logs.trustedRoot != "" || logs.require) {
+				return usageError{fmt.Errorf("give --policy, or --key (with --threshold, -a, --check-identity, --rekor-key, --trusted-root, --require-tlog): one or the other")}
 			}
 			if output != "text" && output != "json" {
 				return usageError{fmt.Errorf("--output-format must be text or json, not %q", output)}
@@ -107,10 +113,19 @@ argument is verified but is not in the file, so it is not pinned.`
 				}
 				which[i] = j
 			}
-			results, err := a.runGate(cmd.Context(), &gf, &reg, &logs, refs, output)
-			if len(results) == len(refs) {
+			var outcomes []imageOutcome
+			if gf.policy != "" {
+				results, gerr := a.runGate(cmd.Context(), &gf, &reg, &logs, refs, output)
+				for i := range results {
+					outcomes = append(outcomes, imageOutcome{digest: results[i].Digest, verdict: gateVerdict(&results[i])})
+				}
+				err = gerr
+			} else {
+				outcomes, err = a.verifyByKey(cmd.Context(), &kf, &reg, &logs, gf.blobs, refs, output)
+			}
+			if len(outcomes) == len(refs) {
 				for i, im := range images {
-					fmt.Fprintf(a.Stderr, "%s: %s\n", describeImage(im), gateVerdict(&results[which[i]]))
+					fmt.Fprintf(a.Stderr, "%s: %s\n", describeImage(im), outcomes[which[i]].verdict)
 				}
 			}
 			if err != nil || !pin {
@@ -122,7 +137,7 @@ argument is verified but is not in the file, so it is not pinned.`
 				if _, isDigest := refs[which[i]].(name.Digest); isDigest {
 					continue
 				}
-				pinned := im.Ref + "@" + results[which[i]].Digest
+				pinned := im.Ref + "@" + outcomes[which[i]].digest
 				if im.Line == 0 {
 					fmt.Fprintf(a.Stderr, "The BUILDKIT_SYNTAX build argument is not in %s: pin it where the build is configured: %s\n", args[0], pinned)
 					continue
@@ -162,9 +177,65 @@ argument is verified but is not in the file, so it is not pinned.`
 		f.StringVar(&outFile, "output", "", "write the pinned Dockerfile here (- for standard output) instead of replacing it")
 	}
 	gf.register(cmd, false)
-	logs.registerOnline(cmd)
+	kf.register(cmd)
+	logs.registerVerify(cmd)
 	reg.register(cmd)
 	return cmd
+}
+
+// imageOutcome is what verifying one image of a Dockerfile found.
+type imageOutcome struct {
+	digest  string
+	verdict string // one word or two: verified, FAILED, accepted unsigned
+}
+
+// verifyByKey verifies refs as 'imgsign verify --key' does, reporting
+// each like verify, and returns an outcome per reference and an error
+// carrying the exit code of the first failure.
+func (a *App) verifyByKey(ctx context.Context, kf *keyFlags, reg *registryFlags, logs *logFlags, blobs bool, refs []name.Reference, output string) ([]imageOutcome, error) {
+	opts, err := kf.options()
+	if err != nil {
+		return nil, err
+	}
+	logOpts, err := logs.verifierOptions()
+	if err != nil {
+		return nil, err
+	}
+	v, ctx, cancel, err := a.verifier(ctx, reg, kf.paths, logOpts...)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	opts.RequireTlog, opts.VerifyBlobs = logs.require, blobs
+	var (
+		first    error
+		outcomes []imageOutcome
+		results  []*verify.Result
+	)
+	for _, ref := range refs {
+		res, err := v.Verify(ctx, ref, opts)
+		a.printVerdict(res, err)
+		results = append(results, res)
+		o := imageOutcome{digest: res.Digest, verdict: "verified"}
+		if err != nil {
+			o.verdict = "FAILED"
+			if first == nil {
+				first = err
+			}
+		}
+		outcomes = append(outcomes, o)
+	}
+	if output == "json" {
+		enc := json.NewEncoder(a.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(results); err != nil {
+			return outcomes, err
+		}
+	}
+	if first != nil {
+		return outcomes, exitError{code: verifyExitCode(first), err: first, reported: true}
+	}
+	return outcomes, nil
 }
 
 // describeImage says where a Dockerfile names an image, e.g. "line 3 COPY

@@ -71,16 +71,14 @@ func (a *App) readPublicKeys(paths []string) ([]crypto.PublicKey, error) {
 
 func (a *App) newVerifyCommand() *cobra.Command {
 	var (
-		keyPaths, annotations []string
-		sigRepo, platform     string
-		format                string
-		output                string
-		threshold             int
-		checkIdentity         bool
-		reg                   registryFlags
-		logs                  logFlags
-		gf                    gateFlags
-		src                   sourceFlags
+		kf                keyFlags
+		sigRepo, platform string
+		format            string
+		output            string
+		reg               registryFlags
+		logs              logFlags
+		gf                gateFlags
+		src               sourceFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "verify (--key PUB | --policy FILE) [--local DIR | --tarball FILE] [-f MANIFESTS]... IMAGE...",
@@ -167,7 +165,7 @@ machine-readable result per image on standard output.
 				return usageError{fmt.Errorf("expected at least one image (as an argument or in -f manifests)")}
 			}
 			if gf.policy != "" {
-				if len(keyPaths) > 0 || len(annotations) > 0 || threshold != 1 || checkIdentity || len(logs.keys) > 0 || logs.trustedRoot != "" || logs.require {
+				if kf.given() || len(logs.keys) > 0 || logs.trustedRoot != "" || logs.require {
 					return usageError{fmt.Errorf("--policy says per scope what --key, --threshold, -a, --check-identity, --rekor-key, --trusted-root and --require-tlog would: give one or the other")}
 				}
 				if sigRepo != "" {
@@ -182,21 +180,15 @@ machine-readable result per image on standard output.
 				_, err := a.runGate(cmd.Context(), &gf, &reg, &logs, refs, output)
 				return err
 			}
-			if len(keyPaths) == 0 {
-				return usageError{fmt.Errorf("--key or --policy is required")}
-			}
-			if threshold < 1 || threshold > len(keyPaths) {
-				return usageError{fmt.Errorf("--threshold must be between 1 and the number of keys (%d)", len(keyPaths))}
+			opts, err := kf.options()
+			if err != nil {
+				return err
 			}
 			look, err := parseLookFormat(format)
 			if err != nil {
 				return err
 			}
 			plat, err := parsePlatform(platform)
-			if err != nil {
-				return err
-			}
-			ann, err := parseAnnotations(annotations)
 			if err != nil {
 				return err
 			}
@@ -208,12 +200,12 @@ machine-readable result per image on standard output.
 			if err != nil {
 				return err
 			}
-			v, ctx, cancel, err := a.verifier(cmd.Context(), &reg, keyPaths, logOpts...)
+			v, ctx, cancel, err := a.verifier(cmd.Context(), &reg, kf.paths, logOpts...)
 			if err != nil {
 				return err
 			}
 			defer cancel()
-			opts := verify.Options{Annotations: ann, Threshold: threshold, CheckIdentity: checkIdentity, SignatureRepo: repo, Platform: plat, Format: look, RequireTlog: logs.require, VerifyBlobs: gf.blobs}
+			opts.SignatureRepo, opts.Platform, opts.Format, opts.RequireTlog, opts.VerifyBlobs = repo, plat, look, logs.require, gf.blobs
 			results := make([]*verify.Result, 0, len(refs))
 			var first error
 			for _, ref := range refs {
@@ -238,10 +230,7 @@ machine-readable result per image on standard output.
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&keyPaths, "key", nil, "trusted public key file (repeatable: any key may match)")
-	f.IntVar(&threshold, "threshold", 1, "number of distinct keys that must have signed")
-	f.StringArrayVarP(&annotations, "annotation", "a", nil, "key=value the signed payload must carry (repeatable)")
-	f.BoolVar(&checkIdentity, "check-identity", false, "require the signed docker-reference to name the repository verified")
+	kf.register(cmd)
 	f.StringVar(&sigRepo, "signature-repository", "", "read signatures from this repository (default $"+envRepository+", then the image's)")
 	f.StringVar(&platform, "platform", "", "for an index, verify the manifest of this platform (os/arch[/variant]) instead")
 	f.StringVarP(&output, "output", "o", "text", "output on standard output: text (nothing) or json")

@@ -26,6 +26,10 @@ type CopyOptions struct {
 	// client over an OCI image layout (package layout) loads a saved image
 	// into a registry. nil reads src through the copying client.
 	Source *Client
+	// SignatureRepo is where src's attachments are stored (sign and verify
+	// --signature-repository); nil means src's own repository. They are
+	// copied next to dst either way.
+	SignatureRepo *name.Repository
 }
 
 // CopyResult says what Copy did.
@@ -119,8 +123,15 @@ func (c *Client) Copy(ctx context.Context, src, dst name.Reference, o CopyOption
 	if o.SkipAttached {
 		return out, nil
 	}
+	attRepo, attOpts := srcRepo, srcOpts
+	if o.SignatureRepo != nil {
+		attRepo = *o.SignatureRepo
+		if attOpts, err = s.options(ctx, attRepo, false); err != nil {
+			return nil, err
+		}
+	}
 	for _, subj := range subjects {
-		if err := c.copyAttached(ctx, s, srcRepo.Digest(subj.Digest.String()), dstRepo.Digest(subj.Digest.String()), srcOpts, dstOpts, out); err != nil {
+		if err := c.copyAttached(ctx, s, attRepo.Digest(subj.Digest.String()), dstRepo.Digest(subj.Digest.String()), attOpts, dstOpts, out); err != nil {
 			return out, err
 		}
 	}
