@@ -61,8 +61,13 @@ func FallbackTag(subject name.Digest) (name.Tag, error) {
 // ListReferrers returns the manifests that refer to subject, from the
 // referrers API (following Link pagination) when the registry has it, else
 // from the fallback index. A registry that answers 200 without a valid OCI
-// index is treated as having no API, as some do.
+// index is treated as having no API, as some do. Once a registry has
+// answered without the API, later calls read the fallback index directly.
 func (c *Client) ListReferrers(ctx context.Context, subject name.Digest) (*Referrers, error) {
+	if api, known := c.referrersAPI(subject.RegistryStr()); known && !api {
+		// This registry said it has no API: one request, not two.
+		return c.fallbackReferrers(ctx, subject)
+	}
 	rt, err := c.transport(ctx, subject.Context(), false)
 	if err != nil {
 		return nil, err

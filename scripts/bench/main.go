@@ -33,7 +33,15 @@ func main() {
 	images := flag.Int("images", 200, "images verified at once by the policy gate (0: skip)")
 	signImages := flag.Int("sign-images", 100, "images signed in one call (0: skip)")
 	only := flag.String("only", "", "run only this part: verify, gate or sign")
+	lookups := flag.Bool("lookups", false, "only count the requests of verifying a bundle-only image")
 	flag.Parse()
+	if *lookups {
+		if err := runLookups(*imgsign); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *signImages > 0 && (*only == "" || *only == "sign") {
 		if err := runSignMany(*imgsign, *signImages, min(*n, 10)); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
@@ -45,6 +53,10 @@ func main() {
 	}
 	if *only == "" || *only == "verify" {
 		if err := run(*imgsign, *cosign, *n); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		if err := runLookups(*imgsign); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
