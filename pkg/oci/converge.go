@@ -130,8 +130,12 @@ func (c *Client) converge(ctx context.Context, l list, adds []v1.Descriptor, pre
 		for _, e := range current {
 			stored[entryKey(e)] = true
 		}
+		for _, e := range missing {
+			stored[entryKey(e)] = true // ours: never added twice
+		}
 		for _, e := range seen {
-			if !stored[entryKey(e)] {
+			if k := entryKey(e); !stored[k] {
+				stored[k] = true
 				missing = append(missing, e)
 				contended = true
 			}
@@ -165,7 +169,7 @@ func (c *Client) converge(ctx context.Context, l list, adds []v1.Descriptor, pre
 			return res, fmt.Errorf("%s: %w: adding would make %d entries (limit %d)", l.name, ErrTooMany, len(entries), c.limits.MaxSignatures)
 		}
 		if l.prepare != nil {
-			if err := timed(func() error { return l.prepare(entries) }); err != nil {
+			if err := l.prepare(entries); err != nil { // several requests: not one flight
 				return res, err
 			}
 			// Requests went by since the read: if the list moved
