@@ -161,3 +161,79 @@ func TestAddAttachmentsAloneReadsBackOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestAddAttachmentsRepairsStaleWrite: a writer that read the tag before
+// ours and writes after it (drops our entry) is caught by our read-back
+// one lease later, and our entry is merged in again, once.
+func TestAddAttachmentsRepairsStaleWrite(t *testing.T) {
+	var (
+		mu        sync.Mutex
+		stale     []byte // the tag's manifest before our first write
+		staleDone bool
+		next      http.Handler
+	)
+	reg := testreg.Start(t, func(h http.Handler) http.Handler {
+		next = h
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			isTagPut := r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, ".sig")
+			mu.Lock()
+			first := isTagPut && !staleDone
+			if first {
+				staleDone = true
+				rec := httptest.NewRecorder()
+				get := httptest.NewRequest(http.MethodGet, r.URL.Path, nil)
+				get.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
+				next.ServeHTTP(rec, get)
+				stale = rec.Body.Bytes()
+			}
+			mu.Unlock()
+			if !first {
+				next.ServeHTTP(w, r)
+				return
+			}
+			// Our write lands, then a stale writer's lands on top of it,
+			// before our writer hears back.
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r)
+			put := httptest.NewRequest(http.MethodPut, r.URL.Path, bytes.NewReader(stale))
+			put.Header.Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+			next.ServeHTTP(httptest.NewRecorder(), put)
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			w.Write(rec.Body.Bytes())
+		})
+	})
+	img := reg.PushImage(t, reg.Ref("r/app:v1"))
+	tag, _ := oci.AttachedTag(img, nil, oci.SignatureTagSuffix)
+	c := client(t, oci.Options{})
+	mk := func(s string) oci.Attachment {
+		return oci.Attachment{Payload: []byte(s), MediaType: oci.SimpleSigningMediaType, Annotations: map[string]string{oci.SignatureAnnotation: s}}
+	}
+	// The stale writer's list: the tag as it was, with an earlier entry.
+	mu.Lock()
+	staleDone = true
+	mu.Unlock()
+	if _, err := c.AddAttachments(context.Background(), tag, []oci.Attachment{mk("earlier")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	staleDone = false
+	mu.Unlock()
+	res, err := c.AddAttachments(context.Background(), tag, []oci.Attachment{mk("ours")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _, err := c.ReadManifest(context.Background(), tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range m.Layers {
+		got = append(got, l.Annotations[oci.SignatureAnnotation])
+	}
+	if strings.Join(got, ",") != "earlier,ours" || res.Writes != 2 {
+		t.Fatalf("after a stale overwrite: layers %v, %d writes; want earlier,ours and 2 writes", got, res.Writes)
+	}
+}
