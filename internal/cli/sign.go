@@ -71,6 +71,9 @@ signed payload and its log entry.`,
 			if keyPath == "" {
 				return usageError{fmt.Errorf("--key is required")}
 			}
+			if jobs < 1 {
+				return usageError{fmt.Errorf("--jobs must be at least 1")}
+			}
 			f, err := sign.ParseFormat(format)
 			if err != nil {
 				return usageError{err}
@@ -102,9 +105,6 @@ signed payload and its log entry.`,
 			signer, err := sign.NewSigner(client, key)
 			if err != nil {
 				return err
-			}
-			if jobs < 1 {
-				return usageError{fmt.Errorf("--jobs must be at least 1")}
 			}
 			results, err := signer.SignAll(ctx, refs, sign.Options{Annotations: ann, SignatureRepo: repo, Recursive: recursive, Upload: upload, Format: f, Log: logClient}, jobs)
 			if err != nil {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/imgsign/imgsign/internal/testreg"
@@ -44,4 +45,29 @@ func TestCopyAndSaveSignatureRepository(t *testing.T) {
 	}
 	// Saved without the flag: nothing attached.
 	env("").do(t, "verify", "--key", k+".pub", "--local", plain, ref).expect(t, ExitNoSignatures, "")
+}
+
+// TestSignManyJobs: sign --jobs signs every image given (here three, two
+// at a time), each once; --jobs 0 is refused before the key is read.
+func TestSignManyJobs(t *testing.T) {
+	reg := testreg.Start(t, nil)
+	dir := t.TempDir()
+	k := filepath.Join(dir, "k")
+	env("pw").do(t, "generate-key-pair", "--output-key-prefix", k).expect(t, ExitOK, "")
+	var refs []string
+	for _, n := range []string{"a", "b", "c"} {
+		reg.PushImage(t, reg.Ref("many/"+n+":v1"))
+		refs = append(refs, reg.Ref("many/"+n+":v1"))
+	}
+	env("").do(t, append([]string{"sign", "--key", k + ".key", "--jobs", "0"}, refs...)...).expect(t, ExitUsage, "--jobs")
+	r := env("pw").do(t, append([]string{"sign", "--key", k + ".key", "--jobs", "2"}, refs...)...)
+	for _, ref := range refs {
+		r.expect(t, ExitOK, "Signed "+strings.Split(ref, ":v1")[0]+"@sha256:")
+	}
+	env("").do(t, append([]string{"verify", "--key", k + ".pub"}, refs...)...).expect(t, ExitOK, "Verified "+refs[2])
+	// One image missing: an error naming it, and nothing signed.
+	reg.PushImage(t, reg.Ref("many/d:v1"))
+	bad := env("pw").do(t, "sign", "--key", k+".key", reg.Ref("many/d:v1"), reg.Ref("many/none:v1"))
+	bad.expect(t, ExitError, "many/none:v1: not found")
+	env("").do(t, "verify", "--key", k+".pub", reg.Ref("many/d:v1")).expect(t, ExitNoSignatures, "")
 }
