@@ -24,6 +24,7 @@ func (a *App) newCopyCommand() *cobra.Command {
 		kl          keylessFlags
 		trustedRoot string
 		verifyAfter bool
+		sigRepo     string
 	)
 	cmd := &cobra.Command{
 		Use:   "copy [--platform os/arch] [--no-attached] SRC DST",
@@ -49,6 +50,10 @@ Copying again adds nothing twice.
 With --platform and an index, only that platform's manifest is copied, with
 what is attached to it: verify it at DST by its own digest. One set of
 registry credentials (flags, environment or Docker config) serves both ends.
+
+--signature-repository (default $IMGSIGN_REPOSITORY, then $COSIGN_REPOSITORY)
+reads SRC's attachments where 'imgsign sign --signature-repository' stored
+them; they are copied next to DST, so DST verifies without the flag.
 
 --verify checks the copy where it landed: the signatures at DST, by digest,
 against --key (as 'imgsign verify' does) or the trust policy of --policy.
@@ -89,12 +94,16 @@ Keys and policy are loaded before anything is copied.`,
 					return err
 				}
 			}
+			repo, err := a.signatureRepo(sigRepo)
+			if err != nil {
+				return err
+			}
 			client, ctx, cancel, err := reg.client(cmd.Context(), a)
 			if err != nil {
 				return err
 			}
 			defer cancel()
-			o := oci.CopyOptions{Platform: plat, SkipAttached: noAttached}
+			o := oci.CopyOptions{Platform: plat, SkipAttached: noAttached, SignatureRepo: repo}
 			var (
 				updates chan v1.Update
 				done    chan struct{}
@@ -140,6 +149,7 @@ Keys and policy are loaded before anything is copied.`,
 	kl.register(cmd)
 	cmd.Flags().StringVar(&platform, "platform", "", "for an index, copy only the manifest of this platform (os/arch[/variant])")
 	cmd.Flags().BoolVar(&noAttached, "no-attached", false, "copy the image only, without signatures, attestations or other attachments")
+	cmd.Flags().StringVar(&sigRepo, "signature-repository", "", "read SRC's attachments from this repository (default $"+envRepository+", then SRC's)")
 	reg.register(cmd)
 	return cmd
 }

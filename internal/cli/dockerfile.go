@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
@@ -10,6 +12,7 @@ import (
 	"github.com/imgsign/imgsign/internal/atomicfile"
 	"github.com/imgsign/imgsign/pkg/dockerfile"
 	"github.com/imgsign/imgsign/pkg/gate"
+	"github.com/imgsign/imgsign/pkg/verify"
 	"github.com/spf13/cobra"
 )
 
@@ -30,11 +33,10 @@ func (a *App) newDockerfileVerifyCommand(pin bool) *cobra.Command {
 		platforms []string
 		output    string
 		outFile   string
-		gf        gateFlags
+		tf        trustFlags
 		reg       registryFlags
-		logs      logFlags
 	)
-	use, short, long := "verify --policy FILE Dockerfile", "Verify the images a Dockerfile uses against a trust policy", `Find every image a build of the Dockerfile uses: the frontend named by a
+	use, short, long := "verify (--policy FILE | --key PUB | --certificate-identity ...) Dockerfile", "Verify the images a Dockerfile uses against a trust policy", `Find every image a build of the Dockerfile uses: the frontend named by a
 '# syntax=' directive (or a BUILDKIT_SYNTAX build argument), the base image
 of each FROM line (with ARG substitution; --build-arg overrides ARG
 defaults; resolved for each --platform, this machine's by default, with
@@ -43,10 +45,11 @@ them, so a FROM that depends on the platform is verified for every
 platform built and one that cannot be resolved is refused), and the images of COPY --from=IMAGE and RUN --mount=...,from=IMAGE
 (also in ONBUILD triggers a later stage runs); skip scratch and build
 stages; and verify each image against the trust policy, as 'imgsign verify
---policy' does. Each is reported with its line and kind. Exit codes are
+--policy' does, or against --key (or a certificate identity) as 'imgsign
+verify --key' does. Each is reported with its line and kind. Exit codes are
 verify's.`
 	if pin {
-		use, short, long = "pin --policy FILE Dockerfile", "Pin the images a Dockerfile uses to the digests just verified", `Verify the images a Dockerfile uses as 'imgsign dockerfile verify' does
+		use, short, long = "pin (--policy FILE | --key PUB | --certificate-identity ...) Dockerfile", "Pin the images a Dockerfile uses to the digests just verified", `Verify the images a Dockerfile uses as 'imgsign dockerfile verify' does
 and, only if every one passes, rewrite each reference (the syntax
 directive's frontend, FROM images, COPY --from and RUN --mount from= images)
 to name its image by the digest verified (image:tag@sha256:...), so that
@@ -67,8 +70,12 @@ cannot be pinned to one digest, and nothing is pinned.`
   imgsign dockerfile pin --policy deploy-policy.yaml --build-arg VERSION=3.20 Dockerfile`,
 		Args: exactArgs(1, "one Dockerfile"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if gf.policy == "" {
-				return usageError{fmt.Errorf("--policy is required")}
+			if tf.gf.policy != "" {
+				if err := tf.checkPolicy(""); err != nil {
+					return err
+				}
+			} else if len(tf.keyPaths) == 0 && !tf.kl.given() {
+				return usageError{fmt.Errorf("give --policy, or --key or a certificate identity: one or the other")}
 			}
 			if output != "text" && output != "json" {
 				return usageError{fmt.Errorf("--output-format must be text or json, not %q", output)}
@@ -114,10 +121,10 @@ cannot be pinned to one digest, and nothing is pinned.`
 				}
 				which[i] = j
 			}
-			results, err := a.runGate(cmd.Context(), &gf, &reg, &logs, refs, output)
-			if len(results) == len(refs) {
+			digests, verdicts, err := a.verifyDockerfileRefs(cmd.Context(), &tf, &reg, refs, output)
+			if len(verdicts) == len(refs) {
 				for i, im := range images {
-					fmt.Fprintf(a.Stderr, "%s%s: %s\n", describeImage(im.Image), im.only, gateVerdict(&results[which[i]]))
+					fmt.Fprintf(a.Stderr, "%s%s: %s\n", describeImage(im.Image), im.only, verdicts[which[i]])
 				}
 			}
 			if err != nil || !pin {
@@ -132,7 +139,7 @@ cannot be pinned to one digest, and nothing is pinned.`
 				if _, isDigest := refs[which[i]].(name.Digest); isDigest {
 					continue
 				}
-				pinned := im.Ref + "@" + results[which[i]].Digest
+				pinned := im.Ref + "@" + digests[which[i]]
 				if im.Line == 0 {
 					fmt.Fprintf(a.Stderr, "The BUILDKIT_SYNTAX build argument is not in %s: pin it where the build is configured: %s\n", args[0], pinned)
 					continue
@@ -172,10 +179,66 @@ cannot be pinned to one digest, and nothing is pinned.`
 	if pin {
 		f.StringVar(&outFile, "output", "", "write the pinned Dockerfile here (- for standard output) instead of replacing it")
 	}
-	gf.register(cmd, false)
-	logs.registerOnline(cmd)
+	tf.register(cmd, false)
 	reg.register(cmd)
 	return cmd
+}
+
+// verifyDockerfileRefs verifies refs against the policy (as 'imgsign
+// verify --policy' does) or the keys and identities (as 'imgsign verify
+// --key' does), and returns for each its digest and a one-word verdict,
+// with an error carrying the exit code of the first failure.
+func (a *App) verifyDockerfileRefs(ctx context.Context, tf *trustFlags, reg *registryFlags, refs []name.Reference, output string) (digests, verdicts []string, err error) {
+	if tf.gf.policy != "" {
+		results, err := a.runGate(ctx, &tf.gf, reg, &tf.logs, refs, output)
+		for i := range results {
+			digests = append(digests, results[i].Digest)
+			verdicts = append(verdicts, gateVerdict(&results[i]))
+		}
+		return digests, verdicts, err
+	}
+	opts, err := tf.keyOptions()
+	if err != nil {
+		return nil, nil, err
+	}
+	logOpts, err := tf.verifierOptions(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, ctx, cancel, err := a.verifier(ctx, reg, tf.keyPaths, logOpts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer cancel()
+	var (
+		first   error
+		results []*verify.Result
+	)
+	for _, ref := range refs {
+		res, err := v.Verify(ctx, ref, opts)
+		a.printVerdict(res, err)
+		results = append(results, res)
+		digests = append(digests, res.Digest)
+		if err != nil {
+			verdicts = append(verdicts, "FAILED")
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		verdicts = append(verdicts, "verified")
+	}
+	if output == "json" {
+		enc := json.NewEncoder(a.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(results); err != nil {
+			return digests, verdicts, err
+		}
+	}
+	if first != nil {
+		return digests, verdicts, exitError{code: verifyExitCode(first), err: first, reported: true}
+	}
+	return digests, verdicts, nil
 }
 
 // platformImage is an image a build uses, for every platform built or

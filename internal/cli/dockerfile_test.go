@@ -203,3 +203,43 @@ func TestDockerfilePlatforms(t *testing.T) {
 		t.Fatalf("a platform-dependent Dockerfile was pinned:\n%s", kept)
 	}
 }
+
+// TestDockerfileByKey: dockerfile verify and pin with --key verify each
+// image as 'imgsign verify --key' does; the wrong key fails and pins
+// nothing; --key and --policy together are refused.
+func TestDockerfileByKey(t *testing.T) {
+	reg := testreg.Start(t, nil)
+	dir := t.TempDir()
+	k, wrong := filepath.Join(dir, "k"), filepath.Join(dir, "wrong")
+	env("pw").do(t, "generate-key-pair", "--output-key-prefix", k).expect(t, ExitOK, "")
+	env("pw").do(t, "generate-key-pair", "--output-key-prefix", wrong).expect(t, ExitOK, "")
+	base, tool := reg.Ref("team/base:v1"), reg.Ref("team/tool:v1")
+	digests := map[string]string{}
+	for _, ref := range []string{base, tool} {
+		digests[ref] = reg.PushImage(t, ref).DigestStr()
+		env("pw").do(t, "sign", "--key", k+".key", ref).expect(t, ExitOK, "Signed")
+	}
+	df := filepath.Join(dir, "Dockerfile")
+	content := "FROM " + base + "\nCOPY --from=" + tool + " /bin/tool /usr/bin/tool\n"
+	if err := os.WriteFile(df, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v := env("").do(t, "dockerfile", "verify", "--key", k+".pub", df)
+	v.expect(t, ExitOK, "line 1 FROM "+base+": verified")
+	v.expect(t, ExitOK, "line 2 COPY --from "+tool+": verified")
+	env("").do(t, "dockerfile", "verify", "--key", wrong+".pub", df).expect(t, ExitNotVerified, "line 1 FROM "+base+": FAILED")
+	env("").do(t, "dockerfile", "pin", "--key", wrong+".pub", df).expect(t, ExitNotVerified, "FAILED")
+	if got, _ := os.ReadFile(df); string(got) != content {
+		t.Fatalf("a failed pin changed the Dockerfile:\n%s", got)
+	}
+	env("").do(t, "dockerfile", "pin", "--key", k+".pub", "--threshold", "1", df).expect(t, ExitOK, "Pinned 1 base image(s), 1 COPY --from image(s)")
+	got, _ := os.ReadFile(df)
+	if want := "FROM " + base + "@" + digests[base] + "\nCOPY --from=" + tool + "@" + digests[tool] + " /bin/tool /usr/bin/tool\n"; string(got) != want {
+		t.Fatalf("pinned:\n%s\nwant:\n%s", got, want)
+	}
+	policy := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(policy, []byte("version: 1\n"), 0o644)
+	env("").do(t, "dockerfile", "verify", "--key", k+".pub", "--policy", policy, df).expect(t, ExitUsage, "one or the other")
+	env("").do(t, "dockerfile", "verify", df).expect(t, ExitUsage, "one or the other")
+	env("").do(t, "dockerfile", "verify", "--key", k+".pub", "--threshold", "2", df).expect(t, ExitUsage, "--threshold")
+}

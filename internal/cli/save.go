@@ -19,6 +19,7 @@ import (
 func (a *App) newSaveCommand() *cobra.Command {
 	var (
 		dir, tarball string
+		sigRepo      string
 		noAttached   bool
 		reg          registryFlags
 	)
@@ -41,7 +42,12 @@ index.json names each image by its full reference (annotations
 io.containerd.image.name and org.opencontainers.image.ref.name) and lists
 what is attached to it. DIR must not exist or be empty and FILE must not
 exist; both are written beside their final name and renamed into place when
-complete, so a failed save leaves nothing behind.`,
+complete, so a failed save leaves nothing behind.
+
+--signature-repository (default $IMGSIGN_REPOSITORY, then $COSIGN_REPOSITORY)
+reads the attachments where 'imgsign sign --signature-repository' stored
+them; they are saved as attached to each image, so 'imgsign verify --local
+DIR' finds them without the flag.`,
 		Example: `  imgsign save --dir ./release-1.4.2 registry.example.com/app:1.4.2 registry.example.com/worker:1.4.2
   imgsign save --tarball app-1.4.2.tar registry.example.com/app:1.4.2
   imgsign verify --key imgsign.pub --local ./release-1.4.2`,
@@ -51,6 +57,10 @@ complete, so a failed save leaves nothing behind.`,
 				return usageError{errors.New("give --dir or --tarball (one of them)")}
 			}
 			refs, err := parseRefs(args)
+			if err != nil {
+				return err
+			}
+			repo, err := a.signatureRepo(sigRepo)
 			if err != nil {
 				return err
 			}
@@ -73,7 +83,7 @@ complete, so a failed save leaves nothing behind.`,
 				defer os.RemoveAll(tmp)
 				target = filepath.Join(tmp, "layout")
 			}
-			res, err := layout.Save(ctx, client, refs, target, layout.SaveOptions{SkipAttached: noAttached})
+			res, err := layout.Save(ctx, client, refs, target, layout.SaveOptions{SkipAttached: noAttached, SignatureRepo: repo})
 			if err != nil {
 				return err
 			}
@@ -89,6 +99,7 @@ complete, so a failed save leaves nothing behind.`,
 	cmd.Flags().StringVar(&dir, "dir", "", "write an OCI image layout in this directory (must not exist or be empty)")
 	cmd.Flags().StringVar(&tarball, "tarball", "", "write a tar archive of the layout to this file (must not exist)")
 	cmd.Flags().BoolVar(&noAttached, "no-attached", false, "save the images only, without signatures, attestations or other attachments")
+	cmd.Flags().StringVar(&sigRepo, "signature-repository", "", "read the attachments from this repository (default $"+envRepository+", then the image's)")
 	reg.register(cmd)
 	return cmd
 }

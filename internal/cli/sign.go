@@ -16,6 +16,7 @@ func (a *App) newSignCommand() *cobra.Command {
 		outEntry                                     string
 		annotations                                  []string
 		recursive, upload, force                     bool
+		jobs                                         int
 		pw                                           passwordFlags
 		reg                                          registryFlags
 		logs                                         logFlags
@@ -39,6 +40,11 @@ Existing signatures are kept; signing again with the same key and
 annotations adds nothing. Concurrent signers of one image do not lose each
 other's signatures: the signature manifest is read back after writing and
 merged again if another writer replaced it.
+
+Several IMAGEs are signed --jobs at a time, over one connection pool and
+one authentication per registry, with the key decrypted once. Every image
+is resolved and signed (and logged, with --rekor-url) before the first
+registry write: if any of that fails, nothing is written.
 
 With --rekor-url, each signature is first recorded in that Rekor log (v1:
 a hashedrekord 0.0.1 entry with a signed entry timestamp; v2: hashedrekord
@@ -64,6 +70,9 @@ signed payload and its log entry.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if keyPath == "" {
 				return usageError{fmt.Errorf("--key is required")}
+			}
+			if jobs < 1 {
+				return usageError{fmt.Errorf("--jobs must be at least 1")}
 			}
 			f, err := sign.ParseFormat(format)
 			if err != nil {
@@ -97,10 +106,14 @@ signed payload and its log entry.`,
 			if err != nil {
 				return err
 			}
+			results, err := signer.SignAll(ctx, refs, sign.Options{Annotations: ann, SignatureRepo: repo, Recursive: recursive, Upload: upload, Format: f, Log: logClient, Payload: outPayload != "" || outSig != ""}, jobs)
+			if err != nil {
+				return err
+			}
 			var all []sign.Signature
-			for _, ref := range refs {
-				sigs, err := signer.Sign(ctx, ref, sign.Options{Annotations: ann, SignatureRepo: repo, Recursive: recursive, Upload: upload, Format: f, Log: logClient, Payload: outPayload != "" || outSig != ""})
-				for _, s := range sigs {
+			var firstErr error
+			for _, r := range results {
+				for _, s := range r.Signatures {
 					switch {
 					case !upload:
 						fmt.Fprintf(a.Stderr, "Signed %s (not uploaded)\n", s.Image)
@@ -115,10 +128,18 @@ signed payload and its log entry.`,
 						}
 					}
 				}
-				all = append(all, sigs...)
-				if err != nil {
-					return err
+				all = append(all, r.Signatures...)
+				if r.Err != nil {
+					if len(results) > 1 {
+						fmt.Fprintf(a.Stderr, "Error: %s: %v\n", r.Ref, r.Err)
+					}
+					if firstErr == nil {
+						firstErr = r.Err
+					}
 				}
+			}
+			if firstErr != nil {
+				return firstErr
 			}
 			if outSig == "" && outPayload == "" && outEntry == "" {
 				return nil
@@ -162,6 +183,7 @@ signed payload and its log entry.`,
 	f.StringVar(&outPayload, "output-payload", "", "write the signed payload to this file")
 	f.StringVar(&outEntry, "output-tlog-entry", "", "write the signature's transparency-log entry (Sigstore JSON) to this file")
 	f.BoolVar(&force, "force", false, "overwrite --output-* files")
+	f.IntVar(&jobs, "jobs", sign.DefaultJobs, "images signed at once")
 	logs.registerSign(cmd)
 	pw.register(cmd)
 	reg.register(cmd)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"net/http"
 	"strings"
@@ -133,6 +134,7 @@ func (a *App) newTrustedRootCommand() *cobra.Command {
 	var (
 		keys      []string
 		urls      []string
+		origins   []string
 		out       string
 		validFrom string
 		force     bool
@@ -143,10 +145,21 @@ func (a *App) newTrustedRootCommand() *cobra.Command {
 		Long: `Write a Sigstore trusted root (trusted_root.json) that lists each log key given
 with --rekor-key, with the matching --rekor-url (in order) as its base URL.
 imgsign verify --trusted-root and cosign verify --trusted-root read it, so a
-private Rekor can be trusted by both tools. The log ID is derived from each
-key (SHA-256 of its PKIX encoding, as Rekor v1 does).`,
-		Example: `  imgsign trusted-root create --rekor-key rekor.pub --rekor-url https://rekor.internal --out trusted_root.json`,
-		Args:    cobra.NoArgs,
+private Rekor can be trusted by both tools.
+
+Rekor v1 logs (ECDSA or RSA keys): the log ID is the SHA-256 of the key's
+PKIX encoding, as Rekor v1 derives it.
+
+Rekor v2 logs (Ed25519 keys) are named by the origin of their checkpoints:
+the log ID is SHA-256(origin || "\n" || 0x01 || key) and the base URL is
+https://ORIGIN, as cosign v3 expects. Give the origin with --rekor-origin
+(in order, like --rekor-url), or it is read from the checkpoint the log
+publishes at --rekor-url/checkpoint (its read side: tiles and checkpoint),
+after checking the key signed that checkpoint.`,
+		Example: `  imgsign trusted-root create --rekor-key rekor.pub --rekor-url https://rekor.internal --out trusted_root.json
+  imgsign trusted-root create --rekor-key rekor-v2.pub --rekor-origin log2.internal --out trusted_root.json
+  imgsign trusted-root create --rekor-key rekor-v2.pub --rekor-url https://tiles.log2.internal --out trusted_root.json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(keys) == 0 {
 				return usageError{fmt.Errorf("--rekor-key is required")}
@@ -166,8 +179,37 @@ key (SHA-256 of its PKIX encoding, as Rekor v1 does).`,
 			if err != nil {
 				return err
 			}
+			if len(origins) > len(keys) {
+				return usageError{fmt.Errorf("%d --rekor-origin for %d --rekor-key", len(origins), len(keys))}
+			}
 			for i, u := range urls {
 				logs[i].BaseURL = u
+			}
+			for i, l := range logs {
+				if _, v2 := l.Key.(ed25519.PublicKey); !v2 {
+					if i < len(origins) && origins[i] != "" {
+						return usageError{fmt.Errorf("--rekor-origin for %s: %w", keys[i], tlog.ErrNotTileLog)}
+					}
+					continue
+				}
+				origin := ""
+				switch {
+				case i < len(origins) && origins[i] != "":
+					origin = origins[i]
+				case i < len(urls) && urls[i] != "":
+					hc := &http.Client{Timeout: 30 * time.Second}
+					if origin, err = l.CheckpointOrigin(cmd.Context(), hc, urls[i]); err != nil {
+						return fmt.Errorf("%s: %w (give the origin with --rekor-origin)", keys[i], err)
+					}
+				default:
+					return usageError{fmt.Errorf("%s is an Ed25519 (Rekor v2) log key: give its checkpoint origin with --rekor-origin, or --rekor-url where its checkpoint is published", keys[i])}
+				}
+				if err := l.SetOrigin(origin); err != nil {
+					return usageError{fmt.Errorf("%s: %w", keys[i], err)}
+				}
+				if strings.Contains(origin, ":") {
+					fmt.Fprintf(a.Stderr, "Warning: origin %q has a port: cosign checks Rekor v2 checkpoints under the base URL's host name without its port, so only imgsign will accept this log's entries\n", origin)
+				}
 			}
 			data, err := tlog.TrustedRoot(logs, from)
 			if err != nil {
@@ -184,6 +226,7 @@ key (SHA-256 of its PKIX encoding, as Rekor v1 does).`,
 	f := create.Flags()
 	f.StringArrayVar(&keys, "rekor-key", nil, "log public key, PEM (repeatable)")
 	f.StringArrayVar(&urls, "rekor-url", nil, "base URL of the log of the --rekor-key at the same position (repeatable)")
+	f.StringArrayVar(&origins, "rekor-origin", nil, "checkpoint origin of the Rekor v2 log of the --rekor-key at the same position (default: read from --rekor-url/checkpoint)")
 	f.StringVar(&validFrom, "valid-from", "", "RFC 3339 time from which the keys are valid (default: the Unix epoch)")
 	f.StringVar(&out, "out", "", "write to this file instead of standard output")
 	f.BoolVar(&force, "force", false, "overwrite --out")

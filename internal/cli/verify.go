@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -208,14 +209,29 @@ machine-readable result per image on standard output.
 				return err
 			}
 			defer cancel()
-			results := make([]*verify.Result, 0, len(refs))
+			if gf.jobs < 1 {
+				return usageError{fmt.Errorf("--jobs must be at least 1")}
+			}
+			// --jobs images at once over the one client; verdicts in order.
+			results := make([]*verify.Result, len(refs))
+			errs := make([]error, len(refs))
+			sem := make(chan struct{}, gf.jobs)
+			var wg sync.WaitGroup
+			for i, ref := range refs {
+				wg.Add(1)
+				sem <- struct{}{}
+				go func() {
+					defer wg.Done()
+					defer func() { <-sem }()
+					results[i], errs[i] = v.Verify(ctx, ref, opts)
+				}()
+			}
+			wg.Wait()
 			var first error
-			for _, ref := range refs {
-				res, err := v.Verify(ctx, ref, opts)
-				results = append(results, res)
-				a.printVerdict(res, err)
-				if err != nil && first == nil {
-					first = err
+			for i, res := range results {
+				a.printVerdict(res, errs[i])
+				if errs[i] != nil && first == nil {
+					first = errs[i]
 				}
 			}
 			if output == "json" {

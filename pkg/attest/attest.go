@@ -164,21 +164,23 @@ func (a *Attester) Attest(ctx context.Context, ref name.Reference, o Options) (*
 		return nil, fmt.Errorf("sign: %w", err)
 	}
 	out := &Attestation{Image: res.Ref, PredicateType: pt}
+	// The legacy layer: the envelope as stored, and as logged (cosign
+	// checks the entry's envelope hash against these very bytes).
+	body, err := envelope.Marshal(env.PayloadType, stmt, sig)
+	if err != nil {
+		return nil, err
+	}
 	var entries []*tlog.Entry
 	if o.Log != nil {
 		pae := env.PAE()
 		d := sha256.Sum256(pae)
-		e, err := sign.Record(ctx, o.Log, tlog.Want{Digest: d[:], Signature: sig, PublicKey: a.pub, Envelope: &tlog.Envelope{PayloadType: env.PayloadType, Payload: stmt}})
+		e, err := sign.Record(ctx, o.Log, tlog.Want{Digest: d[:], Signature: sig, PublicKey: a.pub, Envelope: &tlog.Envelope{PayloadType: env.PayloadType, Payload: stmt, Raw: body}})
 		if err != nil {
 			return nil, err
 		}
 		entries, out.Entry = append(entries, e), e
 	}
 	if o.Format.Legacy() {
-		body, err := envelope.Marshal(env.PayloadType, stmt, sig)
-		if err != nil {
-			return nil, err
-		}
 		tag, err := oci.AttachedTag(res.Ref, nil, oci.AttestationTagSuffix)
 		if err != nil {
 			return nil, err

@@ -21,6 +21,11 @@ import (
 type SaveOptions struct {
 	// SkipAttached saves the images only, nothing attached to them.
 	SkipAttached bool
+	// SignatureRepo is where the images' attachments are stored (sign and
+	// verify --signature-repository); nil means each image's repository.
+	// They are saved as attached to the image (named in its repository),
+	// as the layout holds each image with its signatures.
+	SignatureRepo *name.Repository
 }
 
 // SavedImage is one image Save wrote.
@@ -148,8 +153,12 @@ func (w *writer) saveImage(ctx context.Context, ref name.Reference, o SaveOption
 	w.addEntry(ref.Name(), v1.Descriptor{MediaType: root.Descriptor.MediaType, Size: root.Descriptor.Size, Digest: root.Descriptor.Digest, Annotations: ann})
 	w.attached = nil
 	if !o.SkipAttached {
+		attRepo := root.Ref.Context()
+		if o.SignatureRepo != nil {
+			attRepo = *o.SignatureRepo
+		}
 		for _, s := range subjects {
-			if err := w.saveAttached(ctx, root.Ref.Context().Digest(s.String())); err != nil {
+			if err := w.saveAttached(ctx, attRepo.Digest(s.String()), root.Ref.Context().Digest(s.String())); err != nil {
 				return err
 			}
 		}
@@ -229,14 +238,19 @@ func (w *writer) writeManifest(ctx context.Context, r *oci.Resolved) ([]v1.Descr
 }
 
 // saveAttached writes the legacy attachment tags and the referrers of
-// subject.
-func (w *writer) saveAttached(ctx context.Context, subject name.Digest) error {
+// subject, read where from names it (subject itself, or its digest in a
+// signature repository) and named as attached to subject.
+func (w *writer) saveAttached(ctx context.Context, from, subject name.Digest) error {
 	for _, suffix := range []string{oci.SignatureTagSuffix, oci.AttestationTagSuffix, oci.SBOMTagSuffix} {
+		src, err := oci.AttachedTag(from, nil, suffix)
+		if err != nil {
+			return err
+		}
 		tag, err := oci.AttachedTag(subject, nil, suffix)
 		if err != nil {
 			return err
 		}
-		r, err := w.c.Resolve(ctx, tag)
+		r, err := w.c.Resolve(ctx, src)
 		if errors.Is(err, oci.ErrNotFound) {
 			continue
 		}
@@ -253,14 +267,14 @@ func (w *writer) saveAttached(ctx context.Context, subject name.Digest) error {
 			Annotations: map[string]string{ImageNameAnnotation: tag.Name(), RefNameAnnotation: tag.TagStr()}})
 		w.attached = append(w.attached, tag.Name())
 	}
-	refs, err := w.c.ListReferrers(ctx, subject)
+	refs, err := w.c.ListReferrers(ctx, from)
 	if err != nil {
 		return err
 	}
 	w.out.Warnings = append(w.out.Warnings, refs.Warnings...)
 	for _, d := range refs.Descriptors {
 		ref := subject.Context().Digest(d.Digest.String())
-		r, err := w.c.Resolve(ctx, ref)
+		r, err := w.c.Resolve(ctx, from.Context().Digest(d.Digest.String()))
 		if err != nil {
 			return err
 		}

@@ -135,7 +135,9 @@ func (c *Client) RemoveReferrers(ctx context.Context, subject name.Digest, drop 
 			if err := c.DeleteTagged(ctx, tag, digest); err != nil {
 				return len(removed), err
 			}
-		} else if _, err := c.putIndex(ctx, tag, kept); err != nil {
+		} else if _, err := c.putIndex(ctx, tag, kept, precondition{digest: digest}); errors.Is(err, errPrecondition) {
+			continue // changed since read: read again
+		} else if err != nil {
 			return len(removed), err
 		}
 		sleep(ctx, jitter())

@@ -26,6 +26,10 @@ type CopyOptions struct {
 	// client over an OCI image layout (package layout) loads a saved image
 	// into a registry. nil reads src through the copying client.
 	Source *Client
+	// SignatureRepo is where src's attachments are stored (sign and verify
+	// --signature-repository); nil means src's own repository. They are
+	// copied next to dst either way.
+	SignatureRepo *name.Repository
 }
 
 // CopyResult says what Copy did.
@@ -119,8 +123,15 @@ func (c *Client) Copy(ctx context.Context, src, dst name.Reference, o CopyOption
 	if o.SkipAttached {
 		return out, nil
 	}
+	attRepo, attOpts := srcRepo, srcOpts
+	if o.SignatureRepo != nil {
+		attRepo = *o.SignatureRepo
+		if attOpts, err = s.options(ctx, attRepo, false); err != nil {
+			return nil, err
+		}
+	}
 	for _, subj := range subjects {
-		if err := c.copyAttached(ctx, s, srcRepo.Digest(subj.Digest.String()), dstRepo.Digest(subj.Digest.String()), srcOpts, dstOpts, out); err != nil {
+		if err := c.copyAttached(ctx, s, attRepo.Digest(subj.Digest.String()), dstRepo.Digest(subj.Digest.String()), attOpts, dstOpts, out); err != nil {
 			return out, err
 		}
 	}
@@ -268,8 +279,10 @@ func (c *Client) copyLegacy(ctx context.Context, src, dst name.Digest, suffix st
 		name:    dstTag.String(),
 		read:    func() ([]v1.Descriptor, v1.Hash, error) { return c.readAttachments(ctx, dstTag) },
 		prepare: func(layers []v1.Descriptor) error { return c.uploadAttachmentConfig(ctx, dstTag, layers) },
-		write:   func(layers []v1.Descriptor) (v1.Hash, error) { return c.putAttachmentManifest(ctx, dstTag, layers) },
-		reload:  upload,
+		write: func(layers []v1.Descriptor, cond precondition) (v1.Hash, error) {
+			return c.putAttachmentManifest(ctx, dstTag, layers, cond)
+		},
+		reload: upload,
 	}, m.Layers, func(layers []v1.Descriptor, i int) bool {
 		for _, l := range layers {
 			if l.Digest == m.Layers[i].Digest && l.Annotations[SignatureAnnotation] == m.Layers[i].Annotations[SignatureAnnotation] {
@@ -350,7 +363,7 @@ func (c *Client) addAllToFallback(ctx context.Context, subject name.Digest, entr
 			d, h, _, err := c.readFallback(ctx, subject)
 			return d, h, err
 		},
-		write: func(e []v1.Descriptor) (v1.Hash, error) { return c.putIndex(ctx, tag, e) },
+		write: func(e []v1.Descriptor, cond precondition) (v1.Hash, error) { return c.putIndex(ctx, tag, e, cond) },
 	}, entries, func(current []v1.Descriptor, i int) bool {
 		for _, e := range current {
 			if e.Digest == entries[i].Digest {

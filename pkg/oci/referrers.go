@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -14,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -59,8 +61,13 @@ func FallbackTag(subject name.Digest) (name.Tag, error) {
 // ListReferrers returns the manifests that refer to subject, from the
 // referrers API (following Link pagination) when the registry has it, else
 // from the fallback index. A registry that answers 200 without a valid OCI
-// index is treated as having no API, as some do.
+// index is treated as having no API, as some do. Once a registry has
+// answered without the API, later calls read the fallback index directly.
 func (c *Client) ListReferrers(ctx context.Context, subject name.Digest) (*Referrers, error) {
+	if api, known := c.referrersAPI(subject.RegistryStr()); known && !api {
+		// This registry said it has no API: one request, not two.
+		return c.fallbackReferrers(ctx, subject)
+	}
 	rt, err := c.transport(ctx, subject.Context(), false)
 	if err != nil {
 		return nil, err
@@ -286,8 +293,8 @@ func (c *Client) addToFallback(ctx context.Context, subject name.Digest, desc v1
 			d, h, _, err := c.readFallback(ctx, subject)
 			return d, h, err
 		},
-		write: func(entries []v1.Descriptor) (v1.Hash, error) {
-			return c.putIndex(ctx, tag, entries)
+		write: func(entries []v1.Descriptor, cond precondition) (v1.Hash, error) {
+			return c.putIndex(ctx, tag, entries, cond)
 		},
 	}, []v1.Descriptor{desc}, func(entries []v1.Descriptor, i int) bool {
 		for _, e := range entries {
@@ -300,12 +307,12 @@ func (c *Client) addToFallback(ctx context.Context, subject name.Digest, desc v1
 }
 
 // putIndex writes an OCI index of entries at tag.
-func (c *Client) putIndex(ctx context.Context, tag name.Tag, entries []v1.Descriptor) (v1.Hash, error) {
+func (c *Client) putIndex(ctx context.Context, tag name.Tag, entries []v1.Descriptor, cond precondition) (v1.Hash, error) {
 	raw, err := json.Marshal(v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: entries})
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	if _, err := c.putManifest(ctx, tag, raw, types.OCIImageIndex); err != nil {
+	if _, err := c.putManifestIf(ctx, tag, raw, types.OCIImageIndex, cond); err != nil {
 		return v1.Hash{}, err
 	}
 	h, _, _ := v1.SHA256(bytes.NewReader(raw))
@@ -317,6 +324,25 @@ func (c *Client) putIndex(ctx context.Context, tag name.Tag, entries []v1.Descri
 // writers). It reports whether the registry processed the subject, per the
 // OCI-Subject answer header.
 func (c *Client) putManifest(ctx context.Context, ref name.Reference, raw []byte, mt types.MediaType) (bool, error) {
+	return c.putManifestIf(ctx, ref, raw, mt, precondition{off: true})
+}
+
+// errPrecondition is returned when a conditional write found the tag
+// changed (HTTP 412).
+var errPrecondition = errors.New("the tag changed since it was read")
+
+// precondition is what a tag must still hold for a write to go ahead:
+// the manifest digest (the ETag registries send with a manifest), or
+// nothing (the tag is missing: If-None-Match: *). Registries that do not
+// implement conditional requests ignore it.
+type precondition struct {
+	digest v1.Hash // zero: the tag was missing
+	off    bool    // send no condition
+}
+
+// putManifestIf is putManifest on condition cond (errPrecondition when the
+// registry refuses it).
+func (c *Client) putManifestIf(ctx context.Context, ref name.Reference, raw []byte, mt types.MediaType, cond precondition) (bool, error) {
 	rt, err := c.transport(ctx, ref.Context(), true)
 	if err != nil {
 		return false, err
@@ -327,14 +353,25 @@ func (c *Client) putManifest(ctx context.Context, ref name.Reference, raw []byte
 		return false, err
 	}
 	req.Header.Set("Content-Type", string(mt))
+	switch {
+	case cond.off:
+	case cond.digest == v1.Hash{}:
+		req.Header.Set("If-None-Match", "*")
+	default:
+		req.Header.Set("If-Match", `"`+cond.digest.String()+`"`)
+	}
 	resp, err := (httpClient(rt)).Do(req)
 	if err != nil {
 		return false, fmt.Errorf("write %s: %w", ref, err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return false, fmt.Errorf("write %s: %s: %s", ref, resp.Status, strings.TrimSpace(string(body)))
+	if resp.StatusCode == http.StatusPreconditionFailed && !cond.off {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		return false, fmt.Errorf("write %s: %w", ref, errPrecondition)
+	}
+	// A *transport.Error (with the registry's error codes) for a refusal.
+	if err := transport.CheckError(resp, http.StatusCreated, http.StatusOK, http.StatusAccepted); err != nil {
+		return false, fmt.Errorf("write %s: %w", ref, err)
 	}
 	return resp.Header.Get("OCI-Subject") != "", nil
 }

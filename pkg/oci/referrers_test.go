@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -147,5 +148,40 @@ func TestFallbackTagThatIsNotAnIndex(t *testing.T) {
 	got, err := client(t, oci.Options{}).ListReferrers(context.Background(), d)
 	if err != nil || len(got.Descriptors) != 0 || len(got.Warnings) != 1 || !strings.Contains(got.Warnings[0], "not an OCI index") {
 		t.Fatalf("got %+v %v, want no referrers and a warning", got, err)
+	}
+}
+
+// TestReferrersNoAPIAskedOnce: a registry without the referrers API is
+// asked once; later listings read the fallback index directly, with the
+// same answer.
+func TestReferrersNoAPIAskedOnce(t *testing.T) {
+	var apiCalls, requests atomic.Int32
+	reg := testreg.Start(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			requests.Add(1)
+			if strings.Contains(r.URL.Path, "/referrers/") {
+				apiCalls.Add(1)
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	a := reg.PushImage(t, reg.Ref("r/a:v1"))
+	b := reg.PushImage(t, reg.Ref("r/b:v1"))
+	pushArtifacts(t, reg, a, 2)
+	pushArtifacts(t, reg, b, 3)
+	c := client(t, oci.Options{})
+	apiCalls.Store(0)
+	for i, d := range []name.Digest{a, b, a} {
+		requests.Store(0)
+		got, err := c.ListReferrers(context.Background(), d)
+		if err != nil || got.API || len(got.Descriptors) != []int{2, 3, 2}[i] {
+			t.Fatalf("listing %d: %v, %+v", i, err, got)
+		}
+		if i > 0 && requests.Load() != 1 {
+			t.Fatalf("listing %d took %d requests, want 1 (the fallback tag)", i, requests.Load())
+		}
+	}
+	if apiCalls.Load() != 1 {
+		t.Fatalf("the referrers API was asked %d times, want once", apiCalls.Load())
 	}
 }

@@ -204,8 +204,10 @@ func (c *Client) AddAttachments(ctx context.Context, tag name.Tag, adds []Attach
 		name:    tag.String(),
 		read:    func() ([]v1.Descriptor, v1.Hash, error) { return c.readAttachments(ctx, tag) },
 		prepare: func(layers []v1.Descriptor) error { return c.uploadAttachmentConfig(ctx, tag, layers) },
-		write:   func(layers []v1.Descriptor) (v1.Hash, error) { return c.putAttachmentManifest(ctx, tag, layers) },
-		reload:  upload,
+		write: func(layers []v1.Descriptor, cond precondition) (v1.Hash, error) {
+			return c.putAttachmentManifest(ctx, tag, layers, cond)
+		},
+		reload: upload,
 	}, descs, present)
 }
 
@@ -233,12 +235,9 @@ type imageConfig struct {
 	} `json:"rootfs"`
 }
 
-// putAttachmentManifest uploads the config blob, then writes the manifest.
-func (c *Client) putAttachmentManifest(ctx context.Context, tag name.Tag, layers []v1.Descriptor) (v1.Hash, error) {
-	opts, err := c.options(ctx, tag.Context(), true)
-	if err != nil {
-		return v1.Hash{}, err
-	}
+// putAttachmentManifest writes the manifest of layers at tag (its config
+// blob uploaded before, by uploadAttachmentConfig), on condition cond.
+func (c *Client) putAttachmentManifest(ctx context.Context, tag name.Tag, layers []v1.Descriptor, cond precondition) (v1.Hash, error) {
 	cfgBytes := attachmentConfig(layers)
 	cfgHash, cfgSize, _ := v1.SHA256(bytes.NewReader(cfgBytes))
 	m := v1.Manifest{
@@ -251,8 +250,8 @@ func (c *Client) putAttachmentManifest(ctx context.Context, tag name.Tag, layers
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	if err := remote.Put(tag, rawManifest{raw, types.OCIManifestSchema1}, opts...); err != nil {
-		return v1.Hash{}, fmt.Errorf("write %s: %w", tag, err)
+	if _, err := c.putManifestIf(ctx, tag, raw, types.OCIManifestSchema1, cond); err != nil {
+		return v1.Hash{}, err
 	}
 	h, _, _ := v1.SHA256(bytes.NewReader(raw))
 	return h, nil

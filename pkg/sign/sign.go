@@ -16,8 +16,10 @@ import (
 	"crypto"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"maps"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -143,6 +145,90 @@ const (
 // Recursive and an index, every child manifest is signed too, the index
 // first.
 func (s *Signer) Sign(ctx context.Context, ref name.Reference, o Options) ([]Signature, error) {
+	res, err := s.SignAll(ctx, []name.Reference{ref}, o, 1)
+	if err != nil {
+		return nil, err
+	}
+	return res[0].Signatures, res[0].Err
+}
+
+// DefaultJobs is how many images SignAll signs at once by default.
+const DefaultJobs = 8
+
+// Result is what signing one image reference did.
+type Result struct {
+	Ref        name.Reference
+	Signatures []Signature // what was stored (some, when Err is set)
+	Err        error
+}
+
+// SignAll signs every ref as Sign does, at most jobs at once (0 means
+// DefaultJobs), through the one client (one connection pool and one
+// authentication per registry) and the one key. The Signer is used
+// concurrently: its key must be safe for concurrent use, as software keys
+// and KMS clients are.
+//
+// Every image is resolved and signed, and every signature logged, before
+// the first registry write: if any of that fails, SignAll returns the error
+// and the registry is left untouched. Then the signatures are stored, and
+// each image's outcome is in its Result (in the order of refs).
+func (s *Signer) SignAll(ctx context.Context, refs []name.Reference, o Options, jobs int) ([]Result, error) {
+	if jobs <= 0 {
+		jobs = DefaultJobs
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	plans := make([][]*pendingSignature, len(refs))
+	errs := make([]error, len(refs))
+	each(len(refs), jobs, func(i int) {
+		if plans[i], errs[i] = s.plan(ctx, refs[i], o); errs[i] != nil {
+			cancel() // nothing will be written: stop the others
+		}
+	})
+	// The first failure in the order of refs, not one it cancelled.
+	var first error
+	for _, err := range errs {
+		if err != nil && (first == nil || errors.Is(first, context.Canceled) && !errors.Is(err, context.Canceled)) {
+			first = err
+		}
+	}
+	if first != nil {
+		return nil, first
+	}
+	out := make([]Result, len(refs))
+	each(len(refs), jobs, func(i int) {
+		out[i].Ref = refs[i]
+		for _, p := range plans[i] {
+			sig, err := s.store(ctx, p, o)
+			if err != nil {
+				out[i].Err = err
+				return
+			}
+			out[i].Signatures = append(out[i].Signatures, sig)
+		}
+	})
+	return out, nil
+}
+
+// each runs f(0..n-1), at most jobs at once, and waits for all.
+func each(n, jobs int, f func(i int)) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, jobs)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			f(i)
+		}()
+	}
+	wg.Wait()
+}
+
+// plan resolves ref and makes (and logs) the signatures of what it names
+// (its children too, with Recursive). It writes nothing.
+func (s *Signer) plan(ctx context.Context, ref name.Reference, o Options) ([]*pendingSignature, error) {
 	if o.Upload && o.SignatureRepo == nil {
 		// One registry handshake, with write access, for reads and writes.
 		if err := s.client.Authenticate(ctx, ref.Context(), true); err != nil {
@@ -167,8 +253,6 @@ func (s *Signer) Sign(ctx context.Context, ref name.Reference, o Options) ([]Sig
 			targets = append(targets, target{res.Ref.Context().Digest(m.Digest.String()), m})
 		}
 	}
-	// Every signature is made (and logged) before the first write, so a
-	// failure there, the log's included, leaves the registry untouched.
 	pending := make([]*pendingSignature, 0, len(targets))
 	for _, t := range targets {
 		p, err := s.prepare(ctx, t.ref, t.desc, o)
@@ -177,15 +261,7 @@ func (s *Signer) Sign(ctx context.Context, ref name.Reference, o Options) ([]Sig
 		}
 		pending = append(pending, p)
 	}
-	out := make([]Signature, 0, len(targets))
-	for _, p := range pending {
-		sig, err := s.store(ctx, p, o)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, sig)
-	}
-	return out, nil
+	return pending, nil
 }
 
 // pendingSignature is an image's signatures, made and logged, not yet

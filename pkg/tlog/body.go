@@ -165,13 +165,16 @@ func dsseV001Request(w Want) (*models.DSSE, error) {
 	if err != nil {
 		return nil, err
 	}
-	env, err := json.Marshal(map[string]any{
-		"payloadType": w.Envelope.PayloadType,
-		"payload":     b64.EncodeToString(w.Envelope.Payload),
-		"signatures":  []map[string]string{{"sig": b64.EncodeToString(w.Signature)}},
-	})
-	if err != nil {
-		return nil, err
+	env := w.Envelope.Raw
+	if env == nil {
+		env, err = json.Marshal(map[string]any{
+			"payloadType": w.Envelope.PayloadType,
+			"payload":     b64.EncodeToString(w.Envelope.Payload),
+			"signatures":  []map[string]string{{"sig": b64.EncodeToString(w.Signature)}},
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	envs := string(env)
 	return &models.DSSE{

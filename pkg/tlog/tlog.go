@@ -74,6 +74,12 @@ type Want struct {
 type Envelope struct {
 	PayloadType string
 	Payload     []byte
+	// Raw is the envelope exactly as it is stored (a legacy attestation's
+	// layer). A Rekor v1 dsse entry records the SHA-256 of the envelope
+	// sent, and cosign compares it with the stored bytes, so they are sent
+	// byte for byte. Nil: an envelope is built from PayloadType, Payload
+	// and the signature.
+	Raw []byte
 }
 
 // searchDigest is the digest a Rekor v1 log indexes the entry under: the

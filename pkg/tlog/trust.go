@@ -46,6 +46,9 @@ type Log struct {
 
 	verifier signature.Verifier
 	pkix     []byte
+	// named: the ID names the log under one origin (a trusted root's log
+	// ID, SetOrigin), so it is never derived from an entry's checkpoint.
+	named bool
 }
 
 // NewLog returns a Log for key, with its ID derived from the key.
@@ -135,7 +138,7 @@ func (t *Trust) lookup(id []byte, origin string) *Log {
 		return nil
 	}
 	for _, l := range t.Logs {
-		if k, ok := l.Key.(ed25519.PublicKey); ok && bytes.Equal(ed25519LogID(origin, k), id) {
+		if k, ok := l.Key.(ed25519.PublicKey); ok && !l.named && bytes.Equal(ed25519LogID(origin, k), id) {
 			return l
 		}
 	}
@@ -231,6 +234,7 @@ func logFromInstance(tl *trustpb.TransparencyLogInstance) (*Log, error) {
 	}
 	if id := tl.GetLogId().GetKeyId(); len(id) > 0 {
 		l.ID = id
+		_, l.named = key.(ed25519.PublicKey)
 	}
 	if u := tl.GetBaseUrl(); u != "" {
 		if _, err := url.Parse(u); err != nil {

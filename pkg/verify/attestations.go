@@ -276,10 +276,13 @@ func (v *Verifier) bundleAttestations(ctx context.Context, d name.Digest, o Atte
 	res.Warnings = append(res.Warnings, refs.Warnings...)
 	n := 0
 	for _, r := range refs.Descriptors {
-		isBundle := r.ArtifactType == bundle.MediaTypeV03 || r.Annotations[oci.BundleContentAnnotation] == "dsse-envelope"
+		isBundle := r.ArtifactType == bundle.MediaTypeV03 || r.Annotations[oci.BundleContentAnnotation] == "dsse-envelope" || untypedReferrer(r)
 		claimed, annotated := r.Annotations[oci.BundlePredicateTypeAnnotation]
 		if !isBundle || claimed == statement.CosignSign {
 			continue
+		}
+		if untypedReferrer(r) && !v.isBundleReferrer(ctx, d.Context(), r) {
+			continue // some other artifact
 		}
 		if annotated && claimed != o.PredicateType {
 			res.OtherTypes++

@@ -121,9 +121,24 @@ const errOtherType = "\x00other predicate type"
 // Registries differ in the artifactType they report (some report the config
 // media type), so the bundle annotations count too.
 func isSignatureBundle(d v1.Descriptor) bool {
-	isBundle := d.ArtifactType == bundle.MediaTypeV03 || d.Annotations[oci.BundleContentAnnotation] == "dsse-envelope"
+	isBundle := d.ArtifactType == bundle.MediaTypeV03 || d.Annotations[oci.BundleContentAnnotation] == "dsse-envelope" || untypedReferrer(d)
 	pt, ok := d.Annotations[oci.BundlePredicateTypeAnnotation]
 	return isBundle && (!ok || pt == statement.CosignSign)
+}
+
+// untypedReferrer reports whether a referrers entry says nothing of what
+// it is: go-containerregistry's fallback index (as cosign v2 writes it)
+// records the config's media type, the empty one, and no annotations.
+// Only the manifest tells (isBundleReferrer).
+func untypedReferrer(d v1.Descriptor) bool {
+	return (d.ArtifactType == "" || d.ArtifactType == string(oci.EmptyMediaType)) && len(d.Annotations) == 0
+}
+
+// isBundleReferrer reads the manifest of an untyped referrer: a Sigstore
+// bundle is an artifact of that type with one bundle layer.
+func (v *Verifier) isBundleReferrer(ctx context.Context, repo name.Repository, d v1.Descriptor) bool {
+	m, _, err := v.client.ReadManifest(ctx, repo.Digest(d.Digest.String()))
+	return err == nil && len(m.Layers) == 1 && m.Layers[0].MediaType == bundle.MediaTypeV03
 }
 
 // verifyBundles checks the Sigstore bundle referrers of d.
@@ -170,6 +185,9 @@ func (v *Verifier) verifyBundles(ctx context.Context, d name.Digest, o Options, 
 // checkBundle verifies one bundle referrer, returning the verified
 // signature or the reason it was rejected.
 func (v *Verifier) checkBundle(ctx context.Context, repo name.Repository, img name.Digest, r v1.Descriptor, o Options) (*Verified, string) {
+	if untypedReferrer(r) && !v.isBundleReferrer(ctx, repo, r) {
+		return nil, errOtherType // some other artifact
+	}
 	m, blob, err := v.client.FetchReferrer(ctx, repo, r, bundle.MediaTypeV03, v.client.Limits().MaxPayloadBytes)
 	if err != nil {
 		return nil, err.Error()

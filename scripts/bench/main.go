@@ -33,20 +33,43 @@ func main() {
 	images := flag.Int("images", 200, "images verified at once by the policy gate (0: skip)")
 	reviews := flag.Int("reviews", 1000, "admission reviews measured (0: skip)")
 	reviewImages := flag.Int("review-images", 50, "distinct images the admission reviews name")
+	signImages := flag.Int("sign-images", 100, "images signed in one call (0: skip)")
+	only := flag.String("only", "", "run only this part: verify, gate, sign or admission")
+	lookups := flag.Bool("lookups", false, "only count the requests of verifying a bundle-only image")
 	flag.Parse()
-	if *n > 0 {
-		if err := run(*imgsign, *cosign, *n); err != nil {
+	if *lookups {
+		if err := runLookups(*imgsign); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *signImages > 0 && (*only == "" || *only == "sign") {
+		if err := runSignMany(*imgsign, *signImages, min(*n, 10)); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
 	}
-	if *images > 0 {
+	if *only == "sign" {
+		return
+	}
+	if *n > 0 && (*only == "" || *only == "verify") {
+		if err := run(*imgsign, *cosign, *n); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		if err := runLookups(*imgsign); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+	}
+	if *images > 0 && (*only == "" || *only == "gate") {
 		if err := runGate(*imgsign, *cosign, *images); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
 	}
-	if *reviews > 0 {
+	if *reviews > 0 && (*only == "" || *only == "admission") {
 		if err := runAdmission(*reviewImages, *reviews); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
