@@ -8,6 +8,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -101,7 +102,7 @@ func (a *App) runGate(ctx context.Context, f *gateFlags, reg *registryFlags, log
 		return nil, err
 	}
 	defer cancel()
-	results := gate.New(client, p, gate.Options{Jobs: f.jobs, Online: online, VerifyBlobs: f.blobs, Platform: f.platform, Format: f.format, DefaultTrustedRoot: func() (root.TrustedMaterial, error) { return defaultTrustedRoot(ctx) }}).Check(ctx, refs)
+	results := gate.New(client, p, gate.Options{Jobs: f.jobs, Online: online, VerifyBlobs: f.blobs, Platform: f.platform, Format: f.format, DefaultTrustedRoot: sync.OnceValues(func() (root.TrustedMaterial, error) { return defaultTrustedRoot(ctx) })}).Check(ctx, refs)
 	var first error
 	failed := 0
 	for i := range results {

@@ -6,8 +6,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/imgsign/imgsign/pkg/keyless"
+	"github.com/imgsign/imgsign/pkg/trustroot"
 	"github.com/imgsign/imgsign/pkg/verify"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
@@ -204,9 +206,13 @@ func readCerts(path string) ([]*x509.Certificate, error) {
 }
 
 // defaultTrustedRoot is the trusted root used for certificates when no
-// --trusted-root is given. (The TUF client, pkg/trustroot, is wired in
-// here.)
+// --trusted-root is given: the Sigstore public-good root (or the one 'imgsign
+// trust init' chose) from TUF, refreshed and cached (pkg/trustroot). Its
+// errors are trust errors (exit 15) that name --trusted-root and trust init.
 func defaultTrustedRoot(ctx context.Context) (root.TrustedMaterial, error) {
-	_ = ctx
-	return nil, errors.New("certificate (keyless) verification needs a trusted root: give --trusted-root FILE (a Sigstore trusted_root.json), or run 'imgsign trust init' to fetch and cache the Sigstore public-good root")
+	tr, err := trustroot.Load(orBackground(ctx), trustroot.Options{Warn: func(m string) { fmt.Fprintf(os.Stderr, "Warning: %s\n", m) }})
+	if err != nil {
+		return nil, err // never a typed nil *TrustedRoot inside the interface
+	}
+	return tr, nil
 }
