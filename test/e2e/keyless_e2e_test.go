@@ -279,4 +279,3 @@ func TestKeylessImgsignVerify(t *testing.T) {
 			args("verify-blob", "--bundle", s.blobBundle, byTUF, s.blob)...).must(t, 15, "--trusted-root")
 	})
 }
-
