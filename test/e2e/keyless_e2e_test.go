@@ -204,10 +204,6 @@ func TestKeylessTrustRootFromTUF(t *testing.T) {
 // an identity that only matches unanchored and a root without the CA,
 // saying which. With a private TUF repository chosen (trust init) the
 // trusted root comes from it when --trusted-root is not given.
-//
-// Each part needs its command's keyless flags (wip/keyless-core) and the
-// TUF part the default trust root wired to pkg/trustroot: a part whose
-// prerequisite is missing skips, saying so.
 func TestKeylessImgsignVerify(t *testing.T) {
 	bin := imgsign(t)
 	s := keylessFixtures(t)
