@@ -4,11 +4,13 @@
 package testreg
 
 import (
+	"fmt"
 	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -100,3 +102,40 @@ func (r *Registry) PushIndex(t testing.TB, ref string) (name.Digest, []name.Dige
 	d, _ := idx.Digest()
 	return tag.Context().Digest(d.String()), children
 }
+
+// TokenAuth is the Docker registry token protocol as public registries run
+// it for anonymous pulls: a request without a token is answered 401 with a
+// Bearer challenge whose realm is /token on the registry itself, which hands
+// out a token to anyone. Wrap a registry with it (Start(t, a.Wrap)) to count
+// the authentication round trips a client makes.
+type TokenAuth struct {
+	tokens, challenges atomic.Int64
+}
+
+// tokenValue is the one token TokenAuth issues and accepts.
+const tokenValue = "testreg-anonymous-token"
+
+// Wrap requires a token for every /v2/ request of next and serves /token.
+func (a *TokenAuth) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/token" {
+			a.tokens.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"token": %q, "expires_in": 300}`, tokenValue)
+			return
+		}
+		if r.Header.Get("Authorization") != "Bearer "+tokenValue {
+			a.challenges.Add(1)
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="http://%s/token",service="testreg"`, r.Host))
+			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Tokens is the number of tokens issued.
+func (a *TokenAuth) Tokens() int64 { return a.tokens.Load() }
+
+// Challenges is the number of requests answered 401 for want of a token.
+func (a *TokenAuth) Challenges() int64 { return a.challenges.Load() }

@@ -132,7 +132,8 @@ func (c *Client) Limits() Limits { return c.limits }
 
 // transport returns the authenticated transport for repo's registry: the
 // first call pings the registry and authenticates (for pushing to repo when
-// push is set); later calls reuse it. A read reuses a push transport if
+// push is set), or, without credentials, prepares to do so on the first
+// challenge (lazyAuth); later calls reuse it. A read reuses a push transport if
 // there is one, so signing pings once.
 func (c *Client) transport(ctx context.Context, repo name.Repository, push bool) (http.RoundTripper, error) {
 	reg := repo.RegistryStr()
@@ -164,7 +165,15 @@ func (c *Client) transport(ctx context.Context, repo name.Repository, push bool)
 	if push {
 		scope = transport.PushScope
 	}
-	rt, err := transport.NewWithContext(ctx, repo.Registry, auth, c.base, []string{repo.Scope(scope)})
+	scopes := []string{repo.Scope(scope)}
+	if lazyHandshake(repo.Registry, auth) {
+		// No ping: the first request serves as one (lazyAuth). Wrapped as
+		// go-containerregistry's own handshake result, so that its remote
+		// functions use it as it is.
+		e.rt, err = transport.FromToken(repo.Registry, authn.Anonymous, &lazyAuth{reg: repo.Registry, base: c.base, scopes: scopes}, &transport.Challenge{}, nil)
+		return e.rt, err
+	}
+	rt, err := transport.NewWithContext(ctx, repo.Registry, auth, c.base, scopes)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", reg, err)
 	}

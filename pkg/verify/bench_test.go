@@ -21,7 +21,7 @@ import (
 )
 
 // benchmarkVerify measures one verification as a fresh process would do it
-// (a new client, so the registry ping is counted), and reports the HTTP
+// (a new client, so a registry handshake would be counted), and reports the HTTP
 // requests each verification makes. The registry has the referrers API.
 func benchmarkVerify(b *testing.B, byTag bool, format sign.Format, look verify.Format) {
 	reg := testreg.Start(b, nil, registry.WithReferrersSupport(true))
@@ -60,7 +60,7 @@ func BenchmarkVerifyByTag(b *testing.B) {
 	benchmarkVerify(b, true, sign.FormatLegacy, verify.FormatAny)
 }
 
-// Sigstore bundles (cosign v3 layout): ping, referrers, manifest, bundle.
+// Sigstore bundles (cosign v3 layout): referrers, manifest, bundle.
 func BenchmarkVerifyBundleByDigest(b *testing.B) {
 	benchmarkVerify(b, false, sign.FormatBundle, verify.FormatBundle)
 }
