@@ -9,6 +9,7 @@ import (
 	"io"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,12 +44,124 @@ type rootResult struct {
 	err  error
 }
 
+// The policy file's shape, decoded by yaml.v3 with KnownFields: an unknown
+// or repeated field is a complaint of yaml.v3's, which mapping keeps for the
+// error message (where the field is, in words, is known only to the code
+// that reads the mapping). Scalars stay yaml.Nodes: their line and type
+// make the messages ("threshold must be a whole number, not the string
+// "two" (quote it)").
+type (
+	policyFields struct {
+		Version yaml.Node                  `yaml:"version"`
+		Default mapping[requirementFields] `yaml:"default"`
+		Scopes  list[mapping[scopeFields]] `yaml:"scopes"`
+	}
+	scopeFields struct {
+		Scope       yaml.Node         `yaml:"scope"` // read from the node (see scope)
+		Requirement requirementFields `yaml:",inline"`
+	}
+	requirementFields struct {
+		Reject       yaml.Node                        `yaml:"reject"`
+		Unsigned     yaml.Node                        `yaml:"unsigned"`
+		Keys         list[mapping[keyFields]]         `yaml:"keys"`
+		Identities   list[mapping[identityFields]]    `yaml:"identities"`
+		TrustedRoot  yaml.Node                        `yaml:"trustedRoot"`
+		Threshold    yaml.Node                        `yaml:"threshold"`
+		Tlog         mapping[tlogFields]              `yaml:"tlog"`
+		Annotations  mapping[map[string]yaml.Node]    `yaml:"annotations"`
+		Attestations list[mapping[attestationFields]] `yaml:"attestations"`
+		Identity     mapping[identityRuleFields]      `yaml:"identity"`
+		MaxAge       yaml.Node                        `yaml:"maxAge"`
+	}
+	keyFields struct {
+		File      yaml.Node `yaml:"file"`
+		PEM       yaml.Node `yaml:"pem"`
+		KMS       yaml.Node `yaml:"kms"`
+		NotBefore yaml.Node `yaml:"notBefore"`
+		NotAfter  yaml.Node `yaml:"notAfter"`
+	}
+	logKeyFields struct {
+		File yaml.Node `yaml:"file"`
+		PEM  yaml.Node `yaml:"pem"`
+		KMS  yaml.Node `yaml:"kms"`
+	}
+	tlogFields struct {
+		Required    yaml.Node                   `yaml:"required"`
+		Keys        list[mapping[logKeyFields]] `yaml:"keys"`
+		TrustedRoot yaml.Node                   `yaml:"trustedRoot"`
+	}
+	attestationFields struct {
+		Type       yaml.Node                      `yaml:"type"`
+		Conditions list[mapping[conditionFields]] `yaml:"conditions"`
+	}
+	conditionFields struct {
+		Name       yaml.Node `yaml:"name"`
+		Expression yaml.Node `yaml:"expression"`
+	}
+	identityRuleFields struct {
+		RequireMatch yaml.Node                  `yaml:"requireMatch"`
+		Remap        list[mapping[remapFields]] `yaml:"remap"`
+	}
+	remapFields struct {
+		From yaml.Node `yaml:"from"`
+		To   yaml.Node `yaml:"to"`
+	}
+	identityFields struct {
+		Issuer                   yaml.Node `yaml:"issuer"`
+		IssuerRegExp             yaml.Node `yaml:"issuerRegExp"`
+		Subject                  yaml.Node `yaml:"subject"`
+		SubjectRegExp            yaml.Node `yaml:"subjectRegExp"`
+		GithubWorkflowTrigger    yaml.Node `yaml:"githubWorkflowTrigger"`
+		GithubWorkflowSHA        yaml.Node `yaml:"githubWorkflowSHA"`
+		GithubWorkflowName       yaml.Node `yaml:"githubWorkflowName"`
+		GithubWorkflowRepository yaml.Node `yaml:"githubWorkflowRepository"`
+		GithubWorkflowRef        yaml.Node `yaml:"githubWorkflowRef"`
+		NotBefore                yaml.Node `yaml:"notBefore"`
+		NotAfter                 yaml.Node `yaml:"notAfter"`
+	}
+)
+
+// mapping is a YAML mapping decoded into T, and yaml.v3's complaints about
+// its own fields (unknown, repeated). The reader checks first, with the
+// node, that the value is a mapping at all, and says where it is.
+//
+// It implements yaml.v3's older unmarshaler interface, the one whose
+// decoding keeps the decoder's settings (KnownFields) for what it decodes.
+type mapping[T any] struct {
+	issues []string
+	v      T
+}
+
+func (m *mapping[T]) UnmarshalYAML(unmarshal func(any) error) error {
+	err := unmarshal(&m.v)
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		m.issues = te.Errors
+		return nil
+	}
+	return err
+}
+
+// list is a YAML sequence decoded into items. A value that is not a
+// sequence leaves it empty: the reader reports that, with the node.
+type list[T any] struct {
+	items []T
+}
+
+func (l *list[T]) UnmarshalYAML(unmarshal func(any) error) error {
+	err := unmarshal(&l.items)
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return nil
+	}
+	return err
+}
+
 // The fields of a requirement; all but reject and unsigned make a
 // signature requirement.
 var (
-	requirementFields = []string{"reject", "unsigned", "keys", "identities", "trustedRoot", "threshold", "tlog", "annotations", "attestations", "identity", "maxAge"}
-	signatureFields   = requirementFields[2:]
-	scopeFields       = append([]string{"scope"}, requirementFields...)
+	requirementFieldNames = []string{"reject", "unsigned", "keys", "identities", "trustedRoot", "threshold", "tlog", "annotations", "attestations", "identity", "maxAge"}
+	signatureFields       = requirementFieldNames[2:]
 )
 
 func (p *parser) errorf(line int, format string, args ...any) error {
@@ -72,6 +185,11 @@ func (p *parser) yamlError(err error) error {
 	return p.errorf(0, "invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
 }
 
+// parse reads a policy in two passes over data: the first, into nodes,
+// finds syntax errors, a second document and aliases (which the second
+// would expand); the second decodes the typed fields strictly. The nodes
+// give positions (a key's line, whether a field is present, empty, and in
+// which order), the typed fields the values.
 func (p *parser) parse(data []byte) (*Policy, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
@@ -95,45 +213,47 @@ func (p *parser) parse(data []byte) (*Policy, error) {
 		}
 		root = root.Content[0]
 	}
-	top, err := p.mapping(root, "the policy")
-	if err != nil {
+	if a := firstAlias(root); a != nil {
+		return nil, p.errorf(a.Line, "YAML aliases (*%s) are not allowed in a policy", a.Value)
+	}
+	var top mapping[policyFields]
+	strict := yaml.NewDecoder(bytes.NewReader(data))
+	strict.KnownFields(true)
+	if err := strict.Decode(&top); err != nil {
+		return nil, p.yamlError(err)
+	}
+	if err := p.object(root, top.issues, "the policy"); err != nil {
 		return nil, err
 	}
-	if err := p.known(top, "the policy", "version", "default", "scopes"); err != nil {
-		return nil, err
+	f := &top.v
+	if f.Version.Kind == 0 {
+		return nil, p.errorf(root.Line, "version is missing (write version: 1)")
 	}
-	v, ok := top.by["version"]
-	if !ok {
-		return nil, p.errorf(top.line, "version is missing (write version: 1)")
-	}
-	if n, err := p.integer(v.val, "version"); err != nil {
+	if n, err := p.integer(&f.Version, "version"); err != nil {
 		return nil, err
 	} else if n != 1 {
-		return nil, p.errorf(v.val.Line, "version %d is not supported (only version 1 is)", n)
+		return nil, p.errorf(f.Version.Line, "version %d is not supported (only version 1 is)", n)
 	}
 
 	pol := &Policy{name: p.name}
-	if d, ok := top.by["default"]; ok {
-		f, err := p.mapping(d.val, "the default")
-		if err != nil {
+	if k, v := field(root, "default"); k != nil {
+		if err := p.object(v, f.Default.issues, "the default"); err != nil {
 			return nil, err
 		}
-		if err := p.known(f, "the default", requirementFields...); err != nil {
+		var err error
+		if pol.Default, err = p.requirement(v, &f.Default.v, "the default"); err != nil {
 			return nil, err
 		}
-		if pol.Default, err = p.requirement(f, "the default"); err != nil {
-			return nil, err
-		}
-		pol.DefaultLine = d.key.Line
+		pol.DefaultLine = k.Line
 	}
-	if s, ok := top.by["scopes"]; ok {
-		items, err := p.list(s.val, "scopes", MaxScopes)
+	if _, v := field(root, "scopes"); v != nil {
+		items, err := p.list(v, len(f.Scopes.items), "scopes", MaxScopes)
 		if err != nil {
 			return nil, err
 		}
 		seen := map[string]*Scope{}
 		for i, item := range items {
-			sc, err := p.scope(item, i)
+			sc, err := p.scope(item, &f.Scopes.items[i], i)
 			if err != nil {
 				return nil, err
 			}
@@ -148,7 +268,7 @@ func (p *parser) parse(data []byte) (*Policy, error) {
 		}
 	}
 	if len(pol.Scopes) == 0 && pol.Default == nil {
-		return nil, p.errorf(top.line, "the policy has no scopes and no default, so it would reject every image")
+		return nil, p.errorf(root.Line, "the policy has no scopes and no default, so it would reject every image")
 	}
 	sort.SliceStable(pol.Scopes, func(i, j int) bool {
 		return pol.Scopes[i].pat.moreSpecific(pol.Scopes[j].pat)
@@ -156,112 +276,115 @@ func (p *parser) parse(data []byte) (*Policy, error) {
 	return pol, nil
 }
 
-// scope parses the i-th entry of scopes.
-func (p *parser) scope(n *yaml.Node, i int) (*Scope, error) {
+// scope reads the i-th entry of scopes.
+func (p *parser) scope(n *yaml.Node, m *mapping[scopeFields], i int) (*Scope, error) {
 	where := fmt.Sprintf("scopes[%d]", i)
-	f, err := p.mapping(n, where)
-	if err != nil {
-		return nil, err
+	if n.Kind != yaml.MappingNode {
+		return nil, p.errorf(n.Line, "%s must be a mapping, not %s", where, describe(n))
 	}
-	pf, ok := f.by["scope"]
+	// The pattern names the scope in errors, even those that leave the
+	// mapping undecoded (a repeated field): it is read from the node.
+	_, pv := field(n, "scope")
 	var pat string
-	if ok {
-		if pat, err = p.str(pf.val, where+": scope"); err != nil {
+	if pv != nil {
+		var err error
+		if pat, err = p.str(pv, where+": scope"); err != nil {
 			return nil, err
 		}
 		where = fmt.Sprintf("scope %q", pat)
 	}
-	if err := p.known(f, where, scopeFields...); err != nil {
+	if err := p.object(n, m.issues, where); err != nil {
 		return nil, err
 	}
-	if !ok {
-		return nil, p.errorf(f.line, "%s has no scope pattern (write scope: REGISTRY/PATH)", where)
+	if pv == nil {
+		return nil, p.errorf(n.Line, "%s has no scope pattern (write scope: REGISTRY/PATH)", where)
 	}
 	cp, err := compilePattern(pat)
 	if err != nil {
-		return nil, p.wrap(pf.val.Line, err, "scope %q", pat)
+		return nil, p.wrap(pv.Line, err, "scope %q", pat)
 	}
-	req, err := p.requirement(f, where)
+	req, err := p.requirement(n, &m.v.Requirement, where)
 	if err != nil {
 		return nil, err
 	}
-	return &Scope{Pattern: pat, Line: pf.val.Line, Requirement: *req, pat: cp}, nil
+	return &Scope{Pattern: pat, Line: pv.Line, Requirement: *req, pat: cp}, nil
 }
 
-// requirement parses the requirement fields of a scope or the default.
-func (p *parser) requirement(f fields, where string) (*Requirement, error) {
+// requirement reads the requirement fields f of the mapping n (a scope or
+// the default).
+func (p *parser) requirement(n *yaml.Node, f *requirementFields, where string) (*Requirement, error) {
 	reject := false
-	if fd, ok := f.by["reject"]; ok {
+	if f.Reject.Kind != 0 {
 		var err error
-		if reject, err = p.boolean(fd.val, where+": reject"); err != nil {
+		if reject, err = p.boolean(&f.Reject, where+": reject"); err != nil {
 			return nil, err
 		}
 	}
-	unsigned, hasUnsigned := f.by["unsigned"]
+	hasUnsigned := f.Unsigned.Kind != 0
 	if hasUnsigned {
-		s, err := p.str(unsigned.val, where+": unsigned")
+		s, err := p.str(&f.Unsigned, where+": unsigned")
 		if err != nil {
 			return nil, err
 		}
 		if s != "accept" {
-			return nil, p.errorf(unsigned.val.Line, "%s: unsigned: %q is not understood (the only value is accept; to require signatures, list keys)", where, s)
+			return nil, p.errorf(f.Unsigned.Line, "%s: unsigned: %q is not understood (the only value is accept; to require signatures, list keys)", where, s)
 		}
 	}
-	var sig []field
-	for _, fd := range f.list {
-		for _, name := range signatureFields {
-			if fd.key.Value == name {
-				sig = append(sig, fd)
-			}
+	var sig []*yaml.Node // the keys of signature fields, in order
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if slices.Contains(signatureFields, n.Content[i].Value) {
+			sig = append(sig, n.Content[i])
 		}
 	}
 	switch {
 	case reject && hasUnsigned:
-		return nil, p.errorf(unsigned.key.Line, "%s: reject: true and unsigned: accept contradict each other", where)
+		k, _ := field(n, "unsigned")
+		return nil, p.errorf(k.Line, "%s: reject: true and unsigned: accept contradict each other", where)
 	case reject && len(sig) > 0:
-		return nil, p.errorf(sig[0].key.Line, "%s: reject: true cannot be combined with %s (a rejected image needs nothing else)", where, sig[0].key.Value)
+		return nil, p.errorf(sig[0].Line, "%s: reject: true cannot be combined with %s (a rejected image needs nothing else)", where, sig[0].Value)
 	case reject:
 		return &Requirement{Reject: true}, nil
 	case hasUnsigned && len(sig) > 0:
-		return nil, p.errorf(sig[0].key.Line, "%s: unsigned: accept cannot be combined with %s (an image accepted unsigned is not checked at all)", where, sig[0].key.Value)
+		return nil, p.errorf(sig[0].Line, "%s: unsigned: accept cannot be combined with %s (an image accepted unsigned is not checked at all)", where, sig[0].Value)
 	case hasUnsigned:
 		return &Requirement{AcceptUnsigned: true}, nil
 	}
-	kf, ok := f.by["keys"]
-	idf, hasIDs := f.by["identities"]
-	if !ok && !hasIDs {
+	_, keysNode := field(n, "keys")
+	_, idsNode := field(n, "identities")
+	if keysNode == nil && idsNode == nil {
 		if len(sig) > 0 {
-			return nil, p.errorf(f.line, "%s: no keys: a signature requirement needs keys or identities (or write unsigned: accept or reject: true)", where)
+			return nil, p.errorf(n.Line, "%s: no keys: a signature requirement needs keys or identities (or write unsigned: accept or reject: true)", where)
 		}
-		return nil, p.errorf(f.line, "%s requires nothing: list keys or identities, or write unsigned: accept or reject: true", where)
+		return nil, p.errorf(n.Line, "%s requires nothing: list keys or identities, or write unsigned: accept or reject: true", where)
 	}
 	req := &Requirement{Threshold: 1}
 	var specs []keySpec
 	var err error
-	if ok {
-		if specs, err = p.keyList(kf.val, where+", keys", MaxKeys, true); err != nil {
+	if keysNode != nil {
+		if specs, err = p.keyList(keysNode, f.Keys.items, where+", keys", MaxKeys, true); err != nil {
 			return nil, err
 		}
 		if len(specs) == 0 {
-			return nil, p.errorf(kf.val.Line, "%s: keys is empty: at least one key must be listed", where)
+			return nil, p.errorf(keysNode.Line, "%s: keys is empty: at least one key must be listed", where)
 		}
 	}
-	if hasIDs {
-		if req.Identities, err = p.identities(idf.val, where+", identities"); err != nil {
+	if idsNode != nil {
+		if req.Identities, err = p.identities(idsNode, f.Identities.items, where+", identities"); err != nil {
 			return nil, err
 		}
 	}
-	if fd, ok := f.by["trustedRoot"]; ok {
-		if !hasIDs {
-			return nil, p.errorf(fd.key.Line, "%s: trustedRoot is for identities (certificate signatures); list identities, or put a trusted root for logs under tlog", where)
+	if f.TrustedRoot.Kind != 0 {
+		if idsNode == nil {
+			k, _ := field(n, "trustedRoot")
+			return nil, p.errorf(k.Line, "%s: trustedRoot is for identities (certificate signatures); list identities, or put a trusted root for logs under tlog", where)
 		}
-		path, err := p.str(fd.val, where+": trustedRoot")
+		path, err := p.str(&f.TrustedRoot, where+": trustedRoot")
 		if err != nil {
 			return nil, err
 		}
 		tr, err := root.NewTrustedRootFromPath(p.resolve(path))
 		if err != nil {
-			return nil, p.wrap(fd.val.Line, err, "%s: trustedRoot %s", where, path)
+			return nil, p.wrap(f.TrustedRoot.Line, err, "%s: trustedRoot %s", where, path)
 		}
 		req.TrustedRoot, req.TrustedRootSource = tr, path
 	}
@@ -281,47 +404,49 @@ func (p *parser) requirement(f fields, where string) (*Requirement, error) {
 		seen[id] = s
 		req.Keys = append(req.Keys, Key{Source: s.source, Public: pub, ID: id, NotBefore: s.notBefore, NotAfter: s.notAfter})
 	}
-	if fd, ok := f.by["threshold"]; ok {
-		n, err := p.integer(fd.val, where+": threshold")
+	if f.Threshold.Kind != 0 {
+		t, err := p.integer(&f.Threshold, where+": threshold")
 		if err != nil {
 			return nil, err
 		}
-		switch {
+		line := f.Threshold.Line
+		switch n := t; {
 		case n < 1:
-			return nil, p.errorf(fd.val.Line, "%s: threshold %d: at least 1 key must have signed", where, n)
+			return nil, p.errorf(line, "%s: threshold %d: at least 1 key must have signed", where, n)
 		case n > int64(len(req.Keys)+len(req.Identities)) && len(req.Identities) == 0:
-			return nil, p.errorf(fd.val.Line, "%s: threshold %d is more than the %d keys listed", where, n, len(req.Keys))
+			return nil, p.errorf(line, "%s: threshold %d is more than the %d keys listed", where, n, len(req.Keys))
 		case n > int64(len(req.Keys)+len(req.Identities)):
-			return nil, p.errorf(fd.val.Line, "%s: threshold %d is more than the %d keys and identities listed", where, n, len(req.Keys)+len(req.Identities))
+			return nil, p.errorf(line, "%s: threshold %d is more than the %d keys and identities listed", where, n, len(req.Keys)+len(req.Identities))
 		}
-		req.Threshold = int(n)
+		req.Threshold = int(t)
 	}
-	if fd, ok := f.by["tlog"]; ok {
-		if req.Tlog, err = p.tlog(fd.val, where+", tlog"); err != nil {
+	if _, v := field(n, "tlog"); v != nil {
+		if req.Tlog, err = p.tlog(v, &f.Tlog, where+", tlog"); err != nil {
 			return nil, err
 		}
 	}
-	if fd, ok := f.by["annotations"]; ok {
-		if req.Annotations, err = p.annotations(fd.val, where+", annotations"); err != nil {
+	if _, v := field(n, "annotations"); v != nil {
+		if req.Annotations, err = p.annotations(v, &f.Annotations, where+", annotations"); err != nil {
 			return nil, err
 		}
 	}
-	if fd, ok := f.by["attestations"]; ok {
-		if req.Attestations, err = p.attestations(fd.val, where+", attestations"); err != nil {
+	if _, v := field(n, "attestations"); v != nil {
+		if req.Attestations, err = p.attestations(v, f.Attestations.items, where+", attestations"); err != nil {
 			return nil, err
 		}
 	}
-	if fd, ok := f.by["identity"]; ok {
-		if req.Identity, err = p.identity(fd.val, where+", identity"); err != nil {
+	if _, v := field(n, "identity"); v != nil {
+		if req.Identity, err = p.identity(v, &f.Identity, where+", identity"); err != nil {
 			return nil, err
 		}
 	}
-	if fd, ok := f.by["maxAge"]; ok {
-		if req.MaxAge, err = p.duration(fd.val, where+": maxAge"); err != nil {
+	if f.MaxAge.Kind != 0 {
+		if req.MaxAge, err = p.duration(&f.MaxAge, where+": maxAge"); err != nil {
 			return nil, err
 		}
 		if req.Tlog == nil || !req.Tlog.Required {
-			return nil, p.errorf(fd.key.Line, "%s: maxAge needs tlog.required: true (a signature's age is known only from the time a trusted log recorded it)", where)
+			k, _ := field(n, "maxAge")
+			return nil, p.errorf(k.Line, "%s: maxAge needs tlog.required: true (a signature's age is known only from the time a trusted log recorded it)", where)
 		}
 	}
 	return req, nil
@@ -346,14 +471,10 @@ func (s keySpec) label(kind string) string {
 	return kind + " in " + s.source
 }
 
-// keyList reads a list of {file: PATH} or {pem: TEXT} entries; with
-// windows, each may carry notBefore and notAfter.
-func (p *parser) keyList(n *yaml.Node, where string, max int, windows ...bool) ([]keySpec, error) {
-	allowed := []string{"file", "pem", "kms"}
-	if len(windows) > 0 && windows[0] {
-		allowed = append(allowed, "notBefore", "notAfter")
-	}
-	items, err := p.list(n, where, max)
+// keyList reads a list of {file: PATH}, {pem: TEXT} or {kms: URI} entries;
+// with windows, each may carry notBefore and notAfter.
+func (p *parser) keyList(n *yaml.Node, entries []mapping[keyFields], where string, max int, windows bool) ([]keySpec, error) {
+	items, err := p.list(n, len(entries), where, max)
 	if err != nil {
 		return nil, err
 	}
@@ -363,75 +484,69 @@ func (p *parser) keyList(n *yaml.Node, where string, max int, windows ...bool) (
 		if item.Kind == yaml.ScalarNode {
 			return nil, p.errorf(item.Line, "%s must be {file: PATH}, {pem: TEXT} or {kms: URI}, not %s", w, describe(item))
 		}
-		f, err := p.mapping(item, w)
-		if err != nil {
+		if err := p.object(item, entries[i].issues, w); err != nil {
 			return nil, err
 		}
-		if err := p.known(f, w, allowed...); err != nil {
-			return nil, err
-		}
+		f := &entries[i].v
 		var nb, na time.Time
-		for _, fd := range f.list {
-			if fd.key.Value != "notBefore" && fd.key.Value != "notAfter" {
-				continue
-			}
-			t, err := p.rfc3339(fd, w)
-			if err != nil {
-				return nil, err
-			}
-			if fd.key.Value == "notBefore" {
-				nb = t
-			} else {
-				na = t
+		if windows {
+			for _, t := range []struct {
+				name string
+				n    *yaml.Node
+				dst  *time.Time
+			}{{"notBefore", &f.NotBefore, &nb}, {"notAfter", &f.NotAfter, &na}} {
+				if t.n.Kind == 0 {
+					continue
+				}
+				if *t.dst, err = p.rfc3339(t.name, t.n, w); err != nil {
+					return nil, err
+				}
 			}
 		}
 		if !nb.IsZero() && !na.IsZero() && !nb.Before(na) {
 			return nil, p.errorf(item.Line, "%s: notBefore is not before notAfter", w)
 		}
-		file, hasFile := f.by["file"]
-		inline, hasPEM := f.by["pem"]
-		remote, hasKMS := f.by["kms"]
-		n := 0
-		for _, has := range []bool{hasFile, hasPEM, hasKMS} {
-			if has {
-				n++
+		given := 0
+		for _, v := range []*yaml.Node{&f.File, &f.PEM, &f.KMS} {
+			if v.Kind != 0 {
+				given++
 			}
 		}
 		switch {
-		case n > 1:
+		case given > 1:
 			return nil, p.errorf(item.Line, "%s: give one of file, pem or kms", w)
-		case hasKMS:
-			uri, err := p.str(remote.val, w+": kms")
+		case f.KMS.Kind != 0:
+			uri, err := p.str(&f.KMS, w+": kms")
 			if err != nil {
 				return nil, err
 			}
 			if !keys.IsRemoteRef(uri) {
-				return nil, p.errorf(remote.val.Line, "%s: kms %q is not a key URI (awskms://, gcpkms://, azurekms://, hashivault:// or pkcs11:)", w, uri)
+				return nil, p.errorf(f.KMS.Line, "%s: kms %q is not a key URI (awskms://, gcpkms://, azurekms://, hashivault:// or pkcs11:)", w, uri)
 			}
 			data, err := p.readRemoteKey(uri)
 			if err != nil {
-				return nil, p.wrap(remote.val.Line, err, "%s: kms key %s", w, uri)
+				return nil, p.wrap(f.KMS.Line, err, "%s: kms key %s", w, uri)
 			}
-			out = append(out, keySpec{source: uri, line: remote.val.Line, data: data, notBefore: nb, notAfter: na})
-		case hasFile:
-			path, err := p.str(file.val, w+": file")
+			out = append(out, keySpec{source: uri, line: f.KMS.Line, data: data, notBefore: nb, notAfter: na})
+		case f.File.Kind != 0:
+			path, err := p.str(&f.File, w+": file")
 			if err != nil {
 				return nil, err
 			}
 			if path == "" {
-				return nil, p.errorf(file.val.Line, "%s: file is empty", w)
+				return nil, p.errorf(f.File.Line, "%s: file is empty", w)
 			}
 			data, err := p.readKeyFile(path)
 			if err != nil {
-				return nil, p.wrap(file.val.Line, err, "%s: key file %q", w, path)
+				return nil, p.wrap(f.File.Line, err, "%s: key file %q", w, path)
 			}
-			out = append(out, keySpec{source: path, file: true, line: file.val.Line, data: data, notBefore: nb, notAfter: na})
-		case hasPEM:
-			text, err := p.str(inline.val, w+": pem")
+			out = append(out, keySpec{source: path, file: true, line: f.File.Line, data: data, notBefore: nb, notAfter: na})
+		case f.PEM.Kind != 0:
+			text, err := p.str(&f.PEM, w+": pem")
 			if err != nil {
 				return nil, err
 			}
-			line := inline.val.Line
+			line := f.PEM.Line
 			out = append(out, keySpec{source: fmt.Sprintf("inline PEM (line %d)", line), line: line, data: []byte(text), notBefore: nb, notAfter: na})
 		default:
 			return nil, p.errorf(item.Line, "%s: give file: PATH, pem: TEXT or kms: URI", w)
@@ -478,22 +593,24 @@ func (p *parser) readKeyFile(path string) ([]byte, error) {
 	return r.data, r.err
 }
 
-func (p *parser) tlog(n *yaml.Node, where string) (*TlogRequirement, error) {
-	f, err := p.mapping(n, where)
-	if err != nil {
+func (p *parser) tlog(n *yaml.Node, m *mapping[tlogFields], where string) (*TlogRequirement, error) {
+	if err := p.object(n, m.issues, where); err != nil {
 		return nil, err
 	}
-	if err := p.known(f, where, "required", "keys", "trustedRoot"); err != nil {
-		return nil, err
-	}
+	f := &m.v
 	t := &TlogRequirement{}
-	if fd, ok := f.by["required"]; ok {
-		if t.Required, err = p.boolean(fd.val, where+": required"); err != nil {
+	var err error
+	if f.Required.Kind != 0 {
+		if t.Required, err = p.boolean(&f.Required, where+": required"); err != nil {
 			return nil, err
 		}
 	}
-	if fd, ok := f.by["keys"]; ok {
-		specs, err := p.keyList(fd.val, where+", keys", MaxKeys)
+	if _, v := field(n, "keys"); v != nil {
+		entries := make([]mapping[keyFields], len(f.Keys.items))
+		for i, e := range f.Keys.items {
+			entries[i] = mapping[keyFields]{issues: e.issues, v: keyFields{File: e.v.File, PEM: e.v.PEM, KMS: e.v.KMS}}
+		}
+		specs, err := p.keyList(v, entries, where+", keys", MaxKeys, false)
 		if err != nil {
 			return nil, err
 		}
@@ -510,13 +627,13 @@ func (p *parser) tlog(n *yaml.Node, where string) (*TlogRequirement, error) {
 			t.Sources = append(t.Sources, s.source)
 		}
 	}
-	if fd, ok := f.by["trustedRoot"]; ok {
-		path, err := p.str(fd.val, where+": trustedRoot")
+	if f.TrustedRoot.Kind != 0 {
+		path, err := p.str(&f.TrustedRoot, where+": trustedRoot")
 		if err != nil {
 			return nil, err
 		}
 		if path == "" {
-			return nil, p.errorf(fd.val.Line, "%s: trustedRoot is empty", where)
+			return nil, p.errorf(f.TrustedRoot.Line, "%s: trustedRoot is empty", where)
 		}
 		full := p.resolve(path)
 		r, ok := p.roots[full]
@@ -525,47 +642,46 @@ func (p *parser) tlog(n *yaml.Node, where string) (*TlogRequirement, error) {
 			p.roots[full] = r
 		}
 		if r.err != nil {
-			return nil, p.wrap(fd.val.Line, r.err, "%s: trustedRoot %q", where, path)
+			return nil, p.wrap(f.TrustedRoot.Line, r.err, "%s: trustedRoot %q", where, path)
 		}
 		t.Logs = append(t.Logs, r.logs...)
 		t.Sources = append(t.Sources, "trusted root "+path)
 	}
 	if t.Required && len(t.Logs) == 0 {
-		return nil, p.errorf(f.line, "%s: required is true but no log is trusted (give keys or trustedRoot)", where)
+		return nil, p.errorf(n.Line, "%s: required is true but no log is trusted (give keys or trustedRoot)", where)
 	}
 	return t, nil
 }
 
-func (p *parser) annotations(n *yaml.Node, where string) (map[string]string, error) {
-	f, err := p.mapping(n, where)
-	if err != nil {
+func (p *parser) annotations(n *yaml.Node, m *mapping[map[string]yaml.Node], where string) (map[string]string, error) {
+	if err := p.object(n, m.issues, where); err != nil {
 		return nil, err
 	}
-	if err := p.repeated(f, where); err != nil {
-		return nil, err
-	}
-	if len(f.list) == 0 {
+	count := len(n.Content) / 2
+	if count == 0 {
 		return nil, p.errorf(n.Line, "%s is empty (leave it out to require none)", where)
 	}
-	if len(f.list) > MaxAnnotations {
-		return nil, p.errorf(n.Line, "%s: %d annotations (limit %d)", where, len(f.list), MaxAnnotations)
+	if count > MaxAnnotations {
+		return nil, p.errorf(n.Line, "%s: %d annotations (limit %d)", where, count, MaxAnnotations)
 	}
-	out := make(map[string]string, len(f.list))
-	for _, fd := range f.list {
-		if fd.key.Value == "" {
-			return nil, p.errorf(fd.key.Line, "%s: an empty annotation name", where)
+	out := make(map[string]string, count)
+	for i := 0; i+1 < len(n.Content); i += 2 { // in the order written, for the first error
+		k := n.Content[i]
+		if k.Value == "" {
+			return nil, p.errorf(k.Line, "%s: an empty annotation name", where)
 		}
-		v, err := p.str(fd.val, fmt.Sprintf("%s: %s", where, fd.key.Value))
+		val := m.v[k.Value]
+		v, err := p.str(&val, fmt.Sprintf("%s: %s", where, k.Value))
 		if err != nil {
 			return nil, err
 		}
-		out[fd.key.Value] = v
+		out[k.Value] = v
 	}
 	return out, nil
 }
 
-func (p *parser) attestations(n *yaml.Node, where string) ([]Attestation, error) {
-	items, err := p.list(n, where, MaxAttestations)
+func (p *parser) attestations(n *yaml.Node, entries []mapping[attestationFields], where string) ([]Attestation, error) {
+	items, err := p.list(n, len(entries), where, MaxAttestations)
 	if err != nil {
 		return nil, err
 	}
@@ -576,32 +692,28 @@ func (p *parser) attestations(n *yaml.Node, where string) ([]Attestation, error)
 	lines := map[string]int{}
 	for i, item := range items {
 		w := fmt.Sprintf("%s[%d]", where, i)
-		f, err := p.mapping(item, w)
-		if err != nil {
+		if err := p.object(item, entries[i].issues, w); err != nil {
 			return nil, err
 		}
-		if err := p.known(f, w, "type", "conditions"); err != nil {
-			return nil, err
+		f := &entries[i].v
+		if f.Type.Kind == 0 {
+			return nil, p.errorf(item.Line, "%s has no type", w)
 		}
-		tf, ok := f.by["type"]
-		if !ok {
-			return nil, p.errorf(f.line, "%s has no type", w)
-		}
-		typ, err := p.str(tf.val, w+": type")
+		typ, err := p.str(&f.Type, w+": type")
 		if err != nil {
 			return nil, err
 		}
 		uri, err := attest.PredicateType(typ)
 		if err != nil {
-			return nil, p.wrap(tf.val.Line, err, "%s", w)
+			return nil, p.wrap(f.Type.Line, err, "%s", w)
 		}
 		if prev, dup := lines[uri]; dup {
-			return nil, p.errorf(tf.val.Line, "%s: type %s is already required on line %d (put all its conditions in one entry)", w, uri, prev)
+			return nil, p.errorf(f.Type.Line, "%s: type %s is already required on line %d (put all its conditions in one entry)", w, uri, prev)
 		}
-		lines[uri] = tf.val.Line
+		lines[uri] = f.Type.Line
 		a := Attestation{Type: uri, Name: typ}
-		if cf, ok := f.by["conditions"]; ok {
-			if a.Conditions, err = p.conditionList(cf.val, w+", conditions"); err != nil {
+		if _, v := field(item, "conditions"); v != nil {
+			if a.Conditions, err = p.conditionList(v, f.Conditions.items, w+", conditions"); err != nil {
 				return nil, err
 			}
 		}
@@ -611,8 +723,8 @@ func (p *parser) attestations(n *yaml.Node, where string) ([]Attestation, error)
 }
 
 // conditionList reads and compiles CEL conditions (package policy).
-func (p *parser) conditionList(n *yaml.Node, where string) (*policy.Policy, error) {
-	items, err := p.list(n, where, policy.MaxConditions)
+func (p *parser) conditionList(n *yaml.Node, entries []mapping[conditionFields], where string) (*policy.Policy, error) {
+	items, err := p.list(n, len(entries), where, policy.MaxConditions)
 	if err != nil {
 		return nil, err
 	}
@@ -627,34 +739,30 @@ func (p *parser) conditionList(n *yaml.Node, where string) (*policy.Policy, erro
 	lines := make([]int, 0, len(items))
 	for i, item := range items {
 		w := fmt.Sprintf("%s[%d]", where, i)
-		f, err := p.mapping(item, w)
-		if err != nil {
+		if err := p.object(item, entries[i].issues, w); err != nil {
 			return nil, err
 		}
-		if err := p.known(f, w, "name", "expression"); err != nil {
-			return nil, err
-		}
+		f := &entries[i].v
 		c := policy.Condition{Name: fmt.Sprintf("condition %d", i+1)}
-		if fd, ok := f.by["name"]; ok {
-			if c.Name, err = p.str(fd.val, w+": name"); err != nil {
+		if f.Name.Kind != 0 {
+			if c.Name, err = p.str(&f.Name, w+": name"); err != nil {
 				return nil, err
 			}
 			if c.Name == "" {
-				return nil, p.errorf(fd.val.Line, "%s: name is empty", w)
+				return nil, p.errorf(f.Name.Line, "%s: name is empty", w)
 			}
 		}
-		ef, ok := f.by["expression"]
-		if !ok {
-			return nil, p.errorf(f.line, "%s has no expression", w)
+		if f.Expression.Kind == 0 {
+			return nil, p.errorf(item.Line, "%s has no expression", w)
 		}
-		if c.Expression, err = p.str(ef.val, w+": expression"); err != nil {
+		if c.Expression, err = p.str(&f.Expression, w+": expression"); err != nil {
 			return nil, err
 		}
 		if strings.TrimSpace(c.Expression) == "" {
-			return nil, p.errorf(ef.val.Line, "%s: expression is empty", w)
+			return nil, p.errorf(f.Expression.Line, "%s: expression is empty", w)
 		}
 		conds = append(conds, c)
-		lines = append(lines, ef.val.Line)
+		lines = append(lines, f.Expression.Line)
 	}
 	pol, err := compileConditions(conds)
 	if err == nil {
@@ -669,6 +777,227 @@ func (p *parser) conditionList(n *yaml.Node, where string) (*policy.Policy, erro
 	return nil, p.wrap(n.Line, err, "%s", where)
 }
 
+func (p *parser) identity(n *yaml.Node, m *mapping[identityRuleFields], where string) (*Identity, error) {
+	if err := p.object(n, m.issues, where); err != nil {
+		return nil, err
+	}
+	if len(n.Content) == 0 {
+		return nil, p.errorf(n.Line, "%s is empty (write requireMatch: true, or leave it out)", where)
+	}
+	f := &m.v
+	id := &Identity{}
+	var err error
+	if f.RequireMatch.Kind != 0 {
+		if id.RequireMatch, err = p.boolean(&f.RequireMatch, where+": requireMatch"); err != nil {
+			return nil, err
+		}
+	}
+	rk, rv := field(n, "remap")
+	if rk == nil {
+		return id, nil
+	}
+	if !id.RequireMatch {
+		return nil, p.errorf(rk.Line, "%s: remap has no effect without requireMatch: true", where)
+	}
+	items, err := p.list(rv, len(f.Remap.items), where+", remap", MaxRemaps)
+	if err != nil {
+		return nil, err
+	}
+	if len(items) == 0 {
+		return nil, p.errorf(rv.Line, "%s: remap is empty", where)
+	}
+	lines := map[string]int{}
+	for i, item := range items {
+		w := fmt.Sprintf("%s, remap[%d]", where, i)
+		if err := p.object(item, f.Remap.items[i].issues, w); err != nil {
+			return nil, err
+		}
+		rf := &f.Remap.items[i].v
+		var r Remap
+		for _, side := range []struct {
+			name string
+			n    *yaml.Node
+			dst  *string
+		}{{"from", &rf.From, &r.From}, {"to", &rf.To, &r.To}} {
+			if side.n.Kind == 0 {
+				return nil, p.errorf(item.Line, "%s has no %s", w, side.name)
+			}
+			if *side.dst, err = p.str(side.n, w+": "+side.name); err != nil {
+				return nil, err
+			}
+			if *side.dst == "" {
+				return nil, p.errorf(side.n.Line, "%s: %s is empty", w, side.name)
+			}
+			cp, err := compilePattern(*side.dst)
+			if err != nil {
+				return nil, p.wrap(side.n.Line, err, "%s: %s %q", w, side.name, *side.dst)
+			}
+			if cp.literal != len(cp.segs) {
+				return nil, p.errorf(side.n.Line, "%s: %s %q: a repository prefix, without glob characters", w, side.name, *side.dst)
+			}
+		}
+		key := normaliseRepository(r.From)
+		if prev, dup := lines[key]; dup {
+			return nil, p.errorf(rf.From.Line, "%s: from %q is already remapped on line %d", w, r.From, prev)
+		}
+		lines[key] = rf.From.Line
+		id.Remap = append(id.Remap, r)
+	}
+	return id, nil
+}
+
+// identities reads an identities list: who may sign with a certificate.
+func (p *parser) identities(n *yaml.Node, entries []mapping[identityFields], where string) ([]PolicyIdentity, error) {
+	items, err := p.list(n, len(entries), where, MaxKeys)
+	if err != nil {
+		return nil, err
+	}
+	if len(items) == 0 {
+		return nil, p.errorf(n.Line, "%s is empty: at least one identity must be listed", where)
+	}
+	out := make([]PolicyIdentity, 0, len(items))
+	for i, it := range items {
+		w := fmt.Sprintf("%s[%d]", where, i)
+		if err := p.object(it, entries[i].issues, w); err != nil {
+			return nil, err
+		}
+		f := &entries[i].v
+		var id keyless.Identity
+		for _, s := range []struct {
+			name string
+			n    *yaml.Node
+			dst  *string
+		}{
+			{"issuer", &f.Issuer, &id.Issuer},
+			{"issuerRegExp", &f.IssuerRegExp, &id.IssuerRegexp},
+			{"subject", &f.Subject, &id.Subject},
+			{"subjectRegExp", &f.SubjectRegExp, &id.SubjectRegexp},
+			{"githubWorkflowTrigger", &f.GithubWorkflowTrigger, &id.GithubWorkflowTrigger},
+			{"githubWorkflowSHA", &f.GithubWorkflowSHA, &id.GithubWorkflowSHA},
+			{"githubWorkflowName", &f.GithubWorkflowName, &id.GithubWorkflowName},
+			{"githubWorkflowRepository", &f.GithubWorkflowRepository, &id.GithubWorkflowRepository},
+			{"githubWorkflowRef", &f.GithubWorkflowRef, &id.GithubWorkflowRef},
+		} {
+			if s.n.Kind == 0 {
+				continue
+			}
+			if *s.dst, err = p.str(s.n, w+": "+s.name); err != nil {
+				return nil, err
+			}
+		}
+		for _, t := range []struct {
+			name string
+			n    *yaml.Node
+			dst  *time.Time
+		}{{"notBefore", &f.NotBefore, &id.NotBefore}, {"notAfter", &f.NotAfter, &id.NotAfter}} {
+			if t.n.Kind == 0 {
+				continue
+			}
+			if *t.dst, err = p.rfc3339(t.name, t.n, w); err != nil {
+				return nil, err
+			}
+		}
+		if id.Subject != "" && id.SubjectRegexp != "" {
+			return nil, p.errorf(it.Line, "%s: subject and subjectRegExp: give one", w)
+		}
+		if id.Issuer != "" && id.IssuerRegexp != "" {
+			return nil, p.errorf(it.Line, "%s: issuer and issuerRegExp: give one", w)
+		}
+		if err := id.Validate(); err != nil {
+			return nil, p.wrap(it.Line, err, "%s", w)
+		}
+		if !id.NotBefore.IsZero() && !id.NotAfter.IsZero() && !id.NotBefore.Before(id.NotAfter) {
+			return nil, p.errorf(it.Line, "%s: notBefore is not before notAfter", w)
+		}
+		out = append(out, PolicyIdentity{Identity: id, Line: it.Line})
+	}
+	return out, nil
+}
+
+// object checks that n, read as m's fields, is a mapping whose field names
+// are strings, and reports the first of yaml.v3's complaints about its
+// fields: a repeated field, then an unknown one.
+func (p *parser) object(n *yaml.Node, issues []string, what string) error {
+	if n.Kind != yaml.MappingNode {
+		return p.errorf(n.Line, "%s must be a mapping, not %s", what, describe(n))
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Kind != yaml.ScalarNode || k.ShortTag() != "!!str" {
+			return p.errorf(k.Line, "%s: a field name must be a string, not %s", what, describe(k))
+		}
+	}
+	for _, s := range issues {
+		if m := repeatedIssue.FindStringSubmatch(s); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			name := m[2]
+			if m[3] != "" {
+				name, _ = strconv.Unquote(m[3])
+			}
+			first := line
+			if k, _ := field(n, name); k != nil {
+				first = k.Line
+			}
+			return p.errorf(line, "field %q is repeated in %s (also on line %d)", name, what, first)
+		}
+	}
+	for _, s := range issues {
+		if m := unknownIssue.FindStringSubmatch(s); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return p.errorf(line, "unknown field %q in %s", m[2], what)
+		}
+	}
+	if len(issues) > 0 {
+		return p.errorf(n.Line, "%s: %s", what, issues[0])
+	}
+	return nil
+}
+
+// yaml.v3's complaints (TypeError) about a mapping's fields.
+var (
+	repeatedIssue = regexp.MustCompile(`^line (\d+): (?:field (.+) already set in type \S+|mapping key (".*") already defined at line \d+)$`)
+	unknownIssue  = regexp.MustCompile(`^line (\d+): field (.+) not found in type \S+$`)
+)
+
+// list checks that n is a sequence of at most max entries, decoded as
+// decoded items, and returns the entries' nodes.
+func (p *parser) list(n *yaml.Node, decoded int, what string, max int) ([]*yaml.Node, error) {
+	if n.Kind != yaml.SequenceNode {
+		return nil, p.errorf(n.Line, "%s must be a list, not %s", what, describe(n))
+	}
+	if len(n.Content) > max {
+		return nil, p.errorf(n.Line, "%s: %d entries (limit %d)", what, len(n.Content), max)
+	}
+	if decoded != len(n.Content) {
+		return nil, p.errorf(n.Line, "%s: %d of %d entries could be read", what, decoded, len(n.Content))
+	}
+	return n.Content, nil
+}
+
+// field returns the key and value nodes of the first field name of the
+// mapping n, or nils.
+func field(n *yaml.Node, name string) (key, val *yaml.Node) {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == name {
+			return n.Content[i], n.Content[i+1]
+		}
+	}
+	return nil, nil
+}
+
+// firstAlias returns the first alias in n, or nil. A policy is read as
+// written, and aliases are how a small YAML file expands into a huge one.
+func firstAlias(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.AliasNode {
+		return n
+	}
+	for _, c := range n.Content {
+		if a := firstAlias(c); a != nil {
+			return a
+		}
+	}
+	return nil
+}
+
 // compileConditions compiles conditions with package policy, which reads
 // them in its own file format.
 func compileConditions(conds []policy.Condition) (*policy.Policy, error) {
@@ -679,80 +1008,6 @@ func compileConditions(conds []policy.Condition) (*policy.Policy, error) {
 		return nil, err
 	}
 	return policy.Parse(data)
-}
-
-func (p *parser) identity(n *yaml.Node, where string) (*Identity, error) {
-	f, err := p.mapping(n, where)
-	if err != nil {
-		return nil, err
-	}
-	if err := p.known(f, where, "requireMatch", "remap"); err != nil {
-		return nil, err
-	}
-	if len(f.list) == 0 {
-		return nil, p.errorf(n.Line, "%s is empty (write requireMatch: true, or leave it out)", where)
-	}
-	id := &Identity{}
-	if fd, ok := f.by["requireMatch"]; ok {
-		if id.RequireMatch, err = p.boolean(fd.val, where+": requireMatch"); err != nil {
-			return nil, err
-		}
-	}
-	rf, ok := f.by["remap"]
-	if !ok {
-		return id, nil
-	}
-	if !id.RequireMatch {
-		return nil, p.errorf(rf.key.Line, "%s: remap has no effect without requireMatch: true", where)
-	}
-	items, err := p.list(rf.val, where+", remap", MaxRemaps)
-	if err != nil {
-		return nil, err
-	}
-	if len(items) == 0 {
-		return nil, p.errorf(rf.val.Line, "%s: remap is empty", where)
-	}
-	lines := map[string]int{}
-	for i, item := range items {
-		w := fmt.Sprintf("%s, remap[%d]", where, i)
-		f, err := p.mapping(item, w)
-		if err != nil {
-			return nil, err
-		}
-		if err := p.known(f, w, "from", "to"); err != nil {
-			return nil, err
-		}
-		var r Remap
-		for _, side := range []struct {
-			name string
-			dst  *string
-		}{{"from", &r.From}, {"to", &r.To}} {
-			fd, ok := f.by[side.name]
-			if !ok {
-				return nil, p.errorf(f.line, "%s has no %s", w, side.name)
-			}
-			if *side.dst, err = p.str(fd.val, w+": "+side.name); err != nil {
-				return nil, err
-			}
-			if *side.dst == "" {
-				return nil, p.errorf(fd.val.Line, "%s: %s is empty", w, side.name)
-			}
-			cp, err := compilePattern(*side.dst)
-			if err != nil {
-				return nil, p.wrap(fd.val.Line, err, "%s: %s %q", w, side.name, *side.dst)
-			}
-			if cp.literal != len(cp.segs) {
-				return nil, p.errorf(fd.val.Line, "%s: %s %q: a repository prefix, without glob characters", w, side.name, *side.dst)
-			}
-		}
-		key := normaliseRepository(r.From)
-		if prev, dup := lines[key]; dup {
-			return nil, p.errorf(f.by["from"].val.Line, "%s: from %q is already remapped on line %d", w, r.From, prev)
-		}
-		lines[key] = f.by["from"].val.Line
-		id.Remap = append(id.Remap, r)
-	}
-	return id, nil
 }
 
 // duration reads a Go duration ("720h") or a whole number of days ("30d").
@@ -780,103 +1035,7 @@ func (p *parser) duration(n *yaml.Node, what string) (time.Duration, error) {
 	return d, nil
 }
 
-// field is one key: value of a mapping.
-type field struct {
-	key, val *yaml.Node
-}
-
-// fields are a mapping's entries, in order and by key.
-type fields struct {
-	list []field
-	by   map[string]field
-	line int
-	// dup is the first field repeated, dupOf the line of its first use.
-	dup   *field
-	dupOf int
-}
-
-// mapping reads a mapping with string keys, none repeated.
-func (p *parser) mapping(n *yaml.Node, what string) (fields, error) {
-	if err := p.noAlias(n); err != nil {
-		return fields{}, err
-	}
-	if n.Kind != yaml.MappingNode {
-		return fields{}, p.errorf(n.Line, "%s must be a mapping, not %s", what, describe(n))
-	}
-	f := fields{by: map[string]field{}, line: n.Line}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if err := p.noAlias(k); err != nil {
-			return fields{}, err
-		}
-		if err := p.noAlias(v); err != nil {
-			return fields{}, err
-		}
-		if k.Kind != yaml.ScalarNode || k.ShortTag() != "!!str" {
-			return fields{}, p.errorf(k.Line, "%s: a field name must be a string, not %s", what, describe(k))
-		}
-		fd := field{key: k, val: v}
-		if prev, dup := f.by[k.Value]; dup {
-			// Reported by known or repeated, which know where the mapping is.
-			if f.dup == nil {
-				f.dup, f.dupOf = &fd, prev.key.Line
-			}
-			continue
-		}
-		f.list = append(f.list, fd)
-		f.by[k.Value] = fd
-	}
-	return f, nil
-}
-
-// repeated reports a field given twice.
-func (p *parser) repeated(f fields, where string) error {
-	if f.dup != nil {
-		return p.errorf(f.dup.key.Line, "field %q is repeated in %s (also on line %d)", f.dup.key.Value, where, f.dupOf)
-	}
-	return nil
-}
-
-// known reports a repeated field, or the first field not in allowed.
-func (p *parser) known(f fields, where string, allowed ...string) error {
-	if err := p.repeated(f, where); err != nil {
-		return err
-	}
-	for _, fd := range f.list {
-		ok := false
-		for _, a := range allowed {
-			ok = ok || fd.key.Value == a
-		}
-		if !ok {
-			return p.errorf(fd.key.Line, "unknown field %q in %s", fd.key.Value, where)
-		}
-	}
-	return nil
-}
-
-// list reads a sequence of at most max items.
-func (p *parser) list(n *yaml.Node, what string, max int) ([]*yaml.Node, error) {
-	if err := p.noAlias(n); err != nil {
-		return nil, err
-	}
-	if n.Kind != yaml.SequenceNode {
-		return nil, p.errorf(n.Line, "%s must be a list, not %s", what, describe(n))
-	}
-	if len(n.Content) > max {
-		return nil, p.errorf(n.Line, "%s: %d entries (limit %d)", what, len(n.Content), max)
-	}
-	for _, item := range n.Content {
-		if err := p.noAlias(item); err != nil {
-			return nil, err
-		}
-	}
-	return n.Content, nil
-}
-
 func (p *parser) scalar(n *yaml.Node, what, tag, want string) error {
-	if err := p.noAlias(n); err != nil {
-		return err
-	}
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != tag {
 		hint := ""
 		if tag == "!!str" && n.Kind == yaml.ScalarNode && n.ShortTag() != "!!null" {
@@ -916,15 +1075,6 @@ func (p *parser) integer(n *yaml.Node, what string) (int64, error) {
 	return i, nil
 }
 
-// noAlias refuses YAML aliases: a policy is read as written, and aliases
-// are how a small YAML file expands into a huge one.
-func (p *parser) noAlias(n *yaml.Node) error {
-	if n.Kind == yaml.AliasNode {
-		return p.errorf(n.Line, "YAML aliases (*%s) are not allowed in a policy", n.Value)
-	}
-	return nil
-}
-
 // describe names the kind of a node's value for error messages.
 func describe(n *yaml.Node) string {
 	switch n.Kind {
@@ -952,98 +1102,20 @@ func describe(n *yaml.Node) string {
 	return "nothing"
 }
 
-// identityFields are the fields of an identities entry, as written.
-var identityFields = []string{"issuer", "issuerRegExp", "subject", "subjectRegExp", "githubWorkflowTrigger", "githubWorkflowSHA", "githubWorkflowName", "githubWorkflowRepository", "githubWorkflowRef", "notBefore", "notAfter"}
-
-// identities reads an identities list: who may sign with a certificate.
-func (p *parser) identities(n *yaml.Node, where string) ([]PolicyIdentity, error) {
-	items, err := p.list(n, where, MaxKeys)
-	if err != nil {
-		return nil, err
-	}
-	if len(items) == 0 {
-		return nil, p.errorf(n.Line, "%s is empty: at least one identity must be listed", where)
-	}
-	out := make([]PolicyIdentity, 0, len(items))
-	for i, it := range items {
-		w := fmt.Sprintf("%s[%d]", where, i)
-		f, err := p.mapping(it, w)
-		if err != nil {
-			return nil, err
-		}
-		if err := p.known(f, w, identityFields...); err != nil {
-			return nil, err
-		}
-		var id keyless.Identity
-		for _, fd := range f.list {
-			if fd.key.Value == "notBefore" || fd.key.Value == "notAfter" {
-				t, err := p.rfc3339(fd, w)
-				if err != nil {
-					return nil, err
-				}
-				if fd.key.Value == "notBefore" {
-					id.NotBefore = t
-				} else {
-					id.NotAfter = t
-				}
-				continue
-			}
-			v, err := p.str(fd.val, w+": "+fd.key.Value)
-			if err != nil {
-				return nil, err
-			}
-			switch fd.key.Value {
-			case "issuer":
-				id.Issuer = v
-			case "issuerRegExp":
-				id.IssuerRegexp = v
-			case "subject":
-				id.Subject = v
-			case "subjectRegExp":
-				id.SubjectRegexp = v
-			case "githubWorkflowTrigger":
-				id.GithubWorkflowTrigger = v
-			case "githubWorkflowSHA":
-				id.GithubWorkflowSHA = v
-			case "githubWorkflowName":
-				id.GithubWorkflowName = v
-			case "githubWorkflowRepository":
-				id.GithubWorkflowRepository = v
-			case "githubWorkflowRef":
-				id.GithubWorkflowRef = v
-			}
-		}
-		if id.Subject != "" && id.SubjectRegexp != "" {
-			return nil, p.errorf(it.Line, "%s: subject and subjectRegExp: give one", w)
-		}
-		if id.Issuer != "" && id.IssuerRegexp != "" {
-			return nil, p.errorf(it.Line, "%s: issuer and issuerRegExp: give one", w)
-		}
-		if err := id.Validate(); err != nil {
-			return nil, p.wrap(it.Line, err, "%s", w)
-		}
-		if !id.NotBefore.IsZero() && !id.NotAfter.IsZero() && !id.NotBefore.Before(id.NotAfter) {
-			return nil, p.errorf(it.Line, "%s: notBefore is not before notAfter", w)
-		}
-		out = append(out, PolicyIdentity{Identity: id, Line: it.Line})
-	}
-	return out, nil
-}
-
 // rfc3339 reads a notBefore or notAfter time, quoted or not.
-func (p *parser) rfc3339(fd field, w string) (time.Time, error) {
+func (p *parser) rfc3339(name string, n *yaml.Node, w string) (time.Time, error) {
 	var v string
-	if fd.val.Kind == yaml.ScalarNode && fd.val.ShortTag() == "!!timestamp" {
-		v = fd.val.Value // an unquoted RFC 3339 time
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!timestamp" {
+		v = n.Value // an unquoted RFC 3339 time
 	} else {
 		var err error
-		if v, err = p.str(fd.val, w+": "+fd.key.Value); err != nil {
+		if v, err = p.str(n, w+": "+name); err != nil {
 			return time.Time{}, err
 		}
 	}
 	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
-		return time.Time{}, p.errorf(fd.val.Line, "%s: %s %q is not an RFC 3339 time (2026-01-31T00:00:00Z)", w, fd.key.Value, v)
+		return time.Time{}, p.errorf(n.Line, "%s: %s %q is not an RFC 3339 time (2026-01-31T00:00:00Z)", w, name, v)
 	}
 	return t, nil
 }

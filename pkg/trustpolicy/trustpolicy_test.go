@@ -369,6 +369,14 @@ func TestValidationErrors(t *testing.T) {
 		{"merge key", head + "  - &base {scope: r.io, keys: [{file: keys/a.pub}]}\n  - <<: *base\n    scope: q.io\n", 4, "YAML aliases", nil},
 		{"default empty", "version: 1\ndefault:\n", 2, "the default must be a mapping, not empty", nil},
 		{"non-string key", "version: 1\n1: x\n", 2, "a field name must be a string", nil},
+		// Reported from yaml.v3's strict decoding, in the same words.
+		{"repeated annotation", head + "  - scope: r.io\n    keys: [{file: keys/a.pub}]\n    annotations:\n      a: x\n      a: y\n", 7, `field "a" is repeated in scope "r.io", annotations (also on line 6)`, nil},
+		{"repeated field in the default", "version: 1\ndefault:\n  reject: true\n  reject: true\n", 4, `field "reject" is repeated in the default (also on line 3)`, nil},
+		{"repeated field in tlog", head + "  - scope: r.io\n    keys: [{file: keys/a.pub}]\n    tlog:\n      required: false\n      required: true\n", 7, `field "required" is repeated in scope "r.io", tlog (also on line 6)`, nil},
+		{"unknown field in identities", head + "  - scope: r.io\n    identities: [{issuer: 'https://i.example', subject: s, sub: x}]\n", 4, `unknown field "sub" in scope "r.io", identities[0]`, nil},
+		{"window on a log key", head + "  - scope: r.io\n    keys: [{file: keys/a.pub}]\n    tlog:\n      keys: [{file: rekor.pub, notBefore: '2026-01-01T00:00:00Z'}]\n", 6, `unknown field "notBefore" in scope "r.io", tlog, keys[0]`, nil},
+		{"non-string key in a scope", head + "  - scope: r.io\n    [a]: x\n", 4, `scope "r.io": a field name must be a string, not a list`, nil},
+		{"alias after an error", head + "  - scope: r.io\n    treshold: 1\n  - &x {scope: q.io, reject: true}\n  - *x\n", 6, "YAML aliases (*x) are not allowed", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
