@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/imgsign/imgsign/pkg/attest"
@@ -172,12 +173,12 @@ func (p *parser) wrap(line int, err error, format string, args ...any) error {
 	return &Error{File: p.name, Line: line, Msg: fmt.Sprintf(format, args...), Err: err}
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^yaml: line (\d+): (.*)$`) })
 
 // yamlError turns a YAML syntax error into an *Error with its line.
 func (p *parser) yamlError(err error) error {
 	msg := err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+	if m := yamlLine().FindStringSubmatch(msg); m != nil {
 		if line, convErr := strconv.Atoi(m[1]); convErr == nil {
 			return p.errorf(line, "invalid YAML: %s", m[2])
 		}
@@ -927,7 +928,7 @@ func (p *parser) object(n *yaml.Node, issues []string, what string) error {
 		}
 	}
 	for _, s := range issues {
-		if m := repeatedIssue.FindStringSubmatch(s); m != nil {
+		if m := repeatedIssue().FindStringSubmatch(s); m != nil {
 			line, _ := strconv.Atoi(m[1])
 			name := m[2]
 			if m[3] != "" {
@@ -941,7 +942,7 @@ func (p *parser) object(n *yaml.Node, issues []string, what string) error {
 		}
 	}
 	for _, s := range issues {
-		if m := unknownIssue.FindStringSubmatch(s); m != nil {
+		if m := unknownIssue().FindStringSubmatch(s); m != nil {
 			line, _ := strconv.Atoi(m[1])
 			return p.errorf(line, "unknown field %q in %s", m[2], what)
 		}
@@ -952,10 +953,15 @@ func (p *parser) object(n *yaml.Node, issues []string, what string) error {
 	return nil
 }
 
-// yaml.v3's complaints (TypeError) about a mapping's fields.
+// yaml.v3's complaints (TypeError) about a mapping's fields, compiled on
+// first use.
 var (
-	repeatedIssue = regexp.MustCompile(`^line (\d+): (?:field (.+) already set in type \S+|mapping key (".*") already defined at line \d+)$`)
-	unknownIssue  = regexp.MustCompile(`^line (\d+): field (.+) not found in type \S+$`)
+	repeatedIssue = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^line (\d+): (?:field (.+) already set in type \S+|mapping key (".*") already defined at line \d+)$`)
+	})
+	unknownIssue = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^line (\d+): field (.+) not found in type \S+$`)
+	})
 )
 
 // list checks that n is a sequence of at most max entries, decoded as

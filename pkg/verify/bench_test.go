@@ -21,7 +21,7 @@ import (
 )
 
 // benchmarkVerify measures one verification as a fresh process would do it
-// (a new client, so a registry handshake would be counted), and reports the HTTP
+// (a new client, so the registry ping is counted), and reports the HTTP
 // requests each verification makes. The registry has the referrers API.
 func benchmarkVerify(b *testing.B, byTag bool, format sign.Format, look verify.Format) {
 	reg := testreg.Start(b, nil, registry.WithReferrersSupport(true))
