@@ -104,3 +104,37 @@ func TestVerifyKeylessUsage(t *testing.T) {
 }
 
 const sixtyFour = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+// TestMalformedTrustedRoot: a --trusted-root file, or a policy scope's
+// trustedRoot, that is not a trusted root is refused trust material (exit
+// 15), naming the file, wherever it is given.
+func TestMalformedTrustedRoot(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad_root.json")
+	if err := os.WriteFile(bad, []byte(`{"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1", "tlogs": "not a list"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cd := filepath.Join(conformanceDir, "happy-path-v0.3")
+	id := []string{"--certificate-identity", "a@example.com", "--certificate-oidc-issuer", "https://issuer.example.com"}
+	for _, args := range [][]string{
+		append([]string{"verify-blob", "--bundle", filepath.Join(cd, "bundle.sigstore.json"), "--trusted-root", bad, filepath.Join(cd, "artifact")}, id...),
+		append([]string{"verify", "--trusted-root", bad, "example.com/app@sha256:" + sixtyFour}, id...),
+		append([]string{"verify-attestation", "--trusted-root", bad, "--type", "slsaprovenance1", "example.com/app@sha256:" + sixtyFour}, id...),
+	} {
+		r := run{}.do(t, args...)
+		r.expect(t, ExitTrust, "malformed trust material")
+		r.expect(t, ExitTrust, bad)
+	}
+	// A key-based verify-blob reads the trusted root for its TSAs.
+	kd := filepath.Join(conformanceDir, "managed-key-happy-path")
+	r := run{}.do(t, "verify-blob", "--bundle", filepath.Join(kd, "bundle.sigstore.json"), "--trusted-root", bad, "--key", filepath.Join(kd, "key.pub"), filepath.Join(kd, "artifact"))
+	r.expect(t, ExitTrust, "malformed trust material")
+
+	policy := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policy, []byte("version: 1\ndefault:\n  identities:\n    - {issuer: https://issuer.example.com, subject: a@example.com}\n  trustedRoot: bad_root.json\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = run{}.do(t, "verify", "--policy", policy, "example.com/app@sha256:"+sixtyFour)
+	r.expect(t, ExitTrust, "malformed trust material")
+	r.expect(t, ExitTrust, "policy.yaml:5")
+}

@@ -19,7 +19,7 @@ import (
 	"github.com/imgsign/imgsign/pkg/keys"
 	"github.com/imgsign/imgsign/pkg/policy"
 	"github.com/imgsign/imgsign/pkg/tlog"
-	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/imgsign/imgsign/pkg/trustroot"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"gopkg.in/yaml.v3"
 )
@@ -259,7 +259,7 @@ func (p *parser) requirement(f fields, where string) (*Requirement, error) {
 		if err != nil {
 			return nil, err
 		}
-		tr, err := root.NewTrustedRootFromPath(p.resolve(path))
+		tr, err := trustroot.LoadFile(p.resolve(path))
 		if err != nil {
 			return nil, p.wrap(fd.val.Line, err, "%s: trustedRoot %s", where, path)
 		}
