@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/imgsign/imgsign/pkg/gate"
 	"github.com/imgsign/imgsign/pkg/keys"
@@ -200,51 +201,8 @@ machine-readable result per image on standard output.
 			if opts.SignatureRepo, err = a.signatureRepo(sigRepo); err != nil {
 				return err
 			}
-			logOpts, err := tf.verifierOptions(cmd.Context())
-			if err != nil {
-				return err
-			}
-			v, ctx, cancel, err := a.verifier(cmd.Context(), &reg, tf.keyPaths, logOpts...)
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			if gf.jobs < 1 {
-				return usageError{fmt.Errorf("--jobs must be at least 1")}
-			}
-			// --jobs images at once over the one client; verdicts in order.
-			results := make([]*verify.Result, len(refs))
-			errs := make([]error, len(refs))
-			sem := make(chan struct{}, gf.jobs)
-			var wg sync.WaitGroup
-			for i, ref := range refs {
-				wg.Add(1)
-				sem <- struct{}{}
-				go func() {
-					defer wg.Done()
-					defer func() { <-sem }()
-					results[i], errs[i] = v.Verify(ctx, ref, opts)
-				}()
-			}
-			wg.Wait()
-			var first error
-			for i, res := range results {
-				a.printVerdict(res, errs[i])
-				if errs[i] != nil && first == nil {
-					first = errs[i]
-				}
-			}
-			if output == "json" {
-				enc := json.NewEncoder(a.Stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(results); err != nil {
-					return err
-				}
-			}
-			if first != nil {
-				return exitError{code: verifyExitCode(first), err: first, reported: true}
-			}
-			return nil
+			_, err = a.verifyRefs(cmd.Context(), &tf, &reg, refs, opts, output)
+			return err
 		},
 	}
 	f := cmd.Flags()
@@ -255,6 +213,60 @@ machine-readable result per image on standard output.
 	src.register(cmd)
 	reg.register(cmd)
 	return cmd
+}
+
+// verifyRefs verifies refs against the keys or certificate identities of
+// tf (key mode; opts from tf.keyOptions, with any Platform or SignatureRepo
+// set), --jobs at a time over one registry client. It prints each verdict
+// in order on stderr as verify does, and with output "json" the results on
+// stdout. It returns a result per reference and an error carrying the exit
+// code of the first failure. verify, dockerfile verify|pin and diff all
+// verify through it.
+func (a *App) verifyRefs(ctx context.Context, tf *trustFlags, reg *registryFlags, refs []name.Reference, opts verify.Options, output string) ([]*verify.Result, error) {
+	if tf.gf.jobs < 1 {
+		return nil, usageError{fmt.Errorf("--jobs must be at least 1")}
+	}
+	logOpts, err := tf.verifierOptions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v, ctx, cancel, err := a.verifier(ctx, reg, tf.keyPaths, logOpts...)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	results := make([]*verify.Result, len(refs))
+	errs := make([]error, len(refs))
+	sem := make(chan struct{}, tf.gf.jobs)
+	var wg sync.WaitGroup
+	for i, ref := range refs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			results[i], errs[i] = v.Verify(ctx, ref, opts)
+		}()
+	}
+	wg.Wait()
+	var first error
+	for i, res := range results {
+		a.printVerdict(res, errs[i])
+		if errs[i] != nil && first == nil {
+			first = errs[i]
+		}
+	}
+	if output == "json" {
+		enc := json.NewEncoder(a.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(results); err != nil {
+			return results, err
+		}
+	}
+	if first != nil {
+		return results, exitError{code: verifyExitCode(first), err: first, reported: true}
+	}
+	return results, nil
 }
 
 // printVerdict writes the human summary of one image to stderr.
