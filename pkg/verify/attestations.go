@@ -50,6 +50,10 @@ type AttestationOptions struct {
 	// cannot carry (signed annotations), so that a requirement's
 	// annotations bind its attestations too.
 	SignedBy map[string]bool
+	// KeyWindows bound, per key ID, the VERIFIED signing time of that
+	// key's attestations, as Options.KeyWindows does for signatures.
+	// (Certificate identities carry their windows in keyless.Identity.)
+	KeyWindows map[string]Window
 }
 
 // AttestationResult is the verdict on one image's attestations.
@@ -174,6 +178,11 @@ func accept(res *AttestationResult, o AttestationOptions, va VerifiedAttestation
 		return
 	}
 	if reason := checkAge(o.MaxAge, o.Now, va.Tlog); reason != "" {
+		rej.Reason = reason
+		res.Rejected = append(res.Rejected, rej)
+		return
+	}
+	if reason := checkKeyWindow(o.KeyWindows, va.KeyID, va.Tlog); reason != "" {
 		rej.Reason = reason
 		res.Rejected = append(res.Rejected, rej)
 		return

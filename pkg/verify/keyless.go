@@ -155,7 +155,13 @@ type Window struct {
 // checkKeyWindow applies the window of key id to a verified signature's
 // log facts; it returns the reason for a rejection, or "".
 func (o Options) checkKeyWindow(id string, facts []tlog.Facts) string {
-	w, ok := o.KeyWindows[id]
+	return checkKeyWindow(o.KeyWindows, id, facts)
+}
+
+// checkKeyWindow applies windows[id] to a verified signature's or
+// attestation's log facts; it returns the reason for a rejection, or "".
+func checkKeyWindow(windows map[string]Window, id string, facts []tlog.Facts) string {
+	w, ok := windows[id]
 	if !ok || (w.NotBefore.IsZero() && w.NotAfter.IsZero()) {
 		return ""
 	}

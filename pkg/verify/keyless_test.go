@@ -377,4 +377,30 @@ func TestKeylessAttestation(t *testing.T) {
 	v, _ = verify.NewVerifier(f.client, nil, verify.WithKeyless(o))
 	res, err = v.VerifyAttestations(f.ctx, d, verify.AttestationOptions{PredicateType: slsa})
 	mustFailAtt(t, res, err, verify.ErrNotVerified, "matches the WHOLE value")
+
+	// An identity's window is judged against the attestation's verified
+	// signing time (the TSA's, now: the entry's integrated time carries
+	// no SET), on both sides.
+	for _, c := range []struct {
+		nb, na time.Duration
+		want   string
+	}{{-time.Hour, time.Hour, ""}, {0, -time.Minute, "after this identity's notAfter"}, {time.Hour, 0, "before this identity's notBefore"}} {
+		id := keyless.Identity{Subject: testSubject, Issuer: testIssuer}
+		if c.nb != 0 {
+			id.NotBefore = time.Now().Add(c.nb)
+		}
+		if c.na != 0 {
+			id.NotAfter = time.Now().Add(c.na)
+		}
+		o.Identities = []keyless.Identity{id}
+		v, _ = verify.NewVerifier(f.client, nil, verify.WithKeyless(o))
+		res, err = v.VerifyAttestations(f.ctx, d, verify.AttestationOptions{PredicateType: slsa})
+		if c.want == "" {
+			if err != nil {
+				t.Fatalf("inside the identity's window: %v %+v", err, res.Rejected)
+			}
+			continue
+		}
+		mustFailAtt(t, res, err, verify.ErrNotVerified, c.want)
+	}
 }
