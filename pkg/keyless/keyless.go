@@ -158,6 +158,32 @@ type Options struct {
 	// Certificate, when set, must be the signing certificate (cosign's
 	// --certificate).
 	Certificate *x509.Certificate
+	// Intermediates are CA certificates that came with the signature
+	// (cosign's dev.sigstore.cosign/chain annotation, its root dropped).
+	// They are never trusted: they only help build a path from the
+	// signing certificate to a CA root of Trusted, which must be reached.
+	Intermediates []*x509.Certificate
+}
+
+// withIntermediates is trusted material whose certificate authorities also
+// accept a signature's own intermediates on the way to their roots.
+type withIntermediates struct {
+	root.TrustedMaterial
+	inter []*x509.Certificate
+}
+
+func (w withIntermediates) FulcioCertificateAuthorities() []root.CertificateAuthority {
+	cas := w.TrustedMaterial.FulcioCertificateAuthorities()
+	out := make([]root.CertificateAuthority, 0, len(cas))
+	for _, ca := range cas {
+		if f, ok := ca.(*root.FulcioCertificateAuthority); ok {
+			c := *f
+			c.Intermediates = append(append([]*x509.Certificate(nil), f.Intermediates...), w.inter...)
+			ca = &c
+		}
+		out = append(out, ca)
+	}
+	return out
 }
 
 // Result is what a verified signature proves.
@@ -227,6 +253,9 @@ type Artifact struct {
 func Verify(e sgverify.SignedEntity, artifact Artifact, o Options) (*Result, error) {
 	if o.Trusted == nil {
 		return nil, errors.New("no trusted root")
+	}
+	if len(o.Intermediates) > 0 {
+		o.Trusted = withIntermediates{o.Trusted, o.Intermediates}
 	}
 	if len(o.Identities) == 0 {
 		return nil, errors.New("a certificate signature needs an identity to match (--certificate-identity or --certificate-identity-regexp, with --certificate-oidc-issuer or --certificate-oidc-issuer-regexp)")

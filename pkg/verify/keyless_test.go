@@ -404,3 +404,68 @@ func TestKeylessAttestation(t *testing.T) {
 		mustFailAtt(t, res, err, verify.ErrNotVerified, c.want)
 	}
 }
+
+// TestKeylessLegacyChainAnnotation: cosign's dev.sigstore.cosign/chain
+// annotation offers the intermediates between the certificate and a root
+// of the trusted root, as cosign uses it; the chain is never trusted on its
+// own, so one that leads to a root the trusted root does not list fails,
+// saying so.
+func TestKeylessLegacyChainAnnotation(t *testing.T) {
+	vs, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootOnly := func(of *ca.VirtualSigstore) root.TrustedMaterial {
+		fca := *of.FulcioCertificateAuthorities()[0].(*root.FulcioCertificateAuthority)
+		fca.Intermediates = nil // the trusted root lists the root alone
+		return otherCA{TrustedMaterial: vs, cas: []root.CertificateAuthority{&fca}}
+	}
+	vsCA := vs.FulcioCertificateAuthorities()[0].(*root.FulcioCertificateAuthority)
+	chainPEM := func(certs ...*x509.Certificate) string {
+		var b strings.Builder
+		for _, c := range certs {
+			b.Write(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+		}
+		return b.String()
+	}
+	id := keyless.Identity{Subject: testSubject, Issuer: testIssuer}
+	cases := []struct {
+		name    string
+		trusted root.TrustedMaterial
+		chain   string // "" leaves the annotation out
+		want    string
+	}{
+		{name: "intermediate from the chain annotation", trusted: rootOnly(vs), chain: chainPEM(vsCA.Intermediates[0], vsCA.Root)},
+		{name: "intermediate only, no root in the annotation", trusted: rootOnly(vs), chain: chainPEM(vsCA.Intermediates[0], vsCA.Intermediates[0])},
+		{name: "no chain annotation, no intermediate", trusted: rootOnly(vs), want: "leaf certificate verification failed"},
+		{name: "chain to a root the trusted root does not list", trusted: rootOnly(other), chain: chainPEM(vsCA.Intermediates[0], vsCA.Root), want: "which is not a CA root of the trusted root"},
+		{name: "chain annotation that is not PEM", trusted: rootOnly(vs), chain: "not a chain", want: "is not a PEM certificate chain"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, nil)
+			ref := f.reg.Ref("app:1")
+			f.reg.PushImage(t, ref)
+			p := legacyPayload(t, f, ref)
+			k := signKeyless(t, vs, testSubject, p, time.Now().Add(2*time.Minute))
+			ann := k.annotations(true, true)
+			if c.chain != "" {
+				ann[oci.ChainAnnotation] = c.chain
+			}
+			replaceAnnotations(t, f, sigTag(t, f, ref), ann)
+			o := keyless.Options{Trusted: c.trusted, Identities: []keyless.Identity{id}, IgnoreSCT: true}
+			res, err := f.verifyWith(t, ref, verify.Options{}, []verify.Option{verify.WithKeyless(o)})
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("want verified, got %v (%+v)", err, res.Rejected)
+				}
+				return
+			}
+			mustFail(t, err, verify.ErrNotVerified, c.want, res)
+		})
+	}
+}
