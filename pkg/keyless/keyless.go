@@ -23,6 +23,7 @@ import (
 	sgtlog "github.com/sigstore/sigstore-go/pkg/tlog"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	ctx509util "github.com/google/certificate-transparency-go/x509util"
 	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -320,7 +321,7 @@ func Verify(e sgverify.SignedEntity, artifact Artifact, o Options) (*Result, err
 		if serr := signatureErr(); serr != nil {
 			return nil, fmt.Errorf("%w: the signature does not verify with the certificate's key over this artifact: %v", ErrNotVerified, serr)
 		}
-		return nil, fmt.Errorf("%w: %v%s%s%s", ErrNotVerified, err, logHint(e, o.Trusted), timeHint(e, err), unanchoredHint(cert, o.Identities))
+		return nil, fmt.Errorf("%w: %v%s%s%s%s", ErrNotVerified, err, logHint(e, o.Trusted), timeHint(e, err), sctHint(cert, err), unanchoredHint(cert, o.Identities))
 	}
 	out := &Result{Certificate: cert}
 	if s := res.Signature.Certificate; s != nil {
@@ -387,6 +388,18 @@ func timeHint(e sgverify.SignedEntity, err error) string {
 		}
 	}
 	return fmt.Sprintf(" (no verified signing time: a certificate signature needs a verified RFC 3161 timestamp or a Rekor v1 entry's integrated time; the bundle has %d timestamp(s) and %d log entr(ies) with an integrated time, a Rekor v2 entry has none)", len(ts), timed)
+}
+
+// sctHint says whether a certificate whose SCTs did not verify has any.
+func sctHint(cert *x509.Certificate, err error) string {
+	if !strings.Contains(err.Error(), "signed certificate timestamp") {
+		return ""
+	}
+	scts, perr := ctx509util.ParseSCTsFromCertificate(cert.Raw)
+	if perr != nil || len(scts) == 0 {
+		return " (the certificate embeds no SCT: a certificate from a CA without a CT log needs --insecure-ignore-sct)"
+	}
+	return fmt.Sprintf(" (the certificate embeds %d SCT(s), none signed over this certificate by a CT log of the trusted root)", len(scts))
 }
 
 // unanchoredHint says when an identity failed only because its regular

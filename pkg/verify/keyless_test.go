@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/imgsign/imgsign/internal/keylesstest"
 	"github.com/imgsign/imgsign/pkg/bundle"
 	"github.com/imgsign/imgsign/pkg/keyless"
 	"github.com/imgsign/imgsign/pkg/oci"
@@ -294,6 +295,13 @@ func pushKeylessBundleOf(t testing.TB, f *fixture, vs *ca.VirtualSigstore, subje
 	if err != nil {
 		t.Fatal(err)
 	}
+	pushBundleJSON(t, f, subject, data, pt)
+}
+
+// pushBundleJSON attaches a bundle of an in-toto statement of predicate
+// type pt to subject as a referrer, as cosign v3 does.
+func pushBundleJSON(t testing.TB, f *fixture, subject name.Digest, data []byte, pt string) {
+	t.Helper()
 	r, err := f.client.Resolve(f.ctx, subject)
 	if err != nil {
 		t.Fatal(err)
@@ -459,6 +467,44 @@ func TestKeylessLegacyChainAnnotation(t *testing.T) {
 			replaceAnnotations(t, f, sigTag(t, f, ref), ann)
 			o := keyless.Options{Trusted: c.trusted, Identities: []keyless.Identity{id}, IgnoreSCT: true}
 			res, err := f.verifyWith(t, ref, verify.Options{}, []verify.Option{verify.WithKeyless(o)})
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("want verified, got %v (%+v)", err, res.Rejected)
+				}
+				return
+			}
+			mustFail(t, err, verify.ErrNotVerified, c.want, res)
+		})
+	}
+}
+
+// TestKeylessSCT: with SCTs required (the default), a certificate must
+// carry an SCT that a CT log of the trusted root signed over this very
+// certificate; an SCT signed by another key (though it names the trusted
+// log) or over another certificate is refused for that reason.
+func TestKeylessSCT(t *testing.T) {
+	ks := keylesstest.New(t)
+	other, _ := ks.Issue(t, keylesstest.Cert{Subject: "other@example.com", Issuer: testIssuer, NoSCT: true})
+	cases := []struct {
+		name string
+		cert keylesstest.Cert
+		want string
+	}{
+		{name: "SCT by the trusted CT log", cert: keylesstest.Cert{}},
+		{name: "no SCT", cert: keylesstest.Cert{NoSCT: true}, want: "embeds no SCT"},
+		{name: "SCT signed by a key not in the trusted root", cert: keylesstest.Cert{SCTKey: keylesstest.NewKey(t)}, want: "embeds 1 SCT(s), none signed over this certificate by a CT log of the trusted root"},
+		{name: "SCT over another certificate", cert: keylesstest.Cert{SCTOver: other}, want: "embeds 1 SCT(s), none signed over this certificate"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, nil)
+			d := f.reg.PushImage(t, f.reg.Ref("app:1"))
+			h, _ := v1.NewHash(d.DigestStr())
+			c.cert.Subject, c.cert.Issuer = testSubject, testIssuer
+			cert, key := ks.Issue(t, c.cert)
+			pushBundleJSON(t, f, d, ks.DSSEBundle(t, cert, key, mustStatement(t, h, statement.CosignSign)), statement.CosignSign)
+			o := keyless.Options{Trusted: ks, Identities: []keyless.Identity{{Subject: testSubject, Issuer: testIssuer}}}
+			res, err := f.verifyWith(t, d.String(), verify.Options{Format: verify.FormatBundle}, []verify.Option{verify.WithKeyless(o)})
 			if c.want == "" {
 				if err != nil {
 					t.Fatalf("want verified, got %v (%+v)", err, res.Rejected)
