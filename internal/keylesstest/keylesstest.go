@@ -34,6 +34,11 @@ import (
 	cttls "github.com/google/certificate-transparency-go/tls"
 	ctx509 "github.com/google/certificate-transparency-go/x509"
 	ctx509util "github.com/google/certificate-transparency-go/x509util"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/imgsign/imgsign/pkg/bundle"
+	"github.com/imgsign/imgsign/pkg/oci"
+	"github.com/imgsign/imgsign/pkg/statement"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
@@ -280,6 +285,38 @@ func (s *Sigstore) DSSEBundle(t testing.TB, cert *x509.Certificate, key *ecdsa.P
 		t.Fatal(err)
 	}
 	return data
+}
+
+// Attach signs image d keyless with cert and key as cosign v3 does: a
+// bundle of an in-toto statement about d of predicate type pt (a cosign
+// signature with statement.CosignSign, else an attestation) attached as a
+// referrer through client.
+func (s *Sigstore) Attach(t testing.TB, client *oci.Client, d name.Digest, cert *x509.Certificate, key *ecdsa.PrivateKey, pt string) {
+	t.Helper()
+	h, err := v1.NewHash(d.DigestStr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmt, err := statement.ForImage(h, pt, json.RawMessage(`{"by":"keylesstest"}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	AttachBundle(t, client, d, s.DSSEBundle(t, cert, key, stmt), pt)
+}
+
+// AttachBundle attaches a bundle of an in-toto statement of predicate type
+// pt to d as a referrer, as cosign v3 does.
+func AttachBundle(t testing.TB, client *oci.Client, d name.Digest, data []byte, pt string) {
+	t.Helper()
+	ctx := context.Background()
+	r, err := client.Resolve(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann := map[string]string{oci.BundleContentAnnotation: "dsse-envelope", oci.BundlePredicateTypeAnnotation: pt}
+	if _, err := client.PushReferrer(ctx, d, r.Descriptor, oci.Artifact{ArtifactType: bundle.MediaTypeV03, Layer: data, LayerMediaType: bundle.MediaTypeV03, Annotations: ann}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TrustedRootJSON is the trusted_root.json of this Sigstore: its CA (or

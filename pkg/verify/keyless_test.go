@@ -14,7 +14,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/imgsign/imgsign/internal/keylesstest"
-	"github.com/imgsign/imgsign/pkg/bundle"
 	"github.com/imgsign/imgsign/pkg/keyless"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/sign"
@@ -302,14 +301,7 @@ func pushKeylessBundleOf(t testing.TB, f *fixture, vs *ca.VirtualSigstore, subje
 // type pt to subject as a referrer, as cosign v3 does.
 func pushBundleJSON(t testing.TB, f *fixture, subject name.Digest, data []byte, pt string) {
 	t.Helper()
-	r, err := f.client.Resolve(f.ctx, subject)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ann := map[string]string{oci.BundleContentAnnotation: "dsse-envelope", oci.BundlePredicateTypeAnnotation: pt}
-	if _, err := f.client.PushReferrer(f.ctx, subject, r.Descriptor, oci.Artifact{ArtifactType: bundle.MediaTypeV03, Layer: data, LayerMediaType: bundle.MediaTypeV03, Annotations: ann}); err != nil {
-		t.Fatal(err)
-	}
+	keylesstest.AttachBundle(t, f.client, subject, data, pt)
 }
 
 func TestKeylessBundle(t *testing.T) {
