@@ -158,10 +158,7 @@ func (a *App) printGateVerdict(r *gate.Result) {
 			fmt.Fprintf(a.Stderr, "  content re-hashed: %d manifest(s), %d blob(s), %d bytes\n", b.Manifests, b.Blobs, b.Bytes)
 		}
 		for _, s := range r.Signatures.Signatures {
-			fmt.Fprintf(a.Stderr, "  %s signature by key %s\n", s.Source, s.KeyID)
-			for _, line := range describeLog(s.Tlog, s.TlogUnchecked) {
-				fmt.Fprintf(a.Stderr, "    %s\n", line)
-			}
+			a.printSigner(s.Source+" signature", s.KeyID, s.Identity, s.SignedAt, s.Tlog, s.TlogUnchecked)
 		}
 		a.printRejections(r.Signatures.Rejected, r.Signatures.Warnings, "signature")
 	}

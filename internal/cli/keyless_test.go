@@ -1,11 +1,17 @@
 package cli
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
 	"testing"
+
+	"github.com/imgsign/imgsign/internal/keylesstest"
+	"github.com/imgsign/imgsign/internal/testreg"
+	"github.com/imgsign/imgsign/pkg/oci"
+	"github.com/imgsign/imgsign/pkg/statement"
 )
 
 // conformanceDir holds the shared bundle-verify cases (with their README
@@ -137,4 +143,94 @@ func TestMalformedTrustedRoot(t *testing.T) {
 	r = run{}.do(t, "verify", "--policy", policy, "example.com/app@sha256:"+sixtyFour)
 	r.expect(t, ExitTrust, "malformed trust material")
 	r.expect(t, ExitTrust, "policy.yaml:5")
+}
+
+// TestKeylessPrivateCAFlags: an enterprise CA without Fulcio, as cosign
+// names its flags: --ca-roots with --ca-intermediates, or --certificate-chain;
+// --certificate pins the signing certificate. The trusted root still gives
+// the log, the TSA and the CT log. Each flag is tested both ways, with the
+// reason asserted.
+func TestKeylessPrivateCAFlags(t *testing.T) {
+	reg := testreg.Start(t, nil)
+	client, err := oci.NewClient(oci.Options{Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := keylesstest.New(t)
+	other := keylesstest.New(t) // another CA
+	dir := t.TempDir()
+	file := func(name string, certs ...*x509.Certificate) string {
+		p := filepath.Join(dir, name)
+		keylesstest.WritePEM(t, p, certs...)
+		return p
+	}
+	trNoCA := filepath.Join(dir, "trusted_root.json")
+	if err := os.WriteFile(trNoCA, ks.TrustedRootJSON(t, true), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	roots, inter := file("roots.pem", ks.Root), file("inter.pem", ks.Intermediate)
+	chain, otherChain := file("chain.pem", ks.Intermediate, ks.Root), file("other-chain.pem", other.Intermediate, other.Root)
+	otherRoots := file("other-roots.pem", other.Root)
+
+	const subject, issuer = "release@corp.example", "https://idp.corp.example"
+	ref := reg.Ref("corp/app:v1")
+	d := reg.PushImage(t, ref)
+	leaf, key := ks.Issue(t, keylesstest.Cert{Subject: subject, Issuer: issuer})
+	ks.Attach(t, client, d, leaf, key, statement.CosignSign)
+	leafFile := file("leaf.pem", leaf)
+	otherLeaf, _ := ks.Issue(t, keylesstest.Cert{Subject: subject, Issuer: issuer})
+	otherLeafFile := file("other-leaf.pem", otherLeaf)
+
+	v := func(extra ...string) result {
+		args := append([]string{"verify", "--trusted-root", trNoCA, "--certificate-identity", subject, "--certificate-oidc-issuer", issuer}, extra...)
+		return run{}.do(t, append(args, ref)...)
+	}
+	v("--ca-roots", roots, "--ca-intermediates", inter).expect(t, ExitOK, "bundle signature by "+subject)
+	v("--certificate-chain", chain).expect(t, ExitOK, "Verified")
+	v("--certificate-chain", chain, "--certificate", leafFile).expect(t, ExitOK, "Verified")
+
+	// The trusted root lists no CA: without a private CA nothing chains.
+	v().expect(t, ExitNotVerified, "leaf certificate verification failed")
+	// A root without the intermediate the bundle does not carry.
+	v("--ca-roots", roots).expect(t, ExitNotVerified, "leaf certificate verification failed")
+	// Another CA's root, or chain.
+	v("--ca-roots", otherRoots, "--ca-intermediates", inter).expect(t, ExitNotVerified, "leaf certificate verification failed")
+	v("--certificate-chain", otherChain).expect(t, ExitNotVerified, "leaf certificate verification failed")
+	// A certificate that is not the signing one.
+	v("--certificate-chain", chain, "--certificate", otherLeafFile).expect(t, ExitNotVerified, "not the one given with --certificate")
+	// Command-line errors.
+	v("--ca-intermediates", inter).expect(t, ExitUsage, "--ca-intermediates needs --ca-roots")
+	v("--ca-roots", filepath.Join(dir, "trusted_root.json")).expect(t, ExitError, "no PEM certificate")
+}
+
+// TestVerifyPolicyIdentities: `verify --policy` with identities, through
+// the command: a signer the policy names passes, another is refused with
+// the reason (exit 12).
+func TestVerifyPolicyIdentities(t *testing.T) {
+	reg := testreg.Start(t, nil)
+	client, err := oci.NewClient(oci.Options{Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := keylesstest.New(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "trusted_root.json"), ks.TrustedRootJSON(t, false), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	policy := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policy, []byte("version: 1\ndefault:\n  identities:\n    - {issuer: https://issuer.example.com, subjectRegExp: '.*@release\\.example\\.com'}\n  trustedRoot: trusted_root.json\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	signed := func(repo, subject string) string {
+		ref := reg.Ref(repo + ":v1")
+		d := reg.PushImage(t, ref)
+		c, k := ks.Issue(t, keylesstest.Cert{Subject: subject, Issuer: "https://issuer.example.com"})
+		ks.Attach(t, client, d, c, k, statement.CosignSign)
+		return ref
+	}
+	good, bad := signed("app/good", "ci@release.example.com"), signed("app/bad", "ci@release.example.com.attacker.example")
+	run{}.do(t, "verify", "--policy", policy, good).expect(t, ExitOK, "ci@release.example.com")
+	r := run{}.do(t, "verify", "--policy", policy, good, bad)
+	r.expect(t, ExitNotVerified, "FAILED "+bad)
+	r.expect(t, ExitNotVerified, "expected SAN value to match regex")
 }

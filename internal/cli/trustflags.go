@@ -120,12 +120,13 @@ func (a *App) verifyImage(ctx context.Context, t *trustFlags, reg *registryFlags
 	return signers(results[0]), nil
 }
 
-// signers names the keys that signed, once each.
+// signers names the keys and certificate identities that signed, once
+// each.
 func signers(res *verify.Result) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, s := range res.Signatures {
-		w := "key " + s.KeyID
+		w := signerName(s.KeyID, s.Identity)
 		if !seen[w] {
 			seen[w] = true
 			out = append(out, w)

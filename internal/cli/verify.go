@@ -16,6 +16,7 @@ import (
 	"github.com/imgsign/imgsign/pkg/keys"
 	"github.com/imgsign/imgsign/pkg/layout"
 	"github.com/imgsign/imgsign/pkg/oci"
+	"github.com/imgsign/imgsign/pkg/tlog"
 	"github.com/imgsign/imgsign/pkg/verify"
 	"github.com/spf13/cobra"
 )
@@ -281,17 +282,7 @@ func (a *App) printVerdict(res *verify.Result, err error) {
 			fmt.Fprintf(a.Stderr, "  content re-hashed: %d manifest(s), %d blob(s), %d bytes\n", b.Manifests, b.Blobs, b.Bytes)
 		}
 		for _, s := range res.Signatures {
-			if id := s.Identity; id != nil {
-				fmt.Fprintf(a.Stderr, "  %s signature by %s (issuer %s)\n", s.Source, id.Subject, id.Issuer)
-				for _, t := range s.SignedAt {
-					fmt.Fprintf(a.Stderr, "    signed at %s (verified)\n", t.UTC().Format(time.RFC3339))
-				}
-				continue
-			}
-			fmt.Fprintf(a.Stderr, "  %s signature by key %s\n", s.Source, s.KeyID)
-			for _, line := range describeLog(s.Tlog, s.TlogUnchecked) {
-				fmt.Fprintf(a.Stderr, "    %s\n", line)
-			}
+			a.printSigner(s.Source+" signature", s.KeyID, s.Identity, s.SignedAt, s.Tlog, s.TlogUnchecked)
 		}
 	} else {
 		at := ""
@@ -301,6 +292,32 @@ func (a *App) printVerdict(res *verify.Result, err error) {
 		fmt.Fprintf(a.Stderr, "FAILED %s%s: %s\n", res.Image, at, oneLine(err.Error()))
 	}
 	a.printRejections(res.Rejected, res.Warnings, "signature")
+}
+
+// printSigner writes who made one verified signature or attestation
+// (what): the key and its log entries, or the certificate identity and its
+// verified signing times.
+func (a *App) printSigner(what, keyID string, id *verify.SignerIdentity, signedAt []time.Time, facts []tlog.Facts, unchecked int) {
+	if id != nil {
+		fmt.Fprintf(a.Stderr, "  %s by %s (issuer %s)\n", what, id.Subject, id.Issuer)
+		for _, t := range signedAt {
+			fmt.Fprintf(a.Stderr, "    signed at %s (verified)\n", t.UTC().Format(time.RFC3339))
+		}
+		return
+	}
+	fmt.Fprintf(a.Stderr, "  %s by key %s\n", what, keyID)
+	for _, line := range describeLog(facts, unchecked) {
+		fmt.Fprintf(a.Stderr, "    %s\n", line)
+	}
+}
+
+// signerName names who made a verified signature: its key, or its
+// certificate identity and issuer.
+func signerName(keyID string, id *verify.SignerIdentity) string {
+	if id != nil {
+		return id.Subject + " (issuer " + id.Issuer + ")"
+	}
+	return "key " + keyID
 }
 
 // printRejections lists rejected signatures or attestations (noun) and
