@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/imgsign/imgsign/pkg/envelope"
@@ -147,8 +148,8 @@ const maxChainCertificates = 10
 // untrusted intermediates (keyless.Options.Intermediates); the last is
 // returned only to explain a failure, never trusted.
 func legacyChain(ann map[string]string) (inter []*x509.Certificate, last *x509.Certificate, err error) {
-	s, ok := ann[oci.ChainAnnotation]
-	if !ok {
+	s := ann[oci.ChainAnnotation]
+	if strings.TrimSpace(s) == "" { // cosign writes it empty when it has no chain
 		return nil, nil, nil
 	}
 	if len(s) > maxLegacyAnnotation {

@@ -443,6 +443,7 @@ func TestKeylessLegacyChainAnnotation(t *testing.T) {
 		{name: "intermediate only, no root in the annotation", trusted: rootOnly(vs), chain: chainPEM(vsCA.Intermediates[0], vsCA.Intermediates[0])},
 		{name: "no chain annotation, no intermediate", trusted: rootOnly(vs), want: "leaf certificate verification failed"},
 		{name: "chain to a root the trusted root does not list", trusted: rootOnly(other), chain: chainPEM(vsCA.Intermediates[0], vsCA.Root), want: "which is not a CA root of the trusted root"},
+		{name: "empty chain annotation, as cosign writes without a chain", trusted: vs, chain: " "},
 		{name: "chain annotation that is not PEM", trusted: rootOnly(vs), chain: "not a chain", want: "is not a PEM certificate chain"},
 	}
 	for _, c := range cases {
