@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/imgsign/imgsign/internal/keylesstest"
@@ -233,4 +234,42 @@ func TestVerifyPolicyIdentities(t *testing.T) {
 	r := run{}.do(t, "verify", "--policy", policy, good, bad)
 	r.expect(t, ExitNotVerified, "FAILED "+bad)
 	r.expect(t, ExitNotVerified, "expected SAN value to match regex")
+}
+
+// TestKeylessDiffAndDockerfile: diff and dockerfile verify take the same
+// certificate identity flags as verify (one shared verifyRefs) and name a
+// keyless signer by its identity.
+func TestKeylessDiffAndDockerfile(t *testing.T) {
+	reg := testreg.Start(t, nil)
+	client, err := oci.NewClient(oci.Options{Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := keylesstest.New(t)
+	dir := t.TempDir()
+	tr := filepath.Join(dir, "trusted_root.json")
+	if err := os.WriteFile(tr, ks.TrustedRootJSON(t, false), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const subject, issuer = "release@example.com", "https://issuer.example.com"
+	ref := reg.Ref("df/base:v1")
+	d := reg.PushImage(t, ref)
+	c, k := ks.Issue(t, keylesstest.Cert{Subject: subject, Issuer: issuer})
+	ks.Attach(t, client, d, c, k, statement.CosignSign)
+	id := []string{"--trusted-root", tr, "--certificate-identity", subject, "--certificate-oidc-issuer", issuer}
+
+	r := run{}.do(t, append(append([]string{"diff"}, id...), ref, d.String())...)
+	r.expect(t, ExitOK, "Verified")
+	if strings.Count(r.stdout, "signed by "+subject+" (issuer "+issuer+")") != 2 {
+		t.Errorf("diff does not name the keyless signer of both sides:\n%s", r.stdout)
+	}
+
+	df := filepath.Join(dir, "Dockerfile")
+	if err := os.WriteFile(df, []byte("FROM "+ref+"\nRUN true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run{}.do(t, append(append([]string{"dockerfile", "verify"}, id...), df)...).expect(t, ExitOK, "line 1 FROM "+ref+": verified")
+	r = run{}.do(t, "dockerfile", "verify", "--trusted-root", tr, "--certificate-identity", "mallory@example.com", "--certificate-oidc-issuer", issuer, df)
+	r.expect(t, ExitNotVerified, "line 1 FROM "+ref+": FAILED")
+	r.expect(t, ExitNotVerified, `expected SAN value "mallory@example.com"`)
 }
