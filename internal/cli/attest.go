@@ -240,10 +240,7 @@ func (a *App) printAttestationVerdict(res *verify.AttestationResult, err error) 
 	if err == nil {
 		fmt.Fprintf(a.Stderr, "Verified %d attestation(s) of %s (%s)\n", len(res.Attestations), res.Image, res.Digest)
 		for _, at := range res.Attestations {
-			fmt.Fprintf(a.Stderr, "  %s attestation by key %s\n", at.Source, at.KeyID)
-			for _, line := range describeLog(at.Tlog, at.TlogUnchecked) {
-				fmt.Fprintf(a.Stderr, "    %s\n", line)
-			}
+			a.printSigner(at.Source+" attestation", at.KeyID, at.Identity, at.SignedAt, at.Tlog, at.TlogUnchecked)
 		}
 	} else {
 		fmt.Fprintf(a.Stderr, "FAILED %s: %s\n", res.Image, oneLine(err.Error()))

@@ -18,7 +18,7 @@ import (
 	"github.com/imgsign/imgsign/pkg/keys"
 	"github.com/imgsign/imgsign/pkg/sign"
 	"github.com/imgsign/imgsign/pkg/tlog"
-	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/imgsign/imgsign/pkg/trustroot"
 	"github.com/spf13/cobra"
 )
 
@@ -175,9 +175,9 @@ line, 3 a key was rejected, 1 any other error.`,
 				if logs.trustedRoot != "" {
 					// Its TSAs verify the bundle's timestamps; its logs,
 					// if it lists any, the bundle's log entries.
-					tr, err := root.NewTrustedRootFromPath(logs.trustedRoot)
+					tr, err := trustroot.LoadFile(logs.trustedRoot)
 					if err != nil {
-						return fmt.Errorf("--trusted-root %s: %w", logs.trustedRoot, err)
+						return fmt.Errorf("--trusted-root: %w", err)
 					}
 					opts.Trusted = tr
 					if len(tr.RekorLogs()) == 0 {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
@@ -12,7 +11,6 @@ import (
 	"github.com/imgsign/imgsign/internal/atomicfile"
 	"github.com/imgsign/imgsign/pkg/dockerfile"
 	"github.com/imgsign/imgsign/pkg/gate"
-	"github.com/imgsign/imgsign/pkg/verify"
 	"github.com/spf13/cobra"
 )
 
@@ -201,44 +199,16 @@ func (a *App) verifyDockerfileRefs(ctx context.Context, tf *trustFlags, reg *reg
 	if err != nil {
 		return nil, nil, err
 	}
-	logOpts, err := tf.verifierOptions(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	v, ctx, cancel, err := a.verifier(ctx, reg, tf.keyPaths, logOpts...)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer cancel()
-	var (
-		first   error
-		results []*verify.Result
-	)
-	for _, ref := range refs {
-		res, err := v.Verify(ctx, ref, opts)
-		a.printVerdict(res, err)
-		results = append(results, res)
+	results, err := a.verifyRefs(ctx, tf, reg, refs, opts, output)
+	for _, res := range results {
 		digests = append(digests, res.Digest)
-		if err != nil {
-			verdicts = append(verdicts, "FAILED")
-			if first == nil {
-				first = err
-			}
-			continue
+		verdict := "FAILED"
+		if res.Verified {
+			verdict = "verified"
 		}
-		verdicts = append(verdicts, "verified")
+		verdicts = append(verdicts, verdict)
 	}
-	if output == "json" {
-		enc := json.NewEncoder(a.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(results); err != nil {
-			return digests, verdicts, err
-		}
-	}
-	if first != nil {
-		return digests, verdicts, exitError{code: verifyExitCode(first), err: first, reported: true}
-	}
-	return digests, verdicts, nil
+	return digests, verdicts, err
 }
 
 // platformImage is an image a build uses, for every platform built or

@@ -16,6 +16,7 @@ import (
 	"github.com/imgsign/imgsign/pkg/k8simages"
 	"github.com/imgsign/imgsign/pkg/keys"
 	"github.com/imgsign/imgsign/pkg/trustpolicy"
+	"github.com/imgsign/imgsign/pkg/trustroot"
 	"github.com/imgsign/imgsign/pkg/verify"
 	"github.com/spf13/cobra"
 )
@@ -72,8 +73,9 @@ func (a *App) manifestRefs(paths []string) ([]name.Reference, error) {
 // loadPolicy reads a trust policy; its errors are the user's to fix.
 func loadPolicy(path string) (*trustpolicy.Policy, error) {
 	p, err := trustpolicy.Load(path)
-	if errors.Is(err, keys.ErrKeyRefused) || errors.Is(err, keys.ErrKeyUnreachable) || errors.Is(err, keys.ErrNoProvider) {
-		// A kms: key the provider refused (exit 3) or could not serve.
+	if errors.Is(err, keys.ErrKeyRefused) || errors.Is(err, keys.ErrKeyUnreachable) || errors.Is(err, keys.ErrNoProvider) || trustroot.IsTrustError(err) {
+		// A kms: key the provider refused (exit 3) or could not serve, or
+		// a malformed trustedRoot file (exit 15).
 		return nil, err
 	}
 	if err != nil {
@@ -156,10 +158,7 @@ func (a *App) printGateVerdict(r *gate.Result) {
 			fmt.Fprintf(a.Stderr, "  content re-hashed: %d manifest(s), %d blob(s), %d bytes\n", b.Manifests, b.Blobs, b.Bytes)
 		}
 		for _, s := range r.Signatures.Signatures {
-			fmt.Fprintf(a.Stderr, "  %s signature by key %s\n", s.Source, s.KeyID)
-			for _, line := range describeLog(s.Tlog, s.TlogUnchecked) {
-				fmt.Fprintf(a.Stderr, "    %s\n", line)
-			}
+			a.printSigner(s.Source+" signature", s.KeyID, s.Identity, s.SignedAt, s.Tlog, s.TlogUnchecked)
 		}
 		a.printRejections(r.Signatures.Rejected, r.Signatures.Warnings, "signature")
 	}

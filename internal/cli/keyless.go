@@ -70,9 +70,9 @@ func (f *keylessFlags) options(ctx context.Context, trustedRoot string) (keyless
 	o := keyless.Options{Identities: []keyless.Identity{f.id}, IgnoreSCT: f.ignoreSCT, IgnoreTlog: f.ignoreTlog}
 	var tr root.TrustedMaterial
 	if trustedRoot != "" {
-		r, err := root.NewTrustedRootFromPath(trustedRoot)
+		r, err := trustroot.LoadFile(trustedRoot)
 		if err != nil {
-			return o, fmt.Errorf("--trusted-root %s: %w", trustedRoot, err)
+			return o, fmt.Errorf("--trusted-root: %w", err)
 		}
 		tr = r
 	} else {

@@ -113,29 +113,20 @@ func (a *App) verifyImage(ctx context.Context, t *trustFlags, reg *registryFlags
 		return nil, err
 	}
 	opts.Platform = platform
-	logOpts, err := t.verifierOptions(ctx)
+	results, err := a.verifyRefs(ctx, t, reg, []name.Reference{ref}, opts, "text")
 	if err != nil {
 		return nil, err
 	}
-	v, ctx, cancel, err := a.verifier(ctx, reg, t.keyPaths, logOpts...)
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
-	res, err := v.Verify(ctx, ref, opts)
-	a.printVerdict(res, err)
-	if err != nil {
-		return nil, exitError{code: verifyExitCode(err), err: err, reported: true}
-	}
-	return signers(res), nil
+	return signers(results[0]), nil
 }
 
-// signers names the keys that signed, once each.
+// signers names the keys and certificate identities that signed, once
+// each.
 func signers(res *verify.Result) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, s := range res.Signatures {
-		w := "key " + s.KeyID
+		w := signerName(s.KeyID, s.Identity)
 		if !seen[w] {
 			seen[w] = true
 			out = append(out, w)

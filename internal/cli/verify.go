@@ -10,11 +10,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/imgsign/imgsign/pkg/gate"
 	"github.com/imgsign/imgsign/pkg/keys"
 	"github.com/imgsign/imgsign/pkg/layout"
 	"github.com/imgsign/imgsign/pkg/oci"
+	"github.com/imgsign/imgsign/pkg/tlog"
 	"github.com/imgsign/imgsign/pkg/verify"
 	"github.com/spf13/cobra"
 )
@@ -200,51 +202,8 @@ machine-readable result per image on standard output.
 			if opts.SignatureRepo, err = a.signatureRepo(sigRepo); err != nil {
 				return err
 			}
-			logOpts, err := tf.verifierOptions(cmd.Context())
-			if err != nil {
-				return err
-			}
-			v, ctx, cancel, err := a.verifier(cmd.Context(), &reg, tf.keyPaths, logOpts...)
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			if gf.jobs < 1 {
-				return usageError{fmt.Errorf("--jobs must be at least 1")}
-			}
-			// --jobs images at once over the one client; verdicts in order.
-			results := make([]*verify.Result, len(refs))
-			errs := make([]error, len(refs))
-			sem := make(chan struct{}, gf.jobs)
-			var wg sync.WaitGroup
-			for i, ref := range refs {
-				wg.Add(1)
-				sem <- struct{}{}
-				go func() {
-					defer wg.Done()
-					defer func() { <-sem }()
-					results[i], errs[i] = v.Verify(ctx, ref, opts)
-				}()
-			}
-			wg.Wait()
-			var first error
-			for i, res := range results {
-				a.printVerdict(res, errs[i])
-				if errs[i] != nil && first == nil {
-					first = errs[i]
-				}
-			}
-			if output == "json" {
-				enc := json.NewEncoder(a.Stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(results); err != nil {
-					return err
-				}
-			}
-			if first != nil {
-				return exitError{code: verifyExitCode(first), err: first, reported: true}
-			}
-			return nil
+			_, err = a.verifyRefs(cmd.Context(), &tf, &reg, refs, opts, output)
+			return err
 		},
 	}
 	f := cmd.Flags()
@@ -255,6 +214,60 @@ machine-readable result per image on standard output.
 	src.register(cmd)
 	reg.register(cmd)
 	return cmd
+}
+
+// verifyRefs verifies refs against the keys or certificate identities of
+// tf (key mode; opts from tf.keyOptions, with any Platform or SignatureRepo
+// set), --jobs at a time over one registry client. It prints each verdict
+// in order on stderr as verify does, and with output "json" the results on
+// stdout. It returns a result per reference and an error carrying the exit
+// code of the first failure. verify, dockerfile verify|pin and diff all
+// verify through it.
+func (a *App) verifyRefs(ctx context.Context, tf *trustFlags, reg *registryFlags, refs []name.Reference, opts verify.Options, output string) ([]*verify.Result, error) {
+	if tf.gf.jobs < 1 {
+		return nil, usageError{fmt.Errorf("--jobs must be at least 1")}
+	}
+	logOpts, err := tf.verifierOptions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v, ctx, cancel, err := a.verifier(ctx, reg, tf.keyPaths, logOpts...)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	results := make([]*verify.Result, len(refs))
+	errs := make([]error, len(refs))
+	sem := make(chan struct{}, tf.gf.jobs)
+	var wg sync.WaitGroup
+	for i, ref := range refs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			results[i], errs[i] = v.Verify(ctx, ref, opts)
+		}()
+	}
+	wg.Wait()
+	var first error
+	for i, res := range results {
+		a.printVerdict(res, errs[i])
+		if errs[i] != nil && first == nil {
+			first = errs[i]
+		}
+	}
+	if output == "json" {
+		enc := json.NewEncoder(a.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(results); err != nil {
+			return results, err
+		}
+	}
+	if first != nil {
+		return results, exitError{code: verifyExitCode(first), err: first, reported: true}
+	}
+	return results, nil
 }
 
 // printVerdict writes the human summary of one image to stderr.
@@ -269,17 +282,7 @@ func (a *App) printVerdict(res *verify.Result, err error) {
 			fmt.Fprintf(a.Stderr, "  content re-hashed: %d manifest(s), %d blob(s), %d bytes\n", b.Manifests, b.Blobs, b.Bytes)
 		}
 		for _, s := range res.Signatures {
-			if id := s.Identity; id != nil {
-				fmt.Fprintf(a.Stderr, "  %s signature by %s (issuer %s)\n", s.Source, id.Subject, id.Issuer)
-				for _, t := range s.SignedAt {
-					fmt.Fprintf(a.Stderr, "    signed at %s (verified)\n", t.UTC().Format(time.RFC3339))
-				}
-				continue
-			}
-			fmt.Fprintf(a.Stderr, "  %s signature by key %s\n", s.Source, s.KeyID)
-			for _, line := range describeLog(s.Tlog, s.TlogUnchecked) {
-				fmt.Fprintf(a.Stderr, "    %s\n", line)
-			}
+			a.printSigner(s.Source+" signature", s.KeyID, s.Identity, s.SignedAt, s.Tlog, s.TlogUnchecked)
 		}
 	} else {
 		at := ""
@@ -289,6 +292,32 @@ func (a *App) printVerdict(res *verify.Result, err error) {
 		fmt.Fprintf(a.Stderr, "FAILED %s%s: %s\n", res.Image, at, oneLine(err.Error()))
 	}
 	a.printRejections(res.Rejected, res.Warnings, "signature")
+}
+
+// printSigner writes who made one verified signature or attestation
+// (what): the key and its log entries, or the certificate identity and its
+// verified signing times.
+func (a *App) printSigner(what, keyID string, id *verify.SignerIdentity, signedAt []time.Time, facts []tlog.Facts, unchecked int) {
+	if id != nil {
+		fmt.Fprintf(a.Stderr, "  %s by %s (issuer %s)\n", what, id.Subject, id.Issuer)
+		for _, t := range signedAt {
+			fmt.Fprintf(a.Stderr, "    signed at %s (verified)\n", t.UTC().Format(time.RFC3339))
+		}
+		return
+	}
+	fmt.Fprintf(a.Stderr, "  %s by key %s\n", what, keyID)
+	for _, line := range describeLog(facts, unchecked) {
+		fmt.Fprintf(a.Stderr, "    %s\n", line)
+	}
+}
+
+// signerName names who made a verified signature: its key, or its
+// certificate identity and issuer.
+func signerName(keyID string, id *verify.SignerIdentity) string {
+	if id != nil {
+		return id.Subject + " (issuer " + id.Issuer + ")"
+	}
+	return "key " + keyID
 }
 
 // printRejections lists rejected signatures or attestations (noun) and

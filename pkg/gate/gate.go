@@ -284,8 +284,8 @@ func (g *Gate) verify(ctx context.Context, d name.Digest, req *trustpolicy.Requi
 		return fail(err)
 	}
 	// Attestations meet the requirement as signatures do: made by
-	// Threshold distinct keys, within MaxAge; a statement cannot carry
-	// signed annotations, so with annotations required only the keys whose
+	// Threshold distinct keys, within MaxAge and each key's window; a
+	// statement cannot carry signed annotations, so with annotations required only the keys whose
 	// signature met them count.
 	var signedBy map[string]bool
 	if len(req.Annotations) > 0 {
@@ -296,7 +296,7 @@ func (g *Gate) verify(ctx context.Context, d name.Digest, req *trustpolicy.Requi
 	}
 	for _, a := range req.Attestations {
 		ao := verify.AttestationOptions{PredicateType: a.Type, Policy: a.Conditions, RequireTlog: o.RequireTlog, Format: g.o.Format,
-			Threshold: req.Threshold, MaxAge: req.MaxAge, Now: g.o.Now, SignedBy: signedBy}
+			Threshold: req.Threshold, MaxAge: req.MaxAge, Now: g.o.Now, SignedBy: signedBy, KeyWindows: o.KeyWindows}
 		ar, err := v.VerifyAttestations(ctx, d, ao)
 		res.Attestations = append(res.Attestations, ar)
 		if err != nil {

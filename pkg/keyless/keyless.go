@@ -23,6 +23,7 @@ import (
 	sgtlog "github.com/sigstore/sigstore-go/pkg/tlog"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	ctx509util "github.com/google/certificate-transparency-go/x509util"
 	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -158,6 +159,32 @@ type Options struct {
 	// Certificate, when set, must be the signing certificate (cosign's
 	// --certificate).
 	Certificate *x509.Certificate
+	// Intermediates are CA certificates that came with the signature
+	// (cosign's dev.sigstore.cosign/chain annotation, its root dropped).
+	// They are never trusted: they only help build a path from the
+	// signing certificate to a CA root of Trusted, which must be reached.
+	Intermediates []*x509.Certificate
+}
+
+// withIntermediates is trusted material whose certificate authorities also
+// accept a signature's own intermediates on the way to their roots.
+type withIntermediates struct {
+	root.TrustedMaterial
+	inter []*x509.Certificate
+}
+
+func (w withIntermediates) FulcioCertificateAuthorities() []root.CertificateAuthority {
+	cas := w.TrustedMaterial.FulcioCertificateAuthorities()
+	out := make([]root.CertificateAuthority, 0, len(cas))
+	for _, ca := range cas {
+		if f, ok := ca.(*root.FulcioCertificateAuthority); ok {
+			c := *f
+			c.Intermediates = append(append([]*x509.Certificate(nil), f.Intermediates...), w.inter...)
+			ca = &c
+		}
+		out = append(out, ca)
+	}
+	return out
 }
 
 // Result is what a verified signature proves.
@@ -228,6 +255,9 @@ func Verify(e sgverify.SignedEntity, artifact Artifact, o Options) (*Result, err
 	if o.Trusted == nil {
 		return nil, errors.New("no trusted root")
 	}
+	if len(o.Intermediates) > 0 {
+		o.Trusted = withIntermediates{o.Trusted, o.Intermediates}
+	}
 	if len(o.Identities) == 0 {
 		return nil, errors.New("a certificate signature needs an identity to match (--certificate-identity or --certificate-identity-regexp, with --certificate-oidc-issuer or --certificate-oidc-issuer-regexp)")
 	}
@@ -291,7 +321,7 @@ func Verify(e sgverify.SignedEntity, artifact Artifact, o Options) (*Result, err
 		if serr := signatureErr(); serr != nil {
 			return nil, fmt.Errorf("%w: the signature does not verify with the certificate's key over this artifact: %v", ErrNotVerified, serr)
 		}
-		return nil, fmt.Errorf("%w: %v%s%s%s", ErrNotVerified, err, logHint(e, o.Trusted), timeHint(e, err), unanchoredHint(cert, o.Identities))
+		return nil, fmt.Errorf("%w: %v%s%s%s%s", ErrNotVerified, err, logHint(e, o.Trusted), timeHint(e, err), sctHint(cert, err), unanchoredHint(cert, o.Identities))
 	}
 	out := &Result{Certificate: cert}
 	if s := res.Signature.Certificate; s != nil {
@@ -358,6 +388,18 @@ func timeHint(e sgverify.SignedEntity, err error) string {
 		}
 	}
 	return fmt.Sprintf(" (no verified signing time: a certificate signature needs a verified RFC 3161 timestamp or a Rekor v1 entry's integrated time; the bundle has %d timestamp(s) and %d log entr(ies) with an integrated time, a Rekor v2 entry has none)", len(ts), timed)
+}
+
+// sctHint says whether a certificate whose SCTs did not verify has any.
+func sctHint(cert *x509.Certificate, err error) string {
+	if !strings.Contains(err.Error(), "signed certificate timestamp") {
+		return ""
+	}
+	scts, perr := ctx509util.ParseSCTsFromCertificate(cert.Raw)
+	if perr != nil || len(scts) == 0 {
+		return " (the certificate embeds no SCT: a certificate from a CA without a CT log needs --insecure-ignore-sct)"
+	}
+	return fmt.Sprintf(" (the certificate embeds %d SCT(s), none signed over this certificate by a CT log of the trusted root)", len(scts))
 }
 
 // unanchoredHint says when an identity failed only because its regular

@@ -21,7 +21,7 @@ import (
 	"github.com/imgsign/imgsign/pkg/keys"
 	"github.com/imgsign/imgsign/pkg/policy"
 	"github.com/imgsign/imgsign/pkg/tlog"
-	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/imgsign/imgsign/pkg/trustroot"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"gopkg.in/yaml.v3"
 )
@@ -383,7 +383,7 @@ func (p *parser) requirement(n *yaml.Node, f *requirementFields, where string) (
 		if err != nil {
 			return nil, err
 		}
-		tr, err := root.NewTrustedRootFromPath(p.resolve(path))
+		tr, err := trustroot.LoadFile(p.resolve(path))
 		if err != nil {
 			return nil, p.wrap(f.TrustedRoot.Line, err, "%s: trustedRoot %s", where, path)
 		}

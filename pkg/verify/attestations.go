@@ -50,6 +50,10 @@ type AttestationOptions struct {
 	// cannot carry (signed annotations), so that a requirement's
 	// annotations bind its attestations too.
 	SignedBy map[string]bool
+	// KeyWindows bound, per key ID, the VERIFIED signing time of that
+	// key's attestations, as Options.KeyWindows does for signatures.
+	// (Certificate identities carry their windows in keyless.Identity.)
+	KeyWindows map[string]Window
 }
 
 // AttestationResult is the verdict on one image's attestations.
@@ -178,6 +182,11 @@ func accept(res *AttestationResult, o AttestationOptions, va VerifiedAttestation
 		res.Rejected = append(res.Rejected, rej)
 		return
 	}
+	if reason := checkKeyWindow(o.KeyWindows, va.KeyID, va.Tlog); reason != "" {
+		rej.Reason = reason
+		res.Rejected = append(res.Rejected, rej)
+		return
+	}
 	if o.Policy != nil {
 		if err := o.Policy.Evaluate(va.Statement); err != nil {
 			rej.Reason = err.Error()
@@ -238,7 +247,7 @@ func (v *Verifier) legacyAttestations(ctx context.Context, d name.Digest, o Atte
 			continue
 		}
 		if _, hasCert := layer.Annotations[oci.CertificateAnnotation]; hasCert && (v.keyless != nil || len(v.keys) == 0) {
-			va, reason := v.checkKeylessAttestation(func() (*sgbundle.Bundle, error) { return legacyEnvelopeBundle(layer.Annotations, env) }, d, o.PredicateType, layer.Annotations[legacyPredicateAnnotation])
+			va, reason := v.checkKeylessAttestation(func() (*sgbundle.Bundle, error) { return legacyEnvelopeBundle(layer.Annotations, env) }, layer.Annotations, d, o.PredicateType, layer.Annotations[legacyPredicateAnnotation])
 			if reason != "" {
 				rej.Reason = reason
 				res.Rejected = append(res.Rejected, rej)
@@ -323,7 +332,7 @@ func (v *Verifier) bundleAttestations(ctx context.Context, d name.Digest, o Atte
 		}
 		if v.keyless != nil || len(v.keys) == 0 {
 			if kb, err := keyless.ParseBundle(blob); err == nil && keyless.HasCertificate(kb) {
-				va, reason := v.checkKeylessAttestation(func() (*sgbundle.Bundle, error) { return kb, nil }, d, o.PredicateType, m.Annotations[oci.BundlePredicateTypeAnnotation])
+				va, reason := v.checkKeylessAttestation(func() (*sgbundle.Bundle, error) { return kb, nil }, nil, d, o.PredicateType, m.Annotations[oci.BundlePredicateTypeAnnotation])
 				switch reason {
 				case errOtherType:
 					n--
@@ -367,9 +376,10 @@ func (v *Verifier) bundleAttestations(ctx context.Context, d name.Digest, o Atte
 }
 
 // checkKeylessAttestation verifies an attestation signed with a
-// certificate: the bundle (built by load) with pkg/keyless, then its
+// certificate: the bundle (built by load; ann, a legacy layer's annotations,
+// may offer intermediates) with pkg/keyless, then its
 // statement as for keys.
-func (v *Verifier) checkKeylessAttestation(load func() (*sgbundle.Bundle, error), img name.Digest, want, claimed string) (*VerifiedAttestation, string) {
+func (v *Verifier) checkKeylessAttestation(load func() (*sgbundle.Bundle, error), ann map[string]string, img name.Digest, want, claimed string) (*VerifiedAttestation, string) {
 	if v.keyless == nil {
 		return nil, noKeylessReason
 	}
@@ -384,7 +394,7 @@ func (v *Verifier) checkKeylessAttestation(load func() (*sgbundle.Bundle, error)
 	if env.GetPayloadType() != statement.PayloadType {
 		return nil, fmt.Sprintf("DSSE payload type %q is not in-toto", env.GetPayloadType())
 	}
-	kr, err := keyless.Verify(b, keyless.Artifact{}, *v.keyless)
+	kr, err := v.verifyCertificate(b, keyless.Artifact{}, ann)
 	if err != nil {
 		return nil, err.Error()
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/imgsign/imgsign/pkg/envelope"
@@ -18,6 +19,8 @@ import (
 	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
 	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
 )
 
 // WithKeyless makes the Verifier accept signatures made with a certificate
@@ -60,9 +63,9 @@ const maxLegacyAnnotation = 256 << 10
 // Sigstore bundle it amounts to, as cosign v3 does: the certificate, the
 // Rekor entry of its dev.sigstore.cosign/bundle annotation (a SET, so a
 // v0.1 bundle) and its RFC 3161 timestamp, around a message signature over
-// the payload. The chain annotation is not trusted: intermediates come from
-// the trusted root (or --ca-intermediates). Whether the log entry records
-// this certificate and signature is then checked by sigstore-go.
+// the payload. Whether the log entry records this certificate and
+// signature is then checked by sigstore-go. The chain annotation is read
+// apart (legacyChain).
 func legacyBundle(ann map[string]string, sig, payload []byte) (*sgbundle.Bundle, error) {
 	d := sha256.Sum256(payload)
 	return annotatedBundle(ann, &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
@@ -134,7 +137,57 @@ func (v *Verifier) verifyLegacyKeyless(ann map[string]string, sig, payload []byt
 		return nil, err
 	}
 	d := sha256.Sum256(payload)
-	return keyless.Verify(b, keyless.Artifact{Algorithm: "sha256", Digest: d[:]}, *v.keyless)
+	return v.verifyCertificate(b, keyless.Artifact{Algorithm: "sha256", Digest: d[:]}, ann)
+}
+
+// maxChainCertificates bounds the certificates of a chain annotation.
+const maxChainCertificates = 10
+
+// legacyChain reads cosign's chain annotation: the signing certificate's
+// issuers, root last. As cosign does, all but the last are offered as
+// untrusted intermediates (keyless.Options.Intermediates); the last is
+// returned only to explain a failure, never trusted.
+func legacyChain(ann map[string]string) (inter []*x509.Certificate, last *x509.Certificate, err error) {
+	s := ann[oci.ChainAnnotation]
+	if strings.TrimSpace(s) == "" { // cosign writes it empty when it has no chain
+		return nil, nil, nil
+	}
+	if len(s) > maxLegacyAnnotation {
+		return nil, nil, fmt.Errorf("annotation %s too large", oci.ChainAnnotation)
+	}
+	certs, err := cryptoutils.UnmarshalCertificatesFromPEMLimited([]byte(s), maxChainCertificates)
+	if err != nil || len(certs) == 0 {
+		return nil, nil, fmt.Errorf("annotation %s is not a PEM certificate chain (at most %d certificates): %v", oci.ChainAnnotation, maxChainCertificates, err)
+	}
+	return certs[:len(certs)-1], certs[len(certs)-1], nil
+}
+
+// verifyCertificate verifies a bundle made with a certificate; ann, the
+// annotations of a legacy layer (nil for a bundle), may offer
+// intermediates in cosign's chain annotation.
+func (v *Verifier) verifyCertificate(b *sgbundle.Bundle, a keyless.Artifact, ann map[string]string) (*keyless.Result, error) {
+	o := *v.keyless
+	inter, last, err := legacyChain(ann)
+	if err != nil {
+		return nil, err
+	}
+	o.Intermediates = inter
+	r, err := keyless.Verify(b, a, o)
+	if err != nil && last != nil && !trustedCARoot(o.Trusted, last) {
+		err = fmt.Errorf("%w (the chain annotation ends at %q, which is not a CA root of the trusted root: a chain annotation only offers intermediates, it is never trusted)", err, last.Subject.String())
+	}
+	return r, err
+}
+
+// trustedCARoot reports whether c is the root of a certificate authority
+// of tr.
+func trustedCARoot(tr root.TrustedMaterial, c *x509.Certificate) bool {
+	for _, ca := range tr.FulcioCertificateAuthorities() {
+		if f, ok := ca.(*root.FulcioCertificateAuthority); ok && f.Root != nil && f.Root.Equal(c) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkAgeTimes applies MaxAge to the verified signing times of a
@@ -155,7 +208,13 @@ type Window struct {
 // checkKeyWindow applies the window of key id to a verified signature's
 // log facts; it returns the reason for a rejection, or "".
 func (o Options) checkKeyWindow(id string, facts []tlog.Facts) string {
-	w, ok := o.KeyWindows[id]
+	return checkKeyWindow(o.KeyWindows, id, facts)
+}
+
+// checkKeyWindow applies windows[id] to a verified signature's or
+// attestation's log facts; it returns the reason for a rejection, or "".
+func checkKeyWindow(windows map[string]Window, id string, facts []tlog.Facts) string {
+	w, ok := windows[id]
 	if !ok || (w.NotBefore.IsZero() && w.NotAfter.IsZero()) {
 		return ""
 	}

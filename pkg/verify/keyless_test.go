@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/imgsign/imgsign/pkg/bundle"
+	"github.com/imgsign/imgsign/internal/keylesstest"
 	"github.com/imgsign/imgsign/pkg/keyless"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/sign"
@@ -294,14 +294,14 @@ func pushKeylessBundleOf(t testing.TB, f *fixture, vs *ca.VirtualSigstore, subje
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := f.client.Resolve(f.ctx, subject)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ann := map[string]string{oci.BundleContentAnnotation: "dsse-envelope", oci.BundlePredicateTypeAnnotation: pt}
-	if _, err := f.client.PushReferrer(f.ctx, subject, r.Descriptor, oci.Artifact{ArtifactType: bundle.MediaTypeV03, Layer: data, LayerMediaType: bundle.MediaTypeV03, Annotations: ann}); err != nil {
-		t.Fatal(err)
-	}
+	pushBundleJSON(t, f, subject, data, pt)
+}
+
+// pushBundleJSON attaches a bundle of an in-toto statement of predicate
+// type pt to subject as a referrer, as cosign v3 does.
+func pushBundleJSON(t testing.TB, f *fixture, subject name.Digest, data []byte, pt string) {
+	t.Helper()
+	keylesstest.AttachBundle(t, f.client, subject, data, pt)
 }
 
 func TestKeylessBundle(t *testing.T) {
@@ -377,4 +377,134 @@ func TestKeylessAttestation(t *testing.T) {
 	v, _ = verify.NewVerifier(f.client, nil, verify.WithKeyless(o))
 	res, err = v.VerifyAttestations(f.ctx, d, verify.AttestationOptions{PredicateType: slsa})
 	mustFailAtt(t, res, err, verify.ErrNotVerified, "matches the WHOLE value")
+
+	// An identity's window is judged against the attestation's verified
+	// signing time (the TSA's, now: the entry's integrated time carries
+	// no SET), on both sides.
+	for _, c := range []struct {
+		nb, na time.Duration
+		want   string
+	}{{-time.Hour, time.Hour, ""}, {0, -time.Minute, "after this identity's notAfter"}, {time.Hour, 0, "before this identity's notBefore"}} {
+		id := keyless.Identity{Subject: testSubject, Issuer: testIssuer}
+		if c.nb != 0 {
+			id.NotBefore = time.Now().Add(c.nb)
+		}
+		if c.na != 0 {
+			id.NotAfter = time.Now().Add(c.na)
+		}
+		o.Identities = []keyless.Identity{id}
+		v, _ = verify.NewVerifier(f.client, nil, verify.WithKeyless(o))
+		res, err = v.VerifyAttestations(f.ctx, d, verify.AttestationOptions{PredicateType: slsa})
+		if c.want == "" {
+			if err != nil {
+				t.Fatalf("inside the identity's window: %v %+v", err, res.Rejected)
+			}
+			continue
+		}
+		mustFailAtt(t, res, err, verify.ErrNotVerified, c.want)
+	}
+}
+
+// TestKeylessLegacyChainAnnotation: cosign's dev.sigstore.cosign/chain
+// annotation offers the intermediates between the certificate and a root
+// of the trusted root, as cosign uses it; the chain is never trusted on its
+// own, so one that leads to a root the trusted root does not list fails,
+// saying so.
+func TestKeylessLegacyChainAnnotation(t *testing.T) {
+	vs, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootOnly := func(of *ca.VirtualSigstore) root.TrustedMaterial {
+		fca := *of.FulcioCertificateAuthorities()[0].(*root.FulcioCertificateAuthority)
+		fca.Intermediates = nil // the trusted root lists the root alone
+		return otherCA{TrustedMaterial: vs, cas: []root.CertificateAuthority{&fca}}
+	}
+	vsCA := vs.FulcioCertificateAuthorities()[0].(*root.FulcioCertificateAuthority)
+	chainPEM := func(certs ...*x509.Certificate) string {
+		var b strings.Builder
+		for _, c := range certs {
+			b.Write(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+		}
+		return b.String()
+	}
+	id := keyless.Identity{Subject: testSubject, Issuer: testIssuer}
+	cases := []struct {
+		name    string
+		trusted root.TrustedMaterial
+		chain   string // "" leaves the annotation out
+		want    string
+	}{
+		{name: "intermediate from the chain annotation", trusted: rootOnly(vs), chain: chainPEM(vsCA.Intermediates[0], vsCA.Root)},
+		{name: "intermediate only, no root in the annotation", trusted: rootOnly(vs), chain: chainPEM(vsCA.Intermediates[0], vsCA.Intermediates[0])},
+		{name: "no chain annotation, no intermediate", trusted: rootOnly(vs), want: "leaf certificate verification failed"},
+		{name: "chain to a root the trusted root does not list", trusted: rootOnly(other), chain: chainPEM(vsCA.Intermediates[0], vsCA.Root), want: "which is not a CA root of the trusted root"},
+		{name: "empty chain annotation, as cosign writes without a chain", trusted: vs, chain: " "},
+		{name: "chain annotation that is not PEM", trusted: rootOnly(vs), chain: "not a chain", want: "is not a PEM certificate chain"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, nil)
+			ref := f.reg.Ref("app:1")
+			f.reg.PushImage(t, ref)
+			p := legacyPayload(t, f, ref)
+			k := signKeyless(t, vs, testSubject, p, time.Now().Add(2*time.Minute))
+			ann := k.annotations(true, true)
+			if c.chain != "" {
+				ann[oci.ChainAnnotation] = c.chain
+			}
+			replaceAnnotations(t, f, sigTag(t, f, ref), ann)
+			o := keyless.Options{Trusted: c.trusted, Identities: []keyless.Identity{id}, IgnoreSCT: true}
+			res, err := f.verifyWith(t, ref, verify.Options{}, []verify.Option{verify.WithKeyless(o)})
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("want verified, got %v (%+v)", err, res.Rejected)
+				}
+				return
+			}
+			mustFail(t, err, verify.ErrNotVerified, c.want, res)
+		})
+	}
+}
+
+// TestKeylessSCT: with SCTs required (the default), a certificate must
+// carry an SCT that a CT log of the trusted root signed over this very
+// certificate; an SCT signed by another key (though it names the trusted
+// log) or over another certificate is refused for that reason.
+func TestKeylessSCT(t *testing.T) {
+	ks := keylesstest.New(t)
+	other, _ := ks.Issue(t, keylesstest.Cert{Subject: "other@example.com", Issuer: testIssuer, NoSCT: true})
+	cases := []struct {
+		name string
+		cert keylesstest.Cert
+		want string
+	}{
+		{name: "SCT by the trusted CT log", cert: keylesstest.Cert{}},
+		{name: "no SCT", cert: keylesstest.Cert{NoSCT: true}, want: "embeds no SCT"},
+		{name: "SCT signed by a key not in the trusted root", cert: keylesstest.Cert{SCTKey: keylesstest.NewKey(t)}, want: "embeds 1 SCT(s), none signed over this certificate by a CT log of the trusted root"},
+		{name: "SCT over another certificate", cert: keylesstest.Cert{SCTOver: other}, want: "embeds 1 SCT(s), none signed over this certificate"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, nil)
+			d := f.reg.PushImage(t, f.reg.Ref("app:1"))
+			h, _ := v1.NewHash(d.DigestStr())
+			c.cert.Subject, c.cert.Issuer = testSubject, testIssuer
+			cert, key := ks.Issue(t, c.cert)
+			pushBundleJSON(t, f, d, ks.DSSEBundle(t, cert, key, mustStatement(t, h, statement.CosignSign)), statement.CosignSign)
+			o := keyless.Options{Trusted: ks, Identities: []keyless.Identity{{Subject: testSubject, Issuer: testIssuer}}}
+			res, err := f.verifyWith(t, d.String(), verify.Options{Format: verify.FormatBundle}, []verify.Option{verify.WithKeyless(o)})
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("want verified, got %v (%+v)", err, res.Rejected)
+				}
+				return
+			}
+			mustFail(t, err, verify.ErrNotVerified, c.want, res)
+		})
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,7 +31,7 @@ type keylessSigned struct {
 	bundleV1         name.Digest // bundle, Rekor v1
 	bundleV2         name.Digest // bundle, Rekor v2 + TSA
 	github           name.Digest // bundle, Rekor v2 + TSA, signed by a GitHub Actions identity
-	attested         name.Digest // attestation (bundle, Rekor v1)
+	attested         name.Digest // attestation and signature (bundles, Rekor v1)
 	blob, blobBundle string      // a file and its sign-blob bundle (Rekor v2 + TSA)
 	predicateType    string
 }
@@ -67,6 +68,8 @@ func keylessFixtures(t *testing.T) keylessSigned {
 	os.WriteFile(pred, []byte(`{"builder":{"id":"https://ci.imgsign.test/builder"},"buildType":"https://imgsign.test/build/v1"}`), 0o644)
 	run(t, nil, c3, args("attest", "--type", s.predicateType, "--predicate", pred, "--signing-config", scV1, "--trusted-root", s.root,
 		"--identity-token", tok, "-y", reg, s.attested.String())...).must(t, 0, "")
+	// Signed too, so that a policy can require the attestation of a signed image.
+	run(t, nil, c3, args("sign", "--signing-config", scV1, "--trusted-root", s.root, "--identity-token", tok, "-y", reg, s.attested.String())...).must(t, 0, "")
 
 	s.blob = filepath.Join(dir, "release.tar.gz")
 	os.WriteFile(s.blob, []byte("a release archive, signed keyless\n"), 0o644)
@@ -251,6 +254,56 @@ func TestKeylessImgsignVerify(t *testing.T) {
 		run(t, nil, bin, args("verify-attestation", "--type", s.predicateType, "--trusted-root", s.root,
 			"--certificate-identity", "mallory@imgsign.test", "--certificate-oidc-issuer", s.k.Email.URL,
 			reg, s.attested.String())...).must(t, 12, "mallory@imgsign.test")
+	})
+
+	// A trust policy with identities, at the gate: a scope per repository,
+	// the real stack's SCTs required (no way to turn them off in a policy).
+	t.Run("policy", func(t *testing.T) {
+		dir := t.TempDir()
+		host := s.legacyV1.Context().RegistryStr()
+		policy := filepath.Join(dir, "policy.yaml")
+		os.WriteFile(policy, []byte(`version: 1
+scopes:
+  - scope: `+host+`/keyless/github
+    identities:
+      - issuer: `+s.k.GitHub.URL+`
+        subjectRegExp: https://github\.com/imgsign-e2e/app/\.github/workflows/.*
+        githubWorkflowRepository: `+s.workflow.Repository+`
+    trustedRoot: `+s.root+`
+  - scope: `+host+`/keyless/bundle-v2
+    identities: [{issuer: "`+s.k.Email.URL+`", subject: mallory@imgsign.test}]
+    trustedRoot: `+s.root+`
+  - scope: `+host+`/keyless/attested
+    identities: [{issuer: "`+s.k.Email.URL+`", subject: `+s.email+`}]
+    trustedRoot: `+s.root+`
+    attestations: [{type: slsaprovenance}]
+default:
+  identities: [{issuer: "`+s.k.Email.URL+`", subject: `+s.email+`}]
+  trustedRoot: `+s.root+`
+`), 0o644)
+		r := run(t, nil, bin, args("verify", "--policy", policy, reg, s.legacyV1.String(), s.bundleV1.String(), s.github.String(), s.attested.String())...).must(t, 0, "All 4 image(s) meet the policy")
+		r.must(t, 0, "signature by "+s.email+" (issuer "+s.k.Email.URL+")")
+		r.must(t, 0, "signature by "+s.workflow.Identity())
+		r = run(t, nil, bin, args("verify", "--policy", policy, reg, s.bundleV2.String())...).must(t, 12, "FAILED "+s.bundleV2.String())
+		r.must(t, 12, `expected SAN value "mallory@imgsign.test"`)
+	})
+
+	// An enterprise CA given as files (the stack's Fulcio CA) instead of
+	// the trusted root's: the trusted root named here lists another CA, so
+	// only --ca-roots/--ca-intermediates or --certificate-chain can verify.
+	t.Run("enterprise CA", func(t *testing.T) {
+		dir := t.TempDir()
+		other := startKeylessOtherRoot(t, s, dir)
+		inter := filepath.Join(dir, "fulcio-intermediate.pem")
+		os.WriteFile(inter, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.k.fulcioInter.Raw}), 0o644)
+		ca := []string{"--trusted-root", other, "--certificate-identity", s.email, "--certificate-oidc-issuer", s.k.Email.URL}
+		for _, d := range []name.Digest{s.legacyV1, s.bundleV2} {
+			run(t, nil, bin, args("verify", ca, "--ca-roots", s.k.FulcioRootPEM, "--ca-intermediates", inter, reg, d.String())...).must(t, 0, "Verified")
+			run(t, nil, bin, args("verify", ca, "--certificate-chain", s.k.FulcioChainPEM, reg, d.String())...).must(t, 0, "Verified")
+			run(t, nil, bin, args("verify", ca, reg, d.String())...).must(t, 12, "certificate")
+		}
+		// The root alone: the intermediate is neither in a bundle nor given.
+		run(t, nil, bin, args("verify", ca, "--ca-roots", s.k.FulcioRootPEM, reg, s.bundleV2.String())...).must(t, 12, "leaf certificate verification failed")
 	})
 
 	t.Run("trust init default", func(t *testing.T) {
