@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -19,6 +18,7 @@ import (
 	"github.com/imgsign/imgsign/pkg/tlog"
 	"github.com/imgsign/imgsign/pkg/verify"
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 )
 
 // Exit codes of verify, as cosign uses them on its legacy path.
@@ -238,18 +238,15 @@ func (a *App) verifyRefs(ctx context.Context, tf *trustFlags, reg *registryFlags
 	defer cancel()
 	results := make([]*verify.Result, len(refs))
 	errs := make([]error, len(refs))
-	sem := make(chan struct{}, tf.gf.jobs)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(tf.gf.jobs)
 	for i, ref := range refs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			results[i], errs[i] = v.Verify(ctx, ref, opts)
-		}()
+			return nil // each image's verdict is its own
+		})
 	}
-	wg.Wait()
+	g.Wait()
 	var first error
 	for i, res := range results {
 		a.printVerdict(res, errs[i])

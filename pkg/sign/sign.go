@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -31,6 +30,7 @@ import (
 	"github.com/imgsign/imgsign/pkg/tlog"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/sigstore/sigstore/pkg/signature"
+	"golang.org/x/sync/errgroup"
 )
 
 // Signer signs images with one private key.
@@ -212,18 +212,12 @@ func (s *Signer) SignAll(ctx context.Context, refs []name.Reference, o Options, 
 
 // each runs f(0..n-1), at most jobs at once, and waits for all.
 func each(n, jobs int, f func(i int)) {
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, jobs)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			f(i)
-		}()
+	var g errgroup.Group
+	g.SetLimit(jobs)
+	for i := range n {
+		g.Go(func() error { f(i); return nil })
 	}
-	wg.Wait()
+	g.Wait()
 }
 
 // plan resolves ref and makes (and logs) the signatures of what it names
