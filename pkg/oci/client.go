@@ -55,9 +55,10 @@ type Options struct {
 	Transport http.RoundTripper
 }
 
-// Client reads and writes images and signatures. One Client pings and
-// authenticates once per registry (and once more if it must write) and
-// reuses connections; it is safe for concurrent use.
+// Client reads and writes images and signatures. One Client authenticates
+// once per registry (and once more if it must write) and reuses
+// connections; without credentials it sends no ping, the first request
+// serving as one (lazyAuth). It is safe for concurrent use.
 type Client struct {
 	base   http.RoundTripper // TLS, guard, retries: what authentication wraps
 	auth   func(name.Registry) (authn.Authenticator, error)
