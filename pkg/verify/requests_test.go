@@ -140,3 +140,40 @@ func TestVerifyRequestCountsBulk(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyConcurrentOneHandshake: images verified at once over one fresh
+// client behind a token service make one handshake between them: one
+// challenged request and one token.
+func TestVerifyConcurrentOneHandshake(t *testing.T) {
+	auth := &testreg.TokenAuth{}
+	reg := testreg.Start(t, auth.Wrap, registry.WithReferrersSupport(true))
+	key, _ := keys.Generate(keys.ECDSAP256)
+	sc, _ := oci.NewClient(oci.Options{})
+	s, _ := sign.NewSigner(sc, key)
+	var imgs []name.Digest
+	for i := range 12 {
+		d := reg.PushImage(t, reg.Ref(fmt.Sprintf("many/app%d:v1", i)))
+		if _, err := s.Sign(context.Background(), d, sign.Options{Upload: true}); err != nil {
+			t.Fatal(err)
+		}
+		imgs = append(imgs, d)
+	}
+	tokens, challenges := auth.Tokens(), auth.Challenges()
+	c, _ := oci.NewClient(oci.Options{})
+	v, _ := verify.NewVerifier(c, []crypto.PublicKey{key.Public()})
+	errs := make(chan error, len(imgs))
+	for _, d := range imgs {
+		go func() {
+			_, err := v.Verify(context.Background(), d, verify.Options{})
+			errs <- err
+		}()
+	}
+	for range imgs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, m := auth.Tokens()-tokens, auth.Challenges()-challenges; n != 1 || m != 1 {
+		t.Fatalf("%d tokens and %d challenges for %d concurrent verifications, want 1 and 1", n, m, len(imgs))
+	}
+}
