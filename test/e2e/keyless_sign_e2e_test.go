@@ -279,6 +279,7 @@ func TestKeylessSignFaults(t *testing.T) {
 			d := e.reg.pushImage(t, "keyless-fault/"+c.name+":v1")
 			before := e.registryState(t, d)
 			r := run(t, c.env, bin, args("sign", "--trusted-root", e.root, "--verbose", c.flags, reg, d.String())...)
+			t.Logf("%s", r.stderr)
 			for _, w := range c.want {
 				r.must(t, 16, w)
 			}
