@@ -2,12 +2,17 @@ package cli
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/imgsign/imgsign/internal/atomicfile"
+	"github.com/imgsign/imgsign/pkg/blob"
 	"github.com/imgsign/imgsign/pkg/idtoken"
 	"github.com/imgsign/imgsign/pkg/keylesssign"
 	"github.com/imgsign/imgsign/pkg/tlog"
@@ -173,4 +178,72 @@ func (k *keylessSigner) logNames() string {
 		out = append(out, l.URL)
 	}
 	return strings.Join(out, ", ")
+}
+
+// blobOutputs are sign-blob's output files.
+type blobOutputs struct {
+	sig, cert, bundle string
+	force             bool
+}
+
+// signBlobKeyless signs a file keyless: read once as a stream, its SHA-256
+// signed with the run's certificate, logged and timestamped; the outputs
+// are written only then (none if anything failed).
+func (a *App) signBlobKeyless(ctx context.Context, path string, f *keylessSignFlags, logs *logFlags, out blobOutputs) error {
+	ctx = orBackground(ctx)
+	for _, p := range []string{out.sig, out.cert, out.bundle} {
+		if p != "" && !out.force {
+			if _, err := os.Lstat(p); err == nil {
+				return fmt.Errorf("%s: %w (use --force)", p, fs.ErrExist)
+			}
+		}
+	}
+	in, err := openInput(path, a.Stdin)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	ks, err := a.newKeylessSigner(ctx, f, logs, false)
+	if err != nil {
+		return err
+	}
+	defer ks.reportStats(a.Stderr, f)
+	d, err := blob.Digest(in, false)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	signed, err := ks.Digest(ctx, d.SHA256)
+	if err != nil {
+		return err
+	}
+	if signed.Entry != nil {
+		fmt.Fprintf(a.Stderr, "Recorded in transparency log %s at index %d\n", ks.logNames(), signed.Entry.GetLogIndex())
+	}
+	b64 := base64.StdEncoding.EncodeToString(signed.Signature)
+	if out.bundle != "" {
+		data, err := signed.JSON()
+		if err != nil {
+			return err
+		}
+		if err := atomicfile.Write(out.bundle, data, 0o644, out.force); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.Stderr, "Bundle written to %s\n", out.bundle)
+	}
+	if out.cert != "" {
+		if err := atomicfile.Write(out.cert, []byte(ks.CertificatePEM()), 0o644, out.force); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.Stderr, "Certificate written to %s\n", out.cert)
+	}
+	if out.sig != "" {
+		if err := atomicfile.Write(out.sig, []byte(b64), 0o644, out.force); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.Stderr, "Signature written to %s\n", out.sig)
+	}
+	if out.bundle == "" && out.sig == "" {
+		_, err = fmt.Fprintln(a.Stdout, b64)
+	}
+	return err
 }

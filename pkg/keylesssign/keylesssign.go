@@ -16,7 +16,6 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -32,8 +31,9 @@ import (
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/tlog"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
-	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore-go/pkg/verify"
 	sgsign "github.com/sigstore/sigstore-go/pkg/sign"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -161,7 +161,7 @@ type Stats struct {
 
 // Signer signs with one ephemeral key and one certificate.
 type Signer struct {
-	kp        *sgsign.EphemeralKeypair
+	kp        *keypair
 	cert      []byte // DER
 	certPEM   string
 	chainPEM  string
@@ -205,7 +205,7 @@ func New(ctx context.Context, o Options) (*Signer, error) {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	kp, err := sgsign.NewEphemeralKeypair(nil)
+	kp, err := newKeypair()
 	if err != nil {
 		return nil, err
 	}
@@ -330,21 +330,30 @@ func (s *Signer) Message(ctx context.Context, data []byte) (*Signed, error) {
 	return s.sign(ctx, &sgsign.PlainData{Data: data})
 }
 
+// Digest signs a file known by its SHA-256 digest (sign-blob, reading the
+// file as a stream): the bundle is the one Message would make of the file.
+func (s *Signer) Digest(ctx context.Context, sha256Digest []byte) (*Signed, error) {
+	return s.signWith(ctx, digestContent{sha256Digest}, digestView{s.kp})
+}
+
 // DSSE signs payload in a DSSE envelope (dsse entries on Rekor v1).
 func (s *Signer) DSSE(ctx context.Context, payloadType string, payload []byte) (*Signed, error) {
 	return s.sign(ctx, &sgsign.DSSEData{Data: payload, PayloadType: payloadType})
 }
 
 func (s *Signer) sign(ctx context.Context, content sgsign.Content) (*Signed, error) {
+	return s.signWith(ctx, content, s.kp)
+}
+
+func (s *Signer) signWith(ctx context.Context, content sgsign.Content, kp sgsign.Keypair) (*Signed, error) {
 	if left := s.notAfter.Sub(s.now()); left < certMargin {
 		return nil, fmt.Errorf("%w (valid until %s): nothing was written; sign fewer images per run", ErrCertificateExpired, s.notAfter.UTC().Format(time.RFC3339))
 	}
-	b, err := sgsign.Bundle(content, s.kp, sgsign.BundleOptions{
+	b, err := sgsign.Bundle(content, kp, sgsign.BundleOptions{
 		CertificateProvider:  staticCert(s.cert),
 		TimestampAuthorities: s.tsas,
 		TransparencyLogs:     s.logs,
 		Context:              ctx,
-		TrustedRoot:          s.trusted,
 	})
 	if err != nil {
 		err = idtoken.Redact(err, s.secret)
@@ -356,6 +365,9 @@ func (s *Signer) sign(ctx context.Context, content sgsign.Content) (*Signed, err
 			return nil, fmt.Errorf("%w: timestamp authority %s did not timestamp the signature (nothing was written to the registry): %v", ErrService, strings.Join(s.tsaURLs, ", "), err)
 		}
 		return nil, fmt.Errorf("keyless signature (nothing was written to the registry): %w", err)
+	}
+	if err := s.check(b); err != nil {
+		return nil, fmt.Errorf("the new signature does not verify against the trusted root (nothing was written to the registry): %w", err)
 	}
 	s.sigs.Add(1)
 	out := &Signed{Bundle: b}
@@ -371,6 +383,40 @@ func (s *Signer) sign(ctx context.Context, content sgsign.Content) (*Signed, err
 		out.Entry = es[0]
 	}
 	return out, nil
+}
+
+// check verifies a bundle just made against the trusted root, when one was
+// given, as sigstore-go's sign.Bundle would (its own check cannot take a
+// message known only by its digest): the certificate chain, the log
+// entries and timestamps, the signature over the content.
+func (s *Signer) check(b *protobundle.Bundle) error {
+	if s.trusted == nil {
+		return nil
+	}
+	var opts []verify.VerifierOption
+	if len(s.tsas) > 0 {
+		opts = append(opts, verify.WithSignedTimestamps(len(s.tsas)))
+	}
+	if len(s.logs) > 0 {
+		opts = append(opts, verify.WithTransparencyLog(len(s.logs)))
+		if len(s.tsas) == 0 {
+			opts = append(opts, verify.WithIntegratedTimestamps(len(s.logs)))
+		}
+	}
+	v, err := verify.NewVerifier(s.trusted, opts...)
+	if err != nil {
+		return err
+	}
+	sb, err := sgbundle.NewBundle(b)
+	if err != nil {
+		return err
+	}
+	artifact := verify.WithoutArtifactUnsafe()
+	if ms := b.GetMessageSignature(); ms != nil {
+		artifact = verify.WithArtifactDigest("sha256", ms.GetMessageDigest().GetDigest())
+	}
+	_, err = v.Verify(sb, verify.NewPolicy(artifact, verify.WithoutIdentitiesUnsafe()))
+	return err
 }
 
 // tsaFailure reports whether err came from a timestamp authority (sigstore-go
@@ -389,9 +435,9 @@ func (s *Signer) tsaFailure(err error) bool {
 }
 
 // LegacyAnnotations are the annotations cosign writes on a legacy
-// signature layer signed with a certificate: the certificate, its chain,
-// the Rekor v1 bundle (SET) and the RFC 3161 timestamp; imgsign's whole
-// log entry too (tlog.Annotations).
+// signature or attestation layer signed with a certificate: the
+// certificate, its chain, the Rekor v1 bundle (SET) and (signatures only)
+// the RFC 3161 timestamp; imgsign's whole log entry too (tlog.Annotations).
 func (s *Signer) LegacyAnnotations(d *Signed) (map[string]string, error) {
 	ann := map[string]string{oci.CertificateAnnotation: s.certPEM}
 	if s.chainPEM != "" {
@@ -404,7 +450,11 @@ func (s *Signer) LegacyAnnotations(d *Signed) (map[string]string, error) {
 		}
 		maps.Copy(ann, la)
 	}
-	if ts := d.Bundle.GetVerificationMaterial().GetTimestampVerificationData().GetRfc3161Timestamps(); len(ts) > 0 {
+	// cosign timestamps a legacy signature's raw bytes, as sigstore-go does;
+	// a legacy attestation's timestamp would be over the whole envelope, so
+	// an envelope's (over its signature) is not written there: the Rekor v1
+	// entry dates it.
+	if ts := d.Bundle.GetVerificationMaterial().GetTimestampVerificationData().GetRfc3161Timestamps(); len(ts) > 0 && d.Bundle.GetMessageSignature() != nil {
 		j, err := json.Marshal(struct {
 			SignedRFC3161Timestamp []byte
 		}{ts[0].GetSignedTimestamp()})
@@ -414,13 +464,6 @@ func (s *Signer) LegacyAnnotations(d *Signed) (map[string]string, error) {
 		ann[oci.TimestampAnnotation] = string(j)
 	}
 	return ann, nil
-}
-
-// MessageDigest is the SHA-256 of data, as a message-signature bundle
-// states it.
-func MessageDigest(data []byte) *protocommon.HashOutput {
-	d := sha256.Sum256(data)
-	return &protocommon.HashOutput{Algorithm: protocommon.HashAlgorithm_SHA2_256, Digest: d[:]}
 }
 
 // staticCert hands sigstore-go the run's one certificate, so that no

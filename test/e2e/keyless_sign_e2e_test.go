@@ -3,10 +3,16 @@
 package e2e
 
 import (
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -130,6 +136,62 @@ func TestKeylessSignImgsign(t *testing.T) {
 		r.must(t, 0, "Keyless: 1 Fulcio request(s), 5 signature(s), 5 log entr(ies), 5 timestamp request(s)")
 		run(t, nil, c3, args("verify", e.id(), reg, refs[4])...).must(t, 0, "")
 		run(t, nil, bin, args("verify", e.id(), reg, refs)...).must(t, 0, "Verified")
+	})
+
+	t.Run("attest", func(t *testing.T) {
+		pred := filepath.Join(e.dir, "provenance.json")
+		os.WriteFile(pred, []byte(`{"builder":{"id":"https://ci.imgsign.test/builder"},"buildType":"https://imgsign.test/build/v1"}`), 0o644)
+		for _, c := range []struct{ name, format, sc string }{{"both-rekor-v1", "both", e.scV1TSA}, {"bundle-rekor-v2-tsa", "bundle", e.scV2}} {
+			d := e.reg.pushImage(t, "keyless-attest/"+c.name+":v1")
+			e.noSecret(t, run(t, nil, bin, args("attest", "--type", "slsaprovenance", "--predicate", pred, "--signing-config", c.sc, "--trusted-root", e.root,
+				"--identity-token", e.tokenFile, "--format", c.format, "--verbose", reg, d.String())...).must(t, 0, "1 Fulcio request(s), 1 signature(s), 1 log entr(ies)"))
+			run(t, nil, c3, args("verify-attestation", "--type", "slsaprovenance", e.id(), reg, d.String())...).must(t, 0, "")
+			run(t, nil, bin, args("verify-attestation", "--type", "slsaprovenance", e.id(), reg, d.String())...).must(t, 0, "Verified")
+			if c.format == "both" {
+				run(t, nil, bin, args("verify-attestation", "--format", "legacy", "--type", "slsaprovenance", e.id(), reg, d.String())...).must(t, 0, "Verified 1 attestation")
+				run(t, e.k.cosign2Env(e.rekor1), c2, args("verify-attestation", "--type", "slsaprovenance", e.id(), reg, d.String())...).must(t, 0, "")
+			}
+		}
+	})
+
+	t.Run("sign-blob", func(t *testing.T) {
+		blob := filepath.Join(e.dir, "release.tar.gz")
+		os.WriteFile(blob, []byte("a release archive, signed keyless by imgsign\n"), 0o644)
+		for _, sc := range []string{e.scV1, e.scV2} {
+			b := filepath.Join(t.TempDir(), "release.sigstore.json")
+			e.noSecret(t, run(t, nil, bin, "sign-blob", "--signing-config", sc, "--trusted-root", e.root, "--identity-token", e.tokenFile,
+				"--bundle", b, blob).must(t, 0, "Bundle written to "+b))
+			run(t, nil, c3, args("verify-blob", "--bundle", b, e.id(), blob)...).must(t, 0, "Verified OK")
+			run(t, nil, bin, args("verify-blob", "--bundle", b, e.id(), blob)...).must(t, 0, "")
+			os.WriteFile(blob+".other", []byte("another file\n"), 0o644)
+			run(t, nil, bin, args("verify-blob", "--bundle", b, e.id(), blob+".other")...).must(t, 12, "")
+		}
+		// Signature and certificate files, as cosign writes them.
+		dir := t.TempDir()
+		sig, cert := filepath.Join(dir, "release.sig"), filepath.Join(dir, "release.pem")
+		run(t, nil, bin, "sign-blob", "--signing-config", e.scV1, "--trusted-root", e.root, "--identity-token", e.tokenFile,
+			"--output-signature", sig, "--output-certificate", cert, blob).must(t, 0, "Certificate written to "+cert)
+		pemData, err := os.ReadFile(cert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blk, _ := pem.Decode(pemData)
+		if blk == nil {
+			t.Fatalf("certificate file is not PEM: %s", pemData)
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil || !slices.Contains(c.EmailAddresses, e.email) {
+			t.Fatalf("certificate %v for %v, want %s", err, c.EmailAddresses, e.email)
+		}
+		sigData, _ := os.ReadFile(sig)
+		raw, err := base64.StdEncoding.DecodeString(string(sigData))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256([]byte("a release archive, signed keyless by imgsign\n"))
+		if !ecdsa.VerifyASN1(c.PublicKey.(*ecdsa.PublicKey), sum[:], raw) {
+			t.Fatal("the signature file does not verify with the certificate's key")
+		}
 	})
 
 	t.Run("token-from-environment", func(t *testing.T) {
