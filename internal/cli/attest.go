@@ -276,7 +276,11 @@ func (a *App) printAttestationVerdict(res *verify.AttestationResult, err error) 
 	if err == nil {
 		fmt.Fprintf(a.Stderr, "Verified %d attestation(s) of %s (%s)\n", len(res.Attestations), res.Image, res.Digest)
 		for _, at := range res.Attestations {
-			fmt.Fprintf(a.Stderr, "  %s attestation by key %s\n", at.Source, at.KeyID)
+			if at.Identity != nil {
+				fmt.Fprintf(a.Stderr, "  %s attestation by %s (issuer %s)\n", at.Source, at.Identity.Subject, at.Identity.Issuer)
+			} else {
+				fmt.Fprintf(a.Stderr, "  %s attestation by key %s\n", at.Source, at.KeyID)
+			}
 			for _, line := range describeLog(at.Tlog, at.TlogUnchecked) {
 				fmt.Fprintf(a.Stderr, "    %s\n", line)
 			}

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 

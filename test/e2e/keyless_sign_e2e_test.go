@@ -146,7 +146,7 @@ func TestKeylessSignImgsign(t *testing.T) {
 			e.noSecret(t, run(t, nil, bin, args("attest", "--type", "slsaprovenance", "--predicate", pred, "--signing-config", c.sc, "--trusted-root", e.root,
 				"--identity-token", e.tokenFile, "--format", c.format, "--verbose", reg, d.String())...).must(t, 0, "1 Fulcio request(s), 1 signature(s), 1 log entr(ies)"))
 			run(t, nil, c3, args("verify-attestation", "--type", "slsaprovenance", e.id(), reg, d.String())...).must(t, 0, "")
-			run(t, nil, bin, args("verify-attestation", "--type", "slsaprovenance", e.id(), reg, d.String())...).must(t, 0, "Verified")
+			run(t, nil, bin, args("verify-attestation", "--type", "slsaprovenance", e.id(), reg, d.String())...).must(t, 0, "bundle attestation by "+e.email)
 			if c.format == "both" {
 				run(t, nil, bin, args("verify-attestation", "--format", "legacy", "--type", "slsaprovenance", e.id(), reg, d.String())...).must(t, 0, "Verified 1 attestation")
 				run(t, e.k.cosign2Env(e.rekor1), c2, args("verify-attestation", "--type", "slsaprovenance", e.id(), reg, d.String())...).must(t, 0, "")
