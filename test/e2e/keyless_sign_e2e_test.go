@@ -11,10 +11,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,7 +42,9 @@ type keylessSignEnv struct {
 	token          string
 }
 
-func newKeylessSignEnv(t *testing.T) *keylessSignEnv {
+func newKeylessSignEnv(t *testing.T) *keylessSignEnv { return newKeylessSignEnvTB(t) }
+
+func newKeylessSignEnvTB(t testing.TB) *keylessSignEnv {
 	t.Helper()
 	e := &keylessSignEnv{k: startKeyless(t), rekor1: startRekorV1(t), rekor2: startRekorV2Origin(t, "rekor-v2.imgsign.test"),
 		reg: startRegistry(t, true, true), dir: t.TempDir(), email: "ci-signer@imgsign.test"}
@@ -352,5 +357,121 @@ func TestKeylessSignFaults(t *testing.T) {
 			}
 			e.assertUntouched(t, d, before)
 		})
+	}
+}
+
+// countingProxy forwards to target and counts requests by "METHOD path".
+type countingProxy struct {
+	URL    string
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func newCountingProxy(t testing.TB, target string) *countingProxy {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &countingProxy{counts: map[string]int{}}
+	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		p.counts[r.Method+" "+r.URL.Path]++
+		p.mu.Unlock()
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	p.URL = srv.URL + u.Path
+	return p
+}
+
+// take returns the counts so far and starts afresh.
+func (p *countingProxy) take() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.counts
+	p.counts = map[string]int{}
+	return c
+}
+
+func total(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// keylessBench is 10 images and the stack behind counting proxies.
+type keylessBench struct {
+	e                 *keylessSignEnv
+	fulcio, rekor, ts *countingProxy
+	refs              []string
+}
+
+func newKeylessBench(t testing.TB, e *keylessSignEnv, n int) *keylessBench {
+	kb := &keylessBench{e: e, fulcio: newCountingProxy(t, e.k.FulcioURL), rekor: newCountingProxy(t, e.rekor1.URL), ts: newCountingProxy(t, e.k.TSAURL)}
+	for i := range n {
+		kb.refs = append(kb.refs, e.reg.pushImage(t, fmt.Sprintf("keyless-bench/app%d:v1", i)).String())
+	}
+	return kb
+}
+
+// sign signs every image keyless in one call (bundle layout: one
+// signature per image).
+func (kb *keylessBench) sign(t testing.TB, bin string, round int) result {
+	return run(t, nil, bin, args("sign", "--fulcio-url", kb.fulcio.URL, "--rekor-url", kb.rekor.URL, "--rekor-version", "1",
+		"--timestamp-server-url", kb.ts.URL, "--trusted-root", kb.e.root, "--identity-token", kb.e.tokenFile,
+		"--format", "bundle", "-a", fmt.Sprintf("round=%d", round), kb.e.reg.flags(), kb.refs)...).must(t, 0, "Signing keyless")
+}
+
+// TestKeylessSignServiceCalls counts, at the real services, what signing
+// 10 images keyless in one call costs: ONE Fulcio certificate, one log
+// entry and one timestamp per image, and nothing else.
+func TestKeylessSignServiceCalls(t *testing.T) {
+	bin := imgsign(t)
+	e := newKeylessSignEnv(t)
+	const n = 10
+	kb := newKeylessBench(t, e, n)
+	kb.sign(t, bin, 0)
+	f, r, ts := kb.fulcio.take(), kb.rekor.take(), kb.ts.take()
+	t.Logf("Fulcio %v; Rekor %v; TSA %v", f, r, ts)
+	if f["POST /api/v2/signingCert"] != 1 || total(f) != 1 {
+		t.Fatalf("Fulcio requests %v, want exactly one certificate request", f)
+	}
+	if r["POST /api/v1/log/entries"] != n || total(r) != n {
+		t.Fatalf("Rekor requests %v, want %d entries and nothing else", r, n)
+	}
+	if total(ts) != n {
+		t.Fatalf("TSA requests %v, want %d", ts, n)
+	}
+	for _, ref := range kb.refs {
+		run(t, nil, bin, args("verify", e.id(), e.reg.flags(), ref)...).must(t, 0, "Verified")
+	}
+}
+
+// BenchmarkKeylessSign10 signs 10 images keyless in one imgsign call per
+// iteration against the real stack (Fulcio, Rekor v1, TSA), reporting
+// images/s and the requests each service received:
+//
+//	IMGSIGN_E2E_REQUIRE=1 go test -run '^$' -bench KeylessSign10 -benchtime 5x ./test/e2e/
+func BenchmarkKeylessSign10(b *testing.B) {
+	bin := imgsign(b)
+	e := newKeylessSignEnvTB(b)
+	const n = 10
+	kb := newKeylessBench(b, e, n)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		kb.sign(b, bin, i)
+	}
+	b.StopTimer()
+	f, r, ts := kb.fulcio.take(), kb.rekor.take(), kb.ts.take()
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "images/s")
+	b.ReportMetric(float64(total(f))/float64(b.N), "fulcio-calls/run")
+	b.ReportMetric(float64(r["POST /api/v1/log/entries"])/float64(n*b.N), "log-writes/image")
+	b.ReportMetric(float64(total(ts))/float64(n*b.N), "timestamps/image")
+	if total(f) != b.N {
+		b.Fatalf("Fulcio requests %v for %d runs, want one per run", f, b.N)
 	}
 }
