@@ -38,6 +38,7 @@ Rekor log (v1: a dsse entry, as cosign v3 writes; v2: a hashedrekord over
 the envelope's PAE); if the log fails, nothing is written to the registry.
 
 ` + keylessSignHelp + `
+
 A keyless attestation is logged and timestamped once; the legacy layer
 stores the envelope exactly as logged, with the certificate, chain and
 Rekor bundle annotations (its timestamp is in the bundle only).`,

@@ -47,6 +47,7 @@ hashedrekord entry of the file's SHA-256; ECDSA and RSA keys), and the
 entry goes into the bundle; nothing is written if the log fails.
 
 ` + keylessSignHelp + `
+
 A keyless blob signature is only useful with its certificate: write
 --bundle (certificate, log entry, timestamps: what verify-blob and cosign
 verify-blob read), or --output-signature with --output-certificate.`,

@@ -130,6 +130,9 @@ func (a *App) newKeylessSigner(ctx context.Context, f *keylessSignFlags, logs *l
 	}
 	svc, err := keylesssign.Select(sc, o, versions, time.Now())
 	if err != nil {
+		if legacy && sc != nil && logs.url == "" {
+			err = fmt.Errorf("%w (the legacy layout needs a Rekor v1 log: give --format bundle, or --rekor-url of a v1 log)", err)
+		}
 		return nil, usageError{err}
 	}
 	if legacy {

@@ -44,11 +44,12 @@ other's signatures: the signature manifest is read back after writing and
 merged again if another writer replaced it.
 
 Several IMAGEs are signed --jobs at a time, over one connection pool and
-one authentication per registry, with the key decrypted once. Every image
+one authentication per registry, with the key decrypted once (keyless: one
+certificate). Every image
 is resolved and signed (and logged, with --rekor-url) before the first
 registry write: if any of that fails, nothing is written.
 
-With --rekor-url, each signature is first recorded in that Rekor log (v1:
+With --key and --rekor-url, each signature is first recorded in that Rekor log (v1:
 a hashedrekord 0.0.1 entry with a signed entry timestamp; v2: hashedrekord
 0.0.2 with an inclusion proof and checkpoint). If the log fails, nothing is
 written to the registry. The entry travels with the signature: in cosign's
@@ -62,6 +63,7 @@ signed payload and its log entry (--output-certificate, keyless: the
 signing certificate).
 
 ` + keylessSignHelp + `
+
 In the legacy layout a keyless signature carries cosign's certificate,
 chain, Rekor bundle and RFC 3161 timestamp annotations; a bundle carries
 the certificate, the log entry with its inclusion proof, and timestamps.

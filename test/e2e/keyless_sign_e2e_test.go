@@ -199,6 +199,15 @@ func TestKeylessSignImgsign(t *testing.T) {
 		}
 	})
 
+	t.Run("legacy-needs-rekor-v1", func(t *testing.T) {
+		d := e.reg.pushImage(t, "keyless-sign/legacy-v2:v1")
+		run(t, nil, bin, args("sign", "--signing-config", e.scV2, "--trusted-root", e.root, "--identity-token", e.tokenFile,
+			"--format", "legacy", reg, d.String())...).must(t, 2, "the legacy layout needs a Rekor v1 log: give --format bundle")
+		run(t, nil, bin, args("sign", "--signing-config", e.scV1TSA, "--rekor-url", e.rekor2.URL, "--trusted-root", e.root, "--identity-token", e.tokenFile,
+			reg, d.String())...).must(t, 2, "is Rekor v2: use --format bundle with Rekor v2")
+		e.assertUntouched(t, d, nil)
+	})
+
 	t.Run("token-from-environment", func(t *testing.T) {
 		d := e.reg.pushImage(t, "keyless-sign/env:v1")
 		e.noSecret(t, run(t, []string{"SIGSTORE_ID_TOKEN=" + e.token}, bin, args("sign", "--signing-config", e.scV1, "--trusted-root", e.root,
