@@ -24,6 +24,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/imgsign/imgsign/internal/oidctest"
+	"github.com/imgsign/imgsign/internal/tuftest"
 )
 
 // keylessSignEnv is what the keyless signing tests share: the real
@@ -483,4 +484,33 @@ func BenchmarkKeylessSign10(b *testing.B) {
 	if total(f) != b.N {
 		b.Fatalf("Fulcio requests %v for %d runs, want one per run", f, b.N)
 	}
+}
+
+// TestKeylessSignFromTUF: with a private TUF repository chosen ('imgsign
+// trust init') that publishes the stack's trusted root and signing config,
+// imgsign signs keyless with neither --signing-config nor --trusted-root:
+// both come from TUF, as cosign v3 does; cosign v3 verifies.
+func TestKeylessSignFromTUF(t *testing.T) {
+	bin, c3 := imgsign(t), tool(t, cosign3)
+	e := newKeylessSignEnv(t)
+	trusted, err := os.ReadFile(e.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := os.ReadFile(e.scV1TSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := tuftest.New(t)
+	repo.SetTarget("trusted_root.json", trusted)
+	repo.SetTarget("signing_config.v0.2.json", sc)
+	tufRoot := filepath.Join(e.dir, "tuf-root.json")
+	tuftest.Write(t, tufRoot, repo.RootJSON)
+	env := []string{"XDG_CACHE_HOME=" + t.TempDir(), "XDG_CONFIG_HOME=" + t.TempDir()}
+	run(t, env, bin, "trust", "init", "--mirror", repo.URL(), "--root", tufRoot).must(t, 0, "")
+	d := e.reg.pushImage(t, "keyless-tuf/app:v1")
+	run(t, env, bin, args("sign", "--identity-token", e.tokenFile, "--verbose", e.reg.flags(), d.String())...).
+		must(t, 0, "Transparency log: "+e.rekor1.URL).must(t, 0, "Timestamp authority: "+e.k.TSAURL)
+	run(t, nil, c3, args("verify", e.id(), e.reg.flags(), d.String())...).must(t, 0, d.DigestStr())
+	run(t, env, bin, args("verify", "--certificate-identity", e.email, "--certificate-oidc-issuer", e.k.Email.URL, e.reg.flags(), d.String())...).must(t, 0, "Verified")
 }
