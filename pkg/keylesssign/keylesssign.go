@@ -31,6 +31,9 @@ import (
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/tlog"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	rekortiles "github.com/sigstore/rekor-tiles/v2/pkg/client"
+	rekorwrite "github.com/sigstore/rekor-tiles/v2/pkg/client/write"
+	rekorclient "github.com/sigstore/rekor/pkg/client"
 	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	sgsign "github.com/sigstore/sigstore-go/pkg/sign"
@@ -180,6 +183,9 @@ type Signer struct {
 	sigs      atomic.Int64
 }
 
+// userAgent names imgsign to the logs.
+const userAgent = "imgsign (keyless signing; sigstore-go)"
+
 // certMargin is how long before its expiry a certificate stops being used:
 // a signature must reach the log (or TSA) while the certificate is valid.
 const certMargin = 30 * time.Second
@@ -228,7 +234,23 @@ func New(ctx context.Context, o Options) (*Signer, error) {
 		if l.Version != 1 && l.Version != 2 {
 			return nil, fmt.Errorf("transparency log %s: API version %d is not supported (1 or 2)", l.URL, l.Version)
 		}
-		r := sgsign.NewRekor(&sgsign.RekorOptions{BaseURL: strings.TrimRight(l.URL, "/"), Timeout: timeout, Version: l.Version})
+		// The clients are made here, not lazily by sigstore-go on first
+		// use: that would race between concurrent signatures.
+		ro := &sgsign.RekorOptions{BaseURL: strings.TrimRight(l.URL, "/"), Timeout: timeout, Version: l.Version}
+		if l.Version == 1 {
+			c, err := rekorclient.GetRekorClient(ro.BaseURL, rekorclient.WithUserAgent(userAgent))
+			if err != nil {
+				return nil, fmt.Errorf("transparency log %s: %w", l.URL, err)
+			}
+			ro.Client = c.Entries
+		} else {
+			w, err := rekorwrite.NewWriter(ro.BaseURL, rekortiles.WithUserAgent(userAgent))
+			if err != nil {
+				return nil, fmt.Errorf("transparency log %s: %w", l.URL, err)
+			}
+			ro.ClientV2 = w
+		}
+		r := sgsign.NewRekor(ro)
 		s.logs = append(s.logs, namedLog{r, l, &s.entries})
 	}
 	s.tsaURLs = o.TSAs
