@@ -8,6 +8,12 @@
 //   - bundle (cosign v3): a Sigstore bundle v0.3, a DSSE envelope around an
 //     in-toto statement about the image digest, pushed as an OCI 1.1
 //     referrer of the image.
+//
+// A Signer signs with one private key (NewSigner), or keyless
+// (NewKeylessSigner) with the one ephemeral key and Fulcio certificate of a
+// pkg/keylesssign.Signer: then each legacy layer also carries cosign's
+// certificate, chain, Rekor bundle and timestamp annotations, and each
+// bundle the certificate, log entry and timestamps.
 package sign
 
 import (
