@@ -156,3 +156,32 @@ func TestRedact(t *testing.T) {
 		t.Fatal("nil")
 	}
 }
+
+// FuzzGet: any --identity-token value is a token, an error, never a panic;
+// neither the description nor the error carries the token's signature.
+func FuzzGet(f *testing.F) {
+	f.Add(jwt(&testing.T{}, map[string]any{"iss": "https://i", "sub": "s", "exp": 4102444800}))
+	f.Add("a.b.c")
+	f.Add("eyJhbGciOiJSUzI1NiJ9.eyJleHAiOiJ4In0.c2ln")
+	f.Add("e30.W10.eA")
+	f.Fuzz(func(t *testing.T, v string) {
+		if !looksLikeJWT(v) {
+			return // a path: not this fuzzer's business
+		}
+		tok, err := Get(context.Background(), Options{Flag: v, LookupEnv: envOf(nil), Now: func() time.Time { return time.Unix(0, 0) }})
+		sig := v[strings.LastIndexByte(v, '.')+1:]
+		claims, _ := base64.RawURLEncoding.DecodeString(strings.TrimRight(strings.Split(v, ".")[1], "="))
+		if len(sig) < 8 || strings.Contains(string(claims), sig) {
+			return // a claim may show; the signature part must not
+		}
+		if err != nil {
+			if strings.Contains(err.Error(), sig) {
+				t.Fatalf("error carries the token: %v", err)
+			}
+			return
+		}
+		if strings.Contains(tok.String(), sig) {
+			t.Fatalf("description carries the token: %s", tok)
+		}
+	})
+}
