@@ -216,20 +216,6 @@ func New(ctx context.Context, o Options) (*Signer, error) {
 		return nil, err
 	}
 	s := &Signer{kp: kp, trusted: o.Trusted, secret: o.Token.Raw(), now: now, logInfo: o.Logs}
-	fulcio := sgsign.NewFulcio(&sgsign.FulcioOptions{BaseURL: strings.TrimRight(o.Fulcio, "/"), Timeout: timeout,
-		Transport: counting{base, &s.fulcioReq}})
-	der, err := fulcio.GetCertificate(ctx, kp, &sgsign.CertificateProviderOptions{IDToken: o.Token.Raw()})
-	if err != nil {
-		return nil, s.fulcioError(o.Fulcio, o.Token, err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, fmt.Errorf("%w: Fulcio %s returned an unreadable certificate: %v", ErrService, o.Fulcio, err)
-	}
-	s.cert, s.notAfter = der, cert.NotAfter
-	s.certPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	s.chainPEM = chainOf(cert, o.Trusted)
-	s.identity = identityOf(cert)
 	for _, l := range o.Logs {
 		if l.Version != 1 && l.Version != 2 {
 			return nil, fmt.Errorf("transparency log %s: API version %d is not supported (1 or 2)", l.URL, l.Version)
@@ -257,6 +243,23 @@ func New(ctx context.Context, o Options) (*Signer, error) {
 	for _, u := range o.TSAs {
 		s.tsas = append(s.tsas, sgsign.NewTimestampAuthority(&sgsign.TimestampAuthorityOptions{URL: u, Timeout: timeout,
 			Transport: counting{base, &s.tsaReq}}))
+	}
+	fulcio := sgsign.NewFulcio(&sgsign.FulcioOptions{BaseURL: strings.TrimRight(o.Fulcio, "/"), Timeout: timeout,
+		Transport: counting{base, &s.fulcioReq}})
+	der, err := fulcio.GetCertificate(ctx, kp, &sgsign.CertificateProviderOptions{IDToken: o.Token.Raw()})
+	if err != nil {
+		return nil, s.fulcioError(o.Fulcio, o.Token, err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("%w: Fulcio %s returned an unreadable certificate: %v", ErrService, o.Fulcio, err)
+	}
+	s.cert, s.notAfter = der, cert.NotAfter
+	s.certPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	s.chainPEM = chainOf(cert, o.Trusted)
+	s.identity = identityOf(cert)
+	if !kp.priv.PublicKey.Equal(cert.PublicKey) {
+		return nil, fmt.Errorf("%w: Fulcio %s certified another key than the one it was asked to", ErrService, o.Fulcio)
 	}
 	return s, nil
 }
