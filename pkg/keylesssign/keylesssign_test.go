@@ -2,19 +2,10 @@ package keylesssign
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
-	"encoding/asn1"
-	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -23,132 +14,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/digitorus/timestamp"
+	"github.com/imgsign/imgsign/internal/sigstoretest"
 	"github.com/imgsign/imgsign/pkg/idtoken"
 	"github.com/imgsign/imgsign/pkg/oci"
 	prototrustroot "github.com/sigstore/protobuf-specs/gen/pb-go/trustroot/v1"
 	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
-	"github.com/sigstore/sigstore-go/pkg/testing/ca"
 	"github.com/sigstore/sigstore-go/pkg/verify"
-	"github.com/sigstore/sigstore/pkg/cryptoutils"
 )
 
 const (
-	testEmail  = "ci@imgsign.test"
-	testIssuer = "https://issuer.imgsign.test"
+	testEmail  = sigstoretest.Email
+	testIssuer = sigstoretest.Issuer
 )
 
-// fakeSigstore is an in-process Fulcio (certifies the key of each request
-// for testEmail, under a test CA) and RFC 3161 TSA, with the trusted root
-// that names both.
-type fakeSigstore struct {
-	fulcio, tsa   *httptest.Server
-	fulcioCalls   atomic.Int64
-	tsaCalls      atomic.Int64
-	trusted       root.TrustedMaterial
-	lastAuthToken atomic.Value
-}
+func newFakeSigstore(t *testing.T) *sigstoretest.Fake { return sigstoretest.Start(t) }
 
-type pubOnly struct{ pub crypto.PublicKey }
-
-func (p pubOnly) Public() crypto.PublicKey { return p.pub }
-func (p pubOnly) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
-	return nil, errors.New("public key only")
-}
-
-func newFakeSigstore(t *testing.T) *fakeSigstore {
-	t.Helper()
-	rootCert, rootKey, err := ca.GenerateRootCa()
-	if err != nil {
-		t.Fatal(err)
-	}
-	inter, interKey, err := ca.GenerateFulcioIntermediate(rootCert, rootKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tsaInter, tsaInterKey, err := ca.GenerateTSAIntermediate(rootCert, rootKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tsaKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tsaLeaf, err := ca.GenerateTSALeafCert(time.Now().Add(-time.Minute), tsaKey, tsaInter, tsaInterKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fakeSigstore{}
-	f.fulcio = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.fulcioCalls.Add(1)
-		f.lastAuthToken.Store(r.Header.Get("Authorization"))
-		var req struct {
-			PublicKeyRequest struct {
-				PublicKey struct{ Content string } `json:"publicKey"`
-			} `json:"publicKeyRequest"`
-		}
-		if r.URL.Path != "/api/v2/signingCert" || json.NewDecoder(r.Body).Decode(&req) != nil {
-			http.Error(w, "bad request", 400)
-			return
-		}
-		pub, err := cryptoutils.UnmarshalPEMToPublicKey([]byte(req.PublicKeyRequest.PublicKey.Content))
-		if err != nil {
-			http.Error(w, err.Error(), 400)
-			return
-		}
-		leaf, err := ca.GenerateLeafCert(testEmail, testIssuer, time.Now().Add(-time.Minute), pubOnly{pub}, inter, interKey)
-		if err != nil {
-			http.Error(w, err.Error(), 500)
-			return
-		}
-		var chain []string
-		for _, c := range []*x509.Certificate{leaf, inter, rootCert} {
-			chain = append(chain, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})))
-		}
-		json.NewEncoder(w).Encode(map[string]any{"signedCertificateEmbeddedSct": map[string]any{"chain": map[string]any{"certificates": chain}}})
-	}))
-	t.Cleanup(f.fulcio.Close)
-	f.tsa = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.tsaCalls.Add(1)
-		body, _ := io.ReadAll(r.Body)
-		req, err := timestamp.ParseRequest(body)
-		if err != nil {
-			http.Error(w, err.Error(), 400)
-			return
-		}
-		ts := timestamp.Timestamp{HashAlgorithm: req.HashAlgorithm, HashedMessage: req.HashedMessage, Time: time.Now(),
-			Policy: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 2}}
-		resp, err := ts.CreateResponseWithOpts(tsaLeaf, tsaKey, crypto.SHA256)
-		if err != nil {
-			http.Error(w, err.Error(), 500)
-			return
-		}
-		w.Header().Set("Content-Type", "application/timestamp-reply")
-		w.Write(resp)
-	}))
-	t.Cleanup(f.tsa.Close)
-	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01,
-		[]root.CertificateAuthority{&root.FulcioCertificateAuthority{Root: rootCert, Intermediates: []*x509.Certificate{inter}, ValidityPeriodStart: time.Now().Add(-time.Hour)}},
-		nil,
-		[]root.TimestampingAuthority{&root.SigstoreTimestampingAuthority{Root: rootCert, Intermediates: []*x509.Certificate{tsaInter}, Leaf: tsaLeaf, ValidityPeriodStart: time.Now().Add(-time.Hour)}},
-		nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.trusted = tr
-	return f
-}
-
-// token makes an identity token (its signature is not checked here).
-func token(t *testing.T, exp time.Time) *idtoken.Token {
-	t.Helper()
-	claims, _ := json.Marshal(map[string]any{"iss": testIssuer, "sub": testEmail, "email": testEmail, "email_verified": true, "aud": "sigstore", "exp": exp.Unix()})
-	enc := base64.RawURLEncoding.EncodeToString
-	raw := enc([]byte(`{"alg":"RS256"}`)) + "." + enc(claims) + "." + enc([]byte("the-secret-signature-of-the-token"))
-	tok, err := idtoken.Get(context.Background(), idtoken.Options{Flag: raw, LookupEnv: func(string) (string, bool) { return "", false }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
+func token(t *testing.T, exp time.Time) *idtoken.Token { return sigstoretest.Token(t, exp) }
 
 // TestSignManyOneCertificate: one Signer signs many messages, envelopes and
 // digests concurrently with ONE Fulcio request and one timestamp each;
@@ -157,7 +39,7 @@ func token(t *testing.T, exp time.Time) *idtoken.Token {
 func TestSignManyOneCertificate(t *testing.T) {
 	f := newFakeSigstore(t)
 	ctx := context.Background()
-	s, err := New(ctx, Options{Services: Services{Fulcio: f.fulcio.URL, TSAs: []string{f.tsa.URL}}, Token: token(t, time.Now().Add(time.Minute)), Trusted: f.trusted})
+	s, err := New(ctx, Options{Services: Services{Fulcio: f.FulcioURL, TSAs: []string{f.TSAURL}}, Token: token(t, time.Now().Add(time.Minute)), Trusted: f.Trusted})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,10 +73,10 @@ func TestSignManyOneCertificate(t *testing.T) {
 		}
 	}
 	st := s.Stats()
-	if st.FulcioRequests != 1 || f.fulcioCalls.Load() != 1 || st.TSARequests != n || f.tsaCalls.Load() != n || st.Signatures != n || st.LogEntries != 0 {
-		t.Fatalf("stats %+v, fake Fulcio %d, fake TSA %d", st, f.fulcioCalls.Load(), f.tsaCalls.Load())
+	if st.FulcioRequests != 1 || f.FulcioCalls.Load() != 1 || st.TSARequests != n || f.TSACalls.Load() != n || st.Signatures != n || st.LogEntries != 0 {
+		t.Fatalf("stats %+v, fake Fulcio %d, fake TSA %d", st, f.FulcioCalls.Load(), f.TSACalls.Load())
 	}
-	v, err := verify.NewVerifier(f.trusted, verify.WithSignedTimestamps(1))
+	v, err := verify.NewVerifier(f.Trusted, verify.WithSignedTimestamps(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +152,7 @@ func TestFulcioRefusalNeverShowsToken(t *testing.T) {
 			t.Fatalf("error lacks %q: %v", w, err)
 		}
 	}
-	if strings.Contains(err.Error(), tok.Raw()) || strings.Contains(err.Error(), "the-secret-signature") {
+	if strings.Contains(err.Error(), tok.Raw()) || strings.Contains(err.Error(), "secret-signature-of-the-token") {
 		t.Fatalf("the token is in the error: %v", err)
 	}
 }
@@ -281,7 +163,7 @@ func TestCertificateExpiredMidRun(t *testing.T) {
 	f := newFakeSigstore(t)
 	var now atomic.Value
 	now.Store(time.Now())
-	s, err := New(context.Background(), Options{Services: Services{Fulcio: f.fulcio.URL, TSAs: []string{f.tsa.URL}}, Token: token(t, time.Now().Add(time.Minute)),
+	s, err := New(context.Background(), Options{Services: Services{Fulcio: f.FulcioURL, TSAs: []string{f.TSAURL}}, Token: token(t, time.Now().Add(time.Minute)),
 		Now: func() time.Time { return now.Load().(time.Time) }})
 	if err != nil {
 		t.Fatal(err)
@@ -294,8 +176,8 @@ func TestCertificateExpiredMidRun(t *testing.T) {
 	if !errors.Is(err, ErrCertificateExpired) || !strings.Contains(err.Error(), "nothing was written") {
 		t.Fatalf("%v", err)
 	}
-	if f.tsaCalls.Load() != 1 {
-		t.Fatalf("the TSA was asked %d times, want 1 (none after expiry)", f.tsaCalls.Load())
+	if f.TSACalls.Load() != 1 {
+		t.Fatalf("the TSA was asked %d times, want 1 (none after expiry)", f.TSACalls.Load())
 	}
 }
 
@@ -305,7 +187,7 @@ func TestTSADown(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	deadURL := dead.URL + "/api/v1/timestamp"
 	dead.Close()
-	s, err := New(context.Background(), Options{Services: Services{Fulcio: f.fulcio.URL, TSAs: []string{deadURL}}, Token: token(t, time.Now().Add(time.Minute))})
+	s, err := New(context.Background(), Options{Services: Services{Fulcio: f.FulcioURL, TSAs: []string{deadURL}}, Token: token(t, time.Now().Add(time.Minute))})
 	if err != nil {
 		t.Fatal(err)
 	}
