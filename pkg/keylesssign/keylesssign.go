@@ -179,6 +179,7 @@ type Signer struct {
 	now       func() time.Time
 	fulcioReq atomic.Int64
 	tsaReq    atomic.Int64
+	tsaStatus atomic.Int64 // the last error status a TSA answered
 	entries   atomic.Int64
 	sigs      atomic.Int64
 }
@@ -242,10 +243,10 @@ func New(ctx context.Context, o Options) (*Signer, error) {
 	s.tsaURLs = o.TSAs
 	for _, u := range o.TSAs {
 		s.tsas = append(s.tsas, sgsign.NewTimestampAuthority(&sgsign.TimestampAuthorityOptions{URL: u, Timeout: timeout,
-			Transport: counting{base, &s.tsaReq}}))
+			Transport: counting{base: base, n: &s.tsaReq, status: &s.tsaStatus}}))
 	}
 	fulcio := sgsign.NewFulcio(&sgsign.FulcioOptions{BaseURL: strings.TrimRight(o.Fulcio, "/"), Timeout: timeout,
-		Transport: counting{base, &s.fulcioReq}})
+		Transport: counting{base: base, n: &s.fulcioReq}})
 	der, err := fulcio.GetCertificate(ctx, kp, &sgsign.CertificateProviderOptions{IDToken: o.Token.Raw()})
 	if err != nil {
 		return nil, s.fulcioError(o.Fulcio, o.Token, err)
@@ -386,8 +387,14 @@ func (s *Signer) signWith(ctx context.Context, content sgsign.Content, kp sgsign
 		if errors.As(err, &le) {
 			return nil, fmt.Errorf("%w: transparency log %s (Rekor v%d) did not record the signature (nothing was written to the registry): %v", ErrService, le.log.URL, le.log.Version, le.err)
 		}
-		if s.tsaFailure(err) {
-			return nil, fmt.Errorf("%w: timestamp authority %s did not timestamp the signature (nothing was written to the registry): %v", ErrService, strings.Join(s.tsaURLs, ", "), err)
+		// sigstore-go asks the TSAs before the logs (whose errors are
+		// logErrors) and after signing in memory: what fails here is a TSA.
+		if len(s.tsas) > 0 {
+			status := ""
+			if st := s.tsaStatus.Load(); st != 0 {
+				status = fmt.Sprintf(" (last answer: HTTP %d)", st)
+			}
+			return nil, fmt.Errorf("%w: timestamp authority %s did not timestamp the signature%s (nothing was written to the registry): %v", ErrService, strings.Join(s.tsaURLs, ", "), status, err)
 		}
 		return nil, fmt.Errorf("keyless signature (nothing was written to the registry): %w", err)
 	}
@@ -442,21 +449,6 @@ func (s *Signer) check(b *protobundle.Bundle) error {
 	}
 	_, err = v.Verify(sb, verify.NewPolicy(artifact, verify.WithoutIdentitiesUnsafe()))
 	return err
-}
-
-// tsaFailure reports whether err came from a timestamp authority (sigstore-go
-// asks them before the logs; a log failure is a logError).
-func (s *Signer) tsaFailure(err error) bool {
-	msg := err.Error()
-	if strings.Contains(msg, "timestamp authority returned") {
-		return true
-	}
-	for _, u := range s.tsaURLs {
-		if strings.Contains(msg, u) {
-			return true
-		}
-	}
-	return false
 }
 
 // LegacyAnnotations are the annotations cosign writes on a legacy
@@ -523,13 +515,19 @@ type logError struct {
 func (e logError) Error() string { return fmt.Sprintf("transparency log %s: %v", e.log.URL, e.err) }
 func (e logError) Unwrap() error { return e.err }
 
-// counting counts the requests it carries.
+// counting counts the requests it carries and, with status, notes the
+// last error status answered.
 type counting struct {
-	base http.RoundTripper
-	n    *atomic.Int64
+	base   http.RoundTripper
+	n      *atomic.Int64
+	status *atomic.Int64
 }
 
 func (c counting) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.n.Add(1)
-	return c.base.RoundTrip(r)
+	resp, err := c.base.RoundTrip(r)
+	if c.status != nil && err == nil && resp.StatusCode >= 300 {
+		c.status.Store(int64(resp.StatusCode))
+	}
+	return resp, err
 }

@@ -195,6 +195,16 @@ func TestTSADown(t *testing.T) {
 	if !errors.Is(err, ErrService) || !strings.Contains(err.Error(), "timestamp authority "+deadURL+" did not timestamp the signature") {
 		t.Fatalf("%v", err)
 	}
+	// A TSA that answers an error: its status is in the message.
+	f.FailTSA.Store(true)
+	s, err = New(context.Background(), Options{Services: Services{Fulcio: f.FulcioURL, TSAs: []string{f.TSAURL}}, Token: token(t, time.Now().Add(time.Minute))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.DSSE(context.Background(), "application/vnd.in-toto+json", payloadOf(1))
+	if !errors.Is(err, ErrService) || !strings.Contains(err.Error(), "timestamp authority "+f.TSAURL+" did not timestamp the signature (last answer: HTTP 503)") {
+		t.Fatalf("%v", err)
+	}
 }
 
 func TestSelect(t *testing.T) {
