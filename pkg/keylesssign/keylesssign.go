@@ -382,10 +382,12 @@ func (s *Signer) signWith(ctx context.Context, content sgsign.Content, kp sgsign
 		Context:              ctx,
 	})
 	if err != nil {
+		// (Wrapped with %w below: a cancellation stays errors.Is-visible, so
+		// that SignAll reports the failure that caused it.)
 		err = idtoken.Redact(err, s.secret)
 		var le logError
 		if errors.As(err, &le) {
-			return nil, fmt.Errorf("%w: transparency log %s (Rekor v%d) did not record the signature (nothing was written to the registry): %v", ErrService, le.log.URL, le.log.Version, le.err)
+			return nil, fmt.Errorf("%w: transparency log %s (Rekor v%d) did not record the signature (nothing was written to the registry): %w", ErrService, le.log.URL, le.log.Version, le.err)
 		}
 		// sigstore-go asks the TSAs before the logs (whose errors are
 		// logErrors) and after signing in memory: what fails here is a TSA.
@@ -394,7 +396,7 @@ func (s *Signer) signWith(ctx context.Context, content sgsign.Content, kp sgsign
 			if st := s.tsaStatus.Load(); st != 0 {
 				status = fmt.Sprintf(" (last answer: HTTP %d)", st)
 			}
-			return nil, fmt.Errorf("%w: timestamp authority %s did not timestamp the signature%s (nothing was written to the registry): %v", ErrService, strings.Join(s.tsaURLs, ", "), status, err)
+			return nil, fmt.Errorf("%w: timestamp authority %s did not timestamp the signature%s (nothing was written to the registry): %w", ErrService, strings.Join(s.tsaURLs, ", "), status, err)
 		}
 		return nil, fmt.Errorf("keyless signature (nothing was written to the registry): %w", err)
 	}
