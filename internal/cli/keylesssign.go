@@ -34,8 +34,8 @@ type keylessSignFlags struct {
 const keylessSignHelp = `Without --key, signing is keyless (Sigstore): an ephemeral key is made in
 memory, Fulcio certifies it for the identity of an OIDC token, every
 signature is recorded in a transparency log and/or timestamped by a
-timestamp authority, and the key is thrown away. Many images in one call
-share the one key and certificate (one Fulcio request).
+timestamp authority, and the key is thrown away. Every signature of one
+call shares the one key and certificate (one Fulcio request).
 
 The identity token comes from --identity-token (the token, or a file
 holding it), else $SIGSTORE_ID_TOKEN (GitLab CI: "id_tokens:
@@ -46,9 +46,9 @@ never printed, not even with --verbose.
 The services come from a Sigstore signing config: --signing-config FILE,
 else the one in the TUF repository ('imgsign trust init'; the public-good
 Sigstore by default), as cosign v3. --fulcio-url, --rekor-url (with
---rekor-version) and --timestamp-server-url override it. The legacy layout
-needs a Rekor v1 log (cosign reads only a v1 signed entry timestamp there);
-Rekor v2 needs a timestamp authority.`
+--rekor-version) and --timestamp-server-url override it. Rekor v2 needs a
+timestamp authority; the legacy image layout needs Rekor v1 (cosign reads
+only a v1 signed entry timestamp there).`
 
 func (f *keylessSignFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
@@ -194,6 +194,9 @@ type blobOutputs struct {
 // are written only then (none if anything failed).
 func (a *App) signBlobKeyless(ctx context.Context, path string, f *keylessSignFlags, logs *logFlags, out blobOutputs) error {
 	ctx = orBackground(ctx)
+	if out.bundle == "" && out.cert == "" {
+		return usageError{fmt.Errorf("keyless sign-blob needs --bundle, or --output-certificate with the signature: a keyless signature alone cannot be verified")}
+	}
 	for _, p := range []string{out.sig, out.cert, out.bundle} {
 		if p != "" && !out.force {
 			if _, err := os.Lstat(p); err == nil {

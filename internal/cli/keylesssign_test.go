@@ -40,6 +40,7 @@ func TestKeylessSignCommandLine(t *testing.T) {
 	inGitHub.do(t, "sign", img).expect(t, ExitKeyless, `lacks "permissions: id-token: write"`)
 	none.do(t, "attest", "--type", "custom", "--predicate", pred, img).expect(t, ExitKeyless, "SIGSTORE_ID_TOKEN")
 	none.do(t, "sign-blob", "--bundle", filepath.Join(dir, "b.json"), blob).expect(t, ExitKeyless, "--identity-token")
+	none.do(t, "sign-blob", blob).expect(t, ExitUsage, "keyless sign-blob needs --bundle, or --output-certificate")
 	r := withExpired.do(t, "sign", "--verbose", img)
 	r.expect(t, ExitKeyless, "the OIDC identity token has expired")
 	if strings.Contains(r.stderr+r.stdout, expired) {
