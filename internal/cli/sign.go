@@ -45,13 +45,12 @@ merged again if another writer replaced it.
 
 Several IMAGEs are signed --jobs at a time, over one connection pool and
 one authentication per registry, with the key decrypted once (keyless: one
-certificate). Every image
-is resolved and signed (and logged, with --rekor-url) before the first
-registry write: if any of that fails, nothing is written.
+certificate). Every image is resolved and signed (and logged) before the
+first registry write: if any of that fails, nothing is written.
 
-With --key and --rekor-url, each signature is first recorded in that Rekor log (v1:
-a hashedrekord 0.0.1 entry with a signed entry timestamp; v2: hashedrekord
-0.0.2 with an inclusion proof and checkpoint). If the log fails, nothing is
+With --key and --rekor-url, each signature is first recorded in that Rekor
+log (v1: a hashedrekord 0.0.1 entry with a signed entry timestamp; v2:
+hashedrekord 0.0.2 with an inclusion proof and checkpoint). If the log fails, nothing is
 written to the registry. The entry travels with the signature: in cosign's
 dev.sigstore.cosign/bundle annotation (v1, which cosign verifies), in
 imgsign's dev.imgsign.tlog-entry annotation (the whole entry with its
