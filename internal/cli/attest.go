@@ -21,9 +21,10 @@ func (a *App) newAttestCommand() *cobra.Command {
 		pw                                                 passwordFlags
 		reg                                                registryFlags
 		logs                                               logFlags
+		kf                                                 keylessSignFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "attest --key KEY --type TYPE (--predicate FILE | --statement FILE) IMAGE",
+		Use:   "attest [--key KEY] --type TYPE (--predicate FILE | --statement FILE) IMAGE",
 		Short: "Sign an in-toto attestation (provenance, SBOM, vulnerability report, VEX) about an image",
 		Long: `Attest IMAGE: build an in-toto statement (v1) whose subject is the image's
 manifest digest and whose predicate is the JSON in --predicate (or take a
@@ -34,13 +35,24 @@ The predicate must be a JSON object of at most 16 MiB.
 
 With --rekor-url the attestation's signature is first recorded in that
 Rekor log (v1: a dsse entry, as cosign v3 writes; v2: a hashedrekord over
-the envelope's PAE); if the log fails, nothing is written to the registry.`,
-		Example: `  imgsign attest --key imgsign.key --type slsaprovenance1 --predicate provenance.json registry.example.com/app:1.4.2
+the envelope's PAE); if the log fails, nothing is written to the registry.
+
+` + keylessSignHelp + `
+
+A keyless attestation is logged and timestamped once; the legacy layer
+stores the envelope exactly as logged, with the certificate, chain and
+Rekor bundle annotations (its timestamp is in the bundle only).`,
+		Example: `  # keyless, in CI:
+  imgsign attest --type slsaprovenance1 --predicate provenance.json registry.example.com/app@sha256:...
+  imgsign attest --key imgsign.key --type slsaprovenance1 --predicate provenance.json registry.example.com/app:1.4.2
   imgsign attest --key imgsign.key --type cyclonedx --predicate sbom.cdx.json registry.example.com/app:1.4.2`,
 		Args: exactArgs(1, "one image"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if keyPath == "" || typ == "" {
-				return usageError{fmt.Errorf("--key and --type are required")}
+			if typ == "" {
+				return usageError{fmt.Errorf("--type is required")}
+			}
+			if keyPath != "" && kf.given() {
+				return usageError{fmt.Errorf("--key signs with a key: the keyless flags (--identity-token, --signing-config, --fulcio-url, --timestamp-server-url) do not apply")}
 			}
 			if (predicatePath == "") == (statementPath == "") {
 				return usageError{fmt.Errorf("give exactly one of --predicate and --statement")}
@@ -54,8 +66,10 @@ the envelope's PAE); if the log fails, nothing is written to the registry.`,
 				return usageError{err}
 			}
 			o := attest.Options{PredicateType: pt, Format: f}
-			if o.Log, err = logs.client(); err != nil {
-				return err
+			if keyPath != "" {
+				if o.Log, err = logs.client(); err != nil {
+					return err
+				}
 			}
 			if predicatePath != "" {
 				o.Predicate, err = readInputFile(predicatePath, a.Stdin, attest.MaxPredicateBytes)
@@ -69,16 +83,38 @@ the envelope's PAE); if the log fails, nothing is written to the registry.`,
 			if err != nil {
 				return err
 			}
-			key, client, ctx, cancel, err := a.signingClient(cmd.Context(), &reg, keyPath, pw)
-			if err != nil {
-				return err
+			var (
+				at      *attest.Attester
+				logName string
+			)
+			if keyPath == "" {
+				client, ctx, cancel, err := reg.client(cmd.Context(), a)
+				if err != nil {
+					return err
+				}
+				defer cancel()
+				ks, err := a.newKeylessSigner(ctx, &kf, &logs, f.Legacy())
+				if err != nil {
+					return err
+				}
+				defer ks.reportStats(a.Stderr, &kf)
+				at, logName = attest.NewKeylessAttester(client, ks.Signer), ks.logNames()
+				cmd.SetContext(ctx)
+			} else {
+				key, client, ctx, cancel, err := a.signingClient(cmd.Context(), &reg, keyPath, pw)
+				if err != nil {
+					return err
+				}
+				defer cancel()
+				if at, err = attest.NewAttester(client, key); err != nil {
+					return err
+				}
+				if o.Log != nil {
+					logName = o.Log.URL()
+				}
+				cmd.SetContext(ctx)
 			}
-			defer cancel()
-			at, err := attest.NewAttester(client, key)
-			if err != nil {
-				return err
-			}
-			out, err := at.Attest(ctx, refs[0], o)
+			out, err := at.Attest(cmd.Context(), refs[0], o)
 			if err != nil {
 				if errors.Is(err, attest.ErrInvalidInput) {
 					return usageError{err}
@@ -97,18 +133,19 @@ the envelope's PAE); if the log fails, nothing is written to the registry.`,
 			}
 			fmt.Fprintf(a.Stderr, "Attested %s (%s), stored in %s\n", out.Image, out.PredicateType, where)
 			if out.Entry != nil {
-				fmt.Fprintf(a.Stderr, "  recorded in transparency log %s at index %d\n", o.Log.URL(), out.Entry.GetLogIndex())
+				fmt.Fprintf(a.Stderr, "  recorded in transparency log %s at index %d\n", logName, out.Entry.GetLogIndex())
 			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&keyPath, "key", "", "private key file or key URI (awskms://, gcpkms://, azurekms://,\nhashivault://, pkcs11:) (required)")
+	f.StringVar(&keyPath, "key", "", "private key file or key URI (awskms://, gcpkms://, azurekms://,\nhashivault://, pkcs11:); without it, sign keyless")
 	f.StringVar(&typ, "type", "", typeHelp+" (required)")
 	f.StringVar(&predicatePath, "predicate", "", "predicate JSON file (\"-\" for standard input)")
 	f.StringVar(&statementPath, "statement", "", "a whole in-toto statement instead of a predicate")
 	f.StringVar(&format, "format", string(sign.FormatBoth), "where to store the attestation: legacy, bundle or both")
 	logs.registerSign(cmd)
+	kf.register(cmd)
 	pw.register(cmd)
 	reg.register(cmd)
 	return cmd

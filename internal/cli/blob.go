@@ -28,12 +28,14 @@ const maxSignatureFileBytes = 64 << 10
 func (a *App) newSignBlobCommand() *cobra.Command {
 	var (
 		keyPath, outSig, outBundle string
+		outCert                    string
 		force                      bool
 		pw                         passwordFlags
 		logs                       logFlags
+		kf                         keylessSignFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "sign-blob --key KEY FILE",
+		Use:   "sign-blob [--key KEY] FILE",
 		Short: "Sign a file (a release archive, an image tarball), as cosign sign-blob does",
 		Long: `Sign FILE, reading it once as a stream (its size does not matter). The
 base64 signature is printed on standard output, or written to
@@ -42,13 +44,24 @@ format cosign v3 writes and reads. 'cosign verify-blob' accepts both.
 
 With --rekor-url the signature is first recorded in that Rekor log (a
 hashedrekord entry of the file's SHA-256; ECDSA and RSA keys), and the
-entry goes into the bundle; nothing is written if the log fails.`,
-		Example: `  imgsign sign-blob --key imgsign.key --bundle app.tar.gz.bundle app.tar.gz
+entry goes into the bundle; nothing is written if the log fails.
+
+` + keylessSignHelp + `
+
+A keyless blob signature is only useful with its certificate: write
+--bundle (certificate, log entry, timestamps: what verify-blob and cosign
+verify-blob read), or --output-signature with --output-certificate.`,
+		Example: `  # keyless, in CI:
+  imgsign sign-blob --bundle app.tar.gz.sigstore.json app.tar.gz
+  imgsign sign-blob --key imgsign.key --bundle app.tar.gz.bundle app.tar.gz
   imgsign sign-blob --key imgsign.key --output-signature app.tar.gz.sig app.tar.gz`,
 		Args: exactArgs(1, "one file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if keyPath == "" {
-				return usageError{fmt.Errorf("--key is required")}
+				return a.signBlobKeyless(cmd.Context(), args[0], &kf, &logs, blobOutputs{sig: outSig, cert: outCert, bundle: outBundle, force: force})
+			}
+			if kf.given() || outCert != "" {
+				return usageError{fmt.Errorf("--key signs with a key: the keyless flags (--identity-token, --signing-config, --fulcio-url, --timestamp-server-url, --output-certificate) do not apply")}
 			}
 			logClient, err := logs.client()
 			if err != nil {
@@ -106,11 +119,13 @@ entry goes into the bundle; nothing is written if the log fails.`,
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&keyPath, "key", "", "private key file or key URI (awskms://, gcpkms://, azurekms://,\nhashivault://, pkcs11:) (required)")
+	cmd.Flags().StringVar(&keyPath, "key", "", "private key file or key URI (awskms://, gcpkms://, azurekms://,\nhashivault://, pkcs11:); without it, sign keyless")
 	cmd.Flags().StringVar(&outSig, "output-signature", "", "write the base64 signature to this file")
+	cmd.Flags().StringVar(&outCert, "output-certificate", "", "keyless: write the signing certificate (PEM) to this file")
 	cmd.Flags().StringVar(&outBundle, "bundle", "", "write a Sigstore bundle (v0.3) to this file")
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite existing output files")
 	logs.registerSign(cmd)
+	kf.register(cmd)
 	pw.register(cmd)
 	return cmd
 }

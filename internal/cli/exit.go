@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io/fs"
 
+	"github.com/imgsign/imgsign/pkg/idtoken"
+	"github.com/imgsign/imgsign/pkg/keylesssign"
 	"github.com/imgsign/imgsign/pkg/keys"
 	"github.com/imgsign/imgsign/pkg/trustroot"
 )
@@ -22,6 +24,11 @@ const (
 	// ExitTrust: the trust material was refused: TUF metadata expired or
 	// tampered, no trusted root reachable or cached, a malformed trusted root.
 	ExitTrust = 15
+	// ExitKeyless: keyless signing could not get what it needs from its
+	// services: no usable identity token (none found, expired, malformed,
+	// the CI endpoint failed), or Fulcio, a transparency log or a timestamp
+	// authority refused or did not answer. Nothing was written.
+	ExitKeyless = 16
 )
 
 // exitCodeHelp is shown at the end of the root command's help.
@@ -39,7 +46,10 @@ const exitCodeHelp = `Exit codes:
   14  diff: the images differ
   15  trust root refused: TUF metadata expired or tampered, none reachable
       or cached (give --trusted-root or run 'imgsign trust init'), or a
-      malformed trusted root`
+      malformed trusted root
+  16  keyless signing: no usable identity token, or Fulcio, the transparency
+      log or the timestamp authority refused or did not answer (nothing
+      was written)`
 
 // usageError marks an error in the command line itself.
 type usageError struct{ err error }
@@ -81,6 +91,10 @@ func exitCode(err error) int {
 		return ExitExist
 	case trustroot.IsTrustError(err):
 		return ExitTrust
+	case errors.Is(err, keylesssign.ErrService), errors.Is(err, keylesssign.ErrCertificateExpired),
+		errors.Is(err, idtoken.ErrNoToken), errors.Is(err, idtoken.ErrExpired),
+		errors.Is(err, idtoken.ErrMalformed), errors.Is(err, idtoken.ErrFetch):
+		return ExitKeyless
 	}
 	return ExitError
 }

@@ -13,6 +13,7 @@ import (
 func (a *App) newSignCommand() *cobra.Command {
 	var (
 		keyPath, sigRepo, outSig, outPayload, format string
+		outCert                                      string
 		outEntry                                     string
 		annotations                                  []string
 		recursive, upload, force                     bool
@@ -20,9 +21,10 @@ func (a *App) newSignCommand() *cobra.Command {
 		pw                                           passwordFlags
 		reg                                          registryFlags
 		logs                                         logFlags
+		kf                                           keylessSignFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "sign --key KEY IMAGE...",
+		Use:   "sign [--key KEY] IMAGE...",
 		Short: "Sign container images and store the signatures in the registry",
 		Long: `Sign each IMAGE. The reference is resolved once to its manifest digest
 (computed from the bytes received) and only the digest is signed: a tag is
@@ -42,13 +44,13 @@ other's signatures: the signature manifest is read back after writing and
 merged again if another writer replaced it.
 
 Several IMAGEs are signed --jobs at a time, over one connection pool and
-one authentication per registry, with the key decrypted once. Every image
-is resolved and signed (and logged, with --rekor-url) before the first
-registry write: if any of that fails, nothing is written.
+one authentication per registry, with the key decrypted once (keyless: one
+certificate). Every image is resolved and signed (and logged) before the
+first registry write: if any of that fails, nothing is written.
 
-With --rekor-url, each signature is first recorded in that Rekor log (v1:
-a hashedrekord 0.0.1 entry with a signed entry timestamp; v2: hashedrekord
-0.0.2 with an inclusion proof and checkpoint). If the log fails, nothing is
+With --key and --rekor-url, each signature is first recorded in that Rekor
+log (v1: a hashedrekord 0.0.1 entry with a signed entry timestamp; v2:
+hashedrekord 0.0.2 with an inclusion proof and checkpoint). If the log fails, nothing is
 written to the registry. The entry travels with the signature: in cosign's
 dev.sigstore.cosign/bundle annotation (v1, which cosign verifies), in
 imgsign's dev.imgsign.tlog-entry annotation (the whole entry with its
@@ -56,8 +58,20 @@ proof), and in the bundle's tlogEntries.
 
 With --upload=false nothing is written to the registry; --output-signature,
 --output-payload and --output-tlog-entry save the signature, the exact
-signed payload and its log entry.`,
-		Example: `  imgsign sign --key imgsign.key registry.example.com/app:1.4.2
+signed payload and its log entry (--output-certificate, keyless: the
+signing certificate).
+
+` + keylessSignHelp + `
+
+In the legacy layout a keyless signature carries cosign's certificate,
+chain, Rekor bundle and RFC 3161 timestamp annotations; a bundle carries
+the certificate, the log entry with its inclusion proof, and timestamps.
+Each image costs one signature, log entry and timestamp per layout
+(--format both: two).`,
+		Example: `  # keyless, in GitHub Actions (permissions: id-token: write) or GitLab CI:
+  imgsign sign registry.example.com/app@sha256:...
+  imgsign sign --identity-token token.jwt --signing-config signing_config.json registry.example.com/app:1.4.2
+  imgsign sign --key imgsign.key registry.example.com/app:1.4.2
   imgsign sign --key imgsign.key -a git_sha=$GIT_SHA --recursive registry.example.com/app:1.4.2
   imgsign sign --key imgsign.key --rekor-url https://rekor.example.com registry.example.com/app:1.4.2
   imgsign sign --key imgsign.key --upload=false --output-signature app.sig --output-payload app.json IMAGE`,
@@ -68,8 +82,14 @@ signed payload and its log entry.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if keyPath == "" {
-				return usageError{fmt.Errorf("--key is required")}
+			if keyPath == "" && pw.file != "" {
+				return usageError{fmt.Errorf("--password-file needs --key (keyless signing has no key to decrypt)")}
+			}
+			if keyPath != "" && kf.given() {
+				return usageError{fmt.Errorf("--key signs with a key: the keyless flags (--identity-token, --signing-config, --fulcio-url, --timestamp-server-url) do not apply")}
+			}
+			if outCert != "" && keyPath != "" {
+				return usageError{fmt.Errorf("--output-certificate is for keyless signing (without --key)")}
 			}
 			if jobs < 1 {
 				return usageError{fmt.Errorf("--jobs must be at least 1")}
@@ -90,23 +110,45 @@ signed payload and its log entry.`,
 			if err != nil {
 				return err
 			}
-			logClient, err := logs.client()
-			if err != nil {
-				return err
+			var (
+				signer    *sign.Signer
+				logClient *tlog.Client
+				ks        *keylessSigner
+				logName   string
+			)
+			if keyPath == "" {
+				client, ctx, cancel, err := reg.client(cmd.Context(), a)
+				if err != nil {
+					return err
+				}
+				defer cancel()
+				if ks, err = a.newKeylessSigner(ctx, &kf, &logs, !upload || f.Legacy()); err != nil {
+					return err
+				}
+				defer ks.reportStats(a.Stderr, &kf)
+				signer, logName = sign.NewKeylessSigner(client, ks.Signer), ks.logNames()
+				cmd.SetContext(ctx)
+			} else {
+				if logClient, err = logs.client(); err != nil {
+					return err
+				}
+				if outEntry != "" && logClient == nil {
+					return usageError{fmt.Errorf("--output-tlog-entry needs --rekor-url")}
+				}
+				key, client, ctx, cancel, err := a.signingClient(cmd.Context(), &reg, keyPath, pw)
+				if err != nil {
+					return err
+				}
+				defer cancel()
+				if signer, err = sign.NewSigner(client, key); err != nil {
+					return err
+				}
+				if logClient != nil {
+					logName = logClient.URL()
+				}
+				cmd.SetContext(ctx)
 			}
-			if outEntry != "" && logClient == nil {
-				return usageError{fmt.Errorf("--output-tlog-entry needs --rekor-url")}
-			}
-			key, client, ctx, cancel, err := a.signingClient(cmd.Context(), &reg, keyPath, pw)
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			signer, err := sign.NewSigner(client, key)
-			if err != nil {
-				return err
-			}
-			results, err := signer.SignAll(ctx, refs, sign.Options{Annotations: ann, SignatureRepo: repo, Recursive: recursive, Upload: upload, Format: f, Log: logClient, Payload: outPayload != "" || outSig != ""}, jobs)
+			results, err := signer.SignAll(cmd.Context(), refs, sign.Options{Annotations: ann, SignatureRepo: repo, Recursive: recursive, Upload: upload, Format: f, Log: logClient, Payload: outPayload != "" || outSig != ""}, jobs)
 			if err != nil {
 				return err
 			}
@@ -124,7 +166,7 @@ signed payload and its log entry.`,
 					}
 					for _, e := range []*tlog.Entry{s.Entry, s.BundleEntry} {
 						if e != nil {
-							fmt.Fprintf(a.Stderr, "  recorded in transparency log %s at index %d\n", logClient.URL(), e.GetLogIndex())
+							fmt.Fprintf(a.Stderr, "  recorded in transparency log %s at index %d\n", logName, e.GetLogIndex())
 						}
 					}
 				}
@@ -140,6 +182,11 @@ signed payload and its log entry.`,
 			}
 			if firstErr != nil {
 				return firstErr
+			}
+			if outCert != "" {
+				if err := atomicfile.Write(outCert, []byte(ks.CertificatePEM()), 0o644, force); err != nil {
+					return err
+				}
 			}
 			if outSig == "" && outPayload == "" && outEntry == "" {
 				return nil
@@ -173,7 +220,8 @@ signed payload and its log entry.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&keyPath, "key", "", "private key file or key URI (awskms://, gcpkms://, azurekms://,\nhashivault://, pkcs11:) (required)")
+	f.StringVar(&keyPath, "key", "", "private key file or key URI (awskms://, gcpkms://, azurekms://,\nhashivault://, pkcs11:); without it, sign keyless")
+	f.StringVar(&outCert, "output-certificate", "", "keyless: write the signing certificate (PEM) to this file")
 	f.StringArrayVarP(&annotations, "annotation", "a", nil, "key=value to include in the signed payload (repeatable)")
 	f.StringVar(&sigRepo, "signature-repository", "", "store signatures in this repository (default $"+envRepository+", then the image's)")
 	f.BoolVar(&recursive, "recursive", false, "for an index, also sign every manifest it lists")
@@ -185,6 +233,7 @@ signed payload and its log entry.`,
 	f.BoolVar(&force, "force", false, "overwrite --output-* files")
 	f.IntVar(&jobs, "jobs", sign.DefaultJobs, "images signed at once")
 	logs.registerSign(cmd)
+	kf.register(cmd)
 	pw.register(cmd)
 	reg.register(cmd)
 	return cmd

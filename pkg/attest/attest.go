@@ -19,6 +19,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/imgsign/imgsign/pkg/bundle"
 	"github.com/imgsign/imgsign/pkg/envelope"
+	"github.com/imgsign/imgsign/pkg/keylesssign"
 	"github.com/imgsign/imgsign/pkg/keys"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/sign"
@@ -89,12 +90,23 @@ type Attestation struct {
 	Entry *tlog.Entry `json:"-"`
 }
 
-// Attester signs attestations with one key.
+// Attester signs attestations with one key, or keyless
+// (NewKeylessAttester).
 type Attester struct {
-	pub    crypto.PublicKey
-	client *oci.Client
-	sv     signature.SignerVerifier
-	hint   string
+	pub     crypto.PublicKey
+	client  *oci.Client
+	sv      signature.SignerVerifier
+	hint    string
+	keyless *keylesssign.Signer
+}
+
+// NewKeylessAttester returns an Attester that signs keyless with ks's
+// ephemeral key and certificate; the envelope is logged in ks's logs
+// (Options.Log is ignored) and timestamped by its TSAs before anything is
+// written. The legacy layer stores the envelope exactly as logged, with
+// cosign's certificate, chain and Rekor bundle annotations.
+func NewKeylessAttester(client *oci.Client, ks *keylesssign.Signer) *Attester {
+	return &Attester{client: client, keyless: ks}
 }
 
 // NewAttester returns an Attester signing with key.
@@ -158,27 +170,59 @@ func (a *Attester) Attest(ctx context.Context, ref name.Reference, o Options) (*
 	}
 	s, _ := statement.Parse(stmt)
 	pt := s.PredicateType
-	env := envelope.Envelope{PayloadType: statement.PayloadType, Payload: stmt}
-	sig, err := a.sv.SignMessage(bytes.NewReader(env.PAE()))
-	if err != nil {
-		return nil, fmt.Errorf("sign: %w", err)
-	}
 	out := &Attestation{Image: res.Ref, PredicateType: pt}
-	// The legacy layer: the envelope as stored, and as logged (cosign
-	// checks the entry's envelope hash against these very bytes).
-	body, err := envelope.Marshal(env.PayloadType, stmt, sig)
-	if err != nil {
-		return nil, err
-	}
-	var entries []*tlog.Entry
-	if o.Log != nil {
-		pae := env.PAE()
-		d := sha256.Sum256(pae)
-		e, err := sign.Record(ctx, o.Log, tlog.Want{Digest: d[:], Signature: sig, PublicKey: a.pub, Envelope: &tlog.Envelope{PayloadType: env.PayloadType, Payload: stmt, Raw: body}})
+	var (
+		body, bundleData []byte
+		entries          []*tlog.Entry
+		extra            map[string]string
+	)
+	if a.keyless != nil {
+		signed, err := a.keyless.DSSE(ctx, statement.PayloadType, stmt)
 		if err != nil {
+			return nil, fmt.Errorf("attest %s: %w", res.Ref, err)
+		}
+		// The legacy layer holds the envelope exactly as logged: a Rekor v1
+		// dsse entry binds the hash of those bytes.
+		if body, err = json.Marshal(signed.Bundle.GetDsseEnvelope()); err != nil {
 			return nil, err
 		}
-		entries, out.Entry = append(entries, e), e
+		if bundleData, err = signed.JSON(); err != nil {
+			return nil, err
+		}
+		if extra, err = a.keyless.LegacyAnnotations(signed); err != nil {
+			return nil, err
+		}
+		out.Entry = signed.Entry
+	} else {
+		env := envelope.Envelope{PayloadType: statement.PayloadType, Payload: stmt}
+		sig, err := a.sv.SignMessage(bytes.NewReader(env.PAE()))
+		if err != nil {
+			return nil, fmt.Errorf("sign: %w", err)
+		}
+		// The legacy layer: the envelope as stored, and as logged (cosign
+		// checks the entry's envelope hash against these very bytes).
+		if body, err = envelope.Marshal(env.PayloadType, stmt, sig); err != nil {
+			return nil, err
+		}
+		if o.Log != nil {
+			pae := env.PAE()
+			d := sha256.Sum256(pae)
+			e, err := sign.Record(ctx, o.Log, tlog.Want{Digest: d[:], Signature: sig, PublicKey: a.pub, Envelope: &tlog.Envelope{PayloadType: env.PayloadType, Payload: stmt, Raw: body}})
+			if err != nil {
+				return nil, err
+			}
+			entries, out.Entry = append(entries, e), e
+		}
+		if o.Format.Bundle() {
+			if bundleData, err = bundle.MarshalDSSE(a.hint, env.PayloadType, stmt, sig, entries...); err != nil {
+				return nil, err
+			}
+		}
+		if out.Entry != nil {
+			if extra, err = tlog.Annotations(out.Entry); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if o.Format.Legacy() {
 		tag, err := oci.AttachedTag(res.Ref, nil, oci.AttestationTagSuffix)
@@ -187,24 +231,14 @@ func (a *Attester) Attest(ctx context.Context, ref name.Reference, o Options) (*
 		}
 		att := oci.Attachment{Payload: body, MediaType: oci.DSSEMediaType,
 			Annotations: map[string]string{oci.SignatureAnnotation: "", PredicateTypeAnnotation: pt}}
-		if out.Entry != nil {
-			ann, err := tlog.Annotations(out.Entry)
-			if err != nil {
-				return nil, err
-			}
-			maps.Copy(att.Annotations, ann)
-		}
+		maps.Copy(att.Annotations, extra)
 		if _, err := a.client.AddAttachments(ctx, tag, []oci.Attachment{att}, nil); err != nil {
 			return nil, err
 		}
 		out.Tag = tag.String()
 	}
 	if o.Format.Bundle() {
-		b, err := bundle.MarshalDSSE(a.hint, env.PayloadType, stmt, sig, entries...)
-		if err != nil {
-			return nil, err
-		}
-		d, err := a.client.PushReferrer(ctx, res.Ref, res.Descriptor, bundle.Artifact(b, pt, nil))
+		d, err := a.client.PushReferrer(ctx, res.Ref, res.Descriptor, bundle.Artifact(bundleData, pt, nil))
 		if err != nil {
 			return nil, err
 		}

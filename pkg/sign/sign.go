@@ -8,6 +8,12 @@
 //   - bundle (cosign v3): a Sigstore bundle v0.3, a DSSE envelope around an
 //     in-toto statement about the image digest, pushed as an OCI 1.1
 //     referrer of the image.
+//
+// A Signer signs with one private key (NewSigner), or keyless
+// (NewKeylessSigner) with the one ephemeral key and Fulcio certificate of a
+// pkg/keylesssign.Signer: then each legacy layer also carries cosign's
+// certificate, chain, Rekor bundle and timestamp annotations, and each
+// bundle the certificate, log entry and timestamps.
 package sign
 
 import (
@@ -23,6 +29,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/imgsign/imgsign/pkg/bundle"
+	"github.com/imgsign/imgsign/pkg/keylesssign"
 	"github.com/imgsign/imgsign/pkg/keys"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/payload"
@@ -33,10 +40,21 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// Signer signs images with one private key.
+// Signer signs images with one private key, or keyless with one
+// ephemeral key and its short-lived certificate (NewKeylessSigner).
 type Signer struct {
-	client *oci.Client
-	sv     signature.SignerVerifier
+	client  *oci.Client
+	sv      signature.SignerVerifier
+	keyless *keylesssign.Signer
+}
+
+// NewKeylessSigner returns a Signer that signs keyless: every image with
+// ks's one ephemeral key and certificate, each signature recorded in ks's
+// logs and timestamped by its TSAs (sigstore-go) before anything is
+// written. Options.Log is ignored (ks names the logs). A fresh key never
+// matches an earlier signature, so every run adds its signatures.
+func NewKeylessSigner(client *oci.Client, ks *keylesssign.Signer) *Signer {
+	return &Signer{client: client, keyless: ks}
 }
 
 // NewSigner returns a Signer that signs with key and talks to registries
@@ -130,6 +148,9 @@ type Signature struct {
 	// BundleEntry is the log entry of the bundle signature (nil without
 	// Log, or when an identical logged bundle was already stored).
 	BundleEntry *tlog.Entry `json:"-"`
+	// Annotations are the legacy layer's annotations beyond the signature
+	// (keyless: certificate, chain, log entry, timestamp).
+	Annotations map[string]string `json:"-"`
 }
 
 // Annotations imgsign adds to its bundle referrers, so that signing again
@@ -277,14 +298,27 @@ func (s *Signer) prepare(ctx context.Context, d name.Digest, desc v1.Descriptor,
 		if err != nil {
 			return nil, err
 		}
-		raw, err := s.sv.SignMessage(bytes.NewReader(p))
-		if err != nil {
-			return nil, fmt.Errorf("sign %s: %w", d, err)
-		}
-		ps.sig.Payload, ps.sig.Signature = p, base64.StdEncoding.EncodeToString(raw)
-		if o.Log != nil && legacy {
-			if ps.sig.Entry, err = s.record(ctx, o.Log, p, raw, nil); err != nil {
+		ps.sig.Payload = p
+		if s.keyless != nil {
+			// One signature, logged and timestamped, with its certificate.
+			signed, err := s.keyless.Message(ctx, p)
+			if err != nil {
+				return nil, fmt.Errorf("sign %s: %w", d, err)
+			}
+			ps.sig.Signature, ps.sig.Entry = base64.StdEncoding.EncodeToString(signed.Signature), signed.Entry
+			if ps.sig.Annotations, err = s.keyless.LegacyAnnotations(signed); err != nil {
 				return nil, err
+			}
+		} else {
+			raw, err := s.sv.SignMessage(bytes.NewReader(p))
+			if err != nil {
+				return nil, fmt.Errorf("sign %s: %w", d, err)
+			}
+			ps.sig.Signature = base64.StdEncoding.EncodeToString(raw)
+			if o.Log != nil && legacy {
+				if ps.sig.Entry, err = s.record(ctx, o.Log, p, raw, nil); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
@@ -305,7 +339,7 @@ func (s *Signer) store(ctx context.Context, ps *pendingSignature, o Options) (Si
 		return sig, nil
 	}
 	if o.Format.Legacy() {
-		tag, added, err := s.storeLegacy(ctx, sig.Image, sig.Payload, sig.Signature, sig.Entry, o)
+		tag, added, err := s.storeLegacy(ctx, sig, o)
 		if err != nil {
 			return Signature{}, err
 		}
@@ -348,7 +382,8 @@ func digestOf(b []byte) []byte {
 
 // storeLegacy adds the signature to the legacy .sig manifest, with its log
 // entry (if any) in the annotations cosign and imgsign read.
-func (s *Signer) storeLegacy(ctx context.Context, d name.Digest, p []byte, sigB64 string, entry *tlog.Entry, o Options) (string, bool, error) {
+func (s *Signer) storeLegacy(ctx context.Context, sig Signature, o Options) (string, bool, error) {
+	d, p, sigB64, entry := sig.Image, sig.Payload, sig.Signature, sig.Entry
 	tag, err := oci.AttachedTag(d, o.SignatureRepo, oci.SignatureTagSuffix)
 	if err != nil {
 		return "", false, err
@@ -358,7 +393,9 @@ func (s *Signer) storeLegacy(ctx context.Context, d name.Digest, p []byte, sigB6
 		MediaType:   oci.SimpleSigningMediaType,
 		Annotations: map[string]string{oci.SignatureAnnotation: sigB64},
 	}
-	if entry != nil {
+	if sig.Annotations != nil {
+		maps.Copy(att.Annotations, sig.Annotations)
+	} else if entry != nil {
 		ann, err := tlog.Annotations(entry)
 		if err != nil {
 			return "", false, err
@@ -370,6 +407,9 @@ func (s *Signer) storeLegacy(ctx context.Context, d name.Digest, p []byte, sigB6
 	// is the same signature (ECDSA signatures differ on every run); when
 	// logging, only if it was logged too.
 	same := func(l v1.Descriptor) bool {
+		if s.keyless != nil {
+			return false // a fresh key: nothing stored is this signature
+		}
 		if l.Digest != payloadDigest || (entry != nil && l.Annotations[tlog.EntryAnnotation] == "" && l.Annotations[tlog.CosignBundleAnnotation] == "") {
 			return false
 		}
@@ -410,6 +450,18 @@ func (s *Signer) prepareBundle(ctx context.Context, d name.Digest, o Options) (*
 	if o.SignatureRepo != nil {
 		subject = o.SignatureRepo.Digest(d.DigestStr())
 	}
+	stmtDigest, _, _ := v1.SHA256(bytes.NewReader(stmt))
+	if s.keyless != nil {
+		signed, err := s.keyless.DSSE(ctx, statement.PayloadType, stmt)
+		if err != nil {
+			return nil, fmt.Errorf("sign %s: %w", d, err)
+		}
+		b, err := signed.JSON()
+		if err != nil {
+			return nil, err
+		}
+		return &pendingBundle{subject: subject, data: b, stmt: stmtDigest, entry: signed.Entry}, nil
+	}
 	pub, err := s.sv.PublicKey()
 	if err != nil {
 		return nil, err
@@ -418,7 +470,6 @@ func (s *Signer) prepareBundle(ctx context.Context, d name.Digest, o Options) (*
 	if err != nil {
 		return nil, err
 	}
-	stmtDigest, _, _ := v1.SHA256(bytes.NewReader(stmt))
 	if ref, ok := s.findBundle(ctx, subject, hint, stmtDigest, stmt, o.Log != nil); ok {
 		return &pendingBundle{existing: ref}, nil
 	}
@@ -451,10 +502,11 @@ func (s *Signer) pushBundle(ctx context.Context, desc v1.Descriptor, b *pendingB
 	if b.existing != "" {
 		return b.existing, false, nil
 	}
-	pushed, err := s.client.PushReferrer(ctx, b.subject, desc, bundle.Artifact(b.data, statement.CosignSign, map[string]string{
-		keyIDAnnotation:     b.hint,
-		statementAnnotation: b.stmt.String(),
-	}))
+	ann := map[string]string{statementAnnotation: b.stmt.String()}
+	if b.hint != "" {
+		ann[keyIDAnnotation] = b.hint
+	}
+	pushed, err := s.client.PushReferrer(ctx, b.subject, desc, bundle.Artifact(b.data, statement.CosignSign, ann))
 	if err != nil {
 		return "", false, err
 	}
