@@ -425,18 +425,12 @@ func (s *Server) Review(ctx context.Context, q *Request, mutate bool) (*Response
 	}
 
 	st := s.policy.Load()
-	g := st.gate
-	if s.cfg.Credentials != nil {
-		kc, credID, err := s.cfg.Credentials.Keychain(ctx, q.Namespace, pull)
-		if err == nil {
-			g, err = s.gateFor(st, credID, kc)
-		}
-		if err != nil {
-			// Fail closed: without them an image might look missing.
-			return deny(http.StatusInternalServerError, "imgsign: registry credentials of the pull secrets: "+oneLine(err.Error())), "error", nil
-		}
+	gates, gateOf, err := s.credentialGates(ctx, st, q.Namespace, pull, refs)
+	if err != nil {
+		// Fail closed: without them an image might look missing.
+		return deny(http.StatusInternalServerError, "imgsign: registry credentials of the pull secrets: "+oneLine(err.Error())), "error", nil
 	}
-	results := s.check(ctx, g, refs)
+	results := s.checkAll(ctx, gates, gateOf, refs)
 	counts := map[string]int{}
 	var failures []string
 	var ops []patchOp
@@ -486,6 +480,75 @@ func (s *Server) Review(ctx context.Context, q *Request, mutate bool) (*Response
 type outcome struct {
 	gate.Result
 	err error // Result.Err(), or the deadline's error
+}
+
+// credentialGates returns the gates that refs are checked with, and the
+// index of each ref's gate. An image is read with the credentials the
+// kubelet would pull it with first: those of the most specific key of the
+// pull secrets that matches its repository (Keyring); the webhook's own
+// come after them, and alone for an image no key matches (gate 0). (The
+// kubelet tries the next matching key's when a pull with the first fails;
+// the webhook uses the first only, so a stale first secret is a denial.)
+func (s *Server) credentialGates(ctx context.Context, st *policyState, namespace string, pull PullSecrets, refs []name.Reference) ([]*gate.Gate, []int, error) {
+	gates := []*gate.Gate{st.gate}
+	gateOf := make([]int, len(refs))
+	if s.cfg.Credentials == nil {
+		return gates, gateOf, nil
+	}
+	ring, err := s.cfg.Credentials.Keyring(ctx, namespace, pull)
+	if err != nil || ring == nil {
+		return gates, gateOf, err
+	}
+	byID := map[string]int{}
+	for i, ref := range refs {
+		auths := ring.LookupRepository(ref.Context())
+		if len(auths) == 0 {
+			continue
+		}
+		reg, a := ref.Context().RegistryStr(), auths[0]
+		h := sha256.Sum256(fmt.Appendf(nil, "%q %q %q %q %q", reg, a.Username, a.Password, a.IdentityToken, a.RegistryToken))
+		id := hex.EncodeToString(h[:])
+		gi, ok := byID[id]
+		if !ok {
+			g, err := s.gateFor(st, id, registryKeychain{registry: reg, auth: a})
+			if err != nil {
+				return nil, nil, err
+			}
+			gi = len(gates)
+			gates = append(gates, g)
+			byID[id] = gi
+		}
+		gateOf[i] = gi
+	}
+	return gates, gateOf, nil
+}
+
+// checkAll checks each ref with its gate (gateOf), the gates side by side.
+func (s *Server) checkAll(ctx context.Context, gates []*gate.Gate, gateOf []int, refs []name.Reference) []outcome {
+	if len(gates) == 1 {
+		return s.check(ctx, gates[0], refs)
+	}
+	out := make([]outcome, len(refs))
+	var wg sync.WaitGroup
+	for gi, g := range gates {
+		var idx []int
+		var sub []name.Reference
+		for i, o := range gateOf {
+			if o == gi {
+				idx, sub = append(idx, i), append(sub, refs[i])
+			}
+		}
+		if len(sub) == 0 {
+			continue
+		}
+		wg.Go(func() {
+			for j, r := range s.check(ctx, g, sub) {
+				out[idx[j]] = r
+			}
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // check runs the gate of the policy in force, and answers by the deadline
