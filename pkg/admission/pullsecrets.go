@@ -174,4 +174,3 @@ func addSecret(ring *Keyring, s *unstructured.Unstructured) error {
 	}
 	return nil
 }
-
