@@ -1,0 +1,335 @@
+//go:build linux
+
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"debug/elf"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"gopkg.in/yaml.v3"
+)
+
+// The release image's layout, as goreleaser's kos (ko) makes it: the
+// binary at /ko-app/NAME is the entrypoint; .goreleaser.yaml sets the user.
+const (
+	koApp     = "/ko-app/imgsign"
+	imageUser = "65532:65532"
+)
+
+// staticImgsign builds imgsign as the release does (CGO_ENABLED=0,
+// -trimpath) and checks that it needs no dynamic loader, so it runs on a
+// static base (distroless static has no libc).
+func staticImgsign(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "imgsign-static")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "../../cmd/imgsign")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Section(".interp") != nil {
+		t.Fatalf("%s asks for a dynamic loader: it would not run on a static base image", bin)
+	}
+	return bin
+}
+
+// koImage is the image ko builds from bin, on an empty base instead of
+// distroless (which this offline suite cannot fetch).
+func koImage(t *testing.T, bin string) v1.Image {
+	t.Helper()
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "ko-app/", Mode: 0o755})
+	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(koApp, "/"), Mode: 0o755, Size: int64(len(data))})
+	tw.Write(data)
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil },
+		tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON), layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", runtime.GOARCH
+	cf.Config.Entrypoint = []string{koApp}
+	cf.Config.User = imageUser
+	cf.Config.Env = []string{"PATH=/ko-app:/usr/local/bin:/usr/bin:/bin", "KO_DATA_PATH=/var/run/ko"}
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// deployment is the part of deploy/webhook.yaml's Deployment this test reads.
+type deployment struct {
+	Kind string `yaml:"kind"`
+	Spec struct {
+		Template struct {
+			Spec struct {
+				Containers []struct {
+					Name  string   `yaml:"name"`
+					Image string   `yaml:"image"`
+					Args  []string `yaml:"args"`
+					Ports []struct {
+						ContainerPort int `yaml:"containerPort"`
+					} `yaml:"ports"`
+					ReadinessProbe struct {
+						HTTPGet struct{ Path string } `yaml:"httpGet"`
+					} `yaml:"readinessProbe"`
+				} `yaml:"containers"`
+				Volumes []struct {
+					Name string `yaml:"name"`
+				} `yaml:"volumes"`
+			} `yaml:"spec"`
+		} `yaml:"template"`
+	} `yaml:"spec"`
+}
+
+// readDeploy returns the webhook Deployment of deploy/webhook.yaml and the
+// policy file of deploy/policy.yaml's ConfigMap.
+func readDeploy(t *testing.T) (deployment, string) {
+	t.Helper()
+	var d deployment
+	dec := yaml.NewDecoder(bytes.NewReader(mustRead(t, "../../deploy/webhook.yaml")))
+	for d.Kind != "Deployment" {
+		d = deployment{}
+		if err := dec.Decode(&d); err != nil {
+			t.Fatalf("deploy/webhook.yaml: no Deployment: %v", err)
+		}
+	}
+	if len(d.Spec.Template.Spec.Containers) != 1 {
+		t.Fatalf("deploy/webhook.yaml: %d containers, want 1", len(d.Spec.Template.Spec.Containers))
+	}
+	var cm struct {
+		Data map[string]string `yaml:"data"`
+	}
+	if err := yaml.Unmarshal(mustRead(t, "../../deploy/policy.yaml"), &cm); err != nil || cm.Data["policy.yaml"] == "" {
+		t.Fatalf("deploy/policy.yaml: no policy.yaml in the ConfigMap (%v)", err)
+	}
+	return d, cm.Data["policy.yaml"]
+}
+
+// TestDeployManifests: deploy/ works as it is, up to what a kubelet would
+// do (no kubelet runs here: the Deployment is stored and never scheduled, so
+// no Pod starts and no image is pulled). The release image's layout is built
+// from a static imgsign, pushed to the test registry (TLS, auth), signed and
+// verified, and the binary in it runs. deploy/ is applied as it is to a real
+// kube-apiserver (server-side apply); the webhook then runs with the
+// container's own arguments, the policy of deploy/policy.yaml and the
+// service account of deploy/rbac.yaml (a token for it), registered, and
+// refuses a Pod in an opted-in namespace as that policy says; the webhook's
+// own namespace is never sent to it, so the Deployment is then pinned to the
+// image's digest as webhook.yaml documents.
+func TestDeployManifests(t *testing.T) {
+	dir := t.TempDir()
+	d, policy := readDeploy(t)
+	c := d.Spec.Template.Spec.Containers[0]
+	released, err := name.NewTag(c.Image)
+	if err != nil {
+		t.Fatalf("deploy/webhook.yaml image %q: %v", c.Image, err)
+	}
+
+	// The image: built, pushed as the manifest's tag, signed, verified.
+	reg := startRegistry(t, true, true)
+	bin := staticImgsign(t, dir)
+	img := koImage(t, bin)
+	tag, err := name.NewTag(reg.ref("imgsign/imgsign:" + released.TagStr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(tag, img, reg.remoteOptions()...); err != nil {
+		t.Fatalf("push %s: %v", tag, err)
+	}
+	digest, _ := img.Digest()
+	pinned := tag.String() + "@" + digest.String()
+	ci := keyPair(t, dir, "ci")
+	run(t, []string{"IMGSIGN_PASSWORD=pw"}, bin, args("sign", "--key", ci+".key", reg.flags(), pinned)...).must(t, 0, "Signed")
+	run(t, nil, bin, args("verify", "--key", ci+".pub", reg.flags(), tag.String())...).must(t, 0, digest.String())
+
+	// What was pushed holds a working imgsign at the entrypoint.
+	got, err := remote.Image(tag, reg.remoteOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := got.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cf.Config.Entrypoint, " ") != koApp || cf.Config.User != imageUser || cf.OS != "linux" {
+		t.Errorf("image config: entrypoint %v, user %q, os %q", cf.Config.Entrypoint, cf.Config.User, cf.OS)
+	}
+	extracted := filepath.Join(dir, "from-image")
+	if err := extractFile(mutate.Extract(got), strings.TrimPrefix(koApp, "/"), extracted); err != nil {
+		t.Fatal(err)
+	}
+	run(t, nil, extracted, "version").must(t, 0, "imgsign")
+
+	// deploy/ as it is, applied for real (no kubelet: nothing is pulled).
+	k := startKube(t)
+	applied := k.kubectl(t, "", "apply", "--server-side", "-f", "../../deploy/").must(t, 0, "deployment.apps/imgsign-admission serverside-applied")
+	t.Logf("kubectl apply --server-side -f deploy/:\n%s", applied.stdout)
+	stored := k.kubectl(t, "", "get", "deployment", "-n", "imgsign-system", "imgsign-admission", "-o", "jsonpath={.spec.template.spec.containers[0].image}").must(t, 0, "")
+	if stored.stdout != c.Image {
+		t.Errorf("stored image %q, want %q", stored.stdout, c.Image)
+	}
+	for _, obj := range []string{"service/imgsign", "poddisruptionbudget/imgsign-admission", "configmap/imgsign-policy", "serviceaccount/imgsign-admission"} {
+		k.kubectl(t, "", "get", "-n", "imgsign-system", obj).must(t, 0, "")
+	}
+
+	// The webhook with the container's arguments, the ConfigMap's policy
+	// and a token of deploy's service account.
+	if len(c.Ports) != 1 || !containsArg(c.Args, fmt.Sprintf("--listen=:%d", c.Ports[0].ContainerPort)) || !containsArg(c.Args, "--pull-secrets") {
+		t.Fatalf("deploy/webhook.yaml: args %v, ports %v: want --listen on the container port and --pull-secrets", c.Args, c.Ports)
+	}
+	policyDir, tlsDir := filepath.Join(dir, "policy"), filepath.Join(dir, "tls")
+	os.MkdirAll(policyDir, 0o755)
+	os.MkdirAll(tlsDir, 0o755)
+	os.WriteFile(filepath.Join(policyDir, "policy.yaml"), []byte(policy), 0o644)
+	run(t, nil, bin, "policy", "validate", filepath.Join(policyDir, "policy.yaml")).must(t, 0, "")
+	ca := newPKI(t, dir, "webhook")
+	cert, key := ca.issue(t, dir, "webhook", "imgsign-webhook", "", false) // for 127.0.0.1
+	os.Rename(cert, filepath.Join(tlsDir, "tls.crt"))
+	os.Rename(key, filepath.Join(tlsDir, "tls.key"))
+	token := k.kubectl(t, "", "create", "token", "imgsign-admission", "-n", "imgsign-system", "--duration=1h").must(t, 0, "")
+	saConfig := filepath.Join(dir, "sa-kubeconfig")
+	os.WriteFile(saConfig, []byte(fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters:\n- name: e2e\n  cluster: {server: %q, certificate-authority: %q}\nusers:\n- name: sa\n  user: {token: %q}\ncontexts:\n- name: e2e\n  context: {cluster: e2e, user: sa}\ncurrent-context: e2e\n",
+		k.server, k.ca.file, strings.TrimSpace(token.stdout))), 0o600)
+	k.kubectl(t, "", "--kubeconfig="+saConfig, "auth", "can-i", "get", "secrets", "-n", "apps").must(t, 0, "yes")
+	k.kubectl(t, "", "--kubeconfig="+saConfig, "auth", "can-i", "list", "secrets", "-n", "apps").must(t, 1, "no")
+
+	port := freePort(t)
+	var argv []string
+	for _, a := range c.Args {
+		a = strings.ReplaceAll(a, "/etc/imgsign/policy", policyDir)
+		a = strings.ReplaceAll(a, "/etc/imgsign/tls", tlsDir)
+		if strings.HasPrefix(a, "--listen=") {
+			a = fmt.Sprintf("--listen=127.0.0.1:%d", port) // loopback only, here
+		}
+		argv = append(argv, a)
+	}
+	argv = append(argv, "--kubeconfig="+saConfig)
+	procs := newProcGroup(t, dir, []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "TMPDIR=" + os.TempDir()})
+	if _, err := procs.start("webhook", extracted, argv...); err != nil {
+		t.Fatal(err)
+	}
+	url := fmt.Sprintf("https://127.0.0.1:%d", port)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(mustRead(t, ca.file))
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	if err := procs.wait(30*time.Second, func() error {
+		resp, err := hc.Get(url + c.ReadinessProbe.HTTPGet.Path)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("%s: HTTP %d", c.ReadinessProbe.HTTPGet.Path, resp.StatusCode)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("the webhook with deploy/'s arguments is not ready: %v\n%s", err, logTails(dir))
+	}
+
+	// Registered: deploy/policy.yaml refuses everything in an opted-in
+	// namespace until it lists registries and keys.
+	cfg := run(t, nil, bin, "admission", "config", "--url", url, "--ca-file", ca.file).must(t, 0, "")
+	k.apply(t, cfg.stdout).must(t, 0, "created")
+	k.kubectl(t, "", "create", "namespace", "apps").must(t, 0, "created")
+	k.kubectl(t, "", "label", "namespace", "apps", "imgsign.dev/enforce=true").must(t, 0, "labeled")
+	pod := podYAML("apps", "app", []string{pinned}, nil, "")
+	var r result
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		r = k.kubectl(t, pod, "create", "--dry-run=server", "-f", "-")
+		if strings.Contains(r.stderr, "imgsign") || time.Now().After(deadline) {
+			break
+		}
+	}
+	r.must(t, 1, `admission webhook "mutate.imgsign.dev" denied the request: imgsign: 1 image(s) refused by the trust policy: `+pinned+" (container c0): rejected by policy: scope default")
+	t.Logf("refused: %s", strings.TrimSpace(r.stderr))
+
+	// The webhook's own namespace is not sent to it: pin the Deployment to
+	// the digest, as webhook.yaml says.
+	k.kubectl(t, "", "-n", "imgsign-system", "set", "image", "deployment/imgsign-admission", c.Name+"="+pinned).must(t, 0, "image updated")
+	stored = k.kubectl(t, "", "get", "deployment", "-n", "imgsign-system", "imgsign-admission", "-o", "jsonpath={.spec.template.spec.containers[0].image}").must(t, 0, "")
+	if stored.stdout != pinned {
+		t.Errorf("stored image %q, want %q", stored.stdout, pinned)
+	}
+	if strings.Contains(logTails(dir), "forbidden") {
+		t.Errorf("the webhook was refused an API read:\n%s", logTails(dir))
+	}
+}
+
+func containsArg(args []string, want string) bool {
+	for _, a := range args {
+		if a == want {
+			return true
+		}
+	}
+	return false
+}
+
+// extractFile writes the regular file at path in a tar stream to dst.
+func extractFile(rc io.ReadCloser, path, dst string) error {
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return fmt.Errorf("%s is not in the image", path)
+		}
+		if err != nil {
+			return err
+		}
+		if h.Name != path || h.Typeflag != tar.TypeReg {
+			continue
+		}
+		f, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(f, tr); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}
+}
