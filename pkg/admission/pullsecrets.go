@@ -32,8 +32,9 @@ type Credentials interface {
 // kubelet uses them: the pod spec's imagePullSecrets, then those of its
 // service account; secrets of type kubernetes.io/dockerconfigjson and
 // kubernetes.io/dockercfg. A secret or service account that does not exist
-// is skipped (the kubelet goes on without it). It needs get on secrets and
-// serviceaccounts (deploy/rbac.yaml).
+// is skipped (the kubelet goes on without it). All their registries go
+// into one Keyring, which matches them to images as the kubelet does. It
+// needs get on secrets and serviceaccounts (deploy/rbac.yaml).
 //
 // It uses client-go's dynamic client: the typed one would double the size
 // of the imgsign binary for two GETs.

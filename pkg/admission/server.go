@@ -76,15 +76,17 @@ type Config struct {
 	// Now is the clock of the cache (time.Now when nil).
 	Now func() time.Time
 	// Credentials, when set, finds the registry credentials of each
-	// workload's pull secrets; images are then read with those first,
-	// then with Client's own. NewClient must then be set too: it makes a
-	// client like Client whose keychain tries kc first.
+	// workload's pull secrets; each image is then read with those of the
+	// key that matches it best (Keyring) first, then with Client's own.
+	// NewClient must then be set too: it makes a client like Client whose
+	// keychain tries kc first.
 	Credentials Credentials
 	NewClient   func(kc authn.Keychain) (*oci.Client, error)
 }
 
-// maxCredentialClients bounds the registry clients kept for distinct sets
-// of pull-secret credentials (each keeps its tokens and connections).
+// maxCredentialClients bounds the registry clients kept for distinct
+// pull-secret credentials of a registry (each keeps its tokens and
+// connections).
 const maxCredentialClients = 256
 
 // Server answers AdmissionReviews. Make one with NewServer; it is safe for
@@ -104,7 +106,8 @@ type Server struct {
 }
 
 // policyState is the policy in force and the Gates that enforce it: one
-// with the webhook's own credentials, one per set of pull secrets.
+// with the webhook's own credentials, one per registry and pull-secret
+// credentials.
 type policyState struct {
 	gate   *gate.Gate
 	policy *trustpolicy.Policy
