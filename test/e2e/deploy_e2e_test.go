@@ -109,6 +109,10 @@ type deployment struct {
 					Name  string   `yaml:"name"`
 					Image string   `yaml:"image"`
 					Args  []string `yaml:"args"`
+					Env   []struct {
+						Name  string `yaml:"name"`
+						Value string `yaml:"value"`
+					} `yaml:"env"`
 					Ports []struct {
 						ContainerPort int `yaml:"containerPort"`
 					} `yaml:"ports"`
@@ -156,7 +160,9 @@ func readDeploy(t *testing.T) (deployment, string) {
 // kube-apiserver (server-side apply); the webhook then runs with the
 // container's own arguments, the policy of deploy/policy.yaml and the
 // service account of deploy/rbac.yaml (a token for it), registered, and
-// refuses a Pod in an opted-in namespace as that policy says; the webhook's
+// refuses a Pod in an opted-in namespace as that policy says; the pod
+// template meets the restricted Pod Security Standard of its namespace (the
+// API server warns otherwise; a worse copy shows it would); the webhook's
 // own namespace is never sent to it, so the Deployment is then pinned to the
 // image's digest as webhook.yaml documents.
 func TestDeployManifests(t *testing.T) {
@@ -207,6 +213,13 @@ func TestDeployManifests(t *testing.T) {
 	k := startKube(t)
 	applied := k.kubectl(t, "", "apply", "--server-side", "-f", "../../deploy/").must(t, 0, "deployment.apps/imgsign-admission serverside-applied")
 	t.Logf("kubectl apply --server-side -f deploy/:\n%s", applied.stdout)
+	// The namespace enforces the restricted Pod Security Standard, which the
+	// API server checks on the Deployment's template (as warnings): none.
+	if strings.Contains(applied.stderr, "PodSecurity") {
+		t.Errorf("deploy/webhook.yaml's pod template breaks the restricted Pod Security Standard:\n%s", applied.stderr)
+	}
+	worse := strings.Replace(string(mustRead(t, "../../deploy/webhook.yaml")), "allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true", 1)
+	k.kubectl(t, worse, "apply", "--server-side", "--dry-run=server", "-f", "-").must(t, 0, `would violate PodSecurity "restricted`)
 	stored := k.kubectl(t, "", "get", "deployment", "-n", "imgsign-system", "imgsign-admission", "-o", "jsonpath={.spec.template.spec.containers[0].image}").must(t, 0, "")
 	if stored.stdout != c.Image {
 		t.Errorf("stored image %q, want %q", stored.stdout, c.Image)
@@ -247,7 +260,11 @@ func TestDeployManifests(t *testing.T) {
 		argv = append(argv, a)
 	}
 	argv = append(argv, "--kubeconfig="+saConfig)
-	procs := newProcGroup(t, dir, []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "TMPDIR=" + os.TempDir()})
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "TMPDIR=" + os.TempDir()}
+	for _, e := range c.Env {
+		env = append(env, e.Name+"="+strings.ReplaceAll(e.Value, "/var/cache/imgsign", filepath.Join(dir, "cache")))
+	}
+	procs := newProcGroup(t, dir, env)
 	if _, err := procs.start("webhook", extracted, argv...); err != nil {
 		t.Fatal(err)
 	}
