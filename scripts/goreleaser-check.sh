@@ -10,11 +10,12 @@
 # network. What it cannot do offline is build the image: a snapshot
 # (`goreleaser release --snapshot`) makes ko fetch the base image from
 # gcr.io and load the result into a local Docker daemon. test/e2e builds the
-# same image layout from the fresh binary instead (TestDeployManifests:
-# ko's /ko-app/imgsign entrypoint, user 65532), pushes it to the test
-# registry, signs and verifies it, and applies deploy/ with it to a real
-# kube-apiserver; internal/release checks the kos values (pinned base,
-# platforms, tags, keyless signing) against the builds and deploy/.
+# image instead, with the same ko (scripts/install-tools.sh ko) and the
+# release build's flags, daemonless, onto an empty base in its test registry
+# (TestDeployManifests), then runs, signs and verifies the imgsign in it and
+# applies deploy/ to a real kube-apiserver; internal/release checks the kos
+# values (pinned base, platforms, tags, keyless signing) against the builds
+# and deploy/.
 #
 # goreleaser is built from source with the local Go toolchain, once, into
 # $IMGSIGN_TOOLS/bin/goreleaser-$GORELEASER_VERSION (default IMGSIGN_TOOLS:

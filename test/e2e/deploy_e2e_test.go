@@ -5,6 +5,8 @@ package e2e
 import (
 	"archive/tar"
 	"bytes"
+	"context"
+	"encoding/base64"
 	"crypto/tls"
 	"crypto/x509"
 	"debug/elf"
@@ -24,29 +26,88 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"gopkg.in/yaml.v3"
 )
 
-// The release image's layout, as goreleaser's kos (ko) makes it: the
-// binary at /ko-app/NAME is the entrypoint; .goreleaser.yaml sets the user.
+// koVersion is the ko that goreleaser's kos section links (scripts/install-tools.sh ko).
+const koVersion = "v0.18.2-0.20260407063826-ae9c7272d7de"
+
+// The release image's layout, as ko makes it: the binary at /ko-app/NAME
+// is the entrypoint; .goreleaser.yaml sets the user.
 const (
 	koApp     = "/ko-app/imgsign"
 	imageUser = "65532:65532"
 )
 
-// staticImgsign builds imgsign as the release does (CGO_ENABLED=0,
-// -trimpath) and checks that it needs no dynamic loader, so it runs on a
-// static base (distroless static has no libc).
-func staticImgsign(t *testing.T, dir string) string {
+// koBuild builds imgsign's image with ko, daemonless, as the release's kos
+// section does (the same ko; the release build's CGO_ENABLED=0, -trimpath,
+// -s -w and version flag; its user; --bare; an SPDX SBOM), and pushes it to
+// the test registry as imgsign/imgsign:version. Two things differ: the base
+// is an empty image in the test registry (this offline suite cannot fetch
+// distroless), and only this machine's platform is built (the release
+// builds linux/amd64 and linux/arm64).
+func koBuild(t *testing.T, reg *registry, dir, version string) name.Digest {
 	t.Helper()
-	bin := filepath.Join(dir, "imgsign-static")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "../../cmd/imgsign")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	ko := tool(t, "ko-"+koVersion)
+	base, err := mutate.ConfigFile(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON),
+		&v1.ConfigFile{OS: "linux", Architecture: runtime.GOARCH, RootFS: v1.RootFS{Type: "layers"}})
+	if err != nil {
+		t.Fatal(err)
 	}
+	baseTag, _ := name.NewTag(reg.ref("base/empty:1"))
+	if err := remote.Write(baseTag, base, reg.remoteOptions()...); err != nil {
+		t.Fatal(err)
+	}
+	baseDigest, _ := base.Digest()
+
+	// ko reads registry credentials from a Docker config, the CA from
+	// SSL_CERT_FILE, and the build from .ko.yaml.
+	dockerDir, koDir := filepath.Join(dir, "docker"), filepath.Join(dir, "ko")
+	os.MkdirAll(dockerDir, 0o700)
+	os.MkdirAll(koDir, 0o755)
+	auth := base64.StdEncoding.EncodeToString([]byte(reg.username + ":" + reg.password))
+	os.WriteFile(filepath.Join(dockerDir, "config.json"), fmt.Appendf(nil, `{"auths":{%q:{"auth":%q}}}`, reg.host, auth), 0o600)
+	os.WriteFile(filepath.Join(koDir, ".ko.yaml"), fmt.Appendf(nil, `defaultBaseImage: %s@%s
+builds:
+  - id: imgsign
+    main: ./cmd/imgsign
+    env: [CGO_ENABLED=0]
+    flags: [-trimpath]
+    ldflags: ["-s -w", "-X github.com/imgsign/imgsign/internal/version.Version=%s"]
+`, reg.ref("base/empty"), baseDigest, version), 0o644)
+	goEnv := func(v string) string {
+		out, err := exec.Command("go", "env", v).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, ko, "build", "--bare", "--platform=linux/"+runtime.GOARCH, "--tags="+version,
+		"--image-user="+imageUser, "--sbom=spdx", "./cmd/imgsign")
+	cmd.Dir = "../.."
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "TMPDIR=" + os.TempDir(),
+		"GOCACHE=" + goEnv("GOCACHE"), "GOMODCACHE=" + goEnv("GOMODCACHE"), "GOTOOLCHAIN=local", "GOPROXY=off",
+		"DOCKER_CONFIG=" + dockerDir, "SSL_CERT_FILE=" + reg.caFile,
+		"KO_DOCKER_REPO=" + reg.ref("imgsign/imgsign"), "KO_CONFIG_PATH=" + koDir}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("ko build: %v\n%s", err, stderr.String())
+	}
+	d, err := name.NewDigest(strings.TrimSpace(stdout.String()))
+	if err != nil {
+		t.Fatalf("ko build printed %q, not a digest reference: %v\n%s", stdout.String(), err, stderr.String())
+	}
+	return d
+}
+
+// checkStatic checks that a binary needs no dynamic loader, so that it
+// runs on a static base (distroless static has no libc).
+func checkStatic(t *testing.T, bin string) {
+	t.Helper()
 	f, err := elf.Open(bin)
 	if err != nil {
 		t.Fatal(err)
@@ -55,48 +116,6 @@ func staticImgsign(t *testing.T, dir string) string {
 	if f.Section(".interp") != nil {
 		t.Fatalf("%s asks for a dynamic loader: it would not run on a static base image", bin)
 	}
-	return bin
-}
-
-// koImage is the image ko builds from bin, on an empty base instead of
-// distroless (which this offline suite cannot fetch).
-func koImage(t *testing.T, bin string) v1.Image {
-	t.Helper()
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "ko-app/", Mode: 0o755})
-	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(koApp, "/"), Mode: 0o755, Size: int64(len(data))})
-	tw.Write(data)
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil },
-		tarball.WithMediaType(types.OCILayer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := mutate.AppendLayers(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON), layer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", runtime.GOARCH
-	cf.Config.Entrypoint = []string{koApp}
-	cf.Config.User = imageUser
-	cf.Config.Env = []string{"PATH=/ko-app:/usr/local/bin:/usr/bin:/bin", "KO_DATA_PATH=/var/run/ko"}
-	img, err = mutate.ConfigFile(img, cf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
 }
 
 // deployment is the part of deploy/webhook.yaml's Deployment this test reads.
@@ -154,9 +173,9 @@ func readDeploy(t *testing.T) (deployment, string) {
 
 // TestDeployManifests: deploy/ works as it is, up to what a kubelet would
 // do (no kubelet runs here: the Deployment is stored and never scheduled, so
-// no Pod starts and no image is pulled). The release image's layout is built
-// from a static imgsign, pushed to the test registry (TLS, auth), signed and
-// verified, and the binary in it runs. deploy/ is applied as it is to a real
+// no Pod starts and no image is pulled). The release image is built by ko
+// as the release builds it (koBuild), pushed to the test registry (TLS,
+// auth), and the static imgsign in it runs, signs it and verifies it. deploy/ is applied as it is to a real
 // kube-apiserver (server-side apply); the webhook then runs with the
 // container's own arguments, the policy of deploy/policy.yaml and the
 // service account of deploy/rbac.yaml (a token for it), registered, and
@@ -174,40 +193,42 @@ func TestDeployManifests(t *testing.T) {
 		t.Fatalf("deploy/webhook.yaml image %q: %v", c.Image, err)
 	}
 
-	// The image: built, pushed as the manifest's tag, signed, verified.
+	// The image: built by ko, pushed as the manifest's tag.
 	reg := startRegistry(t, true, true)
-	bin := staticImgsign(t, dir)
-	img := koImage(t, bin)
+	built := koBuild(t, reg, dir, released.TagStr())
 	tag, err := name.NewTag(reg.ref("imgsign/imgsign:" + released.TagStr()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.Write(tag, img, reg.remoteOptions()...); err != nil {
-		t.Fatalf("push %s: %v", tag, err)
-	}
-	digest, _ := img.Digest()
-	pinned := tag.String() + "@" + digest.String()
-	ci := keyPair(t, dir, "ci")
-	run(t, []string{"IMGSIGN_PASSWORD=pw"}, bin, args("sign", "--key", ci+".key", reg.flags(), pinned)...).must(t, 0, "Signed")
-	run(t, nil, bin, args("verify", "--key", ci+".pub", reg.flags(), tag.String())...).must(t, 0, digest.String())
-
-	// What was pushed holds a working imgsign at the entrypoint.
 	got, err := remote.Image(tag, reg.remoteOptions()...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	digest, _ := got.Digest()
+	if digest.String() != built.DigestStr() {
+		t.Fatalf("%s is %s, ko built %s", tag, digest, built)
+	}
+	pinned := tag.String() + "@" + digest.String()
+
+	// It holds a static imgsign at the entrypoint, of the version's build.
 	cf, err := got.ConfigFile()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(cf.Config.Entrypoint, " ") != koApp || cf.Config.User != imageUser || cf.OS != "linux" {
-		t.Errorf("image config: entrypoint %v, user %q, os %q", cf.Config.Entrypoint, cf.Config.User, cf.OS)
+	if strings.Join(cf.Config.Entrypoint, " ") != koApp || cf.Config.User != imageUser || cf.OS != "linux" || cf.Architecture != runtime.GOARCH {
+		t.Errorf("image config: entrypoint %v, user %q, platform %s/%s", cf.Config.Entrypoint, cf.Config.User, cf.OS, cf.Architecture)
 	}
-	extracted := filepath.Join(dir, "from-image")
-	if err := extractFile(mutate.Extract(got), strings.TrimPrefix(koApp, "/"), extracted); err != nil {
+	bin := filepath.Join(dir, "imgsign-from-image")
+	if err := extractFile(mutate.Extract(got), strings.TrimPrefix(koApp, "/"), bin); err != nil {
 		t.Fatal(err)
 	}
-	run(t, nil, extracted, "version").must(t, 0, "imgsign")
+	checkStatic(t, bin)
+	run(t, nil, bin, "version").must(t, 0, "imgsign  "+released.TagStr()+"\n")
+
+	// Signed and verified by digest, with the imgsign it holds.
+	ci := keyPair(t, dir, "ci")
+	run(t, []string{"IMGSIGN_PASSWORD=pw"}, bin, args("sign", "--key", ci+".key", reg.flags(), pinned)...).must(t, 0, "Signed")
+	run(t, nil, bin, args("verify", "--key", ci+".pub", reg.flags(), tag.String())...).must(t, 0, digest.String())
 
 	// deploy/ as it is, applied for real (no kubelet: nothing is pulled).
 	k := startKube(t)
@@ -265,7 +286,7 @@ func TestDeployManifests(t *testing.T) {
 		env = append(env, e.Name+"="+strings.ReplaceAll(e.Value, "/var/cache/imgsign", filepath.Join(dir, "cache")))
 	}
 	procs := newProcGroup(t, dir, env)
-	if _, err := procs.start("webhook", extracted, argv...); err != nil {
+	if _, err := procs.start("webhook", bin, argv...); err != nil {
 		t.Fatal(err)
 	}
 	url := fmt.Sprintf("https://127.0.0.1:%d", port)
@@ -336,7 +357,7 @@ func extractFile(rc io.ReadCloser, path, dst string) error {
 		if err != nil {
 			return err
 		}
-		if h.Name != path || h.Typeflag != tar.TypeReg {
+		if strings.TrimPrefix(strings.TrimPrefix(h.Name, "."), "/") != path || h.Typeflag != tar.TypeReg {
 			continue
 		}
 		f, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
