@@ -10,7 +10,11 @@
 // containers and image volumes (spec.volumes[].image.reference) are listed.
 // Any other kind is skipped, including kinds that embed pod templates
 // elsewhere (operators' custom resources); a gate that must account for
-// them has to inspect them by other means.
+// them has to inspect them by other means. Each image found carries the
+// JSON pointer of its field (Path, for a JSON patch) and the pull secrets
+// and service account of its pod spec. Object reads one JSON object of a
+// kind known beforehand, as an admission review carries it (pkg/admission
+// reads every review through it).
 //
 // Where a manifest could be read in more than one way, Images fails
 // instead of guessing: a key that the walk reads and that is defined twice
