@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -419,5 +420,40 @@ func (g *procGroup) stop() {
 func (g *procGroup) stopOnError(err *error) {
 	if *err != nil {
 		g.stop()
+	}
+}
+
+// TestProcGroup: a boot that fails stops what it started; a member that
+// exits ends a wait with its name.
+func TestProcGroup(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"PATH=" + os.Getenv("PATH")}
+	boot := func() (p *proc, err error) {
+		g := &procGroup{logDir: dir, env: env}
+		defer g.stopOnError(&err)
+		if p, err = g.start("sleeper", "sleep", "60"); err != nil {
+			return nil, err
+		}
+		if err := g.wait(300*time.Millisecond, func() error { return errors.New("never ready") }); err != nil {
+			return p, fmt.Errorf("sleeper not ready: %w", err)
+		}
+		return p, nil
+	}
+	p, err := boot()
+	if err == nil || !strings.Contains(err.Error(), "timed out: never ready") {
+		t.Fatalf("boot: %v", err)
+	}
+	select {
+	case <-p.exited:
+	default:
+		t.Fatal("a failed boot left its process running")
+	}
+
+	g := newProcGroup(t, dir, env)
+	if _, err := g.start("quitter", "false"); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.wait(10*time.Second, func() error { return errors.New("not yet") }); err == nil || !strings.Contains(err.Error(), "quitter exited early") {
+		t.Errorf("wait: %v", err)
 	}
 }
