@@ -176,9 +176,11 @@ func TestPullSecretsReview(t *testing.T) {
 // each repository, and a pull secret with a key for the host and one for a
 // path under it: each image is read with the most specific key that
 // matches it, as the kubelet would pull it, so both are admitted; with the
-// host's key alone, the image under the path is refused, saying why.
+// host's key alone, the image under the path is refused, saying why. The
+// credentials of a stale secret refused, the next matching ones are tried.
 func TestPullSecretsByPath(t *testing.T) {
 	e := newEnv(t)
+	e.push(t, "signed/app:v2", true)
 	inner := e.reg.Server.Config.Handler
 	e.reg.Server.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, p, ok := r.BasicAuth()
@@ -206,7 +208,8 @@ func TestPullSecretsByPath(t *testing.T) {
 	}
 	cs := fakeAPI(t,
 		secret("both", fmt.Sprintf("%q:%s,%q:%s", "https://"+e.reg.Host, auth("host-user", "host-pass"), e.reg.Host+"/signed/app", auth("app-user", "app-pass"))),
-		secret("host-only", fmt.Sprintf("%q:%s", e.reg.Host, auth("host-user", "host-pass"))))
+		secret("host-only", fmt.Sprintf("%q:%s", e.reg.Host, auth("host-user", "host-pass"))),
+		secret("stale", fmt.Sprintf("%q:%s", e.reg.Host+"/signed/app", auth("app-user", "old-pass"))))
 	s := e.server(t, func(c *admission.Config) {
 		c.Client = anon
 		c.Credentials = admission.KubeCredentials{Client: cs}
@@ -225,5 +228,17 @@ func TestPullSecretsByPath(t *testing.T) {
 	r := s.answer(t, "/validate", review("b", "CREATE", pod.gvk, pod.wrap(spec), nil))
 	if r.Allowed || !strings.Contains(r.Status.Message, app+" (container c0): the registry refused a request (HTTP 401") || strings.Contains(r.Status.Message, tool) {
 		t.Errorf("the host's key for the image under the path: %+v", r.Status)
+	}
+	// A stale secret first: refused, the next credentials of the same key
+	// are tried, as the kubelet tries them (another tag: no cached verdict).
+	app2 := e.ref("signed/app:v2")
+	spec = podSpec{containers: []string{app2}}.json()
+	spec["imagePullSecrets"] = []any{map[string]string{"name": "stale"}, map[string]string{"name": "both"}}
+	if r := s.answer(t, "/validate", review("c", "CREATE", pod.gvk, pod.wrap(spec), nil)); !r.Allowed {
+		t.Errorf("a stale secret before a good one: %+v", r.Status)
+	}
+	spec["imagePullSecrets"] = []any{map[string]string{"name": "stale"}}
+	if r := s.answer(t, "/validate", review("d", "CREATE", pod.gvk, pod.wrap(spec), nil)); r.Allowed || !strings.Contains(r.Status.Message, app2+" (container c0): the registry refused a request (HTTP 401") {
+		t.Errorf("a stale secret alone: %+v", r.Status)
 	}
 }

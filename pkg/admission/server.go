@@ -77,7 +77,8 @@ type Config struct {
 	Now func() time.Time
 	// Credentials, when set, finds the registry credentials of each
 	// workload's pull secrets; each image is then read with those of the
-	// key that matches it best (Keyring) first, then with Client's own.
+	// keys that match it (Keyring), best first, then with Client's own,
+	// the next credentials only when the registry refuses the last.
 	// NewClient must then be set too: it makes a client like Client whose
 	// keychain tries kc first.
 	Credentials Credentials
@@ -428,12 +429,12 @@ func (s *Server) Review(ctx context.Context, q *Request, mutate bool) (*Response
 	}
 
 	st := s.policy.Load()
-	gates, gateOf, err := s.credentialGates(ctx, st, q.Namespace, pull, refs)
+	tries, err := s.credentialGates(ctx, st, q.Namespace, pull, refs)
 	if err != nil {
 		// Fail closed: without them an image might look missing.
 		return deny(http.StatusInternalServerError, "imgsign: registry credentials of the pull secrets: "+oneLine(err.Error())), "error", nil
 	}
-	results := s.checkAll(ctx, gates, gateOf, refs)
+	results := s.checkAll(ctx, tries, refs)
 	counts := map[string]int{}
 	var failures []string
 	var ops []patchOp
@@ -485,73 +486,99 @@ type outcome struct {
 	err error // Result.Err(), or the deadline's error
 }
 
-// credentialGates returns the gates that refs are checked with, and the
-// index of each ref's gate. An image is read with the credentials the
-// kubelet would pull it with first: those of the most specific key of the
-// pull secrets that matches its repository (Keyring); the webhook's own
-// come after them, and alone for an image no key matches (gate 0). (The
-// kubelet tries the next matching key's when a pull with the first fails;
-// the webhook uses the first only, so a stale first secret is a denial.)
-func (s *Server) credentialGates(ctx context.Context, st *policyState, namespace string, pull PullSecrets, refs []name.Reference) ([]*gate.Gate, []int, error) {
-	gates := []*gate.Gate{st.gate}
-	gateOf := make([]int, len(refs))
+// maxCredentialTries bounds the credentials one image is tried with in a
+// review (pull-secret ones, then the webhook's own).
+const maxCredentialTries = 8
+
+// credentialGates returns, for each ref, the gates to try it with in turn,
+// as the kubelet tries credentials: one per matching pull-secret
+// credentials (Keyring: the most specific key first; under one key, in the
+// order of the secrets), then the webhook's own (st.gate), which an image
+// no key matches gets alone. At most maxCredentialTries per image.
+func (s *Server) credentialGates(ctx context.Context, st *policyState, namespace string, pull PullSecrets, refs []name.Reference) ([][]*gate.Gate, error) {
+	tries := make([][]*gate.Gate, len(refs))
+	for i := range tries {
+		tries[i] = []*gate.Gate{st.gate}
+	}
 	if s.cfg.Credentials == nil {
-		return gates, gateOf, nil
+		return tries, nil
 	}
 	ring, err := s.cfg.Credentials.Keyring(ctx, namespace, pull)
 	if err != nil || ring == nil {
-		return gates, gateOf, err
+		return tries, err
 	}
-	byID := map[string]int{}
 	for i, ref := range refs {
-		auths := ring.LookupRepository(ref.Context())
-		if len(auths) == 0 {
-			continue
-		}
-		reg, a := ref.Context().RegistryStr(), auths[0]
-		h := sha256.Sum256(fmt.Appendf(nil, "%q %q %q %q %q", reg, a.Username, a.Password, a.IdentityToken, a.RegistryToken))
-		id := hex.EncodeToString(h[:])
-		gi, ok := byID[id]
-		if !ok {
+		reg := ref.Context().RegistryStr()
+		var gates []*gate.Gate
+		seen := map[string]bool{}
+		for _, a := range ring.LookupRepository(ref.Context()) {
+			h := sha256.Sum256(fmt.Appendf(nil, "%q %q %q %q %q", reg, a.Username, a.Password, a.IdentityToken, a.RegistryToken))
+			id := hex.EncodeToString(h[:])
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
 			g, err := s.gateFor(st, id, registryKeychain{registry: reg, auth: a})
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
-			gi = len(gates)
 			gates = append(gates, g)
-			byID[id] = gi
 		}
-		gateOf[i] = gi
+		tries[i] = append(gates[:min(len(gates), maxCredentialTries-1)], st.gate)
 	}
-	return gates, gateOf, nil
+	return tries, nil
 }
 
-// checkAll checks each ref with its gate (gateOf), the gates side by side.
-func (s *Server) checkAll(ctx context.Context, gates []*gate.Gate, gateOf []int, refs []name.Reference) []outcome {
-	if len(gates) == 1 {
-		return s.check(ctx, gates[0], refs)
-	}
+// checkAll checks each ref with the first of its gates (tries), the gates
+// side by side; a ref the registry refused to those credentials (HTTP 401
+// or 403) is checked again with its next gate, until one is let in or none
+// is left.
+func (s *Server) checkAll(ctx context.Context, tries [][]*gate.Gate, refs []name.Reference) []outcome {
 	out := make([]outcome, len(refs))
-	var wg sync.WaitGroup
-	for gi, g := range gates {
-		var idx []int
-		var sub []name.Reference
-		for i, o := range gateOf {
-			if o == gi {
-				idx, sub = append(idx, i), append(sub, refs[i])
-			}
-		}
-		if len(sub) == 0 {
-			continue
-		}
-		wg.Go(func() {
-			for j, r := range s.check(ctx, g, sub) {
-				out[idx[j]] = r
-			}
-		})
+	pending := make([]int, len(refs))
+	for i := range pending {
+		pending[i] = i
 	}
-	wg.Wait()
+	for round := 0; len(pending) > 0; round++ {
+		var order []*gate.Gate
+		byGate := map[*gate.Gate][]int{}
+		for _, i := range pending {
+			g := tries[i][round]
+			if byGate[g] == nil {
+				order = append(order, g)
+			}
+			byGate[g] = append(byGate[g], i)
+		}
+		var wg sync.WaitGroup
+		for _, g := range order {
+			idx := byGate[g]
+			sub := make([]name.Reference, len(idx))
+			for j, i := range idx {
+				sub[j] = refs[i]
+			}
+			wg.Go(func() {
+				for j, r := range s.check(ctx, g, sub) {
+					out[idx[j]] = r
+				}
+			})
+		}
+		wg.Wait()
+		next := pending[:0]
+		for _, i := range pending {
+			if round+1 < len(tries[i]) && refusedCredentials(out[i].err) && ctx.Err() == nil {
+				next = append(next, i)
+			}
+		}
+		pending = next
+	}
 	return out
+}
+
+// refusedCredentials reports whether a registry refused the credentials an
+// image was read with.
+func refusedCredentials(err error) bool {
+	var terr *transport.Error
+	return errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden)
 }
 
 // check runs the gate of the policy in force, and answers by the deadline
