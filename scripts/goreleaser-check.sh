@@ -4,6 +4,19 @@
 # are errors), applies goreleaser's defaults and validation, and exits 1 if the
 # configuration is invalid and 2 if it uses deprecated properties.
 #
+# That covers the container image (kos:) too: check applies the ko pipe's
+# defaults, so a kos entry naming a build that does not exist, a main path
+# that is not a package directory, or no repository is an error. It needs no
+# network. What it cannot do offline is build the image: a snapshot
+# (`goreleaser release --snapshot`) makes ko fetch the base image from
+# gcr.io and load the result into a local Docker daemon. test/e2e builds the
+# image instead, with the same ko (scripts/install-tools.sh ko) and the
+# release build's flags, daemonless, onto an empty base in its test registry
+# (TestDeployManifests), then runs, signs and verifies the imgsign in it and
+# applies deploy/ to a real kube-apiserver; internal/release checks the kos
+# values (pinned base, platforms, tags, keyless signing) against the builds
+# and deploy/.
+#
 # goreleaser is built from source with the local Go toolchain, once, into
 # $IMGSIGN_TOOLS/bin/goreleaser-$GORELEASER_VERSION (default IMGSIGN_TOOLS:
 # ~/.cache/imgsign/tools, the same cache scripts/install-tools.sh uses); later

@@ -4,12 +4,12 @@
 # the peer tools cosign v3 and v2 and crane, the Rekor transparency logs
 # (v1 on Trillian and Debian's MariaDB, v2 "rekor-tiles" posix) and the keyless
 # stack (Fulcio, the tesseract CT log, a timestamp authority), and for the admission webhook tests kube-apiserver,
-# kubectl and etcd, built from
+# kubectl and etcd, and ko for the release image, built from
 # source with the local Go toolchain. (scripts/goreleaser-check.sh builds goreleaser the same
 # way, into the same cache.) Builds are cached under $IMGSIGN_TOOLS (default
 # ~/.cache/imgsign/tools) so that later runs take seconds.
 #
-# Usage: scripts/install-tools.sh [registry|cosign|rekor|keyless|kms|kube|all]   (default: all)
+# Usage: scripts/install-tools.sh [registry|cosign|rekor|keyless|kms|kube|ko|all]   (default: all)
 set -euo pipefail
 
 TOOLS="${IMGSIGN_TOOLS:-$HOME/.cache/imgsign/tools}"
@@ -28,6 +28,10 @@ TSA_VERSION=v2.1.2
 LOCAL_KMS_VERSION=v0.0.0-20260228092603-2a5e92d09ab6
 KUBE_VERSION=v1.37.2
 ETCD_VERSION=v3.7.3
+# ko, as goreleaser's kos section builds the release image (the version
+# goreleaser v2.16.0 links, scripts/goreleaser-check.sh): test/e2e builds
+# the image with it, daemonless.
+KO_VERSION=v0.18.2-0.20260407063826-ae9c7272d7de
 
 log() { printf 'install-tools: %s\n' "$*" >&2; }
 
@@ -211,6 +215,10 @@ install_kube() {
   fi
 }
 
+install_ko() {
+  go_tool ko "github.com/google/ko@$KO_VERSION"
+}
+
 case "${1:-all}" in
   registry) install_registry ;;
   cosign) install_cosign ;;
@@ -218,6 +226,7 @@ case "${1:-all}" in
   keyless) install_keyless ;;
   kms) install_kms ;;
   kube) install_kube ;;
-  all) install_registry; install_cosign; install_rekor; install_keyless; install_kms; install_kube ;;
-  *) echo "usage: $0 [registry|cosign|rekor|keyless|kms|kube|all]" >&2; exit 2 ;;
+  ko) install_ko ;;
+  all) install_registry; install_cosign; install_rekor; install_keyless; install_kms; install_kube; install_ko ;;
+  *) echo "usage: $0 [registry|cosign|rekor|keyless|kms|kube|ko|all]" >&2; exit 2 ;;
 esac

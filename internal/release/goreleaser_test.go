@@ -49,6 +49,10 @@ type config struct {
 			Name  string `yaml:"name"`
 		} `yaml:"github"`
 	} `yaml:"release"`
+
+	// The container image and its signature: kos_test.go.
+	Kos         []ko         `yaml:"kos"`
+	DockerSigns []dockerSign `yaml:"docker_signs"`
 }
 
 type build struct {

@@ -390,7 +390,9 @@ func TestWorkloadKinds(t *testing.T) {
 				t.Fatalf("mutate: %+v", r)
 			}
 			got := imagesOf(t, w.gvk, applyPatch(t, obj, r.Patch))
-			want := []string{signed + "@" + e.signed.DigestStr(), pinned, tool + "@" + e.signed2.DigestStr(), signed + "@" + e.signed.DigestStr(), tool + "@" + e.signed2.DigestStr()}
+			// In the order of the object (its keys are sorted: containers,
+			// ephemeralContainers, initContainers, volumes).
+			want := []string{signed + "@" + e.signed.DigestStr(), pinned, signed + "@" + e.signed.DigestStr(), tool + "@" + e.signed2.DigestStr(), tool + "@" + e.signed2.DigestStr()}
 			if strings.Join(got, " ") != strings.Join(want, " ") {
 				t.Errorf("mutated images:\n got %v\nwant %v", got, want)
 			}
@@ -533,7 +535,9 @@ func TestMalformed(t *testing.T) {
 		{"no operation", review("n2", "", pod.gvk, good, nil), "the request has no operation"},
 		{"no kind", review("n3", "CREATE", admission.GroupVersionKind{}, good, nil), "the request has no kind"},
 		{"unknown kind", review("n4", "CREATE", admission.GroupVersionKind{Group: "example.com", Version: "v1", Kind: "Rollout"}, good, nil), "kind not checked by this webhook: example.com/v1 Rollout"},
-		{"object of the wrong shape", review("n5", "CREATE", pod.gvk, map[string]any{"spec": map[string]any{"containers": "nginx"}}, nil), "reading the Pod: json: cannot unmarshal string"},
+		{"object of the wrong shape", review("n5", "CREATE", pod.gvk, map[string]any{"spec": map[string]any{"containers": "nginx"}}, nil), "reading the Pod: k8simages: document 0, line 1: spec.containers is not a list"},
+		{"container without an image", review("n7", "CREATE", pod.gvk, map[string]any{"spec": map[string]any{"containers": []any{map[string]any{"name": "c"}}}}, nil), `container "c" (containers[0]) has an empty image`},
+		{"object of another kind", review("n8", "CREATE", pod.gvk, workloads[4].wrap(podSpec{containers: []string{"x"}}.json()), nil), `the object's kind is "Deployment", not Pod`},
 		{"object not an object", review("n6", "CREATE", pod.gvk, "a string", nil), "reading the Pod"},
 	} {
 		code, r, raw := s.post(t, "/validate", tc.body)

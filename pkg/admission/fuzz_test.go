@@ -45,24 +45,18 @@ func FuzzReview(f *testing.F) {
 }
 
 // at returns the value at a JSON pointer (no escapes: the paths have none).
+// Keys match exactly, as the API server's decoder matches them (a review's
+// object holds no duplicate keys that Images would read: it refuses them).
 func at(doc any, pointer string) (any, bool) {
 	cur := doc
 	for _, seg := range strings.Split(strings.TrimPrefix(pointer, "/"), "/") {
 		switch c := cur.(type) {
 		case map[string]any:
-			// encoding/json matches keys without regard to case, and the
-			// last of duplicates wins; so must this walk.
-			var found any
-			ok := false
-			for k, v := range c {
-				if strings.EqualFold(k, seg) {
-					found, ok = v, true
-				}
-			}
+			v, ok := c[seg]
 			if !ok {
 				return nil, false
 			}
-			cur = found
+			cur = v
 		case []any:
 			i, err := strconv.Atoi(seg)
 			if err != nil || i < 0 || i >= len(c) {

@@ -1,10 +1,10 @@
 package admission
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
+
+	"github.com/imgsign/imgsign/pkg/k8simages"
 )
 
 // ErrUnsupportedKind is wrapped when a review is about a kind of object
@@ -33,153 +33,54 @@ type PullSecrets struct {
 	ServiceAccount string
 }
 
-// podSpec holds the parts of a core/v1 PodSpec that name images.
-type podSpec struct {
-	Containers          []container `json:"containers"`
-	InitContainers      []container `json:"initContainers"`
-	EphemeralContainers []container `json:"ephemeralContainers"`
-	Volumes             []volume    `json:"volumes"`
-	ImagePullSecrets    []struct {
-		Name string `json:"name"`
-	} `json:"imagePullSecrets"`
-	ServiceAccountName string `json:"serviceAccountName"`
-}
-
-type container struct {
-	Name  string `json:"name"`
-	Image string `json:"image"`
-}
-
-type volume struct {
-	Name  string `json:"name"`
-	Image *struct {
-		Reference string `json:"reference"`
-	} `json:"image"`
-}
-
-type podTemplateSpec struct {
-	Spec *podSpec `json:"spec"`
-}
-
-// withTemplate is every kind whose pod template is at spec.template.
-type withTemplate struct {
-	Spec *struct {
-		Template *podTemplateSpec `json:"template"`
-	} `json:"spec"`
-}
-
-// Kinds are the kinds checked, by API group and kind, with where their pod
-// spec is.
-var kinds = map[[2]string]string{
-	{"", "Pod"}:                   "/spec",
-	{"", "PodTemplate"}:           "/template/spec",
-	{"", "ReplicationController"}: "/spec/template/spec",
-	{"apps", "Deployment"}:        "/spec/template/spec",
-	{"apps", "ReplicaSet"}:        "/spec/template/spec",
-	{"apps", "StatefulSet"}:       "/spec/template/spec",
-	{"apps", "DaemonSet"}:         "/spec/template/spec",
-	{"batch", "Job"}:              "/spec/template/spec",
-	{"batch", "CronJob"}:          "/spec/jobTemplate/spec/template/spec",
-}
-
-// Supported reports whether the webhook checks objects of this kind.
+// Supported reports whether the webhook checks objects of this kind: the
+// workload kinds of pkg/k8simages, in their own API group.
 func Supported(gvk GroupVersionKind) bool {
-	_, ok := kinds[[2]string{gvk.Group, gvk.Kind}]
-	return ok
+	group, ok := k8simages.Group(gvk.Kind)
+	return ok && group == gvk.Group
 }
 
 // Images returns the images an object of kind gvk would run, in the order
-// of its pod spec (containers, init containers, ephemeral containers,
-// image volumes), and the names it gives for pulling them. A container or
-// image volume with no image is skipped (the API server refuses such a Pod;
-// a template may leave it to be filled in). An object that is not valid
-// JSON of its kind is an error; a kind the package does not know wraps
-// ErrUnsupportedKind.
+// they appear in the object, and the names it gives for pulling them. The
+// fields read, and the errors, are pkg/k8simages's (Object): every
+// container, init container, ephemeral container and image volume of the
+// pod spec; a container without an image, a field of the wrong type, a
+// duplicate key or an object that is not JSON of its kind is an error. A
+// kind the webhook does not check wraps ErrUnsupportedKind.
 func Images(gvk GroupVersionKind, object []byte) ([]Image, PullSecrets, error) {
-	base, ok := kinds[[2]string{gvk.Group, gvk.Kind}]
-	if !ok {
+	if !Supported(gvk) {
 		return nil, PullSecrets{}, fmt.Errorf("%w: %s", ErrUnsupportedKind, kindName(gvk))
 	}
-	spec, err := decodeSpec(gvk.Kind, object)
+	found, err := k8simages.Object(gvk.Kind, object)
 	if err != nil {
 		return nil, PullSecrets{}, fmt.Errorf("reading the %s: %w", gvk.Kind, err)
 	}
-	if spec == nil {
-		return nil, PullSecrets{}, nil
-	}
-	var out []Image
-	list := func(cs []container, field, what string) {
-		for i, c := range cs {
-			if c.Image != "" {
-				out = append(out, Image{Ref: c.Image, Path: base + "/" + field + "/" + strconv.Itoa(i) + "/image", Where: what + " " + c.Name})
-			}
+	ps := PullSecrets{ServiceAccount: "default"}
+	if len(found) > 0 {
+		// One pod spec: every image has the same pull secrets.
+		ps.ImagePullSecrets = found[0].PullSecrets
+		if found[0].ServiceAccount != "" {
+			ps.ServiceAccount = found[0].ServiceAccount
 		}
 	}
-	list(spec.Containers, "containers", "container")
-	list(spec.InitContainers, "initContainers", "init container")
-	list(spec.EphemeralContainers, "ephemeralContainers", "ephemeral container")
-	for i, v := range spec.Volumes {
-		if v.Image != nil && v.Image.Reference != "" {
-			out = append(out, Image{Ref: v.Image.Reference, Path: base + "/volumes/" + strconv.Itoa(i) + "/image/reference", Where: "image volume " + v.Name})
-		}
-	}
-	ps := PullSecrets{ServiceAccount: spec.ServiceAccountName}
-	if ps.ServiceAccount == "" {
-		ps.ServiceAccount = "default"
-	}
-	for _, s := range spec.ImagePullSecrets {
-		if s.Name != "" {
-			ps.ImagePullSecrets = append(ps.ImagePullSecrets, s.Name)
-		}
+	out := make([]Image, len(found))
+	for i, im := range found {
+		out[i] = Image{Ref: im.Ref, Path: im.Path, Where: where(im)}
 	}
 	return out, ps, nil
 }
 
-// decodeSpec finds the pod spec of an object of a known kind; nil when the
-// object has none (a template left out).
-func decodeSpec(kind string, object []byte) (*podSpec, error) {
-	switch kind {
-	case "Pod":
-		var o struct {
-			Spec *podSpec `json:"spec"`
-		}
-		err := json.Unmarshal(object, &o)
-		return o.Spec, err
-	case "PodTemplate":
-		var o struct {
-			Template *podTemplateSpec `json:"template"`
-		}
-		if err := json.Unmarshal(object, &o); err != nil || o.Template == nil {
-			return nil, err
-		}
-		return o.Template.Spec, nil
-	case "CronJob":
-		var o struct {
-			Spec *struct {
-				JobTemplate *struct {
-					Spec *struct {
-						Template *podTemplateSpec `json:"template"`
-					} `json:"spec"`
-				} `json:"jobTemplate"`
-			} `json:"spec"`
-		}
-		if err := json.Unmarshal(object, &o); err != nil {
-			return nil, err
-		}
-		if o.Spec == nil || o.Spec.JobTemplate == nil || o.Spec.JobTemplate.Spec == nil || o.Spec.JobTemplate.Spec.Template == nil {
-			return nil, nil
-		}
-		return o.Spec.JobTemplate.Spec.Template.Spec, nil
-	default:
-		var o withTemplate
-		if err := json.Unmarshal(object, &o); err != nil {
-			return nil, err
-		}
-		if o.Spec == nil || o.Spec.Template == nil {
-			return nil, nil
-		}
-		return o.Spec.Template.Spec, nil
+// where says what runs an image, for denial messages.
+func where(im k8simages.Image) string {
+	switch {
+	case im.Volume != "":
+		return "image volume " + im.Volume
+	case im.InitContainer:
+		return "init container " + im.Container
+	case im.EphemeralContainer:
+		return "ephemeral container " + im.Container
 	}
+	return "container " + im.Container
 }
 
 func kindName(gvk GroupVersionKind) string {

@@ -2,12 +2,9 @@ package admission
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"path"
 	"sort"
 	"strings"
 
@@ -26,17 +23,18 @@ const MaxPullSecrets = 32
 // Credentials finds the registry credentials a workload's Pods would pull
 // with.
 type Credentials interface {
-	// Keychain returns the credentials of the pull secrets, and a string
-	// that is the same for the same credentials ("" when there are none).
-	Keychain(ctx context.Context, namespace string, ps PullSecrets) (authn.Keychain, string, error)
+	// Keyring returns the credentials of the pull secrets, nil when there
+	// are none.
+	Keyring(ctx context.Context, namespace string, ps PullSecrets) (*Keyring, error)
 }
 
 // KubeCredentials reads pull secrets through the Kubernetes API, as the
 // kubelet uses them: the pod spec's imagePullSecrets, then those of its
 // service account; secrets of type kubernetes.io/dockerconfigjson and
 // kubernetes.io/dockercfg. A secret or service account that does not exist
-// is skipped (the kubelet goes on without it). It needs get on secrets and
-// serviceaccounts (deploy/rbac.yaml).
+// is skipped (the kubelet goes on without it). All their registries go
+// into one Keyring, which matches them to images as the kubelet does. It
+// needs get on secrets and serviceaccounts (deploy/rbac.yaml).
 //
 // It uses client-go's dynamic client: the typed one would double the size
 // of the imgsign binary for two GETs.
@@ -57,19 +55,19 @@ const (
 	dockercfgKey               = ".dockercfg"
 )
 
-// Keychain implements Credentials.
-func (k KubeCredentials) Keychain(ctx context.Context, namespace string, ps PullSecrets) (authn.Keychain, string, error) {
+// Keyring implements Credentials.
+func (k KubeCredentials) Keyring(ctx context.Context, namespace string, ps PullSecrets) (*Keyring, error) {
 	names := append([]string(nil), ps.ImagePullSecrets...)
 	if ps.ServiceAccount != "" {
 		sa, err := k.Client.Resource(serviceAccountsResource).Namespace(namespace).Get(ctx, ps.ServiceAccount, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
 		case err != nil:
-			return nil, "", fmt.Errorf("reading service account %s/%s: %w", namespace, ps.ServiceAccount, err)
+			return nil, fmt.Errorf("reading service account %s/%s: %w", namespace, ps.ServiceAccount, err)
 		default:
 			refs, _, err := unstructured.NestedSlice(sa.Object, "imagePullSecrets")
 			if err != nil {
-				return nil, "", fmt.Errorf("service account %s/%s: %w", namespace, ps.ServiceAccount, err)
+				return nil, fmt.Errorf("service account %s/%s: %w", namespace, ps.ServiceAccount, err)
 			}
 			for _, r := range refs {
 				if m, ok := r.(map[string]any); ok {
@@ -80,7 +78,7 @@ func (k KubeCredentials) Keychain(ctx context.Context, namespace string, ps Pull
 			}
 		}
 	}
-	var entries []credEntry
+	ring := &Keyring{}
 	seen := map[string]bool{}
 	for _, n := range names {
 		if n == "" || seen[n] {
@@ -88,35 +86,23 @@ func (k KubeCredentials) Keychain(ctx context.Context, namespace string, ps Pull
 		}
 		seen[n] = true
 		if len(seen) > MaxPullSecrets {
-			return nil, "", fmt.Errorf("more than %d pull secrets", MaxPullSecrets)
+			return nil, fmt.Errorf("more than %d pull secrets", MaxPullSecrets)
 		}
 		s, err := k.Client.Resource(secretsResource).Namespace(namespace).Get(ctx, n, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			continue
 		}
 		if err != nil {
-			return nil, "", fmt.Errorf("reading pull secret %s/%s: %w", namespace, n, err)
+			return nil, fmt.Errorf("reading pull secret %s/%s: %w", namespace, n, err)
 		}
-		es, err := secretEntries(s)
-		if err != nil {
-			return nil, "", fmt.Errorf("pull secret %s/%s: %w", namespace, n, err)
+		if err := addSecret(ring, s); err != nil {
+			return nil, fmt.Errorf("pull secret %s/%s: %w", namespace, n, err)
 		}
-		entries = append(entries, es...)
 	}
-	if len(entries) == 0 {
-		return nil, "", nil
+	if ring.Len() == 0 {
+		return nil, nil
 	}
-	h := sha256.New()
-	for _, e := range entries {
-		fmt.Fprintf(h, "%q %q %q %q\n", e.pattern, e.auth.Username, e.auth.Password, e.auth.IdentityToken)
-	}
-	return credKeychain(entries), hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// credEntry is one registry of a Docker config.
-type credEntry struct {
-	pattern string // host, lowercase, may hold globs (*.example.com)
-	auth    authn.AuthConfig
+	return ring, nil
 }
 
 type dockerAuth struct {
@@ -126,9 +112,10 @@ type dockerAuth struct {
 	IdentityToken string `json:"identitytoken"`
 }
 
-// secretEntries reads the registries of a docker-registry Secret, in the
-// order of their names (the kubelet's order is not defined either).
-func secretEntries(s *unstructured.Unstructured) ([]credEntry, error) {
+// addSecret adds the registries of a docker-registry Secret to ring, in
+// the order of their keys (the kubelet's order is not defined). A Secret of
+// another type is not a pull secret: the kubelet ignores it too.
+func addSecret(ring *Keyring, s *unstructured.Unstructured) error {
 	typ, _, _ := unstructured.NestedString(s.Object, "type")
 	data := func(key string) ([]byte, error) {
 		v, _, err := unstructured.NestedString(s.Object, "data", key)
@@ -146,92 +133,45 @@ func secretEntries(s *unstructured.Unstructured) ([]credEntry, error) {
 	case secretTypeDockerConfigJSON:
 		b, err := data(dockerConfigJSONKey)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		var cfg struct {
 			Auths map[string]dockerAuth `json:"auths"`
 		}
 		if err := json.Unmarshal(b, &cfg); err != nil {
-			return nil, fmt.Errorf("%s: %v", dockerConfigJSONKey, err)
+			return fmt.Errorf("%s: %v", dockerConfigJSONKey, err)
 		}
 		auths = cfg.Auths
 	case secretTypeDockercfg:
 		b, err := data(dockercfgKey)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := json.Unmarshal(b, &auths); err != nil {
-			return nil, fmt.Errorf("%s: %v", dockercfgKey, err)
+			return fmt.Errorf("%s: %v", dockercfgKey, err)
 		}
 	default:
-		return nil, nil // not a pull secret: the kubelet ignores it too
+		return nil
 	}
 	keys := make([]string, 0, len(auths))
 	for k := range auths {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	var out []credEntry
 	for _, k := range keys {
 		a := auths[k]
 		if a.Auth != "" && a.Username == "" {
 			raw, err := base64.StdEncoding.DecodeString(a.Auth)
 			if err != nil {
-				return nil, fmt.Errorf("registry %s: auth is not base64", k)
+				return fmt.Errorf("registry %s: auth is not base64", k)
 			}
 			u, p, ok := strings.Cut(string(raw), ":")
 			if !ok {
-				return nil, fmt.Errorf("registry %s: auth is not USER:PASSWORD", k)
+				return fmt.Errorf("registry %s: auth is not USER:PASSWORD", k)
 			}
 			a.Username, a.Password = u, p
 		}
-		out = append(out, credEntry{pattern: registryHost(k), auth: authn.AuthConfig{Username: a.Username, Password: a.Password, IdentityToken: a.IdentityToken}})
+		ring.Add(k, authn.AuthConfig{Username: a.Username, Password: a.Password, IdentityToken: a.IdentityToken})
 	}
-	return out, nil
-}
-
-// registryHost reduces a Docker config key (a host, a URL, a host and
-// path) to the registry host it is for; Docker Hub's names to the one
-// go-containerregistry uses.
-func registryHost(k string) string {
-	k = strings.ToLower(k)
-	k = strings.TrimPrefix(strings.TrimPrefix(k, "https://"), "http://")
-	k, _, _ = strings.Cut(k, "/")
-	switch k {
-	case "docker.io", "index.docker.io", "registry-1.docker.io":
-		return "index.docker.io"
-	}
-	return k
-}
-
-// credKeychain resolves a registry to the first entry whose host matches
-// it (globs within each dot-separated label, as the kubelet matches).
-type credKeychain []credEntry
-
-func (c credKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
-	host := strings.ToLower(r.RegistryStr())
-	for _, e := range c {
-		if hostMatch(e.pattern, host) {
-			return authn.FromConfig(e.auth), nil
-		}
-	}
-	return authn.Anonymous, nil
-}
-
-func hostMatch(pattern, host string) bool {
-	ph, pp, _ := strings.Cut(pattern, ":")
-	hh, hp, _ := strings.Cut(host, ":")
-	if pp != hp {
-		return false
-	}
-	pl, hl := strings.Split(ph, "."), strings.Split(hh, ".")
-	if len(pl) != len(hl) {
-		return false
-	}
-	for i := range pl {
-		if ok, err := path.Match(pl[i], hl[i]); err != nil || !ok {
-			return false
-		}
-	}
-	return true
+	return nil
 }

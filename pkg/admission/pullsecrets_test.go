@@ -48,21 +48,19 @@ func fakeAPI(t *testing.T, objs ...runtime.Object) *dynamicfake.FakeDynamicClien
 	return dynamicfake.NewSimpleDynamicClient(runtime.NewScheme(), us...)
 }
 
-func basic(t *testing.T, kc authn.Keychain, registry string) string {
+// basic is the user:password the keyring gives first for a repository
+// (":" for none).
+func basic(t *testing.T, ring *admission.Keyring, repo string) string {
 	t.Helper()
-	reg, err := name.NewRegistry(registry)
+	r, err := name.NewRepository(repo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := kc.Resolve(reg)
-	if err != nil {
-		t.Fatal(err)
+	auths := ring.LookupRepository(r)
+	if len(auths) == 0 {
+		return ":"
 	}
-	cfg, err := a.Authorization()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg.Username + ":" + cfg.Password
+	return auths[0].Username + ":" + auths[0].Password
 }
 
 // TestKubeCredentials: pull secrets of the pod and of its service account,
@@ -83,32 +81,28 @@ func TestKubeCredentials(t *testing.T) {
 	)
 	k := admission.KubeCredentials{Client: cs}
 	ctx := context.Background()
-	kc, id, err := k.Keychain(ctx, "ns", admission.PullSecrets{ImagePullSecrets: []string{"pod-secret", "opaque", "legacy", "hub", "gone"}, ServiceAccount: "builder"})
-	if err != nil || id == "" {
-		t.Fatalf("keychain: %v %q", err, id)
+	ring, err := k.Keyring(ctx, "ns", admission.PullSecrets{ImagePullSecrets: []string{"pod-secret", "opaque", "legacy", "hub", "gone"}, ServiceAccount: "builder"})
+	if err != nil || ring.Len() != 4 {
+		t.Fatalf("keyring: %v, %d keys", err, ring.Len())
 	}
-	for reg, want := range map[string]string{
-		"registry.example.com": "pod:p1",
-		"eu.mirror.example":    "sa:p2",
-		"old.example:5000":     "old:p4",
-		"index.docker.io":      "hub:p3",
-		"old.example":          ":", // the port differs
-		"a.b.mirror.example":   ":", // * is one label
-		"elsewhere.example":    ":",
+	for repo, want := range map[string]string{
+		"registry.example.com/app": "pod:p1",
+		"eu.mirror.example/x/y":    "sa:p2",
+		"old.example:5000/z":       "old:p4",
+		"nginx":                    "hub:p3",
+		"old.example/z":            ":", // the port differs
+		"a.b.mirror.example/x":     ":", // * is one label
+		"elsewhere.example/app":    ":",
 	} {
-		if got := basic(t, kc, reg); got != want {
-			t.Errorf("%s: %q, want %q", reg, got, want)
+		if got := basic(t, ring, repo); got != want {
+			t.Errorf("%s: %q, want %q", repo, got, want)
 		}
 	}
-	// The same secrets, the same identity; none, no keychain.
-	_, id2, _ := k.Keychain(ctx, "ns", admission.PullSecrets{ImagePullSecrets: []string{"pod-secret", "opaque", "legacy", "hub"}, ServiceAccount: "builder"})
-	if id2 != id {
-		t.Error("the same credentials got another identity")
+	// None, no keyring.
+	if ring, err := k.Keyring(ctx, "ns", admission.PullSecrets{ServiceAccount: "nobody"}); ring != nil || err != nil {
+		t.Errorf("no secrets: %v %v", ring, err)
 	}
-	if kc, id, err := k.Keychain(ctx, "ns", admission.PullSecrets{ServiceAccount: "nobody"}); kc != nil || id != "" || err != nil {
-		t.Errorf("no secrets: %v %q %v", kc, id, err)
-	}
-	if _, _, err := k.Keychain(ctx, "ns", admission.PullSecrets{ImagePullSecrets: []string{"broken"}}); err == nil || !strings.Contains(err.Error(), "pull secret ns/broken: .dockerconfigjson") {
+	if _, err := k.Keyring(ctx, "ns", admission.PullSecrets{ImagePullSecrets: []string{"broken"}}); err == nil || !strings.Contains(err.Error(), "pull secret ns/broken: .dockerconfigjson") {
 		t.Errorf("broken secret: %v", err)
 	}
 }
@@ -175,5 +169,76 @@ func TestPullSecretsReview(t *testing.T) {
 	q = []byte(strings.Replace(string(q), `"namespace":"ns"`, `"namespace":"sa-ns"`, 1))
 	if r := s.answer(t, "/validate", q); !r.Allowed {
 		t.Errorf("with the service account's pull secret: %+v", r.Status)
+	}
+}
+
+// TestPullSecretsByPath: one registry that wants other credentials for
+// each repository, and a pull secret with a key for the host and one for a
+// path under it: each image is read with the most specific key that
+// matches it, as the kubelet would pull it, so both are admitted; with the
+// host's key alone, the image under the path is refused, saying why. The
+// credentials of a stale secret refused, the next matching ones are tried.
+func TestPullSecretsByPath(t *testing.T) {
+	e := newEnv(t)
+	e.push(t, "signed/app:v2", true)
+	inner := e.reg.Server.Config.Handler
+	e.reg.Server.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, p, ok := r.BasicAuth()
+		want := "host-user:host-pass"
+		if strings.HasPrefix(r.URL.Path, "/v2/signed/app/") {
+			want = "app-user:app-pass"
+		}
+		if r.URL.Path == "/v2/" && ok || ok && u+":"+p == want {
+			inner.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+		http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
+	})
+	anon, err := oci.NewClient(oci.Options{Retries: -1, Keychain: authn.NewMultiKeychain()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := func(user, pass string) string {
+		return fmt.Sprintf(`{"auth":%q}`, base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
+	}
+	secret := func(name, auths string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name}, Type: corev1.SecretTypeDockerConfigJson,
+			Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{` + auths + `}}`)}}
+	}
+	cs := fakeAPI(t,
+		secret("both", fmt.Sprintf("%q:%s,%q:%s", "https://"+e.reg.Host, auth("host-user", "host-pass"), e.reg.Host+"/signed/app", auth("app-user", "app-pass"))),
+		secret("host-only", fmt.Sprintf("%q:%s", e.reg.Host, auth("host-user", "host-pass"))),
+		secret("stale", fmt.Sprintf("%q:%s", e.reg.Host+"/signed/app", auth("app-user", "old-pass"))))
+	s := e.server(t, func(c *admission.Config) {
+		c.Client = anon
+		c.Credentials = admission.KubeCredentials{Client: cs}
+		c.NewClient = func(kc authn.Keychain) (*oci.Client, error) {
+			return oci.NewClient(oci.Options{Retries: -1, Keychain: kc})
+		}
+	})
+	pod := workloads[0]
+	app, tool := e.ref("signed/app:v1"), e.ref("signed/tool:v1")
+	spec := podSpec{containers: []string{app, tool}}.json()
+	spec["imagePullSecrets"] = []any{map[string]string{"name": "both"}}
+	if r := s.answer(t, "/mutate", review("a", "CREATE", pod.gvk, pod.wrap(spec), nil)); !r.Allowed || r.Patch == nil {
+		t.Errorf("each image with its key's credentials: %+v", r.Status)
+	}
+	spec["imagePullSecrets"] = []any{map[string]string{"name": "host-only"}}
+	r := s.answer(t, "/validate", review("b", "CREATE", pod.gvk, pod.wrap(spec), nil))
+	if r.Allowed || !strings.Contains(r.Status.Message, app+" (container c0): the registry refused a request (HTTP 401") || strings.Contains(r.Status.Message, tool) {
+		t.Errorf("the host's key for the image under the path: %+v", r.Status)
+	}
+	// A stale secret first: refused, the next credentials of the same key
+	// are tried, as the kubelet tries them (another tag: no cached verdict).
+	app2 := e.ref("signed/app:v2")
+	spec = podSpec{containers: []string{app2}}.json()
+	spec["imagePullSecrets"] = []any{map[string]string{"name": "stale"}, map[string]string{"name": "both"}}
+	if r := s.answer(t, "/validate", review("c", "CREATE", pod.gvk, pod.wrap(spec), nil)); !r.Allowed {
+		t.Errorf("a stale secret before a good one: %+v", r.Status)
+	}
+	spec["imagePullSecrets"] = []any{map[string]string{"name": "stale"}}
+	if r := s.answer(t, "/validate", review("d", "CREATE", pod.gvk, pod.wrap(spec), nil)); r.Allowed || !strings.Contains(r.Status.Message, app2+" (container c0): the registry refused a request (HTTP 401") {
+		t.Errorf("a stale secret alone: %+v", r.Status)
 	}
 }

@@ -76,15 +76,18 @@ type Config struct {
 	// Now is the clock of the cache (time.Now when nil).
 	Now func() time.Time
 	// Credentials, when set, finds the registry credentials of each
-	// workload's pull secrets; images are then read with those first,
-	// then with Client's own. NewClient must then be set too: it makes a
-	// client like Client whose keychain tries kc first.
+	// workload's pull secrets; each image is then read with those of the
+	// keys that match it (Keyring), best first, then with Client's own,
+	// the next credentials only when the registry refuses the last.
+	// NewClient must then be set too: it makes a client like Client whose
+	// keychain tries kc first.
 	Credentials Credentials
 	NewClient   func(kc authn.Keychain) (*oci.Client, error)
 }
 
-// maxCredentialClients bounds the registry clients kept for distinct sets
-// of pull-secret credentials (each keeps its tokens and connections).
+// maxCredentialClients bounds the registry clients kept for distinct
+// pull-secret credentials of a registry (each keeps its tokens and
+// connections).
 const maxCredentialClients = 256
 
 // Server answers AdmissionReviews. Make one with NewServer; it is safe for
@@ -104,7 +107,8 @@ type Server struct {
 }
 
 // policyState is the policy in force and the Gates that enforce it: one
-// with the webhook's own credentials, one per set of pull secrets.
+// with the webhook's own credentials, one per registry and pull-secret
+// credentials.
 type policyState struct {
 	gate   *gate.Gate
 	policy *trustpolicy.Policy
@@ -425,18 +429,12 @@ func (s *Server) Review(ctx context.Context, q *Request, mutate bool) (*Response
 	}
 
 	st := s.policy.Load()
-	g := st.gate
-	if s.cfg.Credentials != nil {
-		kc, credID, err := s.cfg.Credentials.Keychain(ctx, q.Namespace, pull)
-		if err == nil {
-			g, err = s.gateFor(st, credID, kc)
-		}
-		if err != nil {
-			// Fail closed: without them an image might look missing.
-			return deny(http.StatusInternalServerError, "imgsign: registry credentials of the pull secrets: "+oneLine(err.Error())), "error", nil
-		}
+	tries, err := s.credentialGates(ctx, st, q.Namespace, pull, refs)
+	if err != nil {
+		// Fail closed: without them an image might look missing.
+		return deny(http.StatusInternalServerError, "imgsign: registry credentials of the pull secrets: "+oneLine(err.Error())), "error", nil
 	}
-	results := s.check(ctx, g, refs)
+	results := s.checkAll(ctx, tries, refs)
 	counts := map[string]int{}
 	var failures []string
 	var ops []patchOp
@@ -486,6 +484,101 @@ func (s *Server) Review(ctx context.Context, q *Request, mutate bool) (*Response
 type outcome struct {
 	gate.Result
 	err error // Result.Err(), or the deadline's error
+}
+
+// maxCredentialTries bounds the credentials one image is tried with in a
+// review (pull-secret ones, then the webhook's own).
+const maxCredentialTries = 8
+
+// credentialGates returns, for each ref, the gates to try it with in turn,
+// as the kubelet tries credentials: one per matching pull-secret
+// credentials (Keyring: the most specific key first; under one key, in the
+// order of the secrets), then the webhook's own (st.gate), which an image
+// no key matches gets alone. At most maxCredentialTries per image.
+func (s *Server) credentialGates(ctx context.Context, st *policyState, namespace string, pull PullSecrets, refs []name.Reference) ([][]*gate.Gate, error) {
+	tries := make([][]*gate.Gate, len(refs))
+	for i := range tries {
+		tries[i] = []*gate.Gate{st.gate}
+	}
+	if s.cfg.Credentials == nil {
+		return tries, nil
+	}
+	ring, err := s.cfg.Credentials.Keyring(ctx, namespace, pull)
+	if err != nil || ring == nil {
+		return tries, err
+	}
+	for i, ref := range refs {
+		reg := ref.Context().RegistryStr()
+		var gates []*gate.Gate
+		seen := map[string]bool{}
+		for _, a := range ring.LookupRepository(ref.Context()) {
+			h := sha256.Sum256(fmt.Appendf(nil, "%q %q %q %q %q", reg, a.Username, a.Password, a.IdentityToken, a.RegistryToken))
+			id := hex.EncodeToString(h[:])
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			g, err := s.gateFor(st, id, registryKeychain{registry: reg, auth: a})
+			if err != nil {
+				return nil, err
+			}
+			gates = append(gates, g)
+		}
+		tries[i] = append(gates[:min(len(gates), maxCredentialTries-1)], st.gate)
+	}
+	return tries, nil
+}
+
+// checkAll checks each ref with the first of its gates (tries), the gates
+// side by side; a ref the registry refused to those credentials (HTTP 401
+// or 403) is checked again with its next gate, until one is let in or none
+// is left.
+func (s *Server) checkAll(ctx context.Context, tries [][]*gate.Gate, refs []name.Reference) []outcome {
+	out := make([]outcome, len(refs))
+	pending := make([]int, len(refs))
+	for i := range pending {
+		pending[i] = i
+	}
+	for round := 0; len(pending) > 0; round++ {
+		var order []*gate.Gate
+		byGate := map[*gate.Gate][]int{}
+		for _, i := range pending {
+			g := tries[i][round]
+			if byGate[g] == nil {
+				order = append(order, g)
+			}
+			byGate[g] = append(byGate[g], i)
+		}
+		var wg sync.WaitGroup
+		for _, g := range order {
+			idx := byGate[g]
+			sub := make([]name.Reference, len(idx))
+			for j, i := range idx {
+				sub[j] = refs[i]
+			}
+			wg.Go(func() {
+				for j, r := range s.check(ctx, g, sub) {
+					out[idx[j]] = r
+				}
+			})
+		}
+		wg.Wait()
+		next := pending[:0]
+		for _, i := range pending {
+			if round+1 < len(tries[i]) && refusedCredentials(out[i].err) && ctx.Err() == nil {
+				next = append(next, i)
+			}
+		}
+		pending = next
+	}
+	return out
+}
+
+// refusedCredentials reports whether a registry refused the credentials an
+// image was read with.
+func refusedCredentials(err error) bool {
+	var terr *transport.Error
+	return errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden)
 }
 
 // check runs the gate of the policy in force, and answers by the deadline

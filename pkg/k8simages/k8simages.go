@@ -10,7 +10,11 @@
 // containers and image volumes (spec.volumes[].image.reference) are listed.
 // Any other kind is skipped, including kinds that embed pod templates
 // elsewhere (operators' custom resources); a gate that must account for
-// them has to inspect them by other means.
+// them has to inspect them by other means. Each image found carries the
+// JSON pointer of its field (Path, for a JSON patch) and the pull secrets
+// and service account of its pod spec. Object reads one JSON object of a
+// kind known beforehand, as an admission review carries it (pkg/admission
+// reads every review through it).
 //
 // Where a manifest could be read in more than one way, Images fails
 // instead of guessing: a key that the walk reads and that is defined twice
@@ -30,6 +34,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -82,6 +87,19 @@ type Image struct {
 	Document int
 	// Line is the 1-based line of the image value in the stream.
 	Line int
+	// Path is the JSON pointer (RFC 6901) of the image value in its
+	// document's JSON form (as kubectl sends it, with YAML aliases and
+	// merge keys resolved), e.g. /spec/template/spec/containers/0/image,
+	// or /items/2/spec/containers/0/image for an object in a List: the
+	// path a JSON patch replaces it at. Its segments are field names and
+	// indices, which never need escaping.
+	Path string
+	// PullSecrets are the names in the pod spec's imagePullSecrets, and
+	// ServiceAccount is its serviceAccountName ("" when unset, which the
+	// API server makes "default" for a Pod): what the kubelet would pull
+	// this image with.
+	PullSecrets    []string
+	ServiceAccount string
 }
 
 // Images reads a stream of Kubernetes manifests and returns the image of
@@ -121,7 +139,7 @@ func Images(r io.Reader) ([]Image, error) {
 			w := &walker{steps: maxSteps}
 			for i, d := range docs {
 				w.doc = i
-				if err := w.object(d, "", 0); err != nil {
+				if err := w.object(d, "", 0, ""); err != nil {
 					return nil, err
 				}
 			}
@@ -134,6 +152,44 @@ func Images(r io.Reader) ([]Image, error) {
 		// separated by ---): read it as YAML, of which JSON is a subset.
 	}
 	return yamlImages(data)
+}
+
+// Object returns the images of one object whose kind is known (as an
+// admission review names it), given as one JSON document: as Images does
+// for a workload of that kind, with the same errors and limits. A kind the
+// package does not read, an object that is not a JSON object, a second
+// document, and a kind field that names another kind are errors. Paths are
+// pointers into the object.
+func Object(kind string, data []byte) ([]Image, error) {
+	wk, ok := workloads[kind]
+	if !ok {
+		return nil, fmt.Errorf("k8simages: kind %q has no pod spec this package reads", kind)
+	}
+	if len(data) > MaxBytes {
+		return nil, fmt.Errorf("k8simages: %w: object larger than %d bytes", ErrLimit, MaxBytes)
+	}
+	docs, err := jsonDocuments(data)
+	if err != nil {
+		if errors.Is(err, ErrLimit) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("k8simages: the %s is not JSON: %w", kind, err)
+	}
+	if len(docs) != 1 || docs[0].Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("k8simages: the %s is not one JSON object", kind)
+	}
+	w := &walker{steps: maxSteps}
+	k, err := w.field(docs[0], "kind")
+	if err != nil {
+		return nil, err
+	}
+	if k != nil && (k.Kind != yaml.ScalarNode || k.Value != kind) {
+		return nil, fmt.Errorf("k8simages: the object's kind is %q, not %s", k.Value, kind)
+	}
+	if err := w.workload(docs[0], kind, wk.path, ""); err != nil {
+		return nil, err
+	}
+	return w.result(), nil
 }
 
 // checkValues bounds the number of values of each document before any is
@@ -195,7 +251,7 @@ func yamlImages(data []byte) ([]Image, error) {
 			continue
 		}
 		w.doc = i
-		if err := w.object(doc.Content[0], "", 0); err != nil {
+		if err := w.object(doc.Content[0], "", 0, ""); err != nil {
 			return nil, err
 		}
 	}
@@ -415,21 +471,37 @@ func (w *walker) str(m *yaml.Node, key string) (string, *yaml.Node, error) {
 	return v.Value, v, nil
 }
 
-var podSpecPath = map[string][]string{
-	"Pod":                   {"spec"},
-	"Deployment":            {"spec", "template", "spec"},
-	"StatefulSet":           {"spec", "template", "spec"},
-	"DaemonSet":             {"spec", "template", "spec"},
-	"ReplicaSet":            {"spec", "template", "spec"},
-	"Job":                   {"spec", "template", "spec"},
-	"ReplicationController": {"spec", "template", "spec"},
-	"CronJob":               {"spec", "jobTemplate", "spec", "template", "spec"},
-	"PodTemplate":           {"template", "spec"},
+// workloadKind is a kind whose objects hold a pod spec.
+type workloadKind struct {
+	group string   // its API group, "" for the core group
+	path  []string // the fields that lead to its pod spec
+}
+
+// workloads are the kinds the package reads: the one list of where each
+// kind keeps its pod spec (the admission webhook reads it too).
+var workloads = map[string]workloadKind{
+	"Pod":                   {"", []string{"spec"}},
+	"PodTemplate":           {"", []string{"template", "spec"}},
+	"ReplicationController": {"", []string{"spec", "template", "spec"}},
+	"Deployment":            {"apps", []string{"spec", "template", "spec"}},
+	"StatefulSet":           {"apps", []string{"spec", "template", "spec"}},
+	"DaemonSet":             {"apps", []string{"spec", "template", "spec"}},
+	"ReplicaSet":            {"apps", []string{"spec", "template", "spec"}},
+	"Job":                   {"batch", []string{"spec", "template", "spec"}},
+	"CronJob":               {"batch", []string{"spec", "jobTemplate", "spec", "template", "spec"}},
+}
+
+// Group returns the API group ("" for the core group) of a kind the
+// package reads, and false for any other kind.
+func Group(kind string) (string, bool) {
+	k, ok := workloads[kind]
+	return k.group, ok
 }
 
 // object reads one Kubernetes object; defaultKind is the kind of the items
-// of a typed list (PodList, …), which may leave it out.
-func (w *walker) object(n *yaml.Node, defaultKind string, depth int) error {
+// of a typed list (PodList, …), which may leave it out; ptr is the JSON
+// pointer of the object in its document ("" for the document itself).
+func (w *walker) object(n *yaml.Node, defaultKind string, depth int, ptr string) error {
 	n = resolve(n)
 	if n == nil || n.Kind != yaml.MappingNode {
 		return nil
@@ -445,11 +517,11 @@ func (w *walker) object(n *yaml.Node, defaultKind string, depth int) error {
 		}
 		kind = kn.Value
 	}
-	if path, ok := podSpecPath[kind]; ok {
-		return w.workload(n, kind, path)
+	if wk, ok := workloads[kind]; ok {
+		return w.workload(n, kind, wk.path, ptr)
 	}
 	itemKind, isList := strings.CutSuffix(kind, "List")
-	if !isList || itemKind != "" && podSpecPath[itemKind] == nil {
+	if _, known := workloads[itemKind]; !isList || itemKind != "" && !known {
 		return nil
 	}
 	if depth >= MaxListDepth {
@@ -462,18 +534,18 @@ func (w *walker) object(n *yaml.Node, defaultKind string, depth int) error {
 	if items.Kind != yaml.SequenceNode {
 		return fmt.Errorf("k8simages: document %d, line %d: %s items is not a list", w.doc, items.Line, kind)
 	}
-	for _, it := range items.Content {
+	for i, it := range items.Content {
 		if err := w.step(); err != nil {
 			return err
 		}
-		if err := w.object(it, itemKind, depth+1); err != nil {
+		if err := w.object(it, itemKind, depth+1, ptr+"/items/"+strconv.Itoa(i)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (w *walker) workload(n *yaml.Node, kind string, path []string) error {
+func (w *walker) workload(n *yaml.Node, kind string, path []string, ptr string) error {
 	var name, namespace string
 	meta, err := w.mapping(n, "metadata", "metadata")
 	if err != nil {
@@ -495,6 +567,11 @@ func (w *walker) workload(n *yaml.Node, kind string, path []string) error {
 		}
 	}
 	where := strings.Join(path, ".")
+	ptr += "/" + strings.Join(path, "/")
+	pull, sa, err := w.pullSecrets(spec, where)
+	if err != nil {
+		return err
+	}
 	for _, list := range []struct {
 		key             string
 		init, ephemeral bool
@@ -533,15 +610,57 @@ func (w *walker) workload(n *yaml.Node, kind string, path []string) error {
 				Ref: ref, Kind: kind, Namespace: namespace, Name: name, Container: cname,
 				InitContainer: list.init, EphemeralContainer: list.ephemeral,
 				Document: w.doc, Line: img.Line,
+				Path:        ptr + "/" + list.key + "/" + strconv.Itoa(i) + "/image",
+				PullSecrets: pull, ServiceAccount: sa,
 			}, img.Column})
 		}
 	}
-	return w.volumes(spec, kind, namespace, name, where)
+	return w.volumes(spec, kind, namespace, name, where, ptr, pull, sa)
+}
+
+// pullSecrets reads the names of a pod spec's imagePullSecrets and its
+// service account (serviceAccountName, or the deprecated serviceAccount
+// when that is all it has).
+func (w *walker) pullSecrets(spec *yaml.Node, where string) ([]string, string, error) {
+	sa, _, err := w.str(spec, "serviceAccountName")
+	if err != nil {
+		return nil, "", err
+	}
+	if sa == "" {
+		if sa, _, err = w.str(spec, "serviceAccount"); err != nil {
+			return nil, "", err
+		}
+	}
+	seq, err := w.field(spec, "imagePullSecrets")
+	if err != nil || seq == nil {
+		return nil, sa, err
+	}
+	if seq.Kind != yaml.SequenceNode {
+		return nil, "", fmt.Errorf("k8simages: document %d, line %d: %s.imagePullSecrets is not a list", w.doc, seq.Line, where)
+	}
+	var names []string
+	for i, r := range seq.Content {
+		if err := w.step(); err != nil {
+			return nil, "", err
+		}
+		r := resolve(r)
+		if r == nil || r.Kind != yaml.MappingNode {
+			return nil, "", fmt.Errorf("k8simages: document %d, line %d: %s.imagePullSecrets[%d] is not a mapping", w.doc, seq.Line, where, i)
+		}
+		n, _, err := w.str(r, "name")
+		if err != nil {
+			return nil, "", err
+		}
+		if n != "" {
+			names = append(names, n)
+		}
+	}
+	return names, sa, nil
 }
 
 // volumes adds the image volumes of a pod spec: spec.volumes[].image.reference
 // is an image the kubelet pulls, as a container's image is.
-func (w *walker) volumes(spec *yaml.Node, kind, namespace, name, where string) error {
+func (w *walker) volumes(spec *yaml.Node, kind, namespace, name, where, ptr string, pull []string, sa string) error {
 	seq, err := w.field(spec, "volumes")
 	if err != nil || seq == nil || isNull(seq) {
 		return err
@@ -579,6 +698,8 @@ func (w *walker) volumes(spec *yaml.Node, kind, namespace, name, where string) e
 		w.out = append(w.out, found{Image{
 			Ref: ref, Kind: kind, Namespace: namespace, Name: name, Volume: vname,
 			Document: w.doc, Line: img.Line,
+			Path:        ptr + "/volumes/" + strconv.Itoa(i) + "/image/reference",
+			PullSecrets: pull, ServiceAccount: sa,
 		}, img.Column})
 	}
 	return nil

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -20,7 +19,7 @@ import (
 // webhook is a running `imgsign admission serve`.
 type webhook struct {
 	url, caFile, log string
-	cmd              *exec.Cmd
+	proc             *proc
 }
 
 // startWebhook runs the webhook on a free port with a certificate for
@@ -29,25 +28,32 @@ func startWebhook(t *testing.T, ca *pki, dir, policy string, extra ...string) *w
 	t.Helper()
 	cert, key := ca.issue(t, dir, "webhook", "imgsign-webhook", "", false)
 	port := freePort(t)
-	w := &webhook{url: fmt.Sprintf("https://127.0.0.1:%d", port), caFile: ca.file, log: filepath.Join(dir, fmt.Sprintf("webhook-%d.log", port))}
-	w.cmd = startProcess(t, w.log, []string{"HOME=" + dir}, imgsign(t), append([]string{"admission", "serve", "--policy", policy,
-		"--tls-cert", cert, "--tls-key", key, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--policy-reload-interval", "200ms"}, extra...)...)
+	logName := fmt.Sprintf("webhook-%d", port)
+	w := &webhook{url: fmt.Sprintf("https://127.0.0.1:%d", port), caFile: ca.file, log: filepath.Join(dir, logName+".log")}
+	procs := newProcGroup(t, dir, []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "TMPDIR=" + os.TempDir()})
+	var err error
+	if w.proc, err = procs.start(logName, imgsign(t), append([]string{"admission", "serve", "--policy", policy,
+		"--tls-cert", cert, "--tls-key", key, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--policy-reload-interval", "200ms"}, extra...)...); err != nil {
+		t.Fatal(err)
+	}
 	pool := x509.NewCertPool()
 	pem, _ := os.ReadFile(ca.file)
 	pool.AppendCertsFromPEM(pem)
 	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	if err := procs.wait(30*time.Second, func() error {
 		resp, err := c.Get(w.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return w
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("webhook not ready: %v\n%s", err, tail(w.log))
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("/readyz: HTTP %d", resp.StatusCode)
 		}
+		return nil
+	}); err != nil {
+		t.Fatalf("webhook not ready: %v\n%s", err, tail(w.log))
 	}
+	return w
 }
 
 // get fetches a path of the webhook.
@@ -69,11 +75,11 @@ func (w *webhook) get(t *testing.T, path string) string {
 // stop sends SIGTERM and waits for the webhook to exit.
 func (w *webhook) stop(t *testing.T) {
 	t.Helper()
-	syscall.Kill(-w.cmd.Process.Pid, syscall.SIGTERM)
-	for deadline := time.Now().Add(30 * time.Second); syscall.Kill(w.cmd.Process.Pid, 0) == nil; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("webhook still running 30s after SIGTERM")
-		}
+	syscall.Kill(-w.proc.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-w.proc.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("webhook still running 30s after SIGTERM")
 	}
 }
 

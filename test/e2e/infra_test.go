@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -370,4 +371,89 @@ func runStdin(t testing.TB, env []string, stdin, bin string, args ...string) res
 		t.Fatalf("run %s %v: %v", bin, args, err)
 	}
 	return r
+}
+
+// procGroup is the server processes one harness starts, each with startProc
+// (its own process group, output in logDir/NAME.log, killed with the test
+// process). stop stops them, last started first: a boot function shared by
+// the tests defers stopOnError(&err) so that a failed boot leaves nothing
+// running; a harness for one test makes its group with newProcGroup, which
+// stops it when the test ends.
+type procGroup struct {
+	logDir string
+	env    []string
+	procs  []*proc
+}
+
+// newProcGroup returns a group stopped when t ends.
+func newProcGroup(t testing.TB, logDir string, env []string) *procGroup {
+	g := &procGroup{logDir: logDir, env: env}
+	t.Cleanup(g.stop)
+	return g
+}
+
+// start starts bin with args as a member of the group.
+func (g *procGroup) start(name, bin string, args ...string) (*proc, error) {
+	p, err := startProc(g.logDir, name, g.env, bin, args...)
+	if err != nil {
+		return nil, err
+	}
+	g.procs = append(g.procs, p)
+	return p, nil
+}
+
+// wait polls check until it succeeds, a member exits, or timeout passes.
+func (g *procGroup) wait(timeout time.Duration, check func() error) error {
+	return waitUntil(time.Now().Add(timeout), g.procs, check)
+}
+
+// stop stops every member, last started first.
+func (g *procGroup) stop() {
+	for i := len(g.procs) - 1; i >= 0; i-- {
+		g.procs[i].stop()
+	}
+	g.procs = nil
+}
+
+// stopOnError stops the group if *err is set: defer it in a boot function
+// with a named error result.
+func (g *procGroup) stopOnError(err *error) {
+	if *err != nil {
+		g.stop()
+	}
+}
+
+// TestProcGroup: a boot that fails stops what it started; a member that
+// exits ends a wait with its name.
+func TestProcGroup(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"PATH=" + os.Getenv("PATH")}
+	boot := func() (p *proc, err error) {
+		g := &procGroup{logDir: dir, env: env}
+		defer g.stopOnError(&err)
+		if p, err = g.start("sleeper", "sleep", "60"); err != nil {
+			return nil, err
+		}
+		if err := g.wait(300*time.Millisecond, func() error { return errors.New("never ready") }); err != nil {
+			return p, fmt.Errorf("sleeper not ready: %w", err)
+		}
+		return p, nil
+	}
+	p, err := boot()
+	if err == nil || !strings.Contains(err.Error(), "timed out: never ready") {
+		t.Fatalf("boot: %v", err)
+	}
+	select {
+	case <-p.exited:
+	default:
+		t.Fatal("a failed boot left its process running")
+	}
+
+	g := newProcGroup(t, dir, env)
+	if _, err := g.start("quitter", "false"); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.wait(10*time.Second, func() error { return errors.New("not yet") }); err == nil || !strings.Contains(err.Error(), "quitter exited early") {
+		t.Errorf("wait: %v", err)
+	}
 }

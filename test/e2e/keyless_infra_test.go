@@ -110,14 +110,6 @@ func bootKeyless(tools keylessTools) (_ *keylessStack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	var started []*proc
-	defer func() {
-		if err != nil {
-			for i := len(started) - 1; i >= 0; i-- {
-				started[i].stop()
-			}
-		}
-	}()
 	if err := startJanitor(dir); err != nil {
 		return nil, err
 	}
@@ -138,24 +130,22 @@ func bootKeyless(tools keylessTools) (_ *keylessStack, err error) {
 	if k.GitHub, err = oidctest.Start(); err != nil {
 		return nil, err
 	}
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "TMPDIR=" + os.TempDir(),
+	g := &procGroup{logDir: k.logDir, env: []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "TMPDIR=" + os.TempDir(),
 		// tesseract exports metrics over OTLP: to a closed local port.
-		"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:1", "OTEL_TRACES_EXPORTER=none"}
-	deadline := func() time.Time { return time.Now().Add(rekorStartTimeout) }
+		"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:1", "OTEL_TRACES_EXPORTER=none"}}
+	defer g.stopOnError(&err)
 
 	// CT log.
 	ctPort := freePortNoT()
 	k.CTURL = fmt.Sprintf("http://127.0.0.1:%d", ctPort)
 	k.CTOrigin = "ctlog.imgsign.test"
-	ct, err := startProc(k.logDir, "tesseract", env, tools.tesseract,
+	if _, err := g.start("tesseract", tools.tesseract,
 		fmt.Sprintf("--http_endpoint=127.0.0.1:%d", ctPort), "--origin="+k.CTOrigin,
 		"--private_key="+pki.ctKey, "--storage_dir="+filepath.Join(dir, "ct"),
 		"--roots_pem_file="+k.FulcioRootPEM, "--ext_key_usages=CodeSigning",
-		"--checkpoint_interval=500ms")
-	if err != nil {
+		"--checkpoint_interval=500ms"); err != nil {
 		return nil, err
 	}
-	started = append(started, ct)
 
 	// Fulcio: the email issuer and the GitHub-style one.
 	type issuer struct {
@@ -177,7 +167,7 @@ func bootKeyless(tools keylessTools) (_ *keylessStack, err error) {
 	// to loopback.
 	fulcioPort := freePortNoT()
 	k.FulcioURL = fmt.Sprintf("http://127.0.0.1:%d", fulcioPort)
-	fulcio, err := startProc(k.logDir, "fulcio", env, tools.fulcio, "serve",
+	if _, err := g.start("fulcio", tools.fulcio, "serve",
 		"--ca=fileca", "--fileca-cert="+k.FulcioChainPEM, "--fileca-key="+pki.fulcioKey,
 		"--fileca-key-passwd="+pki.fulcioKeyPassword, "--fileca-watch=false",
 		"--config-path="+cfgFile, "--ct-log-url="+k.CTURL, "--ct-log-public-key-path="+k.CTPublicKeyPEM,
@@ -185,28 +175,23 @@ func bootKeyless(tools keylessTools) (_ *keylessStack, err error) {
 		"--grpc-host=127.0.0.1", fmt.Sprintf("--grpc-port=%d", freePortNoT()),
 		fmt.Sprintf("--metrics-port=%d", freePortNoT()),
 		"--legacy-unix-domain-socket="+filepath.Join(dir, "fulcio-legacy.sock"),
-		"--log_type=prod")
-	if err != nil {
+		"--log_type=prod"); err != nil {
 		return nil, err
 	}
-	started = append(started, fulcio)
 
 	// Timestamp authority (no NTP monitoring: it would ask public servers).
 	tsaPort := freePortNoT()
 	tsaBase := fmt.Sprintf("http://127.0.0.1:%d", tsaPort)
 	k.TSAURL = tsaBase + "/api/v1/timestamp"
-	tsa, err := startProc(k.logDir, "timestamp-server", env, tools.tsa, "serve",
+	if _, err := g.start("timestamp-server", tools.tsa, "serve",
 		"--host=127.0.0.1", fmt.Sprintf("--port=%d", tsaPort),
 		"--timestamp-signer=file", "--file-signer-key-path="+pki.tsaKey,
-		"--certificate-chain-path="+k.TSAChainPEM, "--disable-ntp-monitoring", "--log-type=prod")
-	if err != nil {
+		"--certificate-chain-path="+k.TSAChainPEM, "--disable-ntp-monitoring", "--log-type=prod"); err != nil {
 		return nil, err
 	}
-	started = append(started, tsa)
 
-	procs := []*proc{ct, fulcio, tsa}
 	for _, probe := range []string{k.CTURL + "/ct/v1/get-roots", k.FulcioURL + "/api/v2/trustBundle", tsaBase + "/api/v1/timestamp/certchain"} {
-		if err := waitUntil(deadline(), procs, httpOK(probe)); err != nil {
+		if err := g.wait(rekorStartTimeout, httpOK(probe)); err != nil {
 			return fail("keyless stack not ready (%s): %v", probe, err)
 		}
 	}

@@ -3,18 +3,15 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -56,38 +53,21 @@ func startLocalKMS(t testing.TB) *kmsServer {
 	t.Helper()
 	bin := tool(t, localKMS)
 	port := freePort(t)
-	cmd := exec.Command(bin)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), fmt.Sprintf("PORT=%d", port), "KMS_REGION=eu-west-2",
-		"KMS_ACCOUNT_ID=111122223333", "KMS_DATA_PATH=" + t.TempDir(), "HOME=" + t.TempDir()}
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	dir := t.TempDir()
+	procs := newProcGroup(t, dir, []string{"PATH=" + os.Getenv("PATH"), fmt.Sprintf("PORT=%d", port), "KMS_REGION=eu-west-2",
+		"KMS_ACCOUNT_ID=111122223333", "KMS_DATA_PATH=" + t.TempDir(), "HOME=" + dir})
+	if _, err := procs.start("local-kms", bin); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-	})
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	if err := procs.wait(20*time.Second, func() error {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			break
 		}
-		select {
-		case <-exited:
-			t.Fatalf("local-kms exited early:\n%s", logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("local-kms not listening after 20s:\n%s", logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+		return err
+	}); err != nil {
+		t.Fatalf("local-kms not listening: %v\n%s", err, logTails(dir))
 	}
 	k := &kmsServer{calls: map[string]int{}}
 	target, _ := url.Parse("http://" + addr)

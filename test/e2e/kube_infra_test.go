@@ -18,7 +18,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -115,35 +114,6 @@ func (p *pki) issue(t testing.TB, dir, name, cn, org string, client bool) (strin
 	return certFile, keyFile
 }
 
-// startProcess runs a server in its own process group until the test
-// ends, its output in logFile.
-func startProcess(t testing.TB, logFile string, env []string, bin string, argv ...string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(bin, argv...)
-	cmd.Env = append(os.Environ(), env...)
-	out, err := os.Create(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); out.Close(); close(exited) }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	})
-	return cmd
-}
-
 // tail returns the end of a log file, for failure messages.
 func tail(file string) string {
 	b, _ := os.ReadFile(file)
@@ -164,12 +134,15 @@ func startKube(t testing.TB) *kube {
 	dir := t.TempDir()
 	k := &kube{kubectlBin: kubectlBin, dir: dir}
 
+	procs := newProcGroup(t, dir, []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "TMPDIR=" + os.TempDir()})
 	client, peer := freePort(t), freePort(t)
 	etcdLog := filepath.Join(dir, "etcd.log")
-	startProcess(t, etcdLog, nil, etcd, "--name=e2e", "--data-dir="+filepath.Join(dir, "etcd"),
+	if _, err := procs.start("etcd", etcd, "--name=e2e", "--data-dir="+filepath.Join(dir, "etcd"),
 		fmt.Sprintf("--listen-client-urls=http://127.0.0.1:%d", client), fmt.Sprintf("--advertise-client-urls=http://127.0.0.1:%d", client),
 		fmt.Sprintf("--listen-peer-urls=http://127.0.0.1:%d", peer), fmt.Sprintf("--initial-advertise-peer-urls=http://127.0.0.1:%d", peer),
-		fmt.Sprintf("--initial-cluster=e2e=http://127.0.0.1:%d", peer), "--unsafe-no-fsync", "--log-level=warn")
+		fmt.Sprintf("--initial-cluster=e2e=http://127.0.0.1:%d", peer), "--unsafe-no-fsync", "--log-level=warn"); err != nil {
+		t.Fatal(err)
+	}
 
 	ca := newPKI(t, dir, "kube")
 	servingCert, servingKey := ca.issue(t, dir, "apiserver", "kube-apiserver", "", false)
@@ -181,7 +154,7 @@ func startKube(t testing.TB) *kube {
 
 	port := freePort(t)
 	apiLog := filepath.Join(dir, "kube-apiserver.log")
-	startProcess(t, apiLog, nil, apiserver,
+	if _, err := procs.start("kube-apiserver", apiserver,
 		fmt.Sprintf("--etcd-servers=http://127.0.0.1:%d", client),
 		"--bind-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", port), "--advertise-address=127.0.0.1",
 		"--endpoint-reconciler-type=none",
@@ -193,7 +166,9 @@ func startKube(t testing.TB) *kube {
 		"--cert-dir="+filepath.Join(dir, "certs"),
 		// No controller-manager creates default service accounts.
 		"--disable-admission-plugins=ServiceAccount",
-		"--v=1")
+		"--v=1"); err != nil {
+		t.Fatal(err)
+	}
 
 	k.ca, k.server = ca, fmt.Sprintf("https://127.0.0.1:%d", port)
 	k.kubeconfig = filepath.Join(dir, "kubeconfig")
@@ -211,16 +186,14 @@ contexts:
 current-context: e2e
 `, port, ca.file, adminCert, adminKey)), 0o600)
 
-	deadline := time.Now().Add(90 * time.Second)
-	for {
+	if err := procs.wait(90*time.Second, func() error {
 		r := k.kubectl(t, "", "get", "--raw", "/readyz")
 		if r.code == 0 && strings.Contains(r.stdout, "ok") {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("kube-apiserver not ready after 90s: %s %s\nkube-apiserver:\n%s\netcd:\n%s", r.stdout, r.stderr, tail(apiLog), tail(etcdLog))
-		}
-		time.Sleep(250 * time.Millisecond)
+		return fmt.Errorf("%s %s", r.stdout, r.stderr)
+	}); err != nil {
+		t.Fatalf("kube-apiserver not ready: %v\nkube-apiserver:\n%s\netcd:\n%s", err, tail(apiLog), tail(etcdLog))
 	}
 	return k
 }

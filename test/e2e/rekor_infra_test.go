@@ -113,15 +113,6 @@ func bootRekorV1(tools rekorV1Tools) (_ *rekorLog, err error) {
 	if err != nil {
 		return nil, err
 	}
-	// On failure, stop what did start (the logs are in the error).
-	var started []*proc
-	defer func() {
-		if err != nil {
-			for i := len(started) - 1; i >= 0; i-- {
-				started[i].stop()
-			}
-		}
-	}()
 	if err := startJanitor(dir); err != nil {
 		return nil, err
 	}
@@ -133,8 +124,10 @@ func bootRekorV1(tools rekorV1Tools) (_ *rekorLog, err error) {
 		return nil, fmt.Errorf(format+"\n%s", append(args, l.logTail())...)
 	}
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "TMPDIR=" + os.TempDir()}
-	// Every wait is bounded on its own by rekorStartTimeout.
-	deadline := func() time.Time { return time.Now().Add(rekorStartTimeout) }
+	// On failure, stop what did start (the logs are in the error). Every
+	// wait is bounded on its own by rekorStartTimeout.
+	g := &procGroup{logDir: l.logDir, env: env}
+	defer g.stopOnError(&err)
 	last := time.Now()
 	mark := func(phase string) {
 		l.startup += fmt.Sprintf("%s %v; ", phase, time.Since(last).Round(time.Millisecond))
@@ -172,13 +165,11 @@ innodb_doublewrite=0
 		return fail("mariadb-install-db: %v\n%s", err, out)
 	}
 	mark("install-db")
-	db, err := startProc(l.logDir, "mariadbd", env, tools.mariadbd, "--defaults-file="+cnf)
-	if err != nil {
+	if _, err := g.start("mariadbd", tools.mariadbd, "--defaults-file="+cnf); err != nil {
 		return nil, err
 	}
-	started = append(started, db)
 	var out string
-	if err := waitUntil(deadline(), []*proc{db}, func() error {
+	if err := g.wait(rekorStartTimeout, func() error {
 		out, err = runLogged("", "", env, tools.client, "--defaults-file="+cnf, "-e", "SELECT 1")
 		return err
 	}); err != nil {
@@ -213,27 +204,22 @@ GRANT ALL PRIVILEGES ON rekor.* TO 'trillian'@'localhost';`
 	serverRPC := fmt.Sprintf("127.0.0.1:%d", freePortNoT())
 	serverHTTP := fmt.Sprintf("127.0.0.1:%d", freePortNoT())
 	signerHTTP := fmt.Sprintf("127.0.0.1:%d", freePortNoT())
-	logServer, err := startProc(l.logDir, "trillian_log_server", env, tools.logServer, append(trillianArgs,
-		"--rpc_endpoint="+serverRPC, "--http_endpoint="+serverHTTP)...)
-	if err != nil {
+	if _, err := g.start("trillian_log_server", tools.logServer, append(trillianArgs,
+		"--rpc_endpoint="+serverRPC, "--http_endpoint="+serverHTTP)...); err != nil {
 		return nil, err
 	}
-	started = append(started, logServer)
-	logSigner, err := startProc(l.logDir, "trillian_log_signer", env, tools.logSigner, append(trillianArgs,
+	if _, err := g.start("trillian_log_signer", tools.logSigner, append(trillianArgs,
 		"--rpc_endpoint="+fmt.Sprintf("127.0.0.1:%d", freePortNoT()), "--http_endpoint="+signerHTTP,
-		"--force_master", "--sequencer_interval=100ms")...)
-	if err != nil {
+		"--force_master", "--sequencer_interval=100ms")...); err != nil {
 		return nil, err
 	}
-	started = append(started, logSigner)
-	procs := []*proc{db, logServer, logSigner}
 	for _, hz := range []string{serverHTTP, signerHTTP} {
-		if err := waitUntil(deadline(), procs, httpOK("http://"+hz+"/healthz")); err != nil {
+		if err := g.wait(rekorStartTimeout, httpOK("http://"+hz+"/healthz")); err != nil {
 			return fail("Trillian not healthy at %s: %v", hz, err)
 		}
 	}
 	var treeID int64
-	if err := waitUntil(deadline(), procs, func() error {
+	if err := g.wait(rekorStartTimeout, func() error {
 		out, err := runLogged(l.logDir, "createtree", env, tools.createTree, "--admin_server="+serverRPC)
 		if err != nil {
 			return fmt.Errorf("createtree: %v", err)
@@ -270,22 +256,19 @@ GRANT ALL PRIVILEGES ON rekor.* TO 'trillian'@'localhost';`
 	}
 	port := freePortNoT()
 	trillianPort := serverRPC[strings.LastIndex(serverRPC, ":")+1:]
-	rekor, err := startProc(l.logDir, "rekor-server", env, tools.rekorServer, "serve",
+	if _, err := g.start("rekor-server", tools.rekorServer, "serve",
 		"--rekor_server.address=127.0.0.1", fmt.Sprintf("--port=%d", port),
 		fmt.Sprintf("--rekor_server.hostname=127.0.0.1:%d", port),
 		"--trillian_log_server.address=127.0.0.1", "--trillian_log_server.port="+trillianPort,
 		fmt.Sprintf("--trillian_log_server.tlog_id=%d", treeID),
 		"--rekor_server.signer="+keyFile,
 		"--search_index.storage_provider=mysql", "--search_index.mysql.dsn="+dsn("rekor"),
-		"--log_type=prod")
-	if err != nil {
+		"--log_type=prod"); err != nil {
 		return nil, err
 	}
-	started = append(started, rekor)
-	procs = append(procs, rekor)
 	l.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
 	var pub []byte
-	if err := waitUntil(deadline(), procs, func() error {
+	if err := g.wait(rekorStartTimeout, func() error {
 		pub, err = httpGet(l.URL + "/api/v1/log/publicKey")
 		return err
 	}); err != nil {
