@@ -231,7 +231,7 @@ func (v *Verifier) legacyAttestations(ctx context.Context, d name.Digest, o Atte
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
-		env, err := envelope.Parse(blob)
+		env, err := envelope.ParseInPlace(blob) // blob is consumed: env.Payload aliases it
 		if err != nil {
 			rej.Reason = err.Error()
 			res.Rejected = append(res.Rejected, rej)
