@@ -321,8 +321,16 @@ func (v *Verifier) bundleAttestations(ctx context.Context, d name.Digest, o Atte
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
+		// The payload is taken out once, in place (blob is consumed): each
+		// parser reads the small rest.
+		rest, payload, err := bundle.SplitDSSE(blob)
+		if err != nil {
+			rej.Reason = err.Error()
+			res.Rejected = append(res.Rejected, rej)
+			continue
+		}
 		if v.keyless != nil || len(v.keys) == 0 {
-			if kb, err := keyless.ParseBundle(blob); err == nil && keyless.HasCertificate(kb) {
+			if kb, err := keylessSplit(rest, payload); err == nil && keyless.HasCertificate(kb) {
 				va, reason := v.checkKeylessAttestation(func() (*sgbundle.Bundle, error) { return kb, nil }, d, o.PredicateType, m.Annotations[oci.BundlePredicateTypeAnnotation])
 				switch reason {
 				case errOtherType:
@@ -338,7 +346,7 @@ func (v *Verifier) bundleAttestations(ctx context.Context, d name.Digest, o Atte
 				continue
 			}
 		}
-		b, err := bundle.ParseDSSE(blob)
+		b, err := bundle.ParseSplitDSSE(rest, payload)
 		if err != nil {
 			rej.Reason = err.Error()
 			res.Rejected = append(res.Rejected, rej)
