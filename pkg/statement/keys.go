@@ -1,6 +1,7 @@
 package statement
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -32,23 +33,30 @@ var known = map[level]map[string]bool{
 // subject that differ only in case (encoding/json matches struct fields
 // case-insensitively, so "PredicateType" may stand in for "predicateType"
 // while a map view, such as the one policy conditions get, keeps both).
+// It returns the raw predicate, a slice of data.
 //
-// It scans the input in place, allocating only for keys, so that checking
-// a large statement costs no copy of it. Malformed JSON is left to the
-// decoder that follows (it is checked with json.Valid first).
-func checkKeys(data []byte) error {
+// It scans the input in place, allocating only for the keys of the
+// objects open at a time, so that checking a large statement costs no
+// copy of it, whatever its shape. Malformed JSON is left to the decoder
+// that follows (it is checked with json.Valid first).
+func checkKeys(data []byte) (predicate []byte, err error) {
 	if !json.Valid(data) {
-		return nil
+		return nil, nil
 	}
 	s := &keyScanner{data: data}
 	s.space()
-	return s.value(levelTop, 0, "")
+	err = s.value(levelTop, 0)
+	return s.predicate, err
 }
 
 // keyScanner walks JSON already known to be valid.
 type keyScanner struct {
 	data []byte
 	i    int
+	// path is where the scan is, for errors: keys and array indexes.
+	path []any
+	// predicate is the statement's predicate, once scanned.
+	predicate []byte
 }
 
 func (s *keyScanner) space() {
@@ -71,7 +79,7 @@ func (s *keyScanner) str() []byte {
 	return s.data[start:s.i]
 }
 
-func (s *keyScanner) value(lv level, depth int, path string) error {
+func (s *keyScanner) value(lv level, depth int) error {
 	if depth > maxDepth {
 		return fmt.Errorf("%w: nested more than %d deep", ErrInvalid, maxDepth)
 	}
@@ -82,37 +90,47 @@ func (s *keyScanner) value(lv level, depth int, path string) error {
 		s.i++
 		fold := lv == levelTop || lv == levelSubject
 		keys := map[string]bool{}
-		folded := map[string]string{}
+		var folded map[string]string
+		if fold {
+			folded = map[string]string{}
+		}
 		for s.space(); s.data[s.i] != '}'; s.space() {
 			if s.data[s.i] == ',' {
 				s.i++
 				s.space()
 			}
-			var k string
-			_ = json.Unmarshal(s.str(), &k)
+			k := unquote(s.str())
 			if keys[k] {
-				return fmt.Errorf("%w: ambiguous: key %q appears twice in %s", ErrInvalid, k, where(path))
+				return fmt.Errorf("%w: ambiguous: key %q appears twice in %s", ErrInvalid, k, s.where())
 			}
 			keys[k] = true
 			child := levelOther
+			isPredicate := false
 			if fold {
 				fk := foldKey(k)
 				if other, dup := folded[fk]; dup {
-					return fmt.Errorf("%w: ambiguous: keys %q and %q in %s differ only in case", ErrInvalid, other, k, where(path))
+					return fmt.Errorf("%w: ambiguous: keys %q and %q in %s differ only in case", ErrInvalid, other, k, s.where())
 				}
 				folded[fk] = k
 				if !known[lv][fk] {
-					return fmt.Errorf("%w: unknown member %q in %s", ErrInvalid, k, where(path))
+					return fmt.Errorf("%w: unknown member %q in %s", ErrInvalid, k, s.where())
 				}
 				if lv == levelTop && fk == foldKey("subject") {
 					child = levelSubjectArray
 				}
+				isPredicate = lv == levelTop && fk == foldKey("predicate")
 			}
 			s.space()
 			s.i++ // ':'
 			s.space()
-			if err := s.value(child, depth+1, path+"."+k); err != nil {
+			start := s.i
+			s.path = append(s.path, k)
+			if err := s.value(child, depth+1); err != nil {
 				return err
+			}
+			s.path = s.path[:len(s.path)-1]
+			if isPredicate {
+				s.predicate = s.data[start:s.i:s.i]
 			}
 		}
 		s.i++
@@ -131,9 +149,11 @@ func (s *keyScanner) value(lv level, depth int, path string) error {
 				s.i++
 				s.space()
 			}
-			if err := s.value(child, depth+1, fmt.Sprintf("%s[%d]", path, n)); err != nil {
+			s.path = append(s.path, n)
+			if err := s.value(child, depth+1); err != nil {
 				return err
 			}
+			s.path = s.path[:len(s.path)-1]
 		}
 		s.i++
 	default: // number, true, false, null
@@ -144,11 +164,34 @@ func (s *keyScanner) value(lv level, depth int, path string) error {
 	return nil
 }
 
-func where(path string) string {
-	if path == "" {
+// unquote returns the string whose raw JSON text is raw.
+func unquote(raw []byte) string {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1])
+	}
+	var k string
+	_ = json.Unmarshal(raw, &k)
+	return k
+}
+
+// where names the object being scanned, for errors.
+func (s *keyScanner) where() string {
+	if len(s.path) == 0 {
 		return "the statement"
 	}
-	return strings.TrimPrefix(path, ".")
+	var b strings.Builder
+	for i, p := range s.path {
+		switch p := p.(type) {
+		case string:
+			if i > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(p)
+		case int:
+			fmt.Fprintf(&b, "[%d]", p)
+		}
+	}
+	return b.String()
 }
 
 // foldKey maps k to a key shared by every string encoding/json would match
