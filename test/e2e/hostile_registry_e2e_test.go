@@ -145,8 +145,10 @@ func (m measured) failsBecause(t *testing.T, maxRSS int64, maxCPU time.Duration,
 // attestationRSS bounds verify-attestation's peak RSS on any input: one
 // attestation at the 32 MiB limit, envelope or bundle, or attestations at
 // the 64 MiB total allowed for one image. The document read is the only
-// copy held: its payload is decoded in place. Measured: 70 MiB for either
-// at the limit (the process alone peaks at 38 MiB).
+// copy held: its payload is decoded in place, and statements are printed
+// streaming. Measured: 73-74 MiB for one refused at the limit, 106 MiB for
+// two valid ones at the total (the process alone peaks at 38-41 MiB, of
+// which 33 MiB are the binary's pages, 7 MiB anonymous).
 const attestationRSS = 128 << 20
 
 // atLimit returns a base64 payload of n bytes of JSON text, encoded to
