@@ -17,6 +17,7 @@ import (
 	"github.com/imgsign/imgsign/pkg/statement"
 	"github.com/imgsign/imgsign/pkg/tlog"
 	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
+	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 )
 
 // legacyPredicateAnnotation names the predicate type of a legacy .att layer.
@@ -374,6 +375,17 @@ func (v *Verifier) bundleAttestations(ctx context.Context, d name.Digest, o Atte
 	return n, nil
 }
 
+// sharedContent is a bundle whose signature content is built once:
+// sigstore-go asks for it several times per verification, and a bundle
+// builds it anew each time, base64-encoding the DSSE payload (a copy the
+// size of the attestation each time).
+type sharedContent struct {
+	*sgbundle.Bundle
+	sc sgverify.SignatureContent
+}
+
+func (s sharedContent) SignatureContent() (sgverify.SignatureContent, error) { return s.sc, nil }
+
 // checkKeylessAttestation verifies an attestation signed with a
 // certificate: the bundle (built by load) with pkg/keyless, then its
 // statement as for keys.
@@ -392,7 +404,11 @@ func (v *Verifier) checkKeylessAttestation(load func() (*sgbundle.Bundle, error)
 	if env.GetPayloadType() != statement.PayloadType {
 		return nil, fmt.Sprintf("DSSE payload type %q is not in-toto", env.GetPayloadType())
 	}
-	kr, err := keyless.Verify(b, keyless.Artifact{}, *v.keyless)
+	sc, err := b.SignatureContent()
+	if err != nil {
+		return nil, err.Error()
+	}
+	kr, err := keyless.Verify(sharedContent{b, sc}, keyless.Artifact{}, *v.keyless)
 	if err != nil {
 		return nil, err.Error()
 	}
