@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/imgsign/imgsign/internal/jsonscan"
 )
 
 // Hoist takes the base64 string at path out of the JSON document doc and
@@ -30,11 +32,11 @@ func Hoist(doc []byte, maxRest int, path ...[]string) (rest, payload []byte, err
 	if !json.Valid(doc) {
 		return nil, nil, errors.New("not a JSON document")
 	}
-	s := scanner{data: doc}
-	s.space()
+	s := scanner{jsonscan.Scanner{Data: doc}}
+	s.Space()
 	qs, qe := -1, -1 // the quotes around the string at path
 	for level, names := range path {
-		if s.data[s.i] != '{' {
+		if s.Data[s.I] != '{' {
 			break // not an object: the member is not there
 		}
 		at, err := s.member(names)
@@ -44,14 +46,14 @@ func Hoist(doc []byte, maxRest int, path ...[]string) (rest, payload []byte, err
 		if at < 0 {
 			break
 		}
-		s.i = at
+		s.I = at
 		if level == len(path)-1 {
-			if s.data[at] != '"' {
+			if s.Data[at] != '"' {
 				return nil, nil, fmt.Errorf("%s is not a base64 string", names[0])
 			}
 			qs = at
-			s.str()
-			qe = s.i - 1
+			s.Str()
+			qe = s.I - 1
 		}
 	}
 	if qs < 0 {
@@ -153,87 +155,35 @@ func hex4(h []byte) rune {
 	return v
 }
 
-// scanner walks JSON already known to be valid, in place.
-type scanner struct {
-	data []byte
-	i    int
-}
+// scanner walks a document for Hoist.
+type scanner struct{ jsonscan.Scanner }
 
-func (s *scanner) space() {
-	for s.i < len(s.data) && (s.data[s.i] == ' ' || s.data[s.i] == '\t' || s.data[s.i] == '\n' || s.data[s.i] == '\r') {
-		s.i++
-	}
-}
-
-// str skips the string at s.i and returns its raw text, quotes included.
-func (s *scanner) str() []byte {
-	start := s.i
-	s.i++
-	for s.data[s.i] != '"' {
-		if s.data[s.i] == '\\' {
-			s.i++
-		}
-		s.i++
-	}
-	s.i++
-	return s.data[start:s.i]
-}
-
-// skip skips the value at s.i, without recursion.
-func (s *scanner) skip() {
-	depth := 0
-	for {
-		switch s.data[s.i] {
-		case '"':
-			s.str()
-		case '{', '[':
-			depth++
-			s.i++
-		case '}', ']':
-			depth--
-			s.i++
-		default: // numbers, literals, and separators and space inside containers
-			for s.i++; s.i < len(s.data) && !structural(s.data[s.i]) && (depth > 0 || !delimiter(s.data[s.i])); s.i++ {
-			}
-		}
-		if depth == 0 {
-			return
-		}
-	}
-}
-
-func structural(c byte) bool { return c == '"' || c == '{' || c == '}' || c == '[' || c == ']' }
-
-func delimiter(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ',' || c == ':'
-}
-
-// member walks the object at s.i (all of it, past its closing brace) and
+// member walks the object at I (all of it, past its closing brace) and
 // returns the offset of the value of the member named by one of names, or
 // -1 without one. A second member of those names is an error.
 func (s *scanner) member(names []string) (int, error) {
 	at, found := -1, ""
-	s.i++
-	for s.space(); s.data[s.i] != '}'; s.space() {
-		if s.data[s.i] == ',' {
-			s.i++
-			s.space()
+	s.I++
+	for s.Space(); s.Data[s.I] != '}'; s.Space() {
+		if s.Data[s.I] == ',' {
+			s.I++
+			s.Space()
 		}
-		k := keyName(s.str())
-		s.space()
-		s.i++ // ':'
-		s.space()
+		k := keyName(s.Str())
+		s.Space()
+		s.I++ // ':'
+		s.Space()
 		for _, n := range names {
 			if k == n {
 				if at >= 0 {
 					return 0, fmt.Errorf("ambiguous: %q and %q in one object", found, k)
 				}
-				at, found = s.i, k
+				at, found = s.I, k
 			}
 		}
-		s.skip()
+		s.Skip()
 	}
-	s.i++
+	s.I++
 	return at, nil
 }
 
@@ -247,10 +197,5 @@ func keyName(raw []byte) string {
 	if len(raw) > 6*maxName+2 {
 		return ""
 	}
-	if bytes.IndexByte(raw, '\\') < 0 {
-		return string(raw[1 : len(raw)-1])
-	}
-	var k string
-	_ = json.Unmarshal(raw, &k)
-	return k
+	return jsonscan.Unquote(raw)
 }

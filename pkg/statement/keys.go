@@ -1,11 +1,12 @@
 package statement
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"unicode"
+
+	"github.com/imgsign/imgsign/internal/jsonscan"
 )
 
 // maxDepth is the nesting encoding/json accepts.
@@ -43,63 +44,42 @@ func checkKeys(data []byte) (predicate []byte, err error) {
 	if !json.Valid(data) {
 		return nil, nil
 	}
-	s := &keyScanner{data: data}
-	s.space()
+	s := &keyScanner{Scanner: jsonscan.Scanner{Data: data}}
+	s.Space()
 	err = s.value(levelTop, 0)
 	return s.predicate, err
 }
 
 // keyScanner walks JSON already known to be valid.
 type keyScanner struct {
-	data []byte
-	i    int
+	jsonscan.Scanner
 	// path is where the scan is, for errors: keys and array indexes.
 	path []any
 	// predicate is the statement's predicate, once scanned.
 	predicate []byte
 }
 
-func (s *keyScanner) space() {
-	for s.i < len(s.data) && (s.data[s.i] == ' ' || s.data[s.i] == '\t' || s.data[s.i] == '\n' || s.data[s.i] == '\r') {
-		s.i++
-	}
-}
-
-// str skips a string at s.i and returns its raw text, quotes included.
-func (s *keyScanner) str() []byte {
-	start := s.i
-	s.i++
-	for s.data[s.i] != '"' {
-		if s.data[s.i] == '\\' {
-			s.i++
-		}
-		s.i++
-	}
-	s.i++
-	return s.data[start:s.i]
-}
-
 func (s *keyScanner) value(lv level, depth int) error {
 	if depth > maxDepth {
 		return fmt.Errorf("%w: nested more than %d deep", ErrInvalid, maxDepth)
 	}
-	switch s.data[s.i] {
+	switch s.Data[s.I] {
 	case '"':
-		s.str()
+		s.Str()
 	case '{':
-		s.i++
+		s.I++
 		fold := lv == levelTop || lv == levelSubject
 		keys := map[string]bool{}
 		var folded map[string]string
 		if fold {
 			folded = map[string]string{}
 		}
-		for s.space(); s.data[s.i] != '}'; s.space() {
-			if s.data[s.i] == ',' {
-				s.i++
-				s.space()
+		for s.Space(); s.Data[s.I] != '}'; s.Space() {
+			if s.Data[s.I] == ',' {
+				s.I++
+				s.Space()
 			}
-			k := unquote(s.str())
+			k := jsonscan.Unquote(s.Str())
 			if keys[k] {
 				return fmt.Errorf("%w: ambiguous: key %q appears twice in %s", ErrInvalid, k, s.where())
 			}
@@ -120,34 +100,34 @@ func (s *keyScanner) value(lv level, depth int) error {
 				}
 				isPredicate = lv == levelTop && fk == foldKey("predicate")
 			}
-			s.space()
-			s.i++ // ':'
-			s.space()
-			start := s.i
+			s.Space()
+			s.I++ // ':'
+			s.Space()
+			start := s.I
 			s.path = append(s.path, k)
 			if err := s.value(child, depth+1); err != nil {
 				return err
 			}
 			s.path = s.path[:len(s.path)-1]
 			if isPredicate {
-				s.predicate = s.data[start:s.i:s.i]
+				s.predicate = s.Data[start:s.I:s.I]
 			}
 		}
-		s.i++
+		s.I++
 	case '[':
-		s.i++
+		s.I++
 		child := levelOther
 		if lv == levelSubjectArray {
 			child = levelSubject
 		}
 		for n := 0; ; n++ {
-			s.space()
-			if s.data[s.i] == ']' {
+			s.Space()
+			if s.Data[s.I] == ']' {
 				break
 			}
-			if s.data[s.i] == ',' {
-				s.i++
-				s.space()
+			if s.Data[s.I] == ',' {
+				s.I++
+				s.Space()
 			}
 			s.path = append(s.path, n)
 			if err := s.value(child, depth+1); err != nil {
@@ -155,23 +135,11 @@ func (s *keyScanner) value(lv level, depth int) error {
 			}
 			s.path = s.path[:len(s.path)-1]
 		}
-		s.i++
+		s.I++
 	default: // number, true, false, null
-		for s.i < len(s.data) && !strings.ContainsRune(",}] \t\r\n", rune(s.data[s.i])) {
-			s.i++
-		}
+		s.Scalar()
 	}
 	return nil
-}
-
-// unquote returns the string whose raw JSON text is raw.
-func unquote(raw []byte) string {
-	if bytes.IndexByte(raw, '\\') < 0 {
-		return string(raw[1 : len(raw)-1])
-	}
-	var k string
-	_ = json.Unmarshal(raw, &k)
-	return k
 }
 
 // where names the object being scanned, for errors.
