@@ -245,12 +245,8 @@ as JSON on standard output; reasons for rejections go to standard error.
 					first = err
 				}
 			}
-			enc := json.NewEncoder(a.Stdout)
-			enc.SetIndent("", "  ")
-			if verified == nil {
-				verified = []json.RawMessage{}
-			}
-			if err := enc.Encode(verified); err != nil {
+			// Streamed: statements may be up to an attestation's size.
+			if err := writeIndentedArray(a.Stdout, verified); err != nil {
 				return err
 			}
 			if first != nil {

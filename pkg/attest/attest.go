@@ -195,7 +195,8 @@ func (a *Attester) Attest(ctx context.Context, ref name.Reference, o Options) (*
 		out.Entry = signed.Entry
 	} else {
 		env := envelope.Envelope{PayloadType: statement.PayloadType, Payload: stmt}
-		sig, err := a.sv.SignMessage(bytes.NewReader(env.PAE()))
+		pae := env.PAE() // built once: a statement may be up to MaxPredicateBytes
+		sig, err := a.sv.SignMessage(bytes.NewReader(pae))
 		if err != nil {
 			return nil, fmt.Errorf("sign: %w", err)
 		}
@@ -205,7 +206,6 @@ func (a *Attester) Attest(ctx context.Context, ref name.Reference, o Options) (*
 			return nil, err
 		}
 		if o.Log != nil {
-			pae := env.PAE()
 			d := sha256.Sum256(pae)
 			e, err := sign.Record(ctx, o.Log, tlog.Want{Digest: d[:], Signature: sig, PublicKey: a.pub, Envelope: &tlog.Envelope{PayloadType: env.PayloadType, Payload: stmt, Raw: body}})
 			if err != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	"github.com/imgsign/imgsign/internal/pbjson"
+	"github.com/imgsign/imgsign/pkg/envelope"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
@@ -180,9 +181,41 @@ func MarshalDSSE(hint, payloadType string, payload, sig []byte, entries ...*prot
 	}}, entries)
 }
 
-// ParseDSSE parses a bundle that holds a DSSE envelope.
+// MaxMaterialBytes caps a DSSE bundle apart from its envelope's payload
+// (verification material, signatures): what protojson decodes.
+const MaxMaterialBytes = 4 << 20
+
+// SplitDSSE takes the payload out of a DSSE bundle, so that protojson (this
+// package's parser and sigstore-go's) never decodes a payload up to an
+// attestation's size with a copy of it per step. It returns the payload,
+// decoded in place (data is consumed: payload aliases it), and rest, the
+// bundle with an empty payload, at most MaxMaterialBytes. Without an
+// envelope, payload is nil. The caller puts the payload back into what it
+// parses from rest.
+func SplitDSSE(data []byte) (rest, payload []byte, err error) {
+	if len(data) > MaxBundleBytes {
+		return nil, nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrInvalid, len(data), MaxBundleBytes)
+	}
+	rest, payload, err = envelope.Hoist(data, MaxMaterialBytes, []string{"dsseEnvelope", "dsse_envelope"}, []string{"payload"})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return rest, payload, nil
+}
+
+// ParseDSSE parses a bundle that holds a DSSE envelope. It consumes data
+// (see SplitDSSE).
 func ParseDSSE(data []byte) (*DSSE, error) {
-	b, err := parse(data)
+	rest, payload, err := SplitDSSE(data)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSplitDSSE(rest, payload)
+}
+
+// ParseSplitDSSE is ParseDSSE on what SplitDSSE returned.
+func ParseSplitDSSE(rest, payload []byte) (*DSSE, error) {
+	b, err := parse(rest)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +230,7 @@ func ParseDSSE(data []byte) (*DSSE, error) {
 	out := &DSSE{
 		Hint:        b.GetVerificationMaterial().GetPublicKey().GetHint(),
 		PayloadType: env.GetPayloadType(),
-		Payload:     env.GetPayload(),
+		Payload:     payload,
 		TlogEntries: b.GetVerificationMaterial().GetTlogEntries(),
 	}
 	for _, s := range env.GetSignatures() {

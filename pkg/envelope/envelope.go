@@ -9,6 +9,7 @@
 package envelope
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,39 +42,59 @@ func Marshal(payloadType string, payload, sig []byte) ([]byte, error) {
 	})
 }
 
-// Parse decodes an envelope strictly: one JSON object with exactly the DSSE
-// members, base64 payload and signatures, 1 to MaxSignatures signatures.
-func Parse(data []byte) (*Envelope, error) {
-	// Keys first, without copying values: exactly the envelope's members
-	// (encoding/json would match others case-insensitively).
-	var keys map[string]skipValue
-	if err := json.Unmarshal(data, &keys); err != nil {
+// MaxRestBytes caps an envelope apart from its payload: the payload type
+// and up to MaxSignatures signatures with their key IDs.
+const MaxRestBytes = 256 << 10
+
+// ParseInPlace decodes an envelope strictly: one JSON object with exactly
+// the DSSE members, each once, a base64 payload and 1 to MaxSignatures
+// base64 signatures.
+//
+// It consumes data: the payload, the bulk of an envelope, is decoded in
+// place (see Hoist) and Envelope.Payload aliases data, so that an envelope
+// costs its size once. Only the rest, at most MaxRestBytes, is decoded by
+// encoding/json.
+func ParseInPlace(data []byte) (*Envelope, error) {
+	rest, payload, err := Hoist(data, MaxRestBytes, []string{"payload"})
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	for k := range keys {
-		switch k {
-		case "payloadType", "payload", "signatures":
-		default:
+	// Members by exact name, each once (encoding/json would match others
+	// case-insensitively, and keep the last of a member given twice).
+	dec := json.NewDecoder(bytes.NewReader(rest))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, fmt.Errorf("%w: not a JSON object", ErrInvalid)
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, _ := dec.Token()
+		k, _ := t.(string)
+		switch {
+		case k != "payloadType" && k != "payload" && k != "signatures":
 			return nil, fmt.Errorf("%w: unknown member %q", ErrInvalid, k)
+		case seen[k]:
+			return nil, fmt.Errorf("%w: member %q twice", ErrInvalid, k)
+		}
+		seen[k] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
 	}
 	var raw struct {
-		PayloadType string        `json:"payloadType"`
-		Payload     base64Payload `json:"payload"`
+		PayloadType string `json:"payloadType"`
 		Signatures  []struct {
 			KeyID string `json:"keyid"`
 			Sig   string `json:"sig"`
 		} `json:"signatures"`
 	}
-	// The payload, the bulk of an envelope, is decoded from the input in
-	// place: the envelope costs its size plus the decoded payload.
-	if err := json.Unmarshal(data, &raw); err != nil {
+	if err := json.Unmarshal(rest, &raw); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if n := len(raw.Signatures); n == 0 || n > MaxSignatures {
 		return nil, fmt.Errorf("%w: %d signatures (need 1 to %d)", ErrInvalid, n, MaxSignatures)
 	}
-	e := &Envelope{PayloadType: raw.PayloadType, Payload: raw.Payload}
+	e := &Envelope{PayloadType: raw.PayloadType, Payload: payload}
 	if e.Payload == nil {
 		e.Payload = []byte{}
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+
+	"github.com/imgsign/imgsign/internal/jsonscan"
 )
 
 // maxDepth is the nesting encoding/json accepts.
@@ -32,123 +34,132 @@ var known = map[level]map[string]bool{
 // subject that differ only in case (encoding/json matches struct fields
 // case-insensitively, so "PredicateType" may stand in for "predicateType"
 // while a map view, such as the one policy conditions get, keeps both).
+// It returns the raw predicate, a slice of data.
 //
-// It scans the input in place, allocating only for keys, so that checking
-// a large statement costs no copy of it. Malformed JSON is left to the
-// decoder that follows (it is checked with json.Valid first).
-func checkKeys(data []byte) error {
+// It scans the input in place, allocating only for the keys of the
+// objects open at a time, so that checking a large statement costs no
+// copy of it, whatever its shape. Malformed JSON is left to the decoder
+// that follows (it is checked with json.Valid first).
+func checkKeys(data []byte) (predicate []byte, err error) {
 	if !json.Valid(data) {
-		return nil
+		return nil, nil
 	}
-	s := &keyScanner{data: data}
-	s.space()
-	return s.value(levelTop, 0, "")
+	s := &keyScanner{Scanner: jsonscan.Scanner{Data: data}}
+	s.Space()
+	err = s.value(levelTop, 0)
+	return s.predicate, err
 }
 
 // keyScanner walks JSON already known to be valid.
 type keyScanner struct {
-	data []byte
-	i    int
+	jsonscan.Scanner
+	// path is where the scan is, for errors: keys and array indexes.
+	path []any
+	// predicate is the statement's predicate, once scanned.
+	predicate []byte
 }
 
-func (s *keyScanner) space() {
-	for s.i < len(s.data) && (s.data[s.i] == ' ' || s.data[s.i] == '\t' || s.data[s.i] == '\n' || s.data[s.i] == '\r') {
-		s.i++
-	}
-}
-
-// str skips a string at s.i and returns its raw text, quotes included.
-func (s *keyScanner) str() []byte {
-	start := s.i
-	s.i++
-	for s.data[s.i] != '"' {
-		if s.data[s.i] == '\\' {
-			s.i++
-		}
-		s.i++
-	}
-	s.i++
-	return s.data[start:s.i]
-}
-
-func (s *keyScanner) value(lv level, depth int, path string) error {
+func (s *keyScanner) value(lv level, depth int) error {
 	if depth > maxDepth {
 		return fmt.Errorf("%w: nested more than %d deep", ErrInvalid, maxDepth)
 	}
-	switch s.data[s.i] {
+	switch s.Data[s.I] {
 	case '"':
-		s.str()
+		s.Str()
 	case '{':
-		s.i++
+		s.I++
 		fold := lv == levelTop || lv == levelSubject
 		keys := map[string]bool{}
-		folded := map[string]string{}
-		for s.space(); s.data[s.i] != '}'; s.space() {
-			if s.data[s.i] == ',' {
-				s.i++
-				s.space()
+		var folded map[string]string
+		if fold {
+			folded = map[string]string{}
+		}
+		for s.Space(); s.Data[s.I] != '}'; s.Space() {
+			if s.Data[s.I] == ',' {
+				s.I++
+				s.Space()
 			}
-			var k string
-			_ = json.Unmarshal(s.str(), &k)
+			k := jsonscan.Unquote(s.Str())
 			if keys[k] {
-				return fmt.Errorf("%w: ambiguous: key %q appears twice in %s", ErrInvalid, k, where(path))
+				return fmt.Errorf("%w: ambiguous: key %q appears twice in %s", ErrInvalid, k, s.where())
 			}
 			keys[k] = true
 			child := levelOther
+			isPredicate := false
 			if fold {
 				fk := foldKey(k)
 				if other, dup := folded[fk]; dup {
-					return fmt.Errorf("%w: ambiguous: keys %q and %q in %s differ only in case", ErrInvalid, other, k, where(path))
+					return fmt.Errorf("%w: ambiguous: keys %q and %q in %s differ only in case", ErrInvalid, other, k, s.where())
 				}
 				folded[fk] = k
 				if !known[lv][fk] {
-					return fmt.Errorf("%w: unknown member %q in %s", ErrInvalid, k, where(path))
+					return fmt.Errorf("%w: unknown member %q in %s", ErrInvalid, k, s.where())
 				}
 				if lv == levelTop && fk == foldKey("subject") {
 					child = levelSubjectArray
 				}
+				isPredicate = lv == levelTop && fk == foldKey("predicate")
 			}
-			s.space()
-			s.i++ // ':'
-			s.space()
-			if err := s.value(child, depth+1, path+"."+k); err != nil {
+			s.Space()
+			s.I++ // ':'
+			s.Space()
+			start := s.I
+			s.path = append(s.path, k)
+			if err := s.value(child, depth+1); err != nil {
 				return err
 			}
+			s.path = s.path[:len(s.path)-1]
+			if isPredicate {
+				s.predicate = s.Data[start:s.I:s.I]
+			}
 		}
-		s.i++
+		s.I++
 	case '[':
-		s.i++
+		s.I++
 		child := levelOther
 		if lv == levelSubjectArray {
 			child = levelSubject
 		}
 		for n := 0; ; n++ {
-			s.space()
-			if s.data[s.i] == ']' {
+			s.Space()
+			if s.Data[s.I] == ']' {
 				break
 			}
-			if s.data[s.i] == ',' {
-				s.i++
-				s.space()
+			if s.Data[s.I] == ',' {
+				s.I++
+				s.Space()
 			}
-			if err := s.value(child, depth+1, fmt.Sprintf("%s[%d]", path, n)); err != nil {
+			s.path = append(s.path, n)
+			if err := s.value(child, depth+1); err != nil {
 				return err
 			}
+			s.path = s.path[:len(s.path)-1]
 		}
-		s.i++
+		s.I++
 	default: // number, true, false, null
-		for s.i < len(s.data) && !strings.ContainsRune(",}] \t\r\n", rune(s.data[s.i])) {
-			s.i++
-		}
+		s.Scalar()
 	}
 	return nil
 }
 
-func where(path string) string {
-	if path == "" {
+// where names the object being scanned, for errors.
+func (s *keyScanner) where() string {
+	if len(s.path) == 0 {
 		return "the statement"
 	}
-	return strings.TrimPrefix(path, ".")
+	var b strings.Builder
+	for i, p := range s.path {
+		switch p := p.(type) {
+		case string:
+			if i > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(p)
+		case int:
+			fmt.Fprintf(&b, "[%d]", p)
+		}
+	}
+	return b.String()
 }
 
 // foldKey maps k to a key shared by every string encoding/json would match

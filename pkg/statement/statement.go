@@ -75,17 +75,27 @@ func ForImageNamed(subjectName string, d v1.Hash, predicateType string, predicat
 
 // Parse parses a statement strictly.
 // Keys defined twice, or keys of the statement or a subject that differ
-// only in case, are refused as ambiguous.
+// only in case, are refused as ambiguous. The statement's Predicate is a
+// slice of data (not a copy).
 func Parse(data []byte) (*Statement, error) {
-	if err := checkKeys(data); err != nil {
+	predicate, err := checkKeys(data)
+	if err != nil {
 		return nil, err
 	}
 	// Unknown members were refused by checkKeys; Unmarshal refuses data
-	// after the statement and, unlike a Decoder, makes no copy of the input.
-	var s Statement
-	if err := json.Unmarshal(data, &s); err != nil {
+	// after the statement and, unlike a Decoder, makes no copy of the
+	// input. The predicate, the bulk of a large statement, is not decoded:
+	// it is the slice checkKeys found.
+	var raw struct {
+		Type          string    `json:"_type"`
+		Subject       []Subject `json:"subject"`
+		PredicateType string    `json:"predicateType"`
+		Predicate     skipped   `json:"predicate"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
+	s := Statement{Type: raw.Type, Subject: raw.Subject, PredicateType: raw.PredicateType, Predicate: predicate}
 	if s.Type != TypeV1 && s.Type != TypeV01 {
 		return nil, fmt.Errorf("%w: _type %q", ErrInvalid, s.Type)
 	}
@@ -97,6 +107,11 @@ func Parse(data []byte) (*Statement, error) {
 	}
 	return &s, nil
 }
+
+// skipped is a JSON value accepted and not kept.
+type skipped struct{}
+
+func (*skipped) UnmarshalJSON([]byte) error { return nil }
 
 // SubjectFor returns the subject whose digest names d, if any. A subject
 // that lists the digest under the same algorithm with another value never

@@ -3,6 +3,7 @@ package statement
 import (
 	"encoding/base64"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -65,5 +66,58 @@ func TestParseRejects(t *testing.T) {
 		if _, err := Parse([]byte(in)); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: err = %v", name, err)
 		}
+	}
+}
+
+// parseAllocs returns the bytes Parse allocates on data (counted, the
+// same on every run).
+func parseAllocs(t *testing.T, data []byte) int64 {
+	t.Helper()
+	if _, err := Parse(data); err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, _ = Parse(data)
+	runtime.ReadMemStats(&after)
+	return int64(after.TotalAlloc - before.TotalAlloc)
+}
+
+// The predicate, the bulk of a large statement, is neither copied nor
+// decoded: Statement.Predicate is a slice of the input.
+func TestParseLargePredicate(t *testing.T) {
+	pred := `{"blob":"` + strings.Repeat("x", 20<<20) + `"}`
+	data := []byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"sha256":"aa"}}],"predicateType":"x","predicate":` + pred + `}`)
+	s, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(s.Predicate) != pred || &s.Predicate[0] != &data[len(data)-len(pred)-1] {
+		t.Fatal("the predicate is not the input's")
+	}
+	if n := parseAllocs(t, data); n > 64<<10 {
+		t.Errorf("%d bytes allocated for a 20 MiB predicate, want under 64 KiB", n)
+	}
+}
+
+// Deep nesting costs memory in proportion to its depth, not its square
+// (the path named in errors is built only for an error).
+func TestParseDeepPredicate(t *testing.T) {
+	const depth = 9000
+	for name, pred := range map[string]string{
+		"arrays":  strings.Repeat("[", depth) + strings.Repeat("]", depth),
+		"objects": strings.Repeat(`{"key":`, depth) + "1" + strings.Repeat("}", depth),
+	} {
+		data := []byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"sha256":"aa"}}],"predicateType":"x","predicate":` + pred + `}`)
+		n := parseAllocs(t, data)
+		t.Logf("%s: %d bytes allocated at depth %d", name, n, depth)
+		if n > 8<<20 {
+			t.Errorf("%s: %d bytes allocated at depth %d, want under 8 MiB", name, n, depth)
+		}
+	}
+	dup := strings.Repeat(`{"k":[`, 3) + `{"a":1,"a":2}` + strings.Repeat("]}", 3)
+	_, err := Parse([]byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"sha256":"aa"}}],"predicateType":"x","predicate":` + dup + `}`))
+	if err == nil || !strings.Contains(err.Error(), `key "a" appears twice in predicate.k[0].k[0].k[0]`) {
+		t.Fatalf("err = %v, want the path of the object", err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/imgsign/imgsign/pkg/statement"
 	"github.com/imgsign/imgsign/pkg/tlog"
 	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
+	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 )
 
 // legacyPredicateAnnotation names the predicate type of a legacy .att layer.
@@ -240,7 +241,7 @@ func (v *Verifier) legacyAttestations(ctx context.Context, d name.Digest, o Atte
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
-		env, err := envelope.Parse(blob)
+		env, err := envelope.ParseInPlace(blob) // blob is consumed: env.Payload aliases it
 		if err != nil {
 			rej.Reason = err.Error()
 			res.Rejected = append(res.Rejected, rej)
@@ -330,8 +331,16 @@ func (v *Verifier) bundleAttestations(ctx context.Context, d name.Digest, o Atte
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
+		// The payload is taken out once, in place (blob is consumed): each
+		// parser reads the small rest.
+		rest, payload, err := bundle.SplitDSSE(blob)
+		if err != nil {
+			rej.Reason = err.Error()
+			res.Rejected = append(res.Rejected, rej)
+			continue
+		}
 		if v.keyless != nil || len(v.keys) == 0 {
-			if kb, err := keyless.ParseBundle(blob); err == nil && keyless.HasCertificate(kb) {
+			if kb, err := keylessSplit(rest, payload); err == nil && keyless.HasCertificate(kb) {
 				va, reason := v.checkKeylessAttestation(func() (*sgbundle.Bundle, error) { return kb, nil }, nil, d, o.PredicateType, m.Annotations[oci.BundlePredicateTypeAnnotation])
 				switch reason {
 				case errOtherType:
@@ -347,7 +356,7 @@ func (v *Verifier) bundleAttestations(ctx context.Context, d name.Digest, o Atte
 				continue
 			}
 		}
-		b, err := bundle.ParseDSSE(blob)
+		b, err := bundle.ParseSplitDSSE(rest, payload)
 		if err != nil {
 			rej.Reason = err.Error()
 			res.Rejected = append(res.Rejected, rej)
@@ -375,6 +384,17 @@ func (v *Verifier) bundleAttestations(ctx context.Context, d name.Digest, o Atte
 	return n, nil
 }
 
+// sharedContent is a bundle whose signature content is built once:
+// sigstore-go asks for it several times per verification, and a bundle
+// builds it anew each time, base64-encoding the DSSE payload (a copy the
+// size of the attestation each time).
+type sharedContent struct {
+	*sgbundle.Bundle
+	sc sgverify.SignatureContent
+}
+
+func (s sharedContent) SignatureContent() (sgverify.SignatureContent, error) { return s.sc, nil }
+
 // checkKeylessAttestation verifies an attestation signed with a
 // certificate: the bundle (built by load; ann, a legacy layer's annotations,
 // may offer intermediates) with pkg/keyless, then its
@@ -394,7 +414,11 @@ func (v *Verifier) checkKeylessAttestation(load func() (*sgbundle.Bundle, error)
 	if env.GetPayloadType() != statement.PayloadType {
 		return nil, fmt.Sprintf("DSSE payload type %q is not in-toto", env.GetPayloadType())
 	}
-	kr, err := v.verifyCertificate(b, keyless.Artifact{}, ann)
+	sc, err := b.SignatureContent()
+	if err != nil {
+		return nil, err.Error()
+	}
+	kr, err := v.verifyCertificate(sharedContent{b, sc}, keyless.Artifact{}, ann)
 	if err != nil {
 		return nil, err.Error()
 	}

@@ -200,15 +200,21 @@ func (v *Verifier) checkBundle(ctx context.Context, repo name.Repository, img na
 	if m.Subject == nil || m.Subject.Digest.String() != img.DigestStr() {
 		return nil, "the referrer's subject is not this image"
 	}
+	// The payload is taken out once, in place (blob is consumed): each
+	// parser reads the small rest.
+	rest, payload, err := bundle.SplitDSSE(blob)
+	if err != nil {
+		return nil, err.Error()
+	}
 	var kerr error
 	if v.keyless != nil || len(v.keys) == 0 {
-		kb, err := keyless.ParseBundle(blob)
+		kb, err := keylessSplit(rest, payload)
 		if err == nil && keyless.HasCertificate(kb) {
 			return v.checkKeylessBundle(kb, img, r, m.Annotations[oci.BundlePredicateTypeAnnotation], o)
 		}
 		kerr = err
 	}
-	b, err := bundle.ParseDSSE(blob)
+	b, err := bundle.ParseSplitDSSE(rest, payload)
 	if err != nil {
 		if kerr != nil && v.keyless != nil {
 			return nil, kerr.Error() // sigstore-go's reason, for a certificate bundle
@@ -289,6 +295,19 @@ func (v *Verifier) checkKeylessBundle(b *sgbundle.Bundle, img name.Digest, r v1.
 	ver := &Verified{Source: SourceBundle, Referrer: r.Digest.String(), Statement: env.GetPayload()}
 	keylessVerified(ver, kr)
 	return ver, ""
+}
+
+// keylessSplit parses with sigstore-go what bundle.SplitDSSE left of a
+// bundle, and puts its DSSE payload back.
+func keylessSplit(rest, payload []byte) (*sgbundle.Bundle, error) {
+	kb, err := keyless.ParseBundle(rest)
+	if err != nil {
+		return nil, err
+	}
+	if env := kb.GetDsseEnvelope(); env != nil {
+		env.Payload = payload
+	}
+	return kb, nil
 }
 
 // paeHeader is the DSSE pre-authentication encoding of payloadType and

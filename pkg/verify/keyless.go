@@ -20,6 +20,7 @@ import (
 	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
+	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 )
 
@@ -165,7 +166,7 @@ func legacyChain(ann map[string]string) (inter []*x509.Certificate, last *x509.C
 // verifyCertificate verifies a bundle made with a certificate; ann, the
 // annotations of a legacy layer (nil for a bundle), may offer
 // intermediates in cosign's chain annotation.
-func (v *Verifier) verifyCertificate(b *sgbundle.Bundle, a keyless.Artifact, ann map[string]string) (*keyless.Result, error) {
+func (v *Verifier) verifyCertificate(b sgverify.SignedEntity, a keyless.Artifact, ann map[string]string) (*keyless.Result, error) {
 	o := *v.keyless
 	inter, last, err := legacyChain(ann)
 	if err != nil {
