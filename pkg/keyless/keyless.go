@@ -158,6 +158,10 @@ type Options struct {
 	// Certificate, when set, must be the signing certificate (cosign's
 	// --certificate).
 	Certificate *x509.Certificate
+	// NoChainCache verifies every TSA certificate chain in full for each
+	// timestamp, as if the process had never seen it (see tsachain.go):
+	// for measurement; the verdicts are the same.
+	NoChainCache bool
 }
 
 // Result is what a verified signature proves.
@@ -231,6 +235,11 @@ func Verify(e sgverify.SignedEntity, artifact Artifact, o Options) (*Result, err
 	if len(o.Identities) == 0 {
 		return nil, errors.New("a certificate signature needs an identity to match (--certificate-identity or --certificate-identity-regexp, with --certificate-oidc-issuer or --certificate-oidc-issuer-regexp)")
 	}
+	e = parseOnce(e)
+	trusted := o.Trusted
+	if !o.NoChainCache {
+		trusted = withChainCache(trusted)
+	}
 	vc, err := e.VerificationContent()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidBundle, err)
@@ -267,18 +276,19 @@ func Verify(e sgverify.SignedEntity, artifact Artifact, o Options) (*Result, err
 	// record it.
 	signatureErr := func() error {
 		if artifact.Digest != nil {
-			return sgverify.VerifySignatureWithArtifactDigests(sc, vc, o.Trusted, []sgverify.ArtifactDigest{{Algorithm: artifact.Algorithm, Digest: artifact.Digest}})
+			return sgverify.VerifySignatureWithArtifactDigests(sc, vc, trusted, []sgverify.ArtifactDigest{{Algorithm: artifact.Algorithm, Digest: artifact.Digest}})
 		}
-		return sgverify.VerifySignature(sc, vc, o.Trusted)
+		return sgverify.VerifySignature(sc, vc, trusted)
 	}
-	vopts := []sgverify.VerifierOption{sgverify.WithObserverTimestamps(1)}
+	// The statement is the caller's to read; its predicate is not built.
+	vopts := []sgverify.VerifierOption{sgverify.WithObserverTimestamps(1), sgverify.WithoutStatementPredicate()}
 	if !o.IgnoreTlog {
 		vopts = append(vopts, sgverify.WithTransparencyLog(1))
 	}
 	if !o.IgnoreSCT {
 		vopts = append(vopts, sgverify.WithSignedCertificateTimestamps(1))
 	}
-	v, err := sgverify.NewVerifier(o.Trusted, vopts...)
+	v, err := sgverify.NewVerifier(trusted, vopts...)
 	if err != nil {
 		return nil, err
 	}
