@@ -158,8 +158,9 @@ type Options struct {
 	// Certificate, when set, must be the signing certificate (cosign's
 	// --certificate).
 	Certificate *x509.Certificate
-	// NoChainCache verifies every TSA certificate chain in full for each
-	// timestamp, as if the process had never seen it (see tsachain.go):
+	// NoChainCache verifies the chains of the trusted root's TSAs and
+	// certificate authorities in full for each signature, as if the
+	// process had never seen them (see tsachain.go and fulciochain.go):
 	// for measurement; the verdicts are the same.
 	NoChainCache bool
 }
@@ -236,13 +237,13 @@ func Verify(e sgverify.SignedEntity, artifact Artifact, o Options) (*Result, err
 		return nil, errors.New("a certificate signature needs an identity to match (--certificate-identity or --certificate-identity-regexp, with --certificate-oidc-issuer or --certificate-oidc-issuer-regexp)")
 	}
 	e = parseOnce(e)
-	trusted := o.Trusted
-	if !o.NoChainCache {
-		trusted = withChainCache(trusted)
-	}
 	vc, err := e.VerificationContent()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidBundle, err)
+	}
+	trusted := o.Trusted
+	if !o.NoChainCache {
+		trusted = withChainCache(trusted, len(vc.Intermediates()) == 0)
 	}
 	cert := vc.Certificate()
 	if cert == nil {

@@ -51,18 +51,12 @@ var tsaChains = struct {
 // chainOf returns the shared verification of tsa's chain, or nil when the
 // cache is full.
 func chainOf(tsa *root.SigstoreTimestampingAuthority) *tsaChain {
-	var key bytes.Buffer
-	for _, c := range append(append([]*x509.Certificate{tsa.Leaf}, tsa.Intermediates...), tsa.Root) {
-		// Length-prefixed, so that no two chains share a key.
-		n := len(c.Raw)
-		key.Write([]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
-		key.Write(c.Raw)
-	}
+	key := certsKey(append(append([]*x509.Certificate{tsa.Leaf}, tsa.Intermediates...), tsa.Root))
 	tsaChains.Lock()
-	ch, ok := tsaChains.m[key.String()]
+	ch, ok := tsaChains.m[key]
 	if !ok && len(tsaChains.m) < maxTSAChains {
 		ch = &tsaChain{}
-		tsaChains.m[key.String()] = ch
+		tsaChains.m[key] = ch
 	}
 	tsaChains.Unlock()
 	if ch == nil {
@@ -113,7 +107,7 @@ func verifyTSAChain(tsa *root.SigstoreTimestampingAuthority) []window {
 // NotAfter).
 func (ch *tsaChain) contains(t time.Time) bool {
 	for _, w := range ch.windows {
-		if !t.Before(w.notBefore) && !t.After(w.notAfter) {
+		if w.contains(t) {
 			return true
 		}
 	}
@@ -154,32 +148,50 @@ func (t *chainedTSA) Verify(signedTimestamp, signature []byte) (*root.Timestamp,
 	return &root.Timestamp{Time: ts.Time, URI: tsa.URI}, nil
 }
 
-// chainedMaterial is trusted material whose TSAs verify their chains once.
+// chainedMaterial is trusted material whose TSAs and CAs verify their own
+// chains once.
 type chainedMaterial struct {
 	root.TrustedMaterial
 	tsas []root.TimestampingAuthority
+	cas  []root.CertificateAuthority
 }
 
 func (m *chainedMaterial) TimestampingAuthorities() []root.TimestampingAuthority { return m.tsas }
 
-// withChainCache returns tm with the TSA chain cache, or tm itself when
-// none of its TSAs can use it.
-func withChainCache(tm root.TrustedMaterial) root.TrustedMaterial {
-	tsas := tm.TimestampingAuthorities()
-	out := make([]root.TimestampingAuthority, len(tsas))
+func (m *chainedMaterial) FulcioCertificateAuthorities() []root.CertificateAuthority { return m.cas }
+
+// withChainCache returns tm with the chain caches of its TSAs and (unless
+// withCAs is false) its certificate authorities, or tm itself when none
+// can use them. withCAs must be false for an entity that brings its own
+// intermediates: sigstore-go adds them only to its own CA type.
+func withChainCache(tm root.TrustedMaterial, withCAs bool) root.TrustedMaterial {
 	cached := false
+	tsas := tm.TimestampingAuthorities()
+	outTSAs := make([]root.TimestampingAuthority, len(tsas))
 	for i, a := range tsas {
-		out[i] = a
+		outTSAs[i] = a
 		s, ok := a.(*root.SigstoreTimestampingAuthority)
 		if !ok || s.Leaf == nil || s.Root == nil {
 			continue
 		}
 		if ch := chainOf(s); ch != nil && len(ch.windows) > 0 {
-			out[i], cached = &chainedTSA{SigstoreTimestampingAuthority: s, chain: ch}, true
+			outTSAs[i], cached = &chainedTSA{SigstoreTimestampingAuthority: s, chain: ch}, true
+		}
+	}
+	cas := tm.FulcioCertificateAuthorities()
+	outCAs := make([]root.CertificateAuthority, len(cas))
+	for i, a := range cas {
+		outCAs[i] = a
+		f, ok := a.(*root.FulcioCertificateAuthority)
+		if !withCAs || !ok || f.Root == nil || len(f.Intermediates) == 0 {
+			continue
+		}
+		if ch := caChainOf(f); ch != nil && len(ch.above) > 0 {
+			outCAs[i], cached = &chainedCA{FulcioCertificateAuthority: f, chain: ch}, true
 		}
 	}
 	if !cached {
 		return tm
 	}
-	return &chainedMaterial{TrustedMaterial: tm, tsas: out}
+	return &chainedMaterial{TrustedMaterial: tm, tsas: outTSAs, cas: outCAs}
 }

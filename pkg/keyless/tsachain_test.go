@@ -170,7 +170,7 @@ func TestWithChainCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := withChainCache(tr)
+	m := withChainCache(tr, true)
 	tsas := m.TimestampingAuthorities()
 	if tsas[0] != noLeaf {
 		t.Errorf("a TSA without a leaf certificate in the trusted root is wrapped: %T", tsas[0])
@@ -178,7 +178,7 @@ func TestWithChainCache(t *testing.T) {
 	if _, ok := tsas[1].(*chainedTSA); !ok {
 		t.Fatalf("the TSA with a full chain is not wrapped: %T", tsas[1])
 	}
-	if plain := (&root.BaseTrustedMaterial{}); withChainCache(plain) != root.TrustedMaterial(plain) {
+	if plain := (&root.BaseTrustedMaterial{}); withChainCache(plain, true) != root.TrustedMaterial(plain) {
 		t.Error("material without TSAs is wrapped")
 	}
 	sig := []byte("sig")
@@ -189,10 +189,10 @@ func TestWithChainCache(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := withChainCache(tr).TimestampingAuthorities()[1].Verify(token, sig); err != nil {
+			if _, err := withChainCache(tr, true).TimestampingAuthorities()[1].Verify(token, sig); err != nil {
 				errs <- err
 			}
-			if _, err := withChainCache(tr).TimestampingAuthorities()[1].Verify(token, bytes.Repeat(sig, 2)); err == nil {
+			if _, err := withChainCache(tr, true).TimestampingAuthorities()[1].Verify(token, bytes.Repeat(sig, 2)); err == nil {
 				errs <- errTest
 			}
 		}()
@@ -205,3 +205,163 @@ func TestWithChainCache(t *testing.T) {
 }
 
 var errTest = errors.New("a token over other bytes verified")
+
+// leafTemplate is a signing certificate as Fulcio issues it.
+func leafTemplate(from, to time.Time) *x509.Certificate {
+	return &x509.Certificate{
+		Subject: pkix.Name{}, NotBefore: from, NotAfter: to, EmailAddresses: []string{"signer@example.com"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
+	}
+}
+
+// TestChainedCAMatchesSigstore checks the certificate authority whose own
+// chain is verified once against sigstore-go's, certificate by
+// certificate: the same verdict and chains, and for a rejection the same
+// reason. The cases include chains whose root constrains what is below it
+// (path length, names), where an intermediate may not stand for the chain
+// above it.
+func TestChainedCAMatchesSigstore(t *testing.T) {
+	now := time.Now().Truncate(time.Second)
+	day := 24 * time.Hour
+	rootCA := issue(t, caTemplate("root", now.Add(-30*day), now.Add(30*day)), nil)
+	// The intermediate is valid for the last ten days and the next two.
+	inter := issue(t, caTemplate("intermediate", now.Add(-10*day), now.Add(2*day), x509.ExtKeyUsageCodeSigning), rootCA)
+	good := &root.FulcioCertificateAuthority{Root: rootCA.cert, Intermediates: []*x509.Certificate{inter.cert}, URI: "https://fulcio.example"}
+	windowed := &root.FulcioCertificateAuthority{Root: rootCA.cert, Intermediates: []*x509.Certificate{inter.cert}, URI: "https://fulcio.example", ValidityPeriodStart: now.Add(-day)}
+
+	// A root that expires before its intermediate does.
+	rootS := issue(t, caTemplate("short-lived root", now.Add(-30*day), now.Add(day)), nil)
+	interS := issue(t, caTemplate("intermediate outliving its root", now.Add(-10*day), now.Add(10*day), x509.ExtKeyUsageCodeSigning), rootS)
+	shortRoot := &root.FulcioCertificateAuthority{Root: rootS.cert, Intermediates: []*x509.Certificate{interS.cert}}
+
+	// A root that allows no intermediate below it.
+	t0 := caTemplate("root, path length 0", now.Add(-30*day), now.Add(30*day))
+	t0.MaxPathLen, t0.MaxPathLenZero = 0, true
+	root0 := issue(t, t0, nil)
+	inter0 := issue(t, caTemplate("intermediate under path length 0", now.Add(-10*day), now.Add(2*day)), root0)
+	pathLen0 := &root.FulcioCertificateAuthority{Root: root0.cert, Intermediates: []*x509.Certificate{inter0.cert}}
+
+	// A root that allows email addresses at example.org only.
+	tn := caTemplate("root for example.org", now.Add(-30*day), now.Add(30*day))
+	tn.PermittedEmailAddresses = []string{"example.org"}
+	rootN := issue(t, tn, nil)
+	interN := issue(t, caTemplate("intermediate under example.org", now.Add(-10*day), now.Add(2*day)), rootN)
+	named := &root.FulcioCertificateAuthority{Root: rootN.cert, Intermediates: []*x509.Certificate{interN.cert}}
+
+	// An intermediate for web servers, not code signing.
+	interW := issue(t, caTemplate("web intermediate", now.Add(-10*day), now.Add(2*day), x509.ExtKeyUsageServerAuth), rootCA)
+	web := &root.FulcioCertificateAuthority{Root: rootCA.cert, Intermediates: []*x509.Certificate{interW.cert}}
+
+	// An intermediate that is not a CA.
+	tl := caTemplate("not a CA", now.Add(-10*day), now.Add(2*day))
+	tl.IsCA = false
+	interL := issue(t, tl, rootCA)
+	notCA := &root.FulcioCertificateAuthority{Root: rootCA.cert, Intermediates: []*x509.Certificate{interL.cert}}
+
+	// A signing certificate that requires an explicit policy, under an
+	// intermediate with none.
+	tp := leafTemplate(now.Add(-time.Hour), now.Add(time.Hour))
+	// policyConstraints { requireExplicitPolicy [0] 0 }, critical.
+	tp.ExtraExtensions = []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 36}, Critical: true, Value: []byte{0x30, 0x03, 0x80, 0x01, 0x00}}}
+	tp.Policies = []x509.OID{mustOID(t, "1.2.3.4")}
+
+	other := issue(t, caTemplate("other root", now.Add(-30*day), now.Add(30*day)), nil)
+	otherInter := issue(t, caTemplate("other intermediate", now.Add(-10*day), now.Add(2*day), x509.ExtKeyUsageCodeSigning), other)
+
+	leaf := func(parent *testCA, tmpl *x509.Certificate) *x509.Certificate {
+		return issue(t, tmpl, parent).cert
+	}
+	fresh := func(parent *testCA) *x509.Certificate {
+		return leaf(parent, leafTemplate(now.Add(-time.Hour), now.Add(time.Hour)))
+	}
+	cases := []struct {
+		name     string
+		ca       *root.FulcioCertificateAuthority
+		cert     *x509.Certificate
+		at       time.Time
+		standsIn bool // the intermediate stands for its chain
+		wantErr  string
+	}{
+		{"valid", good, fresh(inter), now, true, ""},
+		{"intermediate expired at signing time", good, leaf(inter, leafTemplate(now.Add(3*day), now.Add(4*day))), now.Add(3*day + time.Hour), true, "x509: certificate has expired or is not yet valid"},
+		{"root not yet valid at signing time", good, leaf(inter, leafTemplate(now.Add(-40*day), now.Add(40*day))), now.Add(-35 * day), true, "x509: certificate has expired or is not yet valid"},
+		{"root expired at signing time", shortRoot, leaf(interS, leafTemplate(now.Add(3*day), now.Add(4*day))), now.Add(3*day + time.Hour), true, "x509: certificate has expired or is not yet valid"},
+		{"valid before the root expires", shortRoot, fresh(interS), now, true, ""},
+		{"certificate not valid at signing time", good, fresh(inter), now.Add(2 * time.Hour), true, "x509: certificate has expired or is not yet valid"},
+		{"before the CA's validity period", windowed, fresh(inter), now.Add(-2 * day), true, "certificate is not valid yet"},
+		{"issued by another CA", good, fresh(otherInter), now, true, "x509: certificate signed by unknown authority"},
+		{"certificate requiring an explicit policy", good, leaf(inter, tp), now, true, "invalid policies"},
+		{"root allows no intermediate", pathLen0, fresh(inter0), now, false, "too many intermediates"},
+		{"root constrains names", named, fresh(interN), now, false, "email address"},
+		{"intermediate not for code signing", web, fresh(interW), now, false, "incompatible key usage"},
+		{"intermediate not a CA", notCA, fresh(interL), now, false, "x509:"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			want, wantErr := c.ca.Verify(c.cert, c.at)
+			ch := caChainOf(c.ca)
+			if got := len(ch.above) > 0; got != c.standsIn {
+				t.Fatalf("intermediate stands in = %v, want %v", got, c.standsIn)
+			}
+			got, err := (&chainedCA{FulcioCertificateAuthority: c.ca, chain: ch}).Verify(c.cert, c.at)
+			if c.wantErr == "" {
+				if wantErr != nil || err != nil {
+					t.Fatalf("sigstore-go: %v; chained: %v; want both to verify", wantErr, err)
+				}
+				if len(got) != len(want) {
+					t.Fatalf("chained gives %d chains, sigstore-go %d", len(got), len(want))
+				}
+				for i := range got {
+					if len(got[i]) != len(want[i]) {
+						t.Fatalf("chain %d: %d certificates, sigstore-go %d", i, len(got[i]), len(want[i]))
+					}
+					for j := range got[i] {
+						if !got[i][j].Equal(want[i][j]) {
+							t.Fatalf("chain %d differs at %d: %s, sigstore-go %s", i, j, got[i][j].Subject, want[i][j].Subject)
+						}
+					}
+				}
+				return
+			}
+			if wantErr == nil || err == nil {
+				t.Fatalf("sigstore-go: %v; chained: %v; want both to fail with %q", wantErr, err, c.wantErr)
+			}
+			if !strings.Contains(wantErr.Error(), c.wantErr) || err.Error() != wantErr.Error() {
+				t.Fatalf("chained: %q\nsigstore-go: %q\nwant both to say %q", err, wantErr, c.wantErr)
+			}
+		})
+	}
+}
+
+func mustOID(t *testing.T, s string) x509.OID {
+	t.Helper()
+	o, err := x509.ParseOID(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// TestPublicGoodRootIsCached checks that the public-good trusted root's
+// current Fulcio CA and its TSA use the chain caches.
+func TestPublicGoodRootIsCached(t *testing.T) {
+	tr, err := root.NewTrustedRootFromPath("../blob/testdata/sigstore/bundle-verify/rekor2-happy-path/trusted_root.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := withChainCache(tr, true)
+	n := 0
+	for _, ca := range m.FulcioCertificateAuthorities() {
+		if _, ok := ca.(*chainedCA); ok {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d public-good CAs use the chain cache, want 1 (the one with an intermediate)", n)
+	}
+	for _, a := range m.TimestampingAuthorities() {
+		if _, ok := a.(*chainedTSA); !ok {
+			t.Errorf("public-good TSA %T does not use the chain cache", a)
+		}
+	}
+}
