@@ -211,8 +211,13 @@ func ParseBundle(data []byte) (*sgbundle.Bundle, error) {
 }
 
 // HasCertificate reports whether the entity is signed with a certificate
-// (rather than a key).
+// (rather than a key). For a bundle, its verification material says so
+// (the certificate is parsed when it is verified).
 func HasCertificate(e sgverify.SignedEntity) bool {
+	if b, ok := e.(*sgbundle.Bundle); ok {
+		vm := b.GetVerificationMaterial()
+		return len(vm.GetCertificate().GetRawBytes()) > 0 || len(vm.GetX509CertificateChain().GetCertificates()) > 0
+	}
 	vc, err := e.VerificationContent()
 	return err == nil && vc.Certificate() != nil
 }
@@ -317,8 +322,8 @@ func Verify(e sgverify.SignedEntity, artifact Artifact, o Options) (*Result, err
 	// The identity must match with its validity window: any one listed.
 	summary := certificate.Summary{SubjectAlternativeName: out.Subject, Extensions: out.Extensions}
 	var outside []string
-	for _, id := range o.Identities {
-		if id.Matches(summary) != nil {
+	for i, id := range o.Identities {
+		if ids[i].Verify(summary) != nil { // id.Matches, already built
 			continue
 		}
 		why := id.window(out.SignedAt)
