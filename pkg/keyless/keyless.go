@@ -98,6 +98,9 @@ func (id Identity) Validate() error {
 		return errors.New("a certificate identity needs an OIDC issuer (--certificate-oidc-issuer or --certificate-oidc-issuer-regexp)")
 	}
 	for _, re := range []string{id.SubjectRegexp, id.IssuerRegexp} {
+		if re == "" {
+			continue
+		}
 		if _, err := regexp.Compile(re); err != nil {
 			return fmt.Errorf("identity regular expression %q: %w", re, err)
 		}
