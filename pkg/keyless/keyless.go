@@ -71,6 +71,16 @@ func (id Identity) window(times []time.Time) string {
 	return ""
 }
 
+// hasWindow reports whether any of ids has a validity window.
+func hasWindow(ids []Identity) bool {
+	for _, id := range ids {
+		if !id.NotBefore.IsZero() || !id.NotAfter.IsZero() {
+			return true
+		}
+	}
+	return false
+}
+
 // anchor makes a regular expression match the whole value.
 func anchor(re string) string {
 	if re == "" {
@@ -89,6 +99,9 @@ func (id Identity) Validate() error {
 		return errors.New("a certificate identity needs an OIDC issuer (--certificate-oidc-issuer or --certificate-oidc-issuer-regexp)")
 	}
 	for _, re := range []string{id.SubjectRegexp, id.IssuerRegexp} {
+		if re == "" {
+			continue
+		}
 		if _, err := regexp.Compile(re); err != nil {
 			return fmt.Errorf("identity regular expression %q: %w", re, err)
 		}
@@ -159,6 +172,11 @@ type Options struct {
 	// Certificate, when set, must be the signing certificate (cosign's
 	// --certificate).
 	Certificate *x509.Certificate
+	// NoChainCache verifies the chains of the trusted root's TSAs and
+	// certificate authorities in full for each signature, as if the
+	// process had never seen them (see tsachain.go and fulciochain.go):
+	// for measurement; the verdicts are the same.
+	NoChainCache bool
 	// Intermediates are CA certificates that came with the signature
 	// (cosign's dev.sigstore.cosign/chain annotation, its root dropped).
 	// They are never trusted: they only help build a path from the
@@ -233,8 +251,13 @@ func ParseBundle(data []byte) (*sgbundle.Bundle, error) {
 }
 
 // HasCertificate reports whether the entity is signed with a certificate
-// (rather than a key).
+// (rather than a key). For a bundle, its verification material says so
+// (the certificate is parsed when it is verified).
 func HasCertificate(e sgverify.SignedEntity) bool {
+	if b, ok := e.(*sgbundle.Bundle); ok {
+		vm := b.GetVerificationMaterial()
+		return len(vm.GetCertificate().GetRawBytes()) > 0 || len(vm.GetX509CertificateChain().GetCertificates()) > 0
+	}
 	vc, err := e.VerificationContent()
 	return err == nil && vc.Certificate() != nil
 }
@@ -261,9 +284,14 @@ func Verify(e sgverify.SignedEntity, artifact Artifact, o Options) (*Result, err
 	if len(o.Identities) == 0 {
 		return nil, errors.New("a certificate signature needs an identity to match (--certificate-identity or --certificate-identity-regexp, with --certificate-oidc-issuer or --certificate-oidc-issuer-regexp)")
 	}
+	e = parseOnce(e)
 	vc, err := e.VerificationContent()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidBundle, err)
+	}
+	trusted := o.Trusted
+	if !o.NoChainCache {
+		trusted = withChainCache(trusted, len(vc.Intermediates()) == 0)
 	}
 	cert := vc.Certificate()
 	if cert == nil {
@@ -297,18 +325,19 @@ func Verify(e sgverify.SignedEntity, artifact Artifact, o Options) (*Result, err
 	// record it.
 	signatureErr := func() error {
 		if artifact.Digest != nil {
-			return sgverify.VerifySignatureWithArtifactDigests(sc, vc, o.Trusted, []sgverify.ArtifactDigest{{Algorithm: artifact.Algorithm, Digest: artifact.Digest}})
+			return sgverify.VerifySignatureWithArtifactDigests(sc, vc, trusted, []sgverify.ArtifactDigest{{Algorithm: artifact.Algorithm, Digest: artifact.Digest}})
 		}
-		return sgverify.VerifySignature(sc, vc, o.Trusted)
+		return sgverify.VerifySignature(sc, vc, trusted)
 	}
-	vopts := []sgverify.VerifierOption{sgverify.WithObserverTimestamps(1)}
+	// The statement is the caller's to read; its predicate is not built.
+	vopts := []sgverify.VerifierOption{sgverify.WithObserverTimestamps(1), sgverify.WithoutStatementPredicate()}
 	if !o.IgnoreTlog {
 		vopts = append(vopts, sgverify.WithTransparencyLog(1))
 	}
 	if !o.IgnoreSCT {
 		vopts = append(vopts, sgverify.WithSignedCertificateTimestamps(1))
 	}
-	v, err := sgverify.NewVerifier(o.Trusted, vopts...)
+	v, err := sgverify.NewVerifier(trusted, vopts...)
 	if err != nil {
 		return nil, err
 	}
@@ -334,10 +363,15 @@ func Verify(e sgverify.SignedEntity, artifact Artifact, o Options) (*Result, err
 		return nil, fmt.Errorf("%w: no verified signing time", ErrNotVerified)
 	}
 	// The identity must match with its validity window: any one listed.
+	// sigstore-go has checked that one matches: without windows, that is
+	// all.
+	if !hasWindow(o.Identities) {
+		return out, nil
+	}
 	summary := certificate.Summary{SubjectAlternativeName: out.Subject, Extensions: out.Extensions}
 	var outside []string
-	for _, id := range o.Identities {
-		if id.Matches(summary) != nil {
+	for i, id := range o.Identities {
+		if ids[i].Verify(summary) != nil { // id.Matches, already built
 			continue
 		}
 		why := id.window(out.SignedAt)
