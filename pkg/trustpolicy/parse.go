@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/imgsign/imgsign/pkg/attest"
@@ -59,12 +60,12 @@ func (p *parser) wrap(line int, err error, format string, args ...any) error {
 	return &Error{File: p.name, Line: line, Msg: fmt.Sprintf(format, args...), Err: err}
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^yaml: line (\d+): (.*)$`) })
 
 // yamlError turns a YAML syntax error into an *Error with its line.
 func (p *parser) yamlError(err error) error {
 	msg := err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+	if m := yamlLine().FindStringSubmatch(msg); m != nil {
 		if line, convErr := strconv.Atoi(m[1]); convErr == nil {
 			return p.errorf(line, "invalid YAML: %s", m[2])
 		}
