@@ -1,7 +1,9 @@
 // Command bench measures the imgsign binary as users run it: wall time,
 // peak memory (maximum resident set size) and HTTP requests per sign and
 // verify, against a local registry it starts itself. Given -cosign, it
-// measures cosign's verify the same way for comparison. `make bench` runs it.
+// measures cosign's verify the same way for comparison. Its release part
+// builds imgsign as .goreleaser.yaml does and reports the binary's size and
+// start-up time (against cosign's). `make bench` runs it.
 package main
 
 import (
@@ -34,7 +36,9 @@ func main() {
 	reviews := flag.Int("reviews", 1000, "admission reviews measured (0: skip)")
 	reviewImages := flag.Int("review-images", 50, "distinct images the admission reviews name")
 	signImages := flag.Int("sign-images", 100, "images signed in one call (0: skip)")
-	only := flag.String("only", "", "run only this part: verify, gate, sign or admission")
+	only := flag.String("only", "", "run only this part: release, verify, gate, sign or admission")
+	goreleaser := flag.String("goreleaser", ".goreleaser.yaml", "release configuration whose default build the release part builds and measures")
+	startupRuns := flag.Int("startup-runs", 40, "runs of `version` per binary in the release part (0: size only)")
 	lookups := flag.Bool("lookups", false, "only count the requests of verifying a bundle-only image")
 	flag.Parse()
 	if *lookups {
@@ -42,6 +46,15 @@ func main() {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
+		return
+	}
+	if *only == "" || *only == "release" {
+		if err := runRelease(*goreleaser, *cosign, *startupRuns); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+	}
+	if *only == "release" {
 		return
 	}
 	if *signImages > 0 && (*only == "" || *only == "sign") {
