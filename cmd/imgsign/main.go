@@ -9,11 +9,14 @@ import (
 	"syscall"
 
 	"github.com/imgsign/imgsign/internal/cli"
+	// The collector is off while packages initialise; main turns it on.
+	"github.com/imgsign/imgsign/internal/initgc"
 	// Key URIs (awskms://, gcpkms://, azurekms://, hashivault://).
 	_ "github.com/imgsign/imgsign/pkg/keys/kmsproviders"
 )
 
 func main() {
+	initgc.Resume()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.DefaultApp().Run(ctx, os.Args[1:])
 	stop()

@@ -19,7 +19,16 @@ const (
 	configPath = "../../.goreleaser.yaml"
 	repoRoot   = "../.."
 	versionPkg = "github.com/imgsign/imgsign/internal/version"
+	// sizeBudget is the most the default release binary may weigh (stripped,
+	// every KMS provider linked), on the platform the test runs on.
+	sizeBudget = 40_000_000
 )
+
+// releaseTags are the build tags of every release build (and of `make
+// build`): grpcnotrace keeps gRPC from linking golang.org/x/net/trace, whose
+// html/template use of reflection turns off the linker's removal of unused
+// methods (10 MB).
+var releaseTags = []string{"grpcnotrace"}
 
 // config is the part of .goreleaser.yaml this test relies on. It is decoded
 // with KnownFields, so a key that is misspelt, misplaced or not declared here
@@ -166,14 +175,14 @@ func TestGoreleaserConfig(t *testing.T) {
 		t.Fatalf("%d builds, want 2 (default and pkcs11)", len(c.Builds))
 	}
 	b := c.Builds[0]
-	if b.ID != "imgsign" || len(b.Tags) != 0 {
-		t.Errorf("first build = %q with tags %v, want the default build imgsign without tags", b.ID, b.Tags)
+	if b.ID != "imgsign" || !slices.Equal(b.Tags, releaseTags) {
+		t.Errorf("first build = %q with tags %v, want the default build imgsign with tags %v", b.ID, b.Tags, releaseTags)
 	}
 	p := c.Builds[1]
-	if p.ID != "imgsign-pkcs11" || !slices.Equal(p.Tags, []string{"pkcs11"}) || !slices.Contains(p.Env, "CGO_ENABLED=1") ||
+	if p.ID != "imgsign-pkcs11" || !slices.Equal(p.Tags, append(slices.Clone(releaseTags), "pkcs11")) || !slices.Contains(p.Env, "CGO_ENABLED=1") ||
 		!slices.Equal(p.Goos, []string{"linux"}) || p.Main != b.Main || p.Binary != b.Binary ||
 		!slices.Equal(p.Ldflags, b.Ldflags) || !slices.Equal(p.Flags, b.Flags) || p.ModTimestamp != b.ModTimestamp {
-		t.Errorf("pkcs11 build = %+v: want id imgsign-pkcs11, tags [pkcs11], CGO_ENABLED=1, linux only, and the default build's main, binary, flags, ldflags and mod_timestamp", p)
+		t.Errorf("pkcs11 build = %+v: want id imgsign-pkcs11, tags %v + pkcs11, CGO_ENABLED=1, linux only, and the default build's main, binary, flags, ldflags and mod_timestamp", p, releaseTags)
 	}
 	if b.Main != "./cmd/imgsign" || b.Binary != "imgsign" {
 		t.Errorf("build main, binary = %q, %q; want ./cmd/imgsign, imgsign", b.Main, b.Binary)
@@ -189,6 +198,13 @@ func TestGoreleaserConfig(t *testing.T) {
 	}
 	if !sameSet(b.Goarch, []string{"amd64", "arm64"}) {
 		t.Errorf("goarch = %v, want amd64, arm64", b.Goarch)
+	}
+	mk, err := os.ReadFile(filepath.Join(repoRoot, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := regexp.MustCompile(`(?m)^TAGS\s*:=\s*(.*)$`).FindSubmatch(mk); m == nil || !slices.Equal(strings.Fields(string(m[1])), releaseTags) {
+		t.Errorf("Makefile TAGS = %q, want the release's tags %v (make build and make bench measure the release binary)", m, releaseTags)
 	}
 	if !slices.Contains(b.Flags, "-trimpath") {
 		t.Errorf("flags = %v, want -trimpath (reproducible builds)", b.Flags)
@@ -262,8 +278,9 @@ func TestGoreleaserConfig(t *testing.T) {
 	}
 }
 
-// TestLdflagsReachTheBinary builds imgsign with the release's ldflags and
-// checks that `imgsign version` reports what they set.
+// TestLdflagsReachTheBinary builds imgsign as the release does (tags, flags,
+// ldflags) and checks that `imgsign version` reports what the ldflags set,
+// and that the binary is within sizeBudget.
 func TestLdflagsReachTheBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds imgsign")
@@ -279,12 +296,19 @@ func TestLdflagsReachTheBinary(t *testing.T) {
 		return v
 	})
 	bin := filepath.Join(t.TempDir(), "imgsign")
-	args := append([]string{"build"}, b.Flags...)
+	args := append([]string{"build", "-tags", strings.Join(b.Tags, ",")}, b.Flags...)
 	args = append(args, "-ldflags", ld, "-o", bin, filepath.Join(repoRoot, b.Main))
 	build := exec.Command("go", args...)
 	build.Env = append(os.Environ(), b.Env...)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	if fi, err := os.Stat(bin); err != nil {
+		t.Fatal(err)
+	} else if fi.Size() > sizeBudget {
+		t.Errorf("release binary is %d bytes, over the %d budget: `go run ./scripts/bench -size` lists the largest packages", fi.Size(), sizeBudget)
+	} else {
+		t.Logf("release binary: %d bytes (budget %d)", fi.Size(), sizeBudget)
 	}
 	out, err := exec.Command(bin, "version").CombinedOutput()
 	if err != nil {

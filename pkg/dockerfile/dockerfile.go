@@ -80,6 +80,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -379,8 +380,8 @@ type file struct {
 }
 
 var (
-	reHeredoc   = regexp.MustCompile(`^(\d*)<<(-?)\s*([^<]*)$`)
-	reDirective = regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$`)
+	reHeredoc   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(\d*)<<(-?)\s*([^<]*)$`) })
+	reDirective = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$`) })
 )
 
 // directives mirrors the parser-directive rules: directives are comment
@@ -400,7 +401,7 @@ func (d *directives) line(b []byte, f *file, lineNo int) error {
 		d.done = true
 		return nil
 	}
-	m := reDirective.FindSubmatch(bytes.TrimLeftFunc(rest, unicode.IsSpace))
+	m := reDirective().FindSubmatch(bytes.TrimLeftFunc(rest, unicode.IsSpace))
 	if m == nil {
 		d.done = true
 		return nil
@@ -778,7 +779,7 @@ type fromArgs struct {
 	platform string
 }
 
-var validStageName = regexp.MustCompile(`^[a-z][a-z0-9-_.]*$`)
+var validStageName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9-_.]*$`) })
 
 // from interprets a FROM instruction: FROM [--platform=…] image [AS name].
 func (in *instr) from() (fromArgs, error) {
@@ -816,7 +817,7 @@ func (in *instr) from() (fromArgs, error) {
 	}
 	switch {
 	case len(toks) == 3 && strings.EqualFold(toks[1].s, "as"):
-		if !validStageName.MatchString(strings.ToLower(toks[2].s)) {
+		if !validStageName().MatchString(strings.ToLower(toks[2].s)) {
 			return fr, fmt.Errorf("dockerfile: line %d: invalid name for build stage: %q, name can't start with a number or contain symbols", in.line, toks[2].s)
 		}
 		fr.stage = toks[2].s
@@ -900,7 +901,7 @@ func heredocs(line string) ([]heredoc, error) {
 	}
 	var docs []heredoc
 	for _, w := range words {
-		m := reHeredoc.FindStringSubmatch(w)
+		m := reHeredoc().FindStringSubmatch(w)
 		if m == nil || m[3] == "" {
 			continue
 		}

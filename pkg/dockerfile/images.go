@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 )
 
@@ -66,7 +67,7 @@ const syntaxBuildArg = "BUILDKIT_SYNTAX"
 
 // reVariable is how the reference implementation recognises a variable in a
 // RUN --mount from= value, which it refuses.
-var reVariable = regexp.MustCompile(`\$.`)
+var reVariable = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\$.`) })
 
 // Images returns every image a build of the Dockerfile in data uses, as
 // far as the file and buildArgs tell: the frontend named by a "# syntax="
@@ -301,7 +302,7 @@ func (s *scanner) flagImages(in *instr, c command, stage int, onbuild bool) erro
 				continue
 			}
 			key, ref, _ := strings.Cut(field, "=")
-			if reVariable.MatchString(ref) {
+			if reVariable().MatchString(ref) {
 				return fail("--mount=%s: from= does not support variable expansion (BuildKit refuses it; name the image in a FROM stage instead)", value)
 			}
 			lr := strings.ToLower(ref)
@@ -387,7 +388,7 @@ func syntaxImages(data []byte, buildArgs map[string]string) ([]Image, error) {
 			break
 		}
 		lead := len(rest) - len(bytes.TrimLeftFunc(rest, unicode.IsSpace))
-		m := reDirective.FindSubmatchIndex(rest[lead:])
+		m := reDirective().FindSubmatchIndex(rest[lead:])
 		if m == nil {
 			break
 		}

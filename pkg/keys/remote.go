@@ -89,10 +89,10 @@ func redactRef(ref string) string {
 	if !strings.HasPrefix(ref, SchemePKCS11) {
 		return ref
 	}
-	return pinValue.ReplaceAllString(ref, "${1}REDACTED")
+	return pinValue().ReplaceAllString(ref, "${1}REDACTED")
 }
 
-var pinValue = regexp.MustCompile(`(?i)((?:^|[;?&])pin-value=)[^;?&]*`)
+var pinValue = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)((?:^|[;?&])pin-value=)[^;?&]*`) })
 
 // RemoteBackend is one provider's view of a key: what sigstore's KMS
 // modules and the PKCS#11 backend implement.

@@ -1,7 +1,9 @@
 // Command bench measures the imgsign binary as users run it: wall time,
 // peak memory (maximum resident set size) and HTTP requests per sign and
 // verify, against a local registry it starts itself. Given -cosign, it
-// measures cosign's verify the same way for comparison. `make bench` runs it.
+// measures cosign's verify the same way for comparison. Its release part
+// builds imgsign as .goreleaser.yaml does and reports the binary's size and
+// start-up time (against cosign's). `make bench` runs it.
 package main
 
 import (
@@ -34,7 +36,9 @@ func main() {
 	reviews := flag.Int("reviews", 1000, "admission reviews measured (0: skip)")
 	reviewImages := flag.Int("review-images", 50, "distinct images the admission reviews name")
 	signImages := flag.Int("sign-images", 100, "images signed in one call (0: skip)")
-	only := flag.String("only", "", "run only this part: verify, gate, sign or admission")
+	only := flag.String("only", "", "run only this part: release, verify, gate, sign or admission")
+	goreleaser := flag.String("goreleaser", ".goreleaser.yaml", "release configuration whose default build the release part builds and measures")
+	startupRuns := flag.Int("startup-runs", 40, "runs of `version` per binary in the release part (0: size only)")
 	lookups := flag.Bool("lookups", false, "only count the requests of verifying a bundle-only image")
 	flag.Parse()
 	if *lookups {
@@ -42,6 +46,15 @@ func main() {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
+		return
+	}
+	if *only == "" || *only == "release" {
+		if err := runRelease(*goreleaser, *cosign, *startupRuns); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+	}
+	if *only == "release" {
 		return
 	}
 	if *signImages > 0 && (*only == "" || *only == "sign") {
@@ -150,66 +163,97 @@ func run(imgsign, cosign string, n int) error {
 		return err
 	}
 
-	measure := func(label string, argsFor func(i int) []string, bin string) (measurement, error) {
-		m := measurement{name: label}
-		before := requests.Load()
-		for i := 0; i < n; i++ {
-			ru, err := exec1(env, bin, argsFor(i)...)
-			if err != nil {
-				return m, fmt.Errorf("%s: %w", label, err)
-			}
-			m.wall = append(m.wall, ru.wall)
-			m.maxRSSKB = max(m.maxRSSKB, ru.maxRSSKB)
+	// op is one operation measured n times. Operations measured together
+	// run alternately (one run of each in turn), so that imgsign and cosign
+	// see the same moments of a shared machine's load.
+	type op struct {
+		label   string
+		bin     string
+		argsFor func(i int) []string
+	}
+	measure := func(ops ...op) ([]measurement, error) {
+		out := make([]measurement, len(ops))
+		for j, o := range ops {
+			out[j].name = o.label
 		}
-		m.requests = (requests.Load() - before) / int64(n)
-		return m, nil
+		for i := 0; i < n; i++ {
+			for j, o := range ops {
+				before := requests.Load()
+				ru, err := exec1(env, o.bin, o.argsFor(i)...)
+				if err != nil {
+					return out, fmt.Errorf("%s: %w", o.label, err)
+				}
+				out[j].requests += requests.Load() - before
+				out[j].wall = append(out[j].wall, ru.wall)
+				out[j].maxRSSKB = max(out[j].maxRSSKB, ru.maxRSSKB)
+			}
+		}
+		for j := range out {
+			out[j].requests /= int64(n)
+		}
+		return out, nil
 	}
-	var ms []measurement
-	add := func(m measurement, err error) error {
-		ms = append(ms, m)
-		return err
-	}
-	if err := add(measure("imgsign sign (by tag, both)", func(i int) []string { return []string{"sign", "--key", key + ".key", tags[i]} }, imgsign)); err != nil {
-		return err
-	}
-	if err := add(measure("imgsign verify legacy (digest)", func(int) []string { return []string{"verify", "--key", key + ".pub", digestRef} }, imgsign)); err != nil {
-		return err
-	}
-	if err := add(measure("imgsign verify legacy (tag)", func(int) []string { return []string{"verify", "--key", key + ".pub", host + "/bench/verify:v1"} }, imgsign)); err != nil {
-		return err
-	}
-	if err := add(measure("imgsign verify bundle (digest)", func(int) []string {
-		return []string{"verify", "--key", key + ".pub", "--format", "bundle", bundleRef}
-	}, imgsign)); err != nil {
-		return err
-	}
-	if cosign != "" {
+	withCosign := cosign != ""
+	if withCosign {
 		if _, err := os.Stat(cosign); err != nil {
 			fmt.Fprintf(os.Stderr, "bench: %s not found; skipping the cosign comparison (make tools installs it)\n", cosign)
-		} else {
-			args := func(ref string) func(int) []string {
-				return func(int) []string {
-					return []string{"verify", "--key", key + ".pub", "--insecure-ignore-tlog", "--allow-http-registry", ref}
-				}
-			}
-			if err := add(measure("cosign verify legacy (digest)", args(digestRef), cosign)); err != nil {
-				return err
-			}
-			if err := add(measure("cosign verify legacy (tag)", args(host+"/bench/verify:v1"), cosign)); err != nil {
-				return err
-			}
-			if err := add(measure("cosign verify bundle (digest)", args(bundleRef), cosign)); err != nil {
-				return err
-			}
+			withCosign = false
 		}
 	}
-	fmt.Printf("\n%-32s %12s %12s %14s %10s\n", "operation", "median ms", "p90 ms", "peak RSS MiB", "requests")
-	for _, m := range ms {
-		slices.Sort(m.wall)
-		fmt.Printf("%-32s %12.1f %12.1f %14.1f %10d\n", m.name,
-			ms1(m.wall[len(m.wall)/2]), ms1(m.wall[len(m.wall)*9/10]), float64(m.maxRSSKB)/1024, m.requests)
+	cosignArgs := func(ref string) func(int) []string {
+		return func(int) []string {
+			return []string{"verify", "--key", key + ".pub", "--insecure-ignore-tlog", "--allow-http-registry", ref}
+		}
 	}
-	fmt.Printf("(%d runs each; requests counted by the registry, per run)\n", n)
+	var ms []measurement
+	type ratio struct {
+		what       string
+		ours, peer int
+	}
+	var ratios []ratio
+	pair := func(what string, ours op, ref string) error {
+		ops := []op{ours}
+		if withCosign {
+			ops = append(ops, op{"cosign " + what, cosign, cosignArgs(ref)})
+		}
+		got, err := measure(ops...)
+		if err != nil {
+			return err
+		}
+		if withCosign {
+			ratios = append(ratios, ratio{what, len(ms), len(ms) + 1})
+		}
+		ms = append(ms, got...)
+		return nil
+	}
+	got, err := measure(op{"imgsign sign (by tag, both)", imgsign, func(i int) []string { return []string{"sign", "--key", key + ".key", tags[i]} }})
+	if err != nil {
+		return err
+	}
+	ms = append(ms, got...)
+	if err := pair("verify legacy (digest)", op{"imgsign verify legacy (digest)", imgsign, func(int) []string { return []string{"verify", "--key", key + ".pub", digestRef} }}, digestRef); err != nil {
+		return err
+	}
+	if err := pair("verify legacy (tag)", op{"imgsign verify legacy (tag)", imgsign, func(int) []string { return []string{"verify", "--key", key + ".pub", host + "/bench/verify:v1"} }}, host+"/bench/verify:v1"); err != nil {
+		return err
+	}
+	if err := pair("verify bundle (digest)", op{"imgsign verify bundle (digest)", imgsign, func(int) []string {
+		return []string{"verify", "--key", key + ".pub", "--format", "bundle", bundleRef}
+	}}, bundleRef); err != nil {
+		return err
+	}
+	fmt.Printf("\n%-32s %12s %12s %14s %10s\n", "operation", "median ms", "p90 ms", "peak RSS MiB", "requests")
+	med := make([]time.Duration, len(ms))
+	for i, m := range ms {
+		slices.Sort(m.wall)
+		med[i] = m.wall[len(m.wall)/2]
+		fmt.Printf("%-32s %12.1f %12.1f %14.1f %10d\n", m.name,
+			ms1(med[i]), ms1(m.wall[len(m.wall)*9/10]), float64(m.maxRSSKB)/1024, m.requests)
+	}
+	for _, r := range ratios {
+		fmt.Printf("imgsign / cosign, %-24s %.2fx (medians; goal by digest: at most 0.25x)\n", r.what+":", float64(med[r.ours])/float64(med[r.peer]))
+	}
+	fmt.Printf("(%d runs each, imgsign and cosign alternately; requests counted by the registry, per run)\n", n)
 	return nil
 }
 
