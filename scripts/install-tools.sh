@@ -96,6 +96,10 @@ install_mariadb() {
 
 install_rekor() {
   install_mariadb
+  install_rekor_builds
+}
+
+install_rekor_builds() {
   # Rekor v1: Trillian log server, signer and createtree, then rekor itself.
   go_tool trillian_log_server github.com/google/trillian/cmd/trillian_log_server@$TRILLIAN_VERSION
   go_tool trillian_log_signer github.com/google/trillian/cmd/trillian_log_signer@$TRILLIAN_VERSION
@@ -166,7 +170,11 @@ install_keyless() {
 # install_kms: local-kms (an AWS KMS API server, for awskms:// keys) and
 # SoftHSM2 with OpenSC's pkcs11-tool (a PKCS#11 token, for pkcs11: keys).
 install_kms() {
+  install_kms_packages
   go_tool local-kms github.com/nsmithuk/local-kms@$LOCAL_KMS_VERSION
+}
+
+install_kms_packages() {
   if ! command -v softhsm2-util >/dev/null; then apt_no_service softhsm2; fi
   if ! command -v pkcs11-tool >/dev/null; then apt_no_service opensc; fi
 }
@@ -219,6 +227,26 @@ install_ko() {
   go_tool ko "github.com/google/ko@$KO_VERSION"
 }
 
+# install_all installs the Debian packages one after another (dpkg takes a
+# lock), then builds the Go tools in parallel: on a fresh machine most of a
+# build is waiting for module downloads and single-threaded links, which
+# overlap well. Each build logs under its name; the first failure fails the
+# run, after the others have finished.
+install_all() {
+  install_registry
+  install_mariadb
+  install_kms_packages
+  local pids=() names=() name failed=0
+  for name in cosign rekor_builds keyless kms kube ko; do
+    ( "install_$name" ) 2> >(sed "s/^/[$name] /" >&2) &
+    pids+=($!) names+=("$name")
+  done
+  for i in "${!pids[@]}"; do
+    if ! wait "${pids[$i]}"; then log "building ${names[$i]} failed"; failed=1; fi
+  done
+  return "$failed"
+}
+
 case "${1:-all}" in
   registry) install_registry ;;
   cosign) install_cosign ;;
@@ -227,6 +255,6 @@ case "${1:-all}" in
   kms) install_kms ;;
   kube) install_kube ;;
   ko) install_ko ;;
-  all) install_registry; install_cosign; install_rekor; install_keyless; install_kms; install_kube; install_ko ;;
+  all) install_all ;;
   *) echo "usage: $0 [registry|cosign|rekor|keyless|kms|kube|ko|all]" >&2; exit 2 ;;
 esac
