@@ -15,9 +15,9 @@ import (
 	"time"
 )
 
-// jwt builds an unsigned token shape with the given claims (the signature
+// testJWT builds an unsigned token shape with the given claims (the signature
 // part is opaque here: Fulcio verifies it).
-func jwt(t *testing.T, claims map[string]any) string {
+func testJWT(t *testing.T, claims map[string]any) string {
 	t.Helper()
 	b, err := json.Marshal(claims)
 	if err != nil {
@@ -33,8 +33,8 @@ func envOf(m map[string]string) func(string) (string, bool) {
 
 func TestGetSources(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	valid := jwt(t, map[string]any{"iss": "https://issuer.test", "sub": "s", "email": "a@b.test", "aud": "sigstore", "exp": now.Add(time.Minute).Unix()})
-	other := jwt(t, map[string]any{"iss": "https://other.test", "sub": "x", "aud": []string{"sigstore", "more"}, "exp": now.Add(time.Minute).Unix()})
+	valid := testJWT(t, map[string]any{"iss": "https://issuer.test", "sub": "s", "email": "a@b.test", "aud": "sigstore", "exp": now.Add(time.Minute).Unix()})
+	other := testJWT(t, map[string]any{"iss": "https://other.test", "sub": "x", "aud": []string{"sigstore", "more"}, "exp": now.Add(time.Minute).Unix()})
 	file := filepath.Join(t.TempDir(), "tok")
 	if err := os.WriteFile(file, []byte(valid+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -74,8 +74,8 @@ func TestGetSources(t *testing.T) {
 
 func TestGetRefusals(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	expired := jwt(t, map[string]any{"iss": "https://issuer.test", "sub": "s", "aud": "sigstore", "exp": now.Add(-90 * time.Second).Unix()})
-	noIss := jwt(t, map[string]any{"sub": "s"})
+	expired := testJWT(t, map[string]any{"iss": "https://issuer.test", "sub": "s", "aud": "sigstore", "exp": now.Add(-90 * time.Second).Unix()})
+	noIss := testJWT(t, map[string]any{"sub": "s"})
 	for _, c := range []struct {
 		name string
 		o    Options
@@ -113,7 +113,7 @@ func TestGetRefusals(t *testing.T) {
 
 func TestGitHubActions(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	tok := jwt(t, map[string]any{"iss": "https://token.actions.githubusercontent.com", "sub": "repo:o/r:ref:refs/heads/main", "aud": "sigstore", "exp": now.Add(time.Minute).Unix()})
+	tok := testJWT(t, map[string]any{"iss": "https://token.actions.githubusercontent.com", "sub": "repo:o/r:ref:refs/heads/main", "aud": "sigstore", "exp": now.Add(time.Minute).Unix()})
 	const bearer = "request-token-abcdef123456"
 	var gotAudience, gotVersion string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -160,7 +160,7 @@ func TestRedact(t *testing.T) {
 // FuzzGet: any --identity-token value is a token, an error, never a panic;
 // neither the description nor the error carries the token's signature.
 func FuzzGet(f *testing.F) {
-	f.Add(jwt(&testing.T{}, map[string]any{"iss": "https://i", "sub": "s", "exp": 4102444800}))
+	f.Add(testJWT(&testing.T{}, map[string]any{"iss": "https://i", "sub": "s", "exp": 4102444800}))
 	f.Add("a.b.c")
 	f.Add("eyJhbGciOiJSUzI1NiJ9.eyJleHAiOiJ4In0.c2ln")
 	f.Add("e30.W10.eA")
