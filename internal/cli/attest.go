@@ -39,9 +39,10 @@ the envelope's PAE); if the log fails, nothing is written to the registry.
 
 ` + keylessSignHelp + `
 
-A keyless attestation is logged and timestamped once; the legacy layer
-stores the envelope exactly as logged, with the certificate, chain and
-Rekor bundle annotations (its timestamp is in the bundle only).`,
+A keyless attestation is logged once; the legacy layer stores the envelope
+exactly as logged, with the certificate, chain and Rekor bundle annotations.
+With a timestamp authority, the bundle's timestamp covers the signature and
+the legacy layer gets its own, over the whole layer, as cosign verifies it.`,
 		Example: `  # keyless, in CI:
   imgsign attest --type slsaprovenance1 --predicate provenance.json registry.example.com/app@sha256:...
   imgsign attest --key imgsign.key --type slsaprovenance1 --predicate provenance.json registry.example.com/app:1.4.2

@@ -104,7 +104,9 @@ type Attester struct {
 // ephemeral key and certificate; the envelope is logged in ks's logs
 // (Options.Log is ignored) and timestamped by its TSAs before anything is
 // written. The legacy layer stores the envelope exactly as logged, with
-// cosign's certificate, chain and Rekor bundle annotations.
+// cosign's certificate, chain and Rekor bundle annotations and, with a
+// TSA, a timestamp of its own over the layer (as cosign verifies it: a
+// second timestamp request).
 func NewKeylessAttester(client *oci.Client, ks *keylesssign.Signer) *Attester {
 	return &Attester{client: client, keyless: ks}
 }
@@ -191,6 +193,16 @@ func (a *Attester) Attest(ctx context.Context, ref name.Reference, o Options) (*
 		}
 		if extra, err = a.keyless.LegacyAnnotations(signed); err != nil {
 			return nil, err
+		}
+		if o.Format.Legacy() {
+			// The layer's own timestamp, over the layer, as cosign verifies it.
+			ts, err := a.keyless.AttestationTimestamp(ctx, body)
+			if err != nil {
+				return nil, fmt.Errorf("attest %s: %w", res.Ref, err)
+			}
+			if ts != "" {
+				extra[oci.TimestampAnnotation] = ts
+			}
 		}
 		out.Entry = signed.Entry
 	} else {

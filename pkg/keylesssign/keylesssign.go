@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/imgsign/imgsign/pkg/idtoken"
+	"github.com/imgsign/imgsign/pkg/keyless"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/tlog"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
@@ -455,8 +456,9 @@ func (s *Signer) check(b *protobundle.Bundle) error {
 
 // LegacyAnnotations are the annotations cosign writes on a legacy
 // signature or attestation layer signed with a certificate: the
-// certificate, its chain, the Rekor v1 bundle (SET) and (signatures only)
-// the RFC 3161 timestamp; imgsign's whole log entry too (tlog.Annotations).
+// certificate, its chain, the Rekor v1 bundle (SET) and (signatures only:
+// see AttestationTimestamp) the RFC 3161 timestamp; imgsign's whole log
+// entry too (tlog.Annotations).
 func (s *Signer) LegacyAnnotations(d *Signed) (map[string]string, error) {
 	ann := map[string]string{oci.CertificateAnnotation: s.certPEM}
 	if s.chainPEM != "" {
@@ -470,9 +472,9 @@ func (s *Signer) LegacyAnnotations(d *Signed) (map[string]string, error) {
 		maps.Copy(ann, la)
 	}
 	// cosign timestamps a legacy signature's raw bytes, as sigstore-go does;
-	// a legacy attestation's timestamp would be over the whole envelope, so
-	// an envelope's (over its signature) is not written there: the Rekor v1
-	// entry dates it.
+	// a legacy attestation's timestamp covers the whole layer instead
+	// (AttestationTimestamp), so an envelope's (over its signature) is not
+	// written here.
 	if ts := d.Bundle.GetVerificationMaterial().GetTimestampVerificationData().GetRfc3161Timestamps(); len(ts) > 0 && d.Bundle.GetMessageSignature() != nil {
 		j, err := json.Marshal(struct {
 			SignedRFC3161Timestamp []byte
@@ -483,6 +485,39 @@ func (s *Signer) LegacyAnnotations(d *Signed) (map[string]string, error) {
 		ann[oci.TimestampAnnotation] = string(j)
 	}
 	return ann, nil
+}
+
+// AttestationTimestamp timestamps a legacy attestation layer (the
+// envelope exactly as stored) with the run's first timestamp authority and
+// returns cosign's dev.sigstore.cosign/rfc3161timestamp annotation; "" when
+// the run has no TSA. The token's imprint covers the whole layer, as cosign
+// v2 writes it and as cosign v2 and v3 verify it (cosign v3.1 itself
+// timestamps the envelope's signature there, which neither verifies). With
+// a trusted root the token is verified over the layer before it is used.
+func (s *Signer) AttestationTimestamp(ctx context.Context, layer []byte) (string, error) {
+	if len(s.tsas) == 0 {
+		return "", nil
+	}
+	token, err := s.tsas[0].GetTimestamp(ctx, layer)
+	if err != nil {
+		status := ""
+		if st := s.tsaStatus.Load(); st != 0 {
+			status = fmt.Sprintf(" (last answer: HTTP %d)", st)
+		}
+		return "", fmt.Errorf("%w: timestamp authority %s did not timestamp the attestation layer%s (nothing was written to the registry): %w", ErrService, s.tsaURLs[0], status, idtoken.Redact(err, s.secret))
+	}
+	if s.trusted != nil {
+		if _, err := keyless.VerifyTimestamp(token, layer, s.trusted); err != nil {
+			return "", fmt.Errorf("%w: the timestamp of the attestation layer by %s does not verify against the trusted root (nothing was written to the registry): %v", ErrService, s.tsaURLs[0], err)
+		}
+	}
+	j, err := json.Marshal(struct {
+		SignedRFC3161Timestamp []byte
+	}{token})
+	if err != nil {
+		return "", err
+	}
+	return string(j), nil
 }
 
 // staticCert hands sigstore-go the run's one certificate, so that no

@@ -241,14 +241,33 @@ func (v *Verifier) legacyAttestations(ctx context.Context, d name.Digest, o Atte
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
+		_, hasCert := layer.Annotations[oci.CertificateAnnotation]
+		keylessLayer := hasCert && (v.keyless != nil || len(v.keys) == 0)
+		var ts *attestationTimestamp
+		if keylessLayer && v.keyless != nil { // its timestamp may cover the layer: verified before the layer is parsed in place
+			if ts, err = newAttestationTimestamp(layer.Annotations); err == nil {
+				err = ts.verifyLayer(blob, v.keyless.Trusted)
+			}
+			if err != nil {
+				rej.Reason = err.Error()
+				res.Rejected = append(res.Rejected, rej)
+				continue
+			}
+		}
 		env, err := envelope.ParseInPlace(blob) // blob is consumed: env.Payload aliases it
 		if err != nil {
 			rej.Reason = err.Error()
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
-		if _, hasCert := layer.Annotations[oci.CertificateAnnotation]; hasCert && (v.keyless != nil || len(v.keys) == 0) {
-			va, reason := v.checkKeylessAttestation(func() (*sgbundle.Bundle, error) { return legacyEnvelopeBundle(layer.Annotations, env) }, layer.Annotations, d, o.PredicateType, layer.Annotations[legacyPredicateAnnotation])
+		if keylessLayer {
+			load := func() (*sgbundle.Bundle, error) {
+				if err := ts.verifySignature(env, v.keyless.Trusted); err != nil {
+					return nil, err
+				}
+				return legacyEnvelopeBundle(layer.Annotations, env)
+			}
+			va, reason := v.checkKeylessAttestation(load, layer.Annotations, ts, d, o.PredicateType, layer.Annotations[legacyPredicateAnnotation])
 			if reason != "" {
 				rej.Reason = reason
 				res.Rejected = append(res.Rejected, rej)
@@ -341,7 +360,7 @@ func (v *Verifier) bundleAttestations(ctx context.Context, d name.Digest, o Atte
 		}
 		if v.keyless != nil || len(v.keys) == 0 {
 			if kb, err := keylessSplit(rest, payload); err == nil && keyless.HasCertificate(kb) {
-				va, reason := v.checkKeylessAttestation(func() (*sgbundle.Bundle, error) { return kb, nil }, nil, d, o.PredicateType, m.Annotations[oci.BundlePredicateTypeAnnotation])
+				va, reason := v.checkKeylessAttestation(func() (*sgbundle.Bundle, error) { return kb, nil }, nil, nil, d, o.PredicateType, m.Annotations[oci.BundlePredicateTypeAnnotation])
 				switch reason {
 				case errOtherType:
 					n--
@@ -397,9 +416,9 @@ func (s sharedContent) SignatureContent() (sgverify.SignatureContent, error) { r
 
 // checkKeylessAttestation verifies an attestation signed with a
 // certificate: the bundle (built by load; ann, a legacy layer's annotations,
-// may offer intermediates) with pkg/keyless, then its
-// statement as for keys.
-func (v *Verifier) checkKeylessAttestation(load func() (*sgbundle.Bundle, error), ann map[string]string, img name.Digest, want, claimed string) (*VerifiedAttestation, string) {
+// may offer intermediates; ts is its verified timestamp) with pkg/keyless,
+// then its statement as for keys.
+func (v *Verifier) checkKeylessAttestation(load func() (*sgbundle.Bundle, error), ann map[string]string, ts *attestationTimestamp, img name.Digest, want, claimed string) (*VerifiedAttestation, string) {
 	if v.keyless == nil {
 		return nil, noKeylessReason
 	}
@@ -418,7 +437,7 @@ func (v *Verifier) checkKeylessAttestation(load func() (*sgbundle.Bundle, error)
 	if err != nil {
 		return nil, err.Error()
 	}
-	kr, err := v.verifyCertificate(sharedContent{b, sc}, keyless.Artifact{}, ann)
+	kr, err := v.verifyCertificate(sharedContent{b, sc}, keyless.Artifact{}, ann, ts)
 	if err != nil {
 		return nil, err.Error()
 	}

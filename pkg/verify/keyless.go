@@ -1,6 +1,8 @@
 package verify
 
 import (
+	"bytes"
+	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/digitorus/timestamp"
 	"github.com/imgsign/imgsign/pkg/envelope"
 	"github.com/imgsign/imgsign/pkg/keyless"
 	"github.com/imgsign/imgsign/pkg/oci"
@@ -112,13 +115,11 @@ func annotatedBundle(ann map[string]string, content any) (*sgbundle.Bundle, erro
 		vm.Content = &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: blk.Bytes}}
 	}
 	if s, ok := ann[oci.TimestampAnnotation]; ok {
-		var ts struct {
-			SignedRFC3161Timestamp []byte
+		token, err := timestampToken(s)
+		if err != nil {
+			return nil, err
 		}
-		if err := json.Unmarshal([]byte(s), &ts); err != nil || len(ts.SignedRFC3161Timestamp) == 0 {
-			return nil, fmt.Errorf("annotation %s is not a cosign RFC 3161 timestamp", oci.TimestampAnnotation)
-		}
-		vm.TimestampVerificationData = &protobundle.TimestampVerificationData{Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: ts.SignedRFC3161Timestamp}}}
+		vm.TimestampVerificationData = &protobundle.TimestampVerificationData{Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: token}}}
 	}
 	pb := &protobundle.Bundle{MediaType: mediaType, VerificationMaterial: vm}
 	switch c := content.(type) {
@@ -130,6 +131,118 @@ func annotatedBundle(ann map[string]string, content any) (*sgbundle.Bundle, erro
 	return sgbundle.NewBundle(pb)
 }
 
+// timestampToken reads cosign's timestamp annotation: JSON holding the
+// DER RFC 3161 response.
+func timestampToken(s string) ([]byte, error) {
+	var ts struct {
+		SignedRFC3161Timestamp []byte
+	}
+	if err := json.Unmarshal([]byte(s), &ts); err != nil || len(ts.SignedRFC3161Timestamp) == 0 {
+		return nil, fmt.Errorf("annotation %s is not a cosign RFC 3161 timestamp", oci.TimestampAnnotation)
+	}
+	return ts.SignedRFC3161Timestamp, nil
+}
+
+// attestationTimestamp is the RFC 3161 timestamp annotation of a legacy
+// attestation layer, as cosign writes it there. cosign v2 timestamps the
+// layer itself (the whole envelope JSON, as stored), and cosign v2 and v3
+// verify it over those bytes; cosign v3 (3.1) timestamps the envelope's
+// signature instead, as a Sigstore bundle does. Either binds the
+// attestation to the time: the token's imprint decides which bytes it is
+// verified over, and any other imprint is refused. Once verified, the time
+// is the only one the token gives sigstore-go (verifiedTimestamp).
+type attestationTimestamp struct {
+	token   []byte
+	hash    crypto.Hash // of the imprint, read unverified only to choose the bytes
+	imprint []byte
+	at      *root.Timestamp // the verified time
+}
+
+// newAttestationTimestamp reads the annotation of a legacy attestation
+// layer; nil without one.
+func newAttestationTimestamp(ann map[string]string) (*attestationTimestamp, error) {
+	s, ok := ann[oci.TimestampAnnotation]
+	if !ok {
+		return nil, nil
+	}
+	if len(s) > maxLegacyAnnotation {
+		return nil, fmt.Errorf("annotation %s too large", oci.TimestampAnnotation)
+	}
+	token, err := timestampToken(s)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := timestamp.ParseResponse(token)
+	if err != nil {
+		return nil, fmt.Errorf("annotation %s: not an RFC 3161 timestamp response: %v", oci.TimestampAnnotation, err)
+	}
+	if !ts.HashAlgorithm.Available() {
+		return nil, fmt.Errorf("annotation %s: the timestamp's imprint uses an unsupported hash algorithm", oci.TimestampAnnotation)
+	}
+	return &attestationTimestamp{token: token, hash: ts.HashAlgorithm, imprint: ts.HashedMessage}, nil
+}
+
+// covers reports whether the token's imprint is the hash of b.
+func (a *attestationTimestamp) covers(b []byte) bool {
+	h := a.hash.New()
+	h.Write(b)
+	return bytes.Equal(h.Sum(nil), a.imprint)
+}
+
+// verifyOver verifies the token over b, what it covers (named what),
+// against the trusted root's timestamp authorities.
+func (a *attestationTimestamp) verifyOver(b []byte, what string, trusted root.TrustedMaterial) error {
+	ts, err := keyless.VerifyTimestamp(a.token, b, trusted)
+	if err != nil {
+		return fmt.Errorf("the RFC 3161 timestamp (annotation %s) over %s does not verify: %w", oci.TimestampAnnotation, what, err)
+	}
+	a.at = ts
+	return nil
+}
+
+// verifyLayer verifies the token over the attestation layer, when that is
+// what it covers: before the layer is parsed in place.
+func (a *attestationTimestamp) verifyLayer(layer []byte, trusted root.TrustedMaterial) error {
+	if a == nil || !a.covers(layer) {
+		return nil
+	}
+	return a.verifyOver(layer, "the attestation layer (the envelope as stored, as cosign v2 timestamps it)", trusted)
+}
+
+// verifySignature verifies the token over the envelope's signature, when
+// it did not cover the layer; any other imprint is refused.
+func (a *attestationTimestamp) verifySignature(env *envelope.Envelope, trusted root.TrustedMaterial) error {
+	if a == nil || a.at != nil {
+		return nil
+	}
+	if len(env.Signatures) > 0 && a.covers(env.Signatures[0]) {
+		return a.verifyOver(env.Signatures[0], "the envelope's signature (as cosign v3 timestamps it)", trusted)
+	}
+	return fmt.Errorf("the RFC 3161 timestamp (annotation %s) covers other bytes: its message imprint is the %s hash neither of the attestation layer (the envelope as stored, which cosign v2 timestamps and cosign verifies) nor of the envelope's signature (which cosign v3 timestamps)", oci.TimestampAnnotation, a.hash)
+}
+
+// verifiedTimestamp is trusted material whose one timestamp authority
+// vouches only for the token of a, already verified over the bytes it
+// covers: sigstore-go would check a bundle's timestamp over the envelope's
+// signature, whatever the token covers, and silently drop it when it
+// fails. Everything else is the trusted root's.
+type verifiedTimestamp struct {
+	root.TrustedMaterial
+	a *attestationTimestamp
+}
+
+func (m verifiedTimestamp) TimestampingAuthorities() []root.TimestampingAuthority {
+	return []root.TimestampingAuthority{m}
+}
+
+// Verify gives the verified time of exactly the verified token.
+func (m verifiedTimestamp) Verify(token, _ []byte) (*root.Timestamp, error) {
+	if m.a.at == nil || !bytes.Equal(token, m.a.token) {
+		return nil, errors.New("not the verified timestamp of the attestation layer")
+	}
+	return m.a.at, nil
+}
+
 // verifyLegacyKeyless verifies a legacy signature layer made with a
 // certificate.
 func (v *Verifier) verifyLegacyKeyless(ann map[string]string, sig, payload []byte) (*keyless.Result, error) {
@@ -138,7 +251,7 @@ func (v *Verifier) verifyLegacyKeyless(ann map[string]string, sig, payload []byt
 		return nil, err
 	}
 	d := sha256.Sum256(payload)
-	return v.verifyCertificate(b, keyless.Artifact{Algorithm: "sha256", Digest: d[:]}, ann)
+	return v.verifyCertificate(b, keyless.Artifact{Algorithm: "sha256", Digest: d[:]}, ann, nil)
 }
 
 // maxChainCertificates bounds the certificates of a chain annotation.
@@ -165,14 +278,18 @@ func legacyChain(ann map[string]string) (inter []*x509.Certificate, last *x509.C
 
 // verifyCertificate verifies a bundle made with a certificate; ann, the
 // annotations of a legacy layer (nil for a bundle), may offer
-// intermediates in cosign's chain annotation.
-func (v *Verifier) verifyCertificate(b sgverify.SignedEntity, a keyless.Artifact, ann map[string]string) (*keyless.Result, error) {
+// intermediates in cosign's chain annotation; ts, a legacy attestation's
+// verified timestamp (or nil), is the only one its bundle's token gives.
+func (v *Verifier) verifyCertificate(b sgverify.SignedEntity, a keyless.Artifact, ann map[string]string, ts *attestationTimestamp) (*keyless.Result, error) {
 	o := *v.keyless
 	inter, last, err := legacyChain(ann)
 	if err != nil {
 		return nil, err
 	}
 	o.Intermediates = inter
+	if ts != nil {
+		o.Trusted = verifiedTimestamp{o.Trusted, ts}
+	}
 	r, err := keyless.Verify(b, a, o)
 	if err != nil && last != nil && !trustedCARoot(o.Trusted, last) {
 		err = fmt.Errorf("%w (the chain annotation ends at %q, which is not a CA root of the trusted root: a chain annotation only offers intermediates, it is never trusted)", err, last.Subject.String())

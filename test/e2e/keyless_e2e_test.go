@@ -3,18 +3,25 @@
 package e2e
 
 import (
+	"bytes"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/digitorus/timestamp"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/imgsign/imgsign/internal/oidctest"
 	"github.com/imgsign/imgsign/internal/tuftest"
 )
@@ -327,4 +334,131 @@ default:
 		run(t, []string{"XDG_CACHE_HOME=" + t.TempDir(), "XDG_CONFIG_HOME=" + config}, bin,
 			args("verify-blob", "--bundle", s.blobBundle, byTUF, s.blob)...).must(t, 15, "--trusted-root")
 	})
+}
+
+// attLayer reads the one layer of d's legacy attestation tag (.att): its
+// annotations and its bytes, as stored.
+func attLayer(t testing.TB, r *registry, d name.Digest) (map[string]string, []byte) {
+	t.Helper()
+	tag, err := name.ParseReference(d.Context().String() + ":" + strings.Replace(d.DigestStr(), ":", "-", 1) + ".att")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(tag, r.remoteOptions()...)
+	if err != nil {
+		t.Fatalf("read %s: %v", tag, err)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := img.Layers()
+	if err != nil || len(layers) != 1 || len(m.Layers) != 1 {
+		t.Fatalf("%s: %d layers (%v), want 1", tag, len(layers), err)
+	}
+	rc, err := layers[0].Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	body, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Layers[0].Annotations, body
+}
+
+// timestampImprint says what the layer's RFC 3161 timestamp annotation
+// covers: "layer" (the whole envelope as stored), "signature" (the
+// envelope's signature) or "other".
+func timestampImprint(t testing.TB, ann map[string]string, body []byte) string {
+	t.Helper()
+	s, ok := ann["dev.sigstore.cosign/rfc3161timestamp"]
+	if !ok {
+		t.Fatalf("no timestamp annotation: %v", ann)
+	}
+	var j struct{ SignedRFC3161Timestamp []byte }
+	if err := json.Unmarshal([]byte(s), &j); err != nil {
+		t.Fatal(err)
+	}
+	ts, err := timestamp.ParseResponse(j.SignedRFC3161Timestamp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env struct{ Signatures []struct{ Sig []byte } }
+	if err := json.Unmarshal(body, &env); err != nil || len(env.Signatures) != 1 {
+		t.Fatalf("layer is not a one-signature envelope: %v", err)
+	}
+	l, sig := sha256.Sum256(body), sha256.Sum256(env.Signatures[0].Sig)
+	switch {
+	case ts.HashAlgorithm != crypto.SHA256:
+		return "other"
+	case bytes.Equal(ts.HashedMessage, l[:]):
+		return "layer"
+	case bytes.Equal(ts.HashedMessage, sig[:]):
+		return "signature"
+	}
+	return "other"
+}
+
+// TestKeylessLegacyAttestationTimestampCosign: real cosign attests keyless
+// in the legacy layout (.att) with a timestamp authority, with Rekor v1 and
+// without any log; imgsign verify-attestation verifies each by identity
+// (without a log, the timestamp is the only signing time). What each
+// cosign timestamps is asserted, as measured: cosign v2.6.5 the whole
+// layer, cosign v3.1.3 the envelope's signature; cosign's verifiers check
+// the layer (--use-signed-timestamps), so they refuse v3's own token.
+func TestKeylessLegacyAttestationTimestampCosign(t *testing.T) {
+	bin, c3, c2 := imgsign(t), tool(t, cosign3), tool(t, cosign2)
+	e := newKeylessSignEnv(t)
+	reg := e.reg.flags()
+	pred := filepath.Join(e.dir, "provenance.json")
+	os.WriteFile(pred, []byte(`{"builder":{"id":"https://ci.imgsign.test/builder"},"buildType":"https://imgsign.test/build/v1"}`), 0o644)
+	env2 := e.k.cosign2Env(e.rekor1)
+	cases := []struct {
+		name    string
+		bin     string
+		env     []string
+		flags   []string
+		tlog    bool
+		imprint string
+	}{
+		{"cosign-v3-rekor-v1", c3, nil, []string{"--use-signing-config=false", "--new-bundle-format=false", "--rekor-url", e.rekor1.URL}, true, "signature"},
+		{"cosign-v3-tsa-only", c3, nil, []string{"--use-signing-config=false", "--new-bundle-format=false", "--tlog-upload=false"}, false, "signature"},
+		{"cosign-v2-rekor-v1", c2, env2, []string{"--rekor-url", e.rekor1.URL}, true, "layer"},
+		{"cosign-v2-tsa-only", c2, env2, []string{"--tlog-upload=false"}, false, "layer"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := e.reg.pushImage(t, "keyless-att-tsa/"+c.name+":v1")
+			run(t, c.env, c.bin, args("attest", "--type", "slsaprovenance", "--predicate", pred, "--fulcio-url", e.k.FulcioURL,
+				"--timestamp-server-url", e.k.TSAURL, "--trusted-root", e.root, "--identity-token", e.tokenFile, "-y", c.flags, reg, d.String())...).must(t, 0, "")
+			ann, body := attLayer(t, e.reg, d)
+			if _, ok := ann["dev.sigstore.cosign/bundle"]; ok != c.tlog {
+				t.Fatalf("Rekor bundle annotation present=%v, want %v", ok, c.tlog)
+			}
+			if got := timestampImprint(t, ann, body); got != c.imprint {
+				t.Fatalf("%s timestamps the %s, the test expects the %s", c.name, got, c.imprint)
+			}
+			verify := args("verify-attestation", "--format", "legacy", "--type", "slsaprovenance", e.id(), reg)
+			if !c.tlog {
+				verify = append(verify, "--insecure-ignore-tlog")
+				// No log: without a verified timestamp there is no signing time.
+				run(t, nil, bin, args("verify-attestation", "--format", "legacy", "--type", "slsaprovenance", e.id(), reg, d.String())...).must(t, 12, "not enough verified log entries")
+			}
+			run(t, nil, bin, append(verify, d.String())...).must(t, 0, "Verified 1 attestation")
+			run(t, nil, bin, args("verify-attestation", "--format", "legacy", "--type", "slsaprovenance", "--trusted-root", e.root,
+				"--certificate-identity", "mallory@imgsign.test", "--certificate-oidc-issuer", e.k.Email.URL, "--insecure-ignore-tlog", reg, d.String())...).must(t, 12, "mallory@imgsign.test")
+			// cosign checks the token over the layer.
+			cosignTS := args("verify-attestation", "--type", "slsaprovenance", e.id(), "--insecure-ignore-tlog", "--use-signed-timestamps", reg, d.String())
+			if c.imprint == "layer" {
+				run(t, nil, c3, cosignTS...).must(t, 0, "")
+				// cosign v2 takes the roots from its environment (env2).
+				run(t, env2, c2, args("verify-attestation", "--type", "slsaprovenance", "--certificate-identity", e.email, "--certificate-oidc-issuer", e.k.Email.URL,
+					"--insecure-ignore-tlog", "--use-signed-timestamps", reg, d.String())...).must(t, 0, "")
+			} else {
+				run(t, nil, c3, cosignTS...).must(t, 1, "hashed messages don't match")
+			}
+		})
+	}
 }

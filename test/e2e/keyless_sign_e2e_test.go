@@ -162,6 +162,46 @@ func TestKeylessSignImgsign(t *testing.T) {
 		}
 	})
 
+	// The legacy layer's own timestamp, over the whole layer, as cosign
+	// verifies it: with Rekor v1 (the signing config) and TSA-only (no log
+	// given). cosign v3 and v2 verify it with --use-signed-timestamps,
+	// without the log; imgsign too.
+	t.Run("attest-legacy-timestamp", func(t *testing.T) {
+		pred := filepath.Join(e.dir, "provenance.json")
+		os.WriteFile(pred, []byte(`{"builder":{"id":"https://ci.imgsign.test/builder"},"buildType":"https://imgsign.test/build/v1"}`), 0o644)
+		for _, c := range []struct {
+			name     string
+			services []string
+			tlog     bool
+		}{
+			{"legacy-rekor-v1-tsa", []string{"--signing-config", e.scV1TSA}, true},
+			{"legacy-tsa-only", []string{"--fulcio-url", e.k.FulcioURL, "--timestamp-server-url", e.k.TSAURL}, false},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				d := e.reg.pushImage(t, "keyless-attest/"+c.name+":v1")
+				e.noSecret(t, run(t, nil, bin, args("attest", "--type", "slsaprovenance", "--predicate", pred, c.services, "--trusted-root", e.root,
+					"--identity-token", e.tokenFile, "--format", "legacy", "--verbose", reg, d.String())...).must(t, 0, "2 timestamp request(s)"))
+				ann, body := attLayer(t, e.reg, d)
+				if got := timestampImprint(t, ann, body); got != "layer" {
+					t.Fatalf("the legacy layer's timestamp covers the %s, want the whole layer", got)
+				}
+				if _, ok := ann["dev.sigstore.cosign/bundle"]; ok != c.tlog {
+					t.Fatalf("Rekor bundle annotation present=%v, want %v", ok, c.tlog)
+				}
+				run(t, nil, c3, args("verify-attestation", "--type", "slsaprovenance", e.id(), "--insecure-ignore-tlog", "--use-signed-timestamps", reg, d.String())...).must(t, 0, "")
+				run(t, e.k.cosign2Env(e.rekor1), c2, args("verify-attestation", "--type", "slsaprovenance", "--certificate-identity", e.email, "--certificate-oidc-issuer", e.k.Email.URL,
+					"--insecure-ignore-tlog", "--use-signed-timestamps", reg, d.String())...).must(t, 0, "")
+				if c.tlog {
+					run(t, nil, c3, args("verify-attestation", "--type", "slsaprovenance", e.id(), reg, d.String())...).must(t, 0, "")
+					run(t, e.k.cosign2Env(e.rekor1), c2, args("verify-attestation", "--type", "slsaprovenance", "--certificate-identity", e.email,
+						"--certificate-oidc-issuer", e.k.Email.URL, reg, d.String())...).must(t, 0, "")
+					run(t, nil, bin, args("verify-attestation", "--type", "slsaprovenance", e.id(), reg, d.String())...).must(t, 0, "Verified 1 attestation")
+				}
+				run(t, nil, bin, args("verify-attestation", "--type", "slsaprovenance", e.id(), "--insecure-ignore-tlog", reg, d.String())...).must(t, 0, "Verified 1 attestation")
+			})
+		}
+	})
+
 	t.Run("sign-blob", func(t *testing.T) {
 		blob := filepath.Join(e.dir, "release.tar.gz")
 		os.WriteFile(blob, []byte("a release archive, signed keyless by imgsign\n"), 0o644)
