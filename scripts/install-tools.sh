@@ -238,7 +238,7 @@ install_all() {
   install_kms_packages
   local pids=() names=() name failed=0
   for name in cosign rekor_builds keyless kms kube ko; do
-    ( "install_$name" ) 2> >(sed "s/^/[$name] /" >&2) &
+    ( "install_$name" ) 2> >(sed -u "s/^/[$name] /" >&2) &
     pids+=($!) names+=("$name")
   done
   for i in "${!pids[@]}"; do
