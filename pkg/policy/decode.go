@@ -1,8 +1,10 @@
 package policy
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/imgsign/imgsign/internal/jsonscan"
 )
@@ -42,6 +44,18 @@ func decodeBounded(data []byte, what string) (any, error) {
 	return d.value()
 }
 
+// unquote is jsonscan.Unquote with encoding/json's handling of invalid
+// UTF-8 (each bad byte becomes U+FFFD), so that conditions see what they
+// saw when statements were decoded by encoding/json.
+func unquote(raw []byte) string {
+	if !utf8.Valid(raw) {
+		var s string
+		_ = json.Unmarshal(raw, &s)
+		return s
+	}
+	return jsonscan.Unquote(raw)
+}
+
 func (d *decoder) spend(n int) error {
 	d.left -= n
 	if d.left < 0 {
@@ -73,7 +87,7 @@ func (d *decoder) value() (any, error) {
 			if err := d.spend(costMapEntry + stringCost(len(raw)) - costString); err != nil {
 				return nil, err
 			}
-			k := jsonscan.Unquote(raw)
+			k := unquote(raw)
 			d.s.Space()
 			d.s.I++ // ':'
 			d.s.Space()
@@ -113,7 +127,7 @@ func (d *decoder) value() (any, error) {
 		if err := d.spend(stringCost(len(raw))); err != nil {
 			return nil, err
 		}
-		return jsonscan.Unquote(raw), nil
+		return unquote(raw), nil
 	case 't', 'f', 'n':
 		d.s.Scalar()
 		switch c {

@@ -20,6 +20,7 @@ var decodeSamples = []string{
 	`{"a":1,"a":2}`,
 	`[[[[[[[[[[{"deep":[true,false]}]]]]]]]]]]`,
 	stmt,
+	`{"predicateType":"a","predicate":1,"predicateType":2,"predicate":[3]}`,
 }
 
 // decodeBounded builds exactly what json.Unmarshal into an any builds.
@@ -58,6 +59,20 @@ func FuzzDecodeBounded(f *testing.F) {
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%q: got %#v, want %#v", in, got, want)
+		}
+		// The members conditions read, found in place, are the ones
+		// encoding/json finds.
+		m, ok := want.(map[string]any)
+		if !ok {
+			return
+		}
+		vars, err := (&Policy{readsPredicate: true}).variables(in)
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		pt, _ := m["predicateType"].(string)
+		if !reflect.DeepEqual(vars["predicate"], m["predicate"]) || vars["predicateType"] != pt {
+			t.Fatalf("%q: variables %#v, want predicate %#v, predicateType %q", in, vars, m["predicate"], pt)
 		}
 	})
 }

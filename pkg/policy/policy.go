@@ -233,7 +233,7 @@ func (p *Policy) variables(data []byte) (map[string]any, error) {
 			s.I++
 			s.Space()
 		}
-		key := jsonscan.Unquote(s.Str())
+		key := unquote(s.Str())
 		s.Space()
 		s.I++ // ':'
 		s.Space()
@@ -243,7 +243,7 @@ func (p *Policy) variables(data []byte) (map[string]any, error) {
 		case key == "predicateType":
 			vars["predicateType"] = ""
 			if value[0] == '"' {
-				vars["predicateType"] = jsonscan.Unquote(value)
+				vars["predicateType"] = unquote(value)
 			}
 		case key == "predicate" && p.readsPredicate:
 			v, err := decodeBounded(value, "the predicate")

@@ -286,6 +286,67 @@ func TestHostileRegistry(t *testing.T) {
 			t.Errorf("max RSS %d MiB, want at most %d MiB", m.maxRSS>>20, attestationRSS>>20)
 		}
 	})
+
+	t.Run("attestation policy at the size limit", func(t *testing.T) { verifyAttestationPolicy(t, bin, reg, k) })
+}
+
+// verifyAttestationPolicy runs inside TestHostileRegistry: a validly
+// signed statement at the size limit whose predicate is made of small
+// objects (the costliest JSON to decode: 15 times its size as Go maps),
+// checked with --policy. A condition on predicateType alone decodes
+// nothing of the predicate; one that reads the predicate decodes it within
+// policy.MaxDecodedBytes, or refuses it for its size: both under
+// attestationRSS.
+func verifyAttestationPolicy(t *testing.T, bin string, reg *registry, k string) {
+	const pt = "https://example.com/scan-huge"
+	img := reg.pushImage(t, "hostile/scanned:v1")
+	h, _ := v1.NewHash(img.DigestStr())
+	const item = `{"id":"CVE-2026-0001","severity":"LOW"},`
+	pad := atLimit(1024)
+	items := strings.Repeat(item, (len(pad)-512)/len(item))
+	stmt, err := statement.ForImage(h, pt, json.RawMessage(`{"vulns":[`+items+`{"id":"CVE-2026-0002","severity":"HIGH"}]}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv, err := signature.LoadSignerVerifier(loadKey(t, k+".key"), crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := sv.SignMessage(bytes.NewReader(dsse.PAE(statement.PayloadType, stmt)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := envelope.Marshal(statement.PayloadType, stmt, sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("statement %d bytes, envelope %d bytes", len(stmt), len(env))
+	pushEnvelope(t, reg, img, env, pt)
+	stmt, env, sig = nil, nil, nil
+	dir := t.TempDir()
+	policyFile := func(name, expr string) string {
+		f := dir + "/" + name + ".yaml"
+		if err := os.WriteFile(f, []byte("conditions:\n  - name: "+name+"\n    expression: '"+expr+"'\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	verify := func(policy string) measured {
+		return runMeasured(t, bin, "verify-attestation", "--key", k+".pub", "--type", pt, "--retries", "0", "--format", "legacy", "--policy", policy, img.String())
+	}
+	t.Run("policy on predicateType", func(t *testing.T) {
+		m := verify(policyFile("scan", `predicateType == "`+pt+`"`))
+		if m.code != 0 || !strings.Contains(m.stderr, "Verified 1 attestation(s)") {
+			t.Fatalf("exit %d, want 1 verified\nstderr: %s", m.code, m.stderr)
+		}
+		if m.maxRSS > attestationRSS {
+			t.Errorf("max RSS %d MiB, want at most %d MiB", m.maxRSS>>20, attestationRSS>>20)
+		}
+	})
+	t.Run("policy on the predicate", func(t *testing.T) {
+		m := verify(policyFile("nohigh", `!predicate.vulns.exists(v, v.severity == "HIGH")`))
+		m.failsBecause(t, attestationRSS, 10*time.Second, "statement too large for the policy", "the predicate would take more than 24 MiB of memory decoded")
+	})
 }
 
 // signedFor says whom a test attestation is about and who signs it; nil
