@@ -180,6 +180,22 @@ func (v *Verifier) verifyCertificate(b sgverify.SignedEntity, a keyless.Artifact
 	return r, err
 }
 
+// verifyCertificateDSSE is verifyCertificate for a DSSE envelope (an
+// attestation) of b: keyless.VerifyDSSE, which does not copy its payload.
+func (v *Verifier) verifyCertificateDSSE(b sgverify.SignedEntity, env keyless.DSSE, ann map[string]string) (*keyless.Result, error) {
+	o := *v.keyless
+	inter, last, err := legacyChain(ann)
+	if err != nil {
+		return nil, err
+	}
+	o.Intermediates = inter
+	r, err := keyless.VerifyDSSE(b, env, o)
+	if err != nil && last != nil && !trustedCARoot(o.Trusted, last) {
+		err = fmt.Errorf("%w (the chain annotation ends at %q, which is not a CA root of the trusted root: a chain annotation only offers intermediates, it is never trusted)", err, last.Subject.String())
+	}
+	return r, err
+}
+
 // trustedCARoot reports whether c is the root of a certificate authority
 // of tr.
 func trustedCARoot(tr root.TrustedMaterial, c *x509.Certificate) bool {

@@ -27,13 +27,17 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/imgsign/imgsign/internal/keylesstest"
 	"github.com/imgsign/imgsign/pkg/bundle"
 	"github.com/imgsign/imgsign/pkg/envelope"
 	"github.com/imgsign/imgsign/pkg/keys"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/statement"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	"github.com/sigstore/sigstore/pkg/signature"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // measured is a command's outcome with the resources its process used.
@@ -288,6 +292,93 @@ func TestHostileRegistry(t *testing.T) {
 	})
 
 	t.Run("attestation policy at the size limit", func(t *testing.T) { verifyAttestationPolicy(t, bin, reg, k) })
+	t.Run("keyless", func(t *testing.T) { verifyKeylessAttestation(t, bin, reg) })
+}
+
+// verifyKeylessAttestation runs inside TestHostileRegistry: a bundle at
+// the size limit, validly signed with a certificate of a private Sigstore
+// (keylesstest: its CA with an SCT, a Rekor v1 dsse entry with inclusion
+// proof, an RFC 3161 timestamp), given with --trusted-root. It verifies
+// under attestationRSS; a bundle whose log entry records another envelope
+// is refused for that reason, under the same bound.
+func verifyKeylessAttestation(t *testing.T, bin string, reg *registry) {
+	const pt = "https://example.com/keyless-huge"
+	const subject, issuer = "https://ci.example/build@refs/heads/main", "https://issuer.example"
+	s := keylesstest.New(t)
+	cert, key := s.Issue(t, keylesstest.Cert{Subject: subject, Issuer: issuer})
+	root := t.TempDir() + "/trusted_root.json"
+	if err := os.WriteFile(root, s.TrustedRootJSON(t, false), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := oci.NewClient(oci.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	statementFor := func(img name.Digest) []byte {
+		h, _ := v1.NewHash(img.DigestStr())
+		stmt, err := statement.ForImage(h, pt, json.RawMessage(`{}`), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Padded inside the predicate to fill a bundle at the limit.
+		pad := atLimit(1 << 20)
+		stmt = append(stmt[:len(stmt)-2], pad[:len(pad)-len(stmt)]...)
+		return append(stmt, "}}"...)
+	}
+	verify := func(img name.Digest) measured {
+		return runMeasured(t, bin, "verify-attestation", "--trusted-root", root, "--certificate-identity", subject, "--certificate-oidc-issuer", issuer,
+			"--type", pt, "--retries", "0", "--format", "bundle", img.String())
+	}
+	t.Run("keyless attestation at the size limit", func(t *testing.T) {
+		img := reg.pushImage(t, "hostile/keyless:v1")
+		b := s.DSSEBundle(t, cert, key, statementFor(img))
+		t.Logf("bundle %d bytes", len(b))
+		keylesstest.AttachBundle(t, c, img, b, pt)
+		m := verify(img)
+		if m.code != 0 || !strings.Contains(m.stderr, "Verified 1 attestation(s)") {
+			t.Fatalf("exit %d, want 1 verified\nstderr: %s", m.code, m.stderr)
+		}
+		if m.maxRSS > attestationRSS {
+			t.Errorf("max RSS %d MiB, want at most %d MiB", m.maxRSS>>20, attestationRSS>>20)
+		}
+	})
+	// The log entry must be this envelope's: the entry of another envelope
+	// (one byte of the statement changed, signed and logged) is refused.
+	// (An entry recording this signature over another payload's hash, the
+	// other binding VerifyDSSE checks, takes a log that records what does
+	// not verify: keylesstest's log refuses to.)
+	t.Run("keyless attestation whose log entry is another envelope's", func(t *testing.T) {
+		img := reg.pushImage(t, "hostile/keyless-other:v1")
+		stmt := statementFor(img)
+		b := s.DSSEBundle(t, cert, key, stmt)
+		other := bytes.Clone(stmt)
+		other[len(other)-3] = '\n' // one byte of the padding
+		b = withTlogEntry(t, b, func(*protobundle.Bundle) *protorekor.TransparencyLogEntry {
+			var ob protobundle.Bundle
+			if err := protojson.Unmarshal(s.DSSEBundle(t, cert, key, other), &ob); err != nil {
+				t.Fatal(err)
+			}
+			return ob.VerificationMaterial.TlogEntries[0]
+		})
+		keylesstest.AttachBundle(t, c, img, b, pt)
+		verify(img).failsBecause(t, attestationRSS, 10*time.Second, "failed to verify log inclusion: transparency log signature does not match")
+	})
+}
+
+// withTlogEntry returns bundle a with its log entry replaced by the one
+// entry returns (given a).
+func withTlogEntry(t *testing.T, a []byte, entry func(*protobundle.Bundle) *protorekor.TransparencyLogEntry) []byte {
+	t.Helper()
+	var pa protobundle.Bundle
+	if err := protojson.Unmarshal(a, &pa); err != nil {
+		t.Fatal(err)
+	}
+	pa.VerificationMaterial.TlogEntries = []*protorekor.TransparencyLogEntry{entry(&pa)}
+	out, err := protojson.Marshal(&pa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // verifyAttestationPolicy runs inside TestHostileRegistry: a validly
