@@ -1,11 +1,13 @@
 package verify_test
 
 import (
+	"bytes"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -505,6 +507,100 @@ func TestKeylessSCT(t *testing.T) {
 				return
 			}
 			mustFail(t, err, verify.ErrNotVerified, c.want, res)
+		})
+	}
+}
+
+// A keyless attestation (verified without copying its payload) is bound
+// to its envelope: a log entry of another envelope, a payload changed
+// after signing, a second signature, and a timestamp over another
+// signature with no log entry to date it, are each refused for that
+// reason.
+func TestKeylessAttestationBinding(t *testing.T) {
+	const pt = "https://slsa.dev/provenance/v1"
+	const subject, issuer = "ci@example.com", "https://issuer.example"
+	s := keylesstest.New(t)
+	cert, key := s.Issue(t, keylesstest.Cert{Subject: subject, Issuer: issuer})
+	f := newFixture(t, nil)
+	o := keyless.Options{Trusted: s, Identities: []keyless.Identity{{Subject: subject, Issuer: issuer}}}
+	v, err := verify.NewVerifier(f.client, nil, verify.WithKeyless(o))
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit := func(data []byte, change func(*protobundle.Bundle)) []byte {
+		var pb protobundle.Bundle
+		if err := protojson.Unmarshal(data, &pb); err != nil {
+			t.Fatal(err)
+		}
+		change(&pb)
+		out, err := protojson.Marshal(&pb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for i, c := range []struct {
+		name   string
+		change func(pb *protobundle.Bundle, other *protobundle.Bundle)
+		want   string
+		// noTlog verifies without log entries (--insecure-ignore-tlog):
+		// the timestamp alone dates the signature.
+		noTlog bool
+	}{
+		{"valid", func(*protobundle.Bundle, *protobundle.Bundle) {}, "", false},
+		{"log entry of another envelope", func(pb, other *protobundle.Bundle) {
+			pb.VerificationMaterial.TlogEntries = other.VerificationMaterial.TlogEntries
+		}, "failed to verify log inclusion: transparency log signature does not match", false},
+		{"payload changed", func(pb, _ *protobundle.Bundle) {
+			pb.GetDsseEnvelope().Payload = bytes.Replace(pb.GetDsseEnvelope().Payload, []byte(`"x"`), []byte(`"y"`), 1)
+		}, "the signature does not verify with the certificate's key", false},
+		{"two signatures", func(pb, other *protobundle.Bundle) {
+			e := pb.GetDsseEnvelope()
+			e.Signatures = append(e.Signatures, other.GetDsseEnvelope().Signatures...)
+		}, "the envelope has 2 signatures", false},
+		{"no log entry", func(pb, _ *protobundle.Bundle) {
+			pb.VerificationMaterial.TlogEntries = nil
+		}, "not enough verified log entries", false},
+		{"timestamp alone", func(pb, _ *protobundle.Bundle) {
+			pb.VerificationMaterial.TlogEntries = nil
+		}, "", true},
+		{"timestamp of another signature alone", func(pb, other *protobundle.Bundle) {
+			pb.VerificationMaterial.TlogEntries = nil
+			pb.VerificationMaterial.TimestampVerificationData = other.VerificationMaterial.TimestampVerificationData
+		}, "threshold not met for verified signed & log entry integrated timestamps", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := f.reg.PushImage(t, f.reg.Ref(fmt.Sprintf("bind:%d", i)))
+			h, _ := v1.NewHash(d.DigestStr())
+			stmt, err := statement.ForImage(h, pt, json.RawMessage(`{"x":"x"}`), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			otherStmt, _ := statement.ForImage(h, pt, json.RawMessage(`{"x":"other"}`), nil)
+			var other protobundle.Bundle
+			if err := protojson.Unmarshal(s.DSSEBundle(t, cert, key, otherStmt), &other); err != nil {
+				t.Fatal(err)
+			}
+			data := edit(s.DSSEBundle(t, cert, key, stmt), func(pb *protobundle.Bundle) { c.change(pb, &other) })
+			keylesstest.AttachBundle(t, f.client, d, data, pt)
+			v := v
+			if c.noTlog {
+				o := o
+				o.IgnoreTlog = true
+				if v, err = verify.NewVerifier(f.client, nil, verify.WithKeyless(o)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res, err := v.VerifyAttestations(f.ctx, d, verify.AttestationOptions{PredicateType: pt, Format: verify.FormatBundle})
+			if c.want == "" {
+				if err != nil || res.Attestations[0].Identity == nil || res.Attestations[0].Identity.Subject != subject {
+					t.Fatalf("want verified with a certificate: %v %+v", err, res)
+				}
+				return
+			}
+			if err == nil || len(res.Rejected) != 1 || !strings.Contains(res.Rejected[0].Reason, c.want) {
+				t.Fatalf("err = %v, rejected %+v; want a rejection for %q", err, res.Rejected, c.want)
+			}
 		})
 	}
 }
