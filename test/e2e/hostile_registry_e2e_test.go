@@ -438,6 +438,32 @@ func verifyAttestationPolicy(t *testing.T, bin string, reg *registry, k string) 
 		m := verify(policyFile("nohigh", `!predicate.vulns.exists(v, v.severity == "HIGH")`))
 		m.failsBecause(t, attestationRSS, 10*time.Second, "statement too large for the policy", "the predicate would take more than 24 MiB of memory decoded")
 	})
+	// A trust policy's attestation requirement evaluates its conditions
+	// the same way (verify --policy, as gate and the admission webhook).
+	t.Run("trust policy attestation conditions", func(t *testing.T) {
+		run(t, []string{"IMGSIGN_PASSWORD=pw"}, bin, "sign", "--key", k+".key", img.String()).must(t, 0, "")
+		trust := dir + "/trust.yaml"
+		scope := img.Context().String()
+		for _, c := range []struct{ expr, want string }{
+			{`predicateType == "` + pt + `"`, ""},
+			{`!predicate.vulns.exists(v, v.severity == "HIGH")`, "the predicate would take more than 24 MiB of memory decoded"},
+		} {
+			if err := os.WriteFile(trust, []byte("version: 1\nscopes:\n  - scope: "+scope+"\n    keys: [{file: "+k+".pub}]\n    attestations:\n      - type: "+pt+"\n        conditions:\n          - name: c\n            expression: '"+c.expr+"'\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			m := runMeasured(t, bin, "verify", "--policy", trust, "--retries", "0", img.String())
+			if c.want == "" {
+				if m.code != 0 || !strings.Contains(m.stdout+m.stderr, "All 1 image(s) meet the policy") {
+					t.Fatalf("exit %d, want the policy met\nstdout: %s\nstderr: %s", m.code, m.stdout, m.stderr)
+				}
+				if m.maxRSS > attestationRSS {
+					t.Errorf("max RSS %d MiB, want at most %d MiB", m.maxRSS>>20, attestationRSS>>20)
+				}
+				continue
+			}
+			m.failsBecause(t, attestationRSS, 10*time.Second, c.want)
+		}
+	})
 }
 
 // signedFor says whom a test attestation is about and who signs it; nil
