@@ -546,28 +546,52 @@ func TestKeylessAttestationBinding(t *testing.T) {
 		// noTlog verifies without log entries (--insecure-ignore-tlog):
 		// the timestamp alone dates the signature.
 		noTlog bool
+		// identity, when set, is the identity required instead.
+		identity *keyless.Identity
 	}{
-		{"valid", func(*protobundle.Bundle, *protobundle.Bundle) {}, "", false},
+		{"valid", func(*protobundle.Bundle, *protobundle.Bundle) {}, "", false, nil},
 		{"log entry of another envelope", func(pb, other *protobundle.Bundle) {
 			pb.VerificationMaterial.TlogEntries = other.VerificationMaterial.TlogEntries
-		}, "failed to verify log inclusion: transparency log signature does not match", false},
+		}, "failed to verify log inclusion: transparency log signature does not match", false, nil},
 		{"payload changed", func(pb, _ *protobundle.Bundle) {
 			pb.GetDsseEnvelope().Payload = bytes.Replace(pb.GetDsseEnvelope().Payload, []byte(`"x"`), []byte(`"y"`), 1)
-		}, "the signature does not verify with the certificate's key", false},
+		}, "the signature does not verify with the certificate's key", false, nil},
 		{"two signatures", func(pb, other *protobundle.Bundle) {
 			e := pb.GetDsseEnvelope()
 			e.Signatures = append(e.Signatures, other.GetDsseEnvelope().Signatures...)
-		}, "the envelope has 2 signatures", false},
+		}, "the envelope has 2 signatures", false, nil},
 		{"no log entry", func(pb, _ *protobundle.Bundle) {
 			pb.VerificationMaterial.TlogEntries = nil
-		}, "not enough verified log entries", false},
+		}, "not enough verified log entries", false, nil},
 		{"timestamp alone", func(pb, _ *protobundle.Bundle) {
 			pb.VerificationMaterial.TlogEntries = nil
-		}, "", true},
+		}, "", true, nil},
 		{"timestamp of another signature alone", func(pb, other *protobundle.Bundle) {
 			pb.VerificationMaterial.TlogEntries = nil
 			pb.VerificationMaterial.TimestampVerificationData = other.VerificationMaterial.TimestampVerificationData
-		}, "threshold not met for verified signed & log entry integrated timestamps", true},
+		}, "threshold not met for verified signed & log entry integrated timestamps", true, nil},
+		{"another identity", func(*protobundle.Bundle, *protobundle.Bundle) {}, "failed to verify certificate identity", false, &keyless.Identity{Subject: "mallory@example.com", Issuer: issuer}},
+		{"certificate of a CA not trusted", func(pb, _ *protobundle.Bundle) {
+			// Another Sigstore's certificate, with this Sigstore's log
+			// entry and timestamp for it.
+			s2 := keylesstest.New(t)
+			c2, k2 := s2.Issue(t, keylesstest.Cert{Subject: subject, Issuer: issuer})
+			var o2 protobundle.Bundle
+			if err := protojson.Unmarshal(s.DSSEBundle(t, c2, k2, pb.GetDsseEnvelope().GetPayload()), &o2); err != nil {
+				t.Fatal(err)
+			}
+			pb.VerificationMaterial = o2.VerificationMaterial
+			pb.Content = o2.Content
+		}, "failed to verify leaf certificate", false, nil},
+		{"certificate without SCT", func(pb, _ *protobundle.Bundle) {
+			c2, k2 := s.Issue(t, keylesstest.Cert{Subject: subject, Issuer: issuer, NoSCT: true})
+			var o2 protobundle.Bundle
+			if err := protojson.Unmarshal(s.DSSEBundle(t, c2, k2, pb.GetDsseEnvelope().GetPayload()), &o2); err != nil {
+				t.Fatal(err)
+			}
+			pb.VerificationMaterial = o2.VerificationMaterial
+			pb.Content = o2.Content
+		}, "failed to verify signed certificate timestamp", false, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			d := f.reg.PushImage(t, f.reg.Ref(fmt.Sprintf("bind:%d", i)))
@@ -584,9 +608,12 @@ func TestKeylessAttestationBinding(t *testing.T) {
 			data := edit(s.DSSEBundle(t, cert, key, stmt), func(pb *protobundle.Bundle) { c.change(pb, &other) })
 			keylesstest.AttachBundle(t, f.client, d, data, pt)
 			v := v
-			if c.noTlog {
+			if c.noTlog || c.identity != nil {
 				o := o
-				o.IgnoreTlog = true
+				o.IgnoreTlog = c.noTlog
+				if c.identity != nil {
+					o.Identities = []keyless.Identity{*c.identity}
+				}
 				if v, err = verify.NewVerifier(f.client, nil, verify.WithKeyless(o)); err != nil {
 					t.Fatal(err)
 				}
