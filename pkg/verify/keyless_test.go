@@ -2,6 +2,7 @@ package verify_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -553,6 +554,33 @@ func TestKeylessAttestationBinding(t *testing.T) {
 		{"log entry of another envelope", func(pb, other *protobundle.Bundle) {
 			pb.VerificationMaterial.TlogEntries = other.VerificationMaterial.TlogEntries
 		}, "failed to verify log inclusion: transparency log signature does not match", false, nil},
+		{"log entry of this signature over another payload", func(pb, _ *protobundle.Bundle) {
+			// What a lying log could record: this envelope's signature and
+			// certificate with another payload's hash, under a valid SET.
+			tle := pb.VerificationMaterial.TlogEntries[0]
+			var body map[string]any
+			if err := json.Unmarshal(tle.CanonicalizedBody, &body); err != nil {
+				t.Fatal(err)
+			}
+			other := sha256.Sum256([]byte("another payload"))
+			body["spec"].(map[string]any)["payloadHash"] = map[string]any{"algorithm": "sha256", "value": hex.EncodeToString(other[:])}
+			raw, _ := json.Marshal(body)
+			set, err := s.RekorSignPayload(sgtlog.RekorPayload{Body: base64.StdEncoding.EncodeToString(raw), IntegratedTime: tle.IntegratedTime, LogIndex: tle.LogIndex, LogID: hex.EncodeToString(tle.LogId.KeyId)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			proof, err := s.GetInclusionProof(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			entry, err := sgtlog.NewEntry(raw, tle.IntegratedTime, tle.LogIndex, tle.LogId.KeyId, set, proof) //nolint:staticcheck // the constructor the test Sigstore uses
+			if err != nil {
+				t.Fatal(err)
+			}
+			lied := proto.Clone(entry.TransparencyLogEntry()).(*protorekor.TransparencyLogEntry)
+			lied.KindVersion = tle.KindVersion
+			pb.VerificationMaterial.TlogEntries[0] = lied
+		}, "failed to verify log inclusion: transparency log dsse/intoto entry payload hash " + hex.EncodeToString(func() []byte { d := sha256.Sum256([]byte("another payload")); return d[:] }()) + " does not match envelope payload hash", false, nil},
 		{"payload changed", func(pb, _ *protobundle.Bundle) {
 			pb.GetDsseEnvelope().Payload = bytes.Replace(pb.GetDsseEnvelope().Payload, []byte(`"x"`), []byte(`"y"`), 1)
 		}, "the signature does not verify with the certificate's key", false, nil},
