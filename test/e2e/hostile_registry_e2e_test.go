@@ -344,9 +344,8 @@ func verifyKeylessAttestation(t *testing.T, bin string, reg *registry) {
 	})
 	// The log entry must be this envelope's: the entry of another envelope
 	// (one byte of the statement changed, signed and logged) is refused.
-	// (An entry recording this signature over another payload's hash, the
-	// other binding VerifyDSSE checks, takes a log that records what does
-	// not verify: keylesstest's log refuses to.)
+	// (An entry recording this signature over another payload's hash takes
+	// a lying log: pkg/verify's TestKeylessAttestationBinding makes one.)
 	t.Run("keyless attestation whose log entry is another envelope's", func(t *testing.T) {
 		img := reg.pushImage(t, "hostile/keyless-other:v1")
 		stmt := statementFor(img)
