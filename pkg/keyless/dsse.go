@@ -98,13 +98,20 @@ func VerifyDSSE(e sgverify.SignedEntity, env DSSE, o Options) (*Result, error) {
 	if err := verifyEnvelopeSignature(cert.PublicKey, env, version); err != nil {
 		return nil, fmt.Errorf("%w: the signature does not verify with the certificate's key over this artifact: %v", ErrNotVerified, err)
 	}
-	paeDigest, err := digestPAE(cert.PublicKey, env)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotVerified, err)
-	}
 	entries, err := e.TlogEntries()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidBundle, err)
+	}
+	// The PAE's digest, which only a Rekor v2 entry records, is taken
+	// only for one (a second pass over the payload).
+	var paeDigest hashedPAE
+	for _, entry := range entries {
+		if entry.IsRekorV2() {
+			if paeDigest, err = digestPAE(cert.PublicKey, env); err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrNotVerified, err)
+			}
+			break
+		}
 	}
 	ts, err := e.Timestamps()
 	if err != nil {
