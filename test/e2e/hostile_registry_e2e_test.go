@@ -150,9 +150,13 @@ func (m measured) failsBecause(t *testing.T, maxRSS int64, maxCPU time.Duration,
 // attestation at the 32 MiB limit, envelope or bundle, or attestations at
 // the 64 MiB total allowed for one image. The document read is the only
 // copy held: its payload is decoded in place, and statements are printed
-// streaming. Measured: 73-74 MiB for one refused at the limit, 106 MiB for
-// two valid ones at the total (the process alone peaks at 38-41 MiB, of
-// which 33 MiB are the binary's pages, 7 MiB anonymous).
+// streaming. Measured: 73-75 MiB for one refused at the limit, 106 MiB for
+// two valid ones at the total, 72-75 MiB for a keyless one, valid or
+// refused (228 and 181 MiB when sigstore-go checked its envelope), and
+// 108-112 MiB for a 24 MiB statement of small objects with a policy (355
+// and 408 MiB when the whole statement was decoded); the process alone
+// peaks at 38-41 MiB, of which 33 MiB are the binary's pages, 7 MiB
+// anonymous.
 const attestationRSS = 128 << 20
 
 // atLimit returns a base64 payload of n bytes of JSON text, encoded to
