@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -33,9 +35,11 @@ import (
 	"github.com/imgsign/imgsign/pkg/keys"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/statement"
+	"github.com/imgsign/imgsign/pkg/tlog"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
+	sgtlog "github.com/sigstore/sigstore-go/pkg/tlog"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -346,6 +350,44 @@ func verifyKeylessAttestation(t *testing.T, bin string, reg *registry) {
 			t.Errorf("max RSS %d MiB, want at most %d MiB", m.maxRSS>>20, attestationRSS>>20)
 		}
 	})
+	// The same as cosign v2's legacy layout: a DSSE envelope in the .att
+	// image, its certificate and log entry (a SET) in annotations.
+	t.Run("legacy keyless attestation at the size limit", func(t *testing.T) {
+		img := reg.pushImage(t, "hostile/keyless-legacy:v1")
+		stmt := statementFor(img)
+		var pb protobundle.Bundle
+		if err := protojson.Unmarshal(s.DSSEBundle(t, cert, key, stmt), &pb); err != nil {
+			t.Fatal(err)
+		}
+		// The bundle's entry has an inclusion proof; the annotation takes
+		// its SET, which the test log signs.
+		tle := pb.VerificationMaterial.TlogEntries[0]
+		promise, err := s.RekorSignPayload(sgtlog.RekorPayload{Body: base64.StdEncoding.EncodeToString(tle.CanonicalizedBody), IntegratedTime: tle.IntegratedTime, LogIndex: tle.LogIndex, LogID: hex.EncodeToString(tle.LogId.KeyId)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tle.InclusionPromise = &protorekor.InclusionPromise{SignedEntryTimestamp: promise}
+		set, err := tlog.CosignBundle(tle)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := envelope.Marshal(statement.PayloadType, stmt, pb.GetDsseEnvelope().GetSignatures()[0].GetSig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The padding makes the envelope (not a bundle) 32 MiB less 1 MiB.
+		t.Logf("envelope %d bytes", len(env))
+		certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
+		pushEnvelopeAnnotated(t, reg, img, env, map[string]string{"predicateType": pt, oci.CertificateAnnotation: string(certPEM), oci.ChainAnnotation: "", tlog.CosignBundleAnnotation: string(set)})
+		m := runMeasured(t, bin, "verify-attestation", "--trusted-root", root, "--certificate-identity", subject, "--certificate-oidc-issuer", issuer,
+			"--type", pt, "--retries", "0", "--format", "legacy", img.String())
+		if m.code != 0 || !strings.Contains(m.stderr, "Verified 1 attestation(s)") {
+			t.Fatalf("exit %d, want 1 verified\nstderr: %s", m.code, m.stderr)
+		}
+		if m.maxRSS > attestationRSS {
+			t.Errorf("max RSS %d MiB, want at most %d MiB", m.maxRSS>>20, attestationRSS>>20)
+		}
+	})
 	// The log entry must be this envelope's: the entry of another envelope
 	// (one byte of the statement changed, signed and logged) is refused.
 	// (An entry recording this signature over another payload's hash takes
@@ -526,8 +568,15 @@ func hugeBundle(t *testing.T, s *signedFor) []byte {
 // pushEnvelope stores env as the legacy attestation (.att) of img.
 func pushEnvelope(t *testing.T, reg *registry, img name.Digest, env []byte, predicateType string) {
 	t.Helper()
+	pushEnvelopeAnnotated(t, reg, img, env, map[string]string{"predicateType": predicateType})
+}
+
+// pushEnvelopeAnnotated stores env as the legacy attestation (.att) of
+// img, its layer annotated with ann.
+func pushEnvelopeAnnotated(t *testing.T, reg *registry, img name.Digest, env []byte, ann map[string]string) {
+	t.Helper()
 	layer := static.NewLayer(env, "application/vnd.dsse.envelope.v1+json")
-	att, err := mutate.Append(empty.Image, mutate.Addendum{Layer: layer, Annotations: map[string]string{"predicateType": predicateType}})
+	att, err := mutate.Append(empty.Image, mutate.Addendum{Layer: layer, Annotations: ann})
 	if err != nil {
 		t.Fatal(err)
 	}
