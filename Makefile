@@ -48,6 +48,7 @@ fuzz: ## run the fuzzers (key parser, log entries, Dockerfile images, tar archiv
 	go test -run '^$$' -fuzz FuzzReview -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/admission
 	go test -run '^$$' -fuzz FuzzIndexLayer -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/diff
 	go test -run '^$$' -fuzz FuzzGet -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/idtoken
+	go test -run '^$$' -fuzz FuzzDecodeBounded -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/policy
 
 demo: ## build imgsign and run the quick start end to end on a local registry
 	bash scripts/demo.sh

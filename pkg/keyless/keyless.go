@@ -300,16 +300,9 @@ func Verify(e sgverify.SignedEntity, artifact Artifact, o Options) (*Result, err
 	if o.Certificate != nil && !o.Certificate.Equal(cert) {
 		return nil, fmt.Errorf("%w: the signing certificate is not the one given with --certificate", ErrNotVerified)
 	}
-	var ids sgverify.CertificateIdentities
-	for _, id := range o.Identities {
-		if err := id.Validate(); err != nil {
-			return nil, err
-		}
-		m, err := id.matcher(true)
-		if err != nil {
-			return nil, err
-		}
-		ids = append(ids, m)
+	ids, err := matchers(o.Identities)
+	if err != nil {
+		return nil, err
 	}
 	sc, err := e.SignatureContent()
 	if err != nil {
@@ -362,15 +355,38 @@ func Verify(e sgverify.SignedEntity, artifact Artifact, o Options) (*Result, err
 	if len(out.SignedAt) == 0 { // sigstore-go requires one; never trust none
 		return nil, fmt.Errorf("%w: no verified signing time", ErrNotVerified)
 	}
+	return inWindow(out, o.Identities, ids)
+}
+
+// matchers validates identities and returns them as sigstore-go
+// identities, anchored.
+func matchers(identities []Identity) (sgverify.CertificateIdentities, error) {
+	var ids sgverify.CertificateIdentities
+	for _, id := range identities {
+		if err := id.Validate(); err != nil {
+			return nil, err
+		}
+		m, err := id.matcher(true)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, m)
+	}
+	return ids, nil
+}
+
+// inWindow returns out when one of the identities it matches (ids, their
+// matchers) has its verified times within its validity window.
+func inWindow(out *Result, identities []Identity, ids sgverify.CertificateIdentities) (*Result, error) {
 	// The identity must match with its validity window: any one listed.
 	// sigstore-go has checked that one matches: without windows, that is
 	// all.
-	if !hasWindow(o.Identities) {
+	if !hasWindow(identities) {
 		return out, nil
 	}
 	summary := certificate.Summary{SubjectAlternativeName: out.Subject, Extensions: out.Extensions}
 	var outside []string
-	for i, id := range o.Identities {
+	for i, id := range identities {
 		if ids[i].Verify(summary) != nil { // id.Matches, already built
 			continue
 		}

@@ -13,6 +13,13 @@
 // must evaluate to true. Expressions are compiled once, type-checked, and
 // evaluated under a cost limit, so a hostile predicate cannot make a
 // condition run for ever.
+//
+// Memory is bounded too: a statement may be as large as an attestation
+// (32 MiB). Only what a condition reads is decoded: the predicate when an
+// expression names predicate, the whole statement when one names
+// statement, neither when conditions read only predicateType. What is
+// decoded is decoded once, for all conditions, and refused with
+// ErrTooLarge when its decoded form would take more than MaxDecodedBytes.
 package policy
 
 import (
@@ -22,8 +29,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/google/cel-go/cel"
+	celast "github.com/google/cel-go/common/ast"
+	"github.com/imgsign/imgsign/internal/jsonscan"
 	"gopkg.in/yaml.v3"
 )
 
@@ -35,6 +45,11 @@ const (
 	MaxConditions = 256
 	// costLimit bounds the work of evaluating one condition.
 	costLimit = 1_000_000 // the per-expression limit Kubernetes uses
+	// MaxDecodedBytes bounds the memory a statement's decoded form (the
+	// predicate, or the whole statement, as conditions read them) may
+	// take, as estimated while decoding: JSON of large strings decodes to
+	// about its size, JSON of small numbers and objects to 10-40 times it.
+	MaxDecodedBytes = 24 << 20
 )
 
 // ErrInvalid is wrapped by errors in a policy file.
@@ -42,6 +57,10 @@ var ErrInvalid = errors.New("invalid policy")
 
 // ErrFailed is wrapped when a condition does not hold.
 var ErrFailed = errors.New("policy condition failed")
+
+// ErrTooLarge is wrapped (with ErrFailed) when what the conditions read of
+// a statement would take more than MaxDecodedBytes decoded.
+var ErrTooLarge = errors.New("statement too large for the policy's conditions")
 
 // Condition is one named expression.
 type Condition struct {
@@ -53,6 +72,9 @@ type Condition struct {
 type Policy struct {
 	conditions []Condition
 	programs   []cel.Program
+	// readsPredicate and readsStatement say whether any condition names
+	// the variable predicate or statement: only then is it decoded.
+	readsPredicate, readsStatement bool
 }
 
 type file struct {
@@ -119,8 +141,36 @@ func Parse(data []byte) (*Policy, error) {
 		}
 		p.conditions = append(p.conditions, c)
 		p.programs = append(p.programs, prg)
+		refs := references(ast.NativeRep())
+		p.readsPredicate = p.readsPredicate || refs["predicate"]
+		p.readsStatement = p.readsStatement || refs["statement"]
 	}
 	return p, nil
+}
+
+// references returns the names of the identifiers an expression uses
+// (a qualified name counts as its first part). A comprehension variable
+// that shadows a variable counts as a use of it: the answer may be too
+// many, never too few.
+func references(a *celast.AST) map[string]bool {
+	names := map[string]bool{}
+	add := func(n string) {
+		if i := strings.IndexByte(n, '.'); i >= 0 {
+			n = n[:i]
+		}
+		names[n] = true
+	}
+	celast.PreOrderVisit(a.Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		if e.Kind() == celast.IdentKind {
+			add(e.AsIdent())
+		}
+	}))
+	for _, r := range a.ReferenceMap() {
+		if r.Name != "" {
+			add(r.Name)
+		}
+	}
+	return names
 }
 
 // Conditions returns the policy's conditions, in order.
@@ -128,14 +178,14 @@ func (p *Policy) Conditions() []Condition { return p.conditions }
 
 // Evaluate checks every condition against a verified statement (its JSON).
 // The first condition that does not evaluate to true is named in an error
-// wrapping ErrFailed.
+// wrapping ErrFailed. Only what the conditions read is decoded (see the
+// package doc); a statement whose decoded form would exceed
+// MaxDecodedBytes is refused with an error wrapping ErrTooLarge.
 func (p *Policy) Evaluate(statementJSON []byte) error {
-	var st map[string]any
-	if err := json.Unmarshal(statementJSON, &st); err != nil {
-		return fmt.Errorf("%w: statement is not JSON: %v", ErrFailed, err)
+	vars, err := p.variables(statementJSON)
+	if err != nil {
+		return err
 	}
-	pt, _ := st["predicateType"].(string)
-	vars := map[string]any{"predicate": st["predicate"], "predicateType": pt, "statement": st}
 	for i, prg := range p.programs {
 		out, _, err := prg.Eval(vars)
 		if err != nil {
@@ -146,4 +196,61 @@ func (p *Policy) Evaluate(statementJSON []byte) error {
 		}
 	}
 	return nil
+}
+
+// variables returns the CEL variables of a statement: predicateType
+// always, predicate and statement decoded only when a condition reads
+// them (a variable not read is null).
+func (p *Policy) variables(data []byte) (map[string]any, error) {
+	if !json.Valid(data) {
+		return nil, fmt.Errorf("%w: statement is not JSON", ErrFailed)
+	}
+	s := &jsonscan.Scanner{Data: data}
+	s.Space()
+	if data[s.I] != '{' {
+		return nil, fmt.Errorf("%w: statement is not a JSON object", ErrFailed)
+	}
+	vars := map[string]any{"predicate": nil, "predicateType": "", "statement": nil}
+	if p.readsStatement {
+		st, err := decodeBounded(data, "the statement")
+		if err != nil {
+			return nil, err
+		}
+		m := st.(map[string]any)
+		vars["statement"], vars["predicate"] = m, m["predicate"]
+		vars["predicateType"], _ = m["predicateType"].(string)
+		return vars, nil
+	}
+	// The members predicateType and predicate, found in place; a statement
+	// has no duplicate keys (pkg/statement refuses them), and of
+	// duplicates the last counts, as for encoding/json.
+	for s.I++; ; {
+		s.Space()
+		if data[s.I] == '}' {
+			return vars, nil
+		}
+		if data[s.I] == ',' {
+			s.I++
+			s.Space()
+		}
+		key := unquote(s.Str())
+		s.Space()
+		s.I++ // ':'
+		s.Space()
+		start := s.I
+		s.Skip()
+		switch value := data[start:s.I]; {
+		case key == "predicateType":
+			vars["predicateType"] = ""
+			if value[0] == '"' {
+				vars["predicateType"] = unquote(value)
+			}
+		case key == "predicate" && p.readsPredicate:
+			v, err := decodeBounded(value, "the predicate")
+			if err != nil {
+				return nil, err
+			}
+			vars["predicate"] = v
+		}
+	}
 }

@@ -89,3 +89,76 @@ func TestLoad(t *testing.T) {
 		t.Fatalf("big policy: %v", err)
 	}
 }
+
+// largeStatement is a statement whose predicate is n bytes of small
+// objects, the costliest JSON to decode per byte.
+func largeStatement(n int) []byte {
+	const item = `{"id":"CVE-1","severity":"LOW"},`
+	items := strings.Repeat(item, n/len(item))
+	return []byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"sha256":"aa"}}],"predicateType":"https://example.com/scan","predicate":{"vulns":[` + items + `{"id":"CVE-2","severity":"HIGH"}]}}`)
+}
+
+// Only what a condition names is decoded: conditions on predicateType
+// alone hold on a statement whose predicate is too large to decode, and
+// one that reads the predicate (or the statement) is refused for its size.
+func TestEvaluateDecodesWhatIsRead(t *testing.T) {
+	big := largeStatement(32 << 20)
+	for _, c := range []struct {
+		expr    string
+		tooBig  bool
+		readsP  bool
+		readsSt bool
+	}{
+		{`predicateType == "https://example.com/scan"`, false, false, false},
+		{`predicate.vulns.size() > 0`, true, true, false},
+		{`has(predicate.vulns)`, true, true, false},
+		{`statement.predicateType == "https://example.com/scan"`, true, false, true},
+		{`[1].exists(predicate, predicate == 1)`, true, true, false}, // a shadowing name counts as a read
+	} {
+		p, err := Parse([]byte("conditions:\n  - name: c\n    expression: '" + c.expr + "'\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.readsPredicate != c.readsP || p.readsStatement != c.readsSt {
+			t.Errorf("%s: reads predicate %v, statement %v; want %v, %v", c.expr, p.readsPredicate, p.readsStatement, c.readsP, c.readsSt)
+		}
+		err = p.Evaluate(big)
+		if c.tooBig {
+			if !errors.Is(err, ErrTooLarge) || !errors.Is(err, ErrFailed) {
+				t.Errorf("%s: err = %v, want ErrTooLarge", c.expr, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", c.expr, err)
+		}
+	}
+	// Within the limit, the predicate is decoded once for all conditions
+	// and read as before.
+	p, err := Parse([]byte("conditions:\n  - name: high\n    expression: 'predicate.vulns.exists(v, v.severity == \"HIGH\")'\n  - name: whole\n    expression: 'statement.predicate.vulns.size() > 1'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Evaluate(largeStatement(64 << 10)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func BenchmarkEvaluateLarge(b *testing.B) {
+	big := largeStatement(31 << 20)
+	for name, expr := range map[string]string{
+		"predicateType": `predicateType == "https://example.com/scan"`,
+		"predicate":     `predicate.vulns.size() > 0`,
+	} {
+		p, err := Parse([]byte("conditions:\n  - name: c\n    expression: '" + expr + "'\n"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				p.Evaluate(big)
+			}
+		})
+	}
+}

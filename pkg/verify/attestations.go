@@ -17,7 +17,6 @@ import (
 	"github.com/imgsign/imgsign/pkg/statement"
 	"github.com/imgsign/imgsign/pkg/tlog"
 	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
-	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 )
 
 // legacyPredicateAnnotation names the predicate type of a legacy .att layer.
@@ -403,21 +402,10 @@ func (v *Verifier) bundleAttestations(ctx context.Context, d name.Digest, o Atte
 	return n, nil
 }
 
-// sharedContent is a bundle whose signature content is built once:
-// sigstore-go asks for it several times per verification, and a bundle
-// builds it anew each time, base64-encoding the DSSE payload (a copy the
-// size of the attestation each time).
-type sharedContent struct {
-	*sgbundle.Bundle
-	sc sgverify.SignatureContent
-}
-
-func (s sharedContent) SignatureContent() (sgverify.SignatureContent, error) { return s.sc, nil }
-
 // checkKeylessAttestation verifies an attestation signed with a
 // certificate: the bundle (built by load; ann, a legacy layer's annotations,
-// may offer intermediates; ts is its verified timestamp) with pkg/keyless,
-// then its statement as for keys.
+// may offer intermediates; ts is its verified timestamp) with
+// keyless.VerifyDSSE, then its statement as for keys.
 func (v *Verifier) checkKeylessAttestation(load func() (*sgbundle.Bundle, error), ann map[string]string, ts *attestationTimestamp, img name.Digest, want, claimed string) (*VerifiedAttestation, string) {
 	if v.keyless == nil {
 		return nil, noKeylessReason
@@ -433,11 +421,14 @@ func (v *Verifier) checkKeylessAttestation(load func() (*sgbundle.Bundle, error)
 	if env.GetPayloadType() != statement.PayloadType {
 		return nil, fmt.Sprintf("DSSE payload type %q is not in-toto", env.GetPayloadType())
 	}
-	sc, err := b.SignatureContent()
-	if err != nil {
-		return nil, err.Error()
+	// sigstore-go would hold about four copies of the payload (up to an
+	// attestation's size) to check the envelope: keyless.VerifyDSSE checks
+	// it in place, and the rest with sigstore-go.
+	if n := len(env.GetSignatures()); n != 1 {
+		return nil, fmt.Sprintf("the envelope has %d signatures: a certificate signature needs exactly one", n)
 	}
-	kr, err := v.verifyCertificate(sharedContent{b, sc}, keyless.Artifact{}, ann, ts)
+	dsse := keyless.DSSE{PayloadType: env.GetPayloadType(), Payload: env.GetPayload(), Signature: env.GetSignatures()[0].GetSig()}
+	kr, err := v.verifyCertificateDSSE(b, dsse, ann, ts)
 	if err != nil {
 		return nil, err.Error()
 	}

@@ -251,7 +251,7 @@ func (v *Verifier) verifyLegacyKeyless(ann map[string]string, sig, payload []byt
 		return nil, err
 	}
 	d := sha256.Sum256(payload)
-	return v.verifyCertificate(b, keyless.Artifact{Algorithm: "sha256", Digest: d[:]}, ann, nil)
+	return v.verifyCertificate(b, keyless.Artifact{Algorithm: "sha256", Digest: d[:]}, ann)
 }
 
 // maxChainCertificates bounds the certificates of a chain annotation.
@@ -276,25 +276,53 @@ func legacyChain(ann map[string]string) (inter []*x509.Certificate, last *x509.C
 	return certs[:len(certs)-1], certs[len(certs)-1], nil
 }
 
-// verifyCertificate verifies a bundle made with a certificate; ann, the
-// annotations of a legacy layer (nil for a bundle), may offer
-// intermediates in cosign's chain annotation; ts, a legacy attestation's
-// verified timestamp (or nil), is the only one its bundle's token gives.
-func (v *Verifier) verifyCertificate(b sgverify.SignedEntity, a keyless.Artifact, ann map[string]string, ts *attestationTimestamp) (*keyless.Result, error) {
+// verifyCertificate verifies b, signed with a certificate, with
+// pkg/keyless (see certificateOptions for ann).
+func (v *Verifier) verifyCertificate(b sgverify.SignedEntity, a keyless.Artifact, ann map[string]string) (*keyless.Result, error) {
+	o, last, err := v.certificateOptions(ann, nil)
+	if err != nil {
+		return nil, err
+	}
+	r, err := keyless.Verify(b, a, o)
+	return r, chainHint(err, o, last)
+}
+
+// verifyCertificateDSSE is verifyCertificate for a DSSE envelope (an
+// attestation) of b: keyless.VerifyDSSE, which does not copy its payload.
+func (v *Verifier) verifyCertificateDSSE(b sgverify.SignedEntity, env keyless.DSSE, ann map[string]string, ts *attestationTimestamp) (*keyless.Result, error) {
+	o, last, err := v.certificateOptions(ann, ts)
+	if err != nil {
+		return nil, err
+	}
+	r, err := keyless.VerifyDSSE(b, env, o)
+	return r, chainHint(err, o, last)
+}
+
+// certificateOptions are the verifier's keyless options for one signature:
+// a legacy layer's chain annotation (ann) offers intermediates (last is the
+// chain's last certificate, nil without one), and ts, a legacy
+// attestation's timestamp already verified over the bytes it covers, is
+// the only one its token gives.
+func (v *Verifier) certificateOptions(ann map[string]string, ts *attestationTimestamp) (keyless.Options, *x509.Certificate, error) {
 	o := *v.keyless
 	inter, last, err := legacyChain(ann)
 	if err != nil {
-		return nil, err
+		return o, nil, err
 	}
 	o.Intermediates = inter
 	if ts != nil {
 		o.Trusted = verifiedTimestamp{o.Trusted, ts}
 	}
-	r, err := keyless.Verify(b, a, o)
+	return o, last, nil
+}
+
+// chainHint adds to a failure why a chain annotation could not help: it
+// ends at a certificate that is not a CA root of the trusted root.
+func chainHint(err error, o keyless.Options, last *x509.Certificate) error {
 	if err != nil && last != nil && !trustedCARoot(o.Trusted, last) {
-		err = fmt.Errorf("%w (the chain annotation ends at %q, which is not a CA root of the trusted root: a chain annotation only offers intermediates, it is never trusted)", err, last.Subject.String())
+		return fmt.Errorf("%w (the chain annotation ends at %q, which is not a CA root of the trusted root: a chain annotation only offers intermediates, it is never trusted)", err, last.Subject.String())
 	}
-	return r, err
+	return err
 }
 
 // trustedCARoot reports whether c is the root of a certificate authority

@@ -1,11 +1,14 @@
 package verify_test
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -505,6 +508,154 @@ func TestKeylessSCT(t *testing.T) {
 				return
 			}
 			mustFail(t, err, verify.ErrNotVerified, c.want, res)
+		})
+	}
+}
+
+// A keyless attestation (verified without copying its payload) is bound
+// to its envelope: a log entry of another envelope, a payload changed
+// after signing, a second signature, and a timestamp over another
+// signature with no log entry to date it, are each refused for that
+// reason.
+func TestKeylessAttestationBinding(t *testing.T) {
+	const pt = "https://slsa.dev/provenance/v1"
+	const subject, issuer = "ci@example.com", "https://issuer.example"
+	s := keylesstest.New(t)
+	cert, key := s.Issue(t, keylesstest.Cert{Subject: subject, Issuer: issuer})
+	f := newFixture(t, nil)
+	o := keyless.Options{Trusted: s, Identities: []keyless.Identity{{Subject: subject, Issuer: issuer}}}
+	v, err := verify.NewVerifier(f.client, nil, verify.WithKeyless(o))
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit := func(data []byte, change func(*protobundle.Bundle)) []byte {
+		var pb protobundle.Bundle
+		if err := protojson.Unmarshal(data, &pb); err != nil {
+			t.Fatal(err)
+		}
+		change(&pb)
+		out, err := protojson.Marshal(&pb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for i, c := range []struct {
+		name   string
+		change func(pb *protobundle.Bundle, other *protobundle.Bundle)
+		want   string
+		// noTlog verifies without log entries (--insecure-ignore-tlog):
+		// the timestamp alone dates the signature.
+		noTlog bool
+		// identity, when set, is the identity required instead.
+		identity *keyless.Identity
+	}{
+		{"valid", func(*protobundle.Bundle, *protobundle.Bundle) {}, "", false, nil},
+		{"log entry of another envelope", func(pb, other *protobundle.Bundle) {
+			pb.VerificationMaterial.TlogEntries = other.VerificationMaterial.TlogEntries
+		}, "failed to verify log inclusion: transparency log signature does not match", false, nil},
+		{"log entry of this signature over another payload", func(pb, _ *protobundle.Bundle) {
+			// What a lying log could record: this envelope's signature and
+			// certificate with another payload's hash, under a valid SET.
+			tle := pb.VerificationMaterial.TlogEntries[0]
+			var body map[string]any
+			if err := json.Unmarshal(tle.CanonicalizedBody, &body); err != nil {
+				t.Fatal(err)
+			}
+			other := sha256.Sum256([]byte("another payload"))
+			body["spec"].(map[string]any)["payloadHash"] = map[string]any{"algorithm": "sha256", "value": hex.EncodeToString(other[:])}
+			raw, _ := json.Marshal(body)
+			set, err := s.RekorSignPayload(sgtlog.RekorPayload{Body: base64.StdEncoding.EncodeToString(raw), IntegratedTime: tle.IntegratedTime, LogIndex: tle.LogIndex, LogID: hex.EncodeToString(tle.LogId.KeyId)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			proof, err := s.GetInclusionProof(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			entry, err := sgtlog.NewEntry(raw, tle.IntegratedTime, tle.LogIndex, tle.LogId.KeyId, set, proof) //nolint:staticcheck // the constructor the test Sigstore uses
+			if err != nil {
+				t.Fatal(err)
+			}
+			lied := proto.Clone(entry.TransparencyLogEntry()).(*protorekor.TransparencyLogEntry)
+			lied.KindVersion = tle.KindVersion
+			pb.VerificationMaterial.TlogEntries[0] = lied
+		}, "failed to verify log inclusion: transparency log dsse/intoto entry payload hash " + hex.EncodeToString(func() []byte { d := sha256.Sum256([]byte("another payload")); return d[:] }()) + " does not match envelope payload hash", false, nil},
+		{"payload changed", func(pb, _ *protobundle.Bundle) {
+			pb.GetDsseEnvelope().Payload = bytes.Replace(pb.GetDsseEnvelope().Payload, []byte(`"x"`), []byte(`"y"`), 1)
+		}, "the signature does not verify with the certificate's key", false, nil},
+		{"two signatures", func(pb, other *protobundle.Bundle) {
+			e := pb.GetDsseEnvelope()
+			e.Signatures = append(e.Signatures, other.GetDsseEnvelope().Signatures...)
+		}, "the envelope has 2 signatures", false, nil},
+		{"no log entry", func(pb, _ *protobundle.Bundle) {
+			pb.VerificationMaterial.TlogEntries = nil
+		}, "not enough verified log entries", false, nil},
+		{"timestamp alone", func(pb, _ *protobundle.Bundle) {
+			pb.VerificationMaterial.TlogEntries = nil
+		}, "", true, nil},
+		{"timestamp of another signature alone", func(pb, other *protobundle.Bundle) {
+			pb.VerificationMaterial.TlogEntries = nil
+			pb.VerificationMaterial.TimestampVerificationData = other.VerificationMaterial.TimestampVerificationData
+		}, "threshold not met for verified signed & log entry integrated timestamps", true, nil},
+		{"another identity", func(*protobundle.Bundle, *protobundle.Bundle) {}, "failed to verify certificate identity", false, &keyless.Identity{Subject: "mallory@example.com", Issuer: issuer}},
+		{"certificate of a CA not trusted", func(pb, _ *protobundle.Bundle) {
+			// Another Sigstore's certificate, with this Sigstore's log
+			// entry and timestamp for it.
+			s2 := keylesstest.New(t)
+			c2, k2 := s2.Issue(t, keylesstest.Cert{Subject: subject, Issuer: issuer})
+			var o2 protobundle.Bundle
+			if err := protojson.Unmarshal(s.DSSEBundle(t, c2, k2, pb.GetDsseEnvelope().GetPayload()), &o2); err != nil {
+				t.Fatal(err)
+			}
+			pb.VerificationMaterial = o2.VerificationMaterial
+			pb.Content = o2.Content
+		}, "failed to verify leaf certificate", false, nil},
+		{"certificate without SCT", func(pb, _ *protobundle.Bundle) {
+			c2, k2 := s.Issue(t, keylesstest.Cert{Subject: subject, Issuer: issuer, NoSCT: true})
+			var o2 protobundle.Bundle
+			if err := protojson.Unmarshal(s.DSSEBundle(t, c2, k2, pb.GetDsseEnvelope().GetPayload()), &o2); err != nil {
+				t.Fatal(err)
+			}
+			pb.VerificationMaterial = o2.VerificationMaterial
+			pb.Content = o2.Content
+		}, "failed to verify signed certificate timestamp", false, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := f.reg.PushImage(t, f.reg.Ref(fmt.Sprintf("bind:%d", i)))
+			h, _ := v1.NewHash(d.DigestStr())
+			stmt, err := statement.ForImage(h, pt, json.RawMessage(`{"x":"x"}`), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			otherStmt, _ := statement.ForImage(h, pt, json.RawMessage(`{"x":"other"}`), nil)
+			var other protobundle.Bundle
+			if err := protojson.Unmarshal(s.DSSEBundle(t, cert, key, otherStmt), &other); err != nil {
+				t.Fatal(err)
+			}
+			data := edit(s.DSSEBundle(t, cert, key, stmt), func(pb *protobundle.Bundle) { c.change(pb, &other) })
+			keylesstest.AttachBundle(t, f.client, d, data, pt)
+			v := v
+			if c.noTlog || c.identity != nil {
+				o := o
+				o.IgnoreTlog = c.noTlog
+				if c.identity != nil {
+					o.Identities = []keyless.Identity{*c.identity}
+				}
+				if v, err = verify.NewVerifier(f.client, nil, verify.WithKeyless(o)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res, err := v.VerifyAttestations(f.ctx, d, verify.AttestationOptions{PredicateType: pt, Format: verify.FormatBundle})
+			if c.want == "" {
+				if err != nil || res.Attestations[0].Identity == nil || res.Attestations[0].Identity.Subject != subject {
+					t.Fatalf("want verified with a certificate: %v %+v", err, res)
+				}
+				return
+			}
+			if err == nil || len(res.Rejected) != 1 || !strings.Contains(res.Rejected[0].Reason, c.want) {
+				t.Fatalf("err = %v, rejected %+v; want a rejection for %q", err, res.Rejected, c.want)
+			}
 		})
 	}
 }

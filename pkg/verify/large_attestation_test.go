@@ -12,10 +12,12 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/imgsign/imgsign/internal/keylesstest"
 	"github.com/imgsign/imgsign/internal/testreg"
 	"github.com/imgsign/imgsign/pkg/attest"
 	"github.com/imgsign/imgsign/pkg/bundle"
 	"github.com/imgsign/imgsign/pkg/envelope"
+	"github.com/imgsign/imgsign/pkg/keyless"
 	"github.com/imgsign/imgsign/pkg/keys"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/statement"
@@ -74,6 +76,35 @@ func largeAttestation(b testing.TB, format verify.Format) (verifyIt func() error
 	}, stored
 }
 
+// largeKeylessAttestation stores a bundle near the size limit signed with
+// a certificate of a private Sigstore (SCT, Rekor v1 dsse entry with
+// inclusion proof, RFC 3161 timestamp), and returns a verification of it
+// and the size stored.
+func largeKeylessAttestation(b testing.TB) (verifyIt func() error, stored int) {
+	reg := testreg.Start(b, nil, registry.WithReferrersSupport(true))
+	d := reg.PushImage(b, reg.Ref("big/keyless:v1"))
+	c, _ := oci.NewClient(oci.Options{Retries: -1})
+	ctx := context.Background()
+	h, _ := v1.NewHash(d.DigestStr())
+	stmt, err := statement.ForImage(h, slsa02, json.RawMessage(`{"blob":"`+strings.Repeat("x", largeStatementBytes-250)+`"}`), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := keylesstest.New(b)
+	const subject, issuer = "ci@example.com", "https://issuer.example"
+	cert, key := s.Issue(b, keylesstest.Cert{Subject: subject, Issuer: issuer})
+	body := s.DSSEBundle(b, cert, key, stmt)
+	keylesstest.AttachBundle(b, c, d, body, slsa02)
+	v, _ := verify.NewVerifier(c, nil, verify.WithKeyless(keyless.Options{Trusted: s, Identities: []keyless.Identity{{Subject: subject, Issuer: issuer}}}))
+	return func() error {
+		res, err := v.VerifyAttestations(ctx, d, verify.AttestationOptions{PredicateType: slsa02, Format: verify.FormatBundle})
+		if err == nil && (!res.Verified || res.Attestations[0].Identity == nil) {
+			err = fmt.Errorf("not verified with a certificate: %+v", res)
+		}
+		return err
+	}, len(body)
+}
+
 // benchmarkLargeAttestation reports the bytes allocated per verification
 // of a large attestation (those of the in-process registry serving it
 // included).
@@ -93,8 +124,14 @@ func benchmarkLargeAttestation(b *testing.B, format verify.Format) {
 // copy of it in memory: the buffer it is read into, in which the payload
 // is decoded. Allocations are counted (deterministic), not timed.
 func TestLargeAttestationReadOnce(t *testing.T) {
-	for _, format := range []verify.Format{verify.FormatLegacy, verify.FormatBundle} {
-		verifyIt, stored := largeAttestation(t, format)
+	for _, format := range []verify.Format{verify.FormatLegacy, verify.FormatBundle, "keyless"} {
+		var verifyIt func() error
+		var stored int
+		if format == "keyless" {
+			verifyIt, stored = largeKeylessAttestation(t)
+		} else {
+			verifyIt, stored = largeAttestation(t, format)
+		}
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
@@ -113,6 +150,20 @@ func TestLargeAttestationReadOnce(t *testing.T) {
 // BenchmarkVerifyLargeAttestationLegacy verifies a 31 MiB legacy envelope.
 func BenchmarkVerifyLargeAttestationLegacy(b *testing.B) {
 	benchmarkLargeAttestation(b, verify.FormatLegacy)
+}
+
+// BenchmarkVerifyLargeAttestationKeyless verifies a 31 MiB Sigstore bundle
+// signed with a certificate.
+func BenchmarkVerifyLargeAttestationKeyless(b *testing.B) {
+	verifyIt, stored := largeKeylessAttestation(b)
+	b.ReportAllocs()
+	b.SetBytes(int64(stored))
+	b.ResetTimer()
+	for b.Loop() {
+		if err := verifyIt(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // BenchmarkVerifyLargeAttestationBundle verifies a 31 MiB Sigstore bundle.

@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -27,13 +29,19 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/imgsign/imgsign/internal/keylesstest"
 	"github.com/imgsign/imgsign/pkg/bundle"
 	"github.com/imgsign/imgsign/pkg/envelope"
 	"github.com/imgsign/imgsign/pkg/keys"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/statement"
+	"github.com/imgsign/imgsign/pkg/tlog"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
+	sgtlog "github.com/sigstore/sigstore-go/pkg/tlog"
 	"github.com/sigstore/sigstore/pkg/signature"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // measured is a command's outcome with the resources its process used.
@@ -146,9 +154,13 @@ func (m measured) failsBecause(t *testing.T, maxRSS int64, maxCPU time.Duration,
 // attestation at the 32 MiB limit, envelope or bundle, or attestations at
 // the 64 MiB total allowed for one image. The document read is the only
 // copy held: its payload is decoded in place, and statements are printed
-// streaming. Measured: 73-74 MiB for one refused at the limit, 106 MiB for
-// two valid ones at the total (the process alone peaks at 38-41 MiB, of
-// which 33 MiB are the binary's pages, 7 MiB anonymous).
+// streaming. Measured: 73-75 MiB for one refused at the limit, 106 MiB for
+// two valid ones at the total, 72-75 MiB for a keyless one, valid or
+// refused (228 and 181 MiB when sigstore-go checked its envelope), and
+// 108-112 MiB for a 24 MiB statement of small objects with a policy (355
+// and 408 MiB when the whole statement was decoded); the process alone
+// peaks at 38-41 MiB, of which 33 MiB are the binary's pages, 7 MiB
+// anonymous.
 const attestationRSS = 128 << 20
 
 // atLimit returns a base64 payload of n bytes of JSON text, encoded to
@@ -286,6 +298,217 @@ func TestHostileRegistry(t *testing.T) {
 			t.Errorf("max RSS %d MiB, want at most %d MiB", m.maxRSS>>20, attestationRSS>>20)
 		}
 	})
+
+	t.Run("attestation policy at the size limit", func(t *testing.T) { verifyAttestationPolicy(t, bin, reg, k) })
+	t.Run("keyless", func(t *testing.T) { verifyKeylessAttestation(t, bin, reg) })
+}
+
+// verifyKeylessAttestation runs inside TestHostileRegistry: a bundle at
+// the size limit, validly signed with a certificate of a private Sigstore
+// (keylesstest: its CA with an SCT, a Rekor v1 dsse entry with inclusion
+// proof, an RFC 3161 timestamp), given with --trusted-root. It verifies
+// under attestationRSS; a bundle whose log entry records another envelope
+// is refused for that reason, under the same bound.
+func verifyKeylessAttestation(t *testing.T, bin string, reg *registry) {
+	const pt = "https://example.com/keyless-huge"
+	const subject, issuer = "https://ci.example/build@refs/heads/main", "https://issuer.example"
+	s := keylesstest.New(t)
+	cert, key := s.Issue(t, keylesstest.Cert{Subject: subject, Issuer: issuer})
+	root := t.TempDir() + "/trusted_root.json"
+	if err := os.WriteFile(root, s.TrustedRootJSON(t, false), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := oci.NewClient(oci.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	statementFor := func(img name.Digest) []byte {
+		h, _ := v1.NewHash(img.DigestStr())
+		stmt, err := statement.ForImage(h, pt, json.RawMessage(`{}`), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Padded inside the predicate to fill a bundle at the limit.
+		pad := atLimit(1 << 20)
+		stmt = append(stmt[:len(stmt)-2], pad[:len(pad)-len(stmt)]...)
+		return append(stmt, "}}"...)
+	}
+	verify := func(img name.Digest) measured {
+		return runMeasured(t, bin, "verify-attestation", "--trusted-root", root, "--certificate-identity", subject, "--certificate-oidc-issuer", issuer,
+			"--type", pt, "--retries", "0", "--format", "bundle", img.String())
+	}
+	t.Run("keyless attestation at the size limit", func(t *testing.T) {
+		img := reg.pushImage(t, "hostile/keyless:v1")
+		b := s.DSSEBundle(t, cert, key, statementFor(img))
+		t.Logf("bundle %d bytes", len(b))
+		keylesstest.AttachBundle(t, c, img, b, pt)
+		m := verify(img)
+		if m.code != 0 || !strings.Contains(m.stderr, "Verified 1 attestation(s)") {
+			t.Fatalf("exit %d, want 1 verified\nstderr: %s", m.code, m.stderr)
+		}
+		if m.maxRSS > attestationRSS {
+			t.Errorf("max RSS %d MiB, want at most %d MiB", m.maxRSS>>20, attestationRSS>>20)
+		}
+	})
+	// The same as cosign v2's legacy layout: a DSSE envelope in the .att
+	// image, its certificate and log entry (a SET) in annotations.
+	t.Run("legacy keyless attestation at the size limit", func(t *testing.T) {
+		img := reg.pushImage(t, "hostile/keyless-legacy:v1")
+		stmt := statementFor(img)
+		var pb protobundle.Bundle
+		if err := protojson.Unmarshal(s.DSSEBundle(t, cert, key, stmt), &pb); err != nil {
+			t.Fatal(err)
+		}
+		// The bundle's entry has an inclusion proof; the annotation takes
+		// its SET, which the test log signs.
+		tle := pb.VerificationMaterial.TlogEntries[0]
+		promise, err := s.RekorSignPayload(sgtlog.RekorPayload{Body: base64.StdEncoding.EncodeToString(tle.CanonicalizedBody), IntegratedTime: tle.IntegratedTime, LogIndex: tle.LogIndex, LogID: hex.EncodeToString(tle.LogId.KeyId)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tle.InclusionPromise = &protorekor.InclusionPromise{SignedEntryTimestamp: promise}
+		set, err := tlog.CosignBundle(tle)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := envelope.Marshal(statement.PayloadType, stmt, pb.GetDsseEnvelope().GetSignatures()[0].GetSig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The padding makes the envelope (not a bundle) 32 MiB less 1 MiB.
+		t.Logf("envelope %d bytes", len(env))
+		certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
+		pushEnvelopeAnnotated(t, reg, img, env, map[string]string{"predicateType": pt, oci.CertificateAnnotation: string(certPEM), oci.ChainAnnotation: "", tlog.CosignBundleAnnotation: string(set)})
+		m := runMeasured(t, bin, "verify-attestation", "--trusted-root", root, "--certificate-identity", subject, "--certificate-oidc-issuer", issuer,
+			"--type", pt, "--retries", "0", "--format", "legacy", img.String())
+		if m.code != 0 || !strings.Contains(m.stderr, "Verified 1 attestation(s)") {
+			t.Fatalf("exit %d, want 1 verified\nstderr: %s", m.code, m.stderr)
+		}
+		if m.maxRSS > attestationRSS {
+			t.Errorf("max RSS %d MiB, want at most %d MiB", m.maxRSS>>20, attestationRSS>>20)
+		}
+	})
+	// The log entry must be this envelope's: the entry of another envelope
+	// (one byte of the statement changed, signed and logged) is refused.
+	// (An entry recording this signature over another payload's hash takes
+	// a lying log: pkg/verify's TestKeylessAttestationBinding makes one.)
+	t.Run("keyless attestation whose log entry is another envelope's", func(t *testing.T) {
+		img := reg.pushImage(t, "hostile/keyless-other:v1")
+		stmt := statementFor(img)
+		b := s.DSSEBundle(t, cert, key, stmt)
+		other := bytes.Clone(stmt)
+		other[len(other)-3] = '\n' // one byte of the padding
+		b = withTlogEntry(t, b, func(*protobundle.Bundle) *protorekor.TransparencyLogEntry {
+			var ob protobundle.Bundle
+			if err := protojson.Unmarshal(s.DSSEBundle(t, cert, key, other), &ob); err != nil {
+				t.Fatal(err)
+			}
+			return ob.VerificationMaterial.TlogEntries[0]
+		})
+		keylesstest.AttachBundle(t, c, img, b, pt)
+		verify(img).failsBecause(t, attestationRSS, 10*time.Second, "failed to verify log inclusion: transparency log signature does not match")
+	})
+}
+
+// withTlogEntry returns bundle a with its log entry replaced by the one
+// entry returns (given a).
+func withTlogEntry(t *testing.T, a []byte, entry func(*protobundle.Bundle) *protorekor.TransparencyLogEntry) []byte {
+	t.Helper()
+	var pa protobundle.Bundle
+	if err := protojson.Unmarshal(a, &pa); err != nil {
+		t.Fatal(err)
+	}
+	pa.VerificationMaterial.TlogEntries = []*protorekor.TransparencyLogEntry{entry(&pa)}
+	out, err := protojson.Marshal(&pa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// verifyAttestationPolicy runs inside TestHostileRegistry: a validly
+// signed statement at the size limit whose predicate is made of small
+// objects (the costliest JSON to decode: 15 times its size as Go maps),
+// checked with --policy. A condition on predicateType alone decodes
+// nothing of the predicate; one that reads the predicate decodes it within
+// policy.MaxDecodedBytes, or refuses it for its size: both under
+// attestationRSS.
+func verifyAttestationPolicy(t *testing.T, bin string, reg *registry, k string) {
+	const pt = "https://example.com/scan-huge"
+	img := reg.pushImage(t, "hostile/scanned:v1")
+	h, _ := v1.NewHash(img.DigestStr())
+	const item = `{"id":"CVE-2026-0001","severity":"LOW"},`
+	pad := atLimit(1024)
+	items := strings.Repeat(item, (len(pad)-512)/len(item))
+	stmt, err := statement.ForImage(h, pt, json.RawMessage(`{"vulns":[`+items+`{"id":"CVE-2026-0002","severity":"HIGH"}]}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv, err := signature.LoadSignerVerifier(loadKey(t, k+".key"), crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := sv.SignMessage(bytes.NewReader(dsse.PAE(statement.PayloadType, stmt)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := envelope.Marshal(statement.PayloadType, stmt, sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("statement %d bytes, envelope %d bytes", len(stmt), len(env))
+	pushEnvelope(t, reg, img, env, pt)
+	stmt, env, sig = nil, nil, nil
+	dir := t.TempDir()
+	policyFile := func(name, expr string) string {
+		f := dir + "/" + name + ".yaml"
+		if err := os.WriteFile(f, []byte("conditions:\n  - name: "+name+"\n    expression: '"+expr+"'\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	verify := func(policy string) measured {
+		return runMeasured(t, bin, "verify-attestation", "--key", k+".pub", "--type", pt, "--retries", "0", "--format", "legacy", "--policy", policy, img.String())
+	}
+	t.Run("policy on predicateType", func(t *testing.T) {
+		m := verify(policyFile("scan", `predicateType == "`+pt+`"`))
+		if m.code != 0 || !strings.Contains(m.stderr, "Verified 1 attestation(s)") {
+			t.Fatalf("exit %d, want 1 verified\nstderr: %s", m.code, m.stderr)
+		}
+		if m.maxRSS > attestationRSS {
+			t.Errorf("max RSS %d MiB, want at most %d MiB", m.maxRSS>>20, attestationRSS>>20)
+		}
+	})
+	t.Run("policy on the predicate", func(t *testing.T) {
+		m := verify(policyFile("nohigh", `!predicate.vulns.exists(v, v.severity == "HIGH")`))
+		m.failsBecause(t, attestationRSS, 10*time.Second, "statement too large for the policy", "the predicate would take more than 24 MiB of memory decoded")
+	})
+	// A trust policy's attestation requirement evaluates its conditions
+	// the same way (verify --policy, as gate and the admission webhook).
+	t.Run("trust policy attestation conditions", func(t *testing.T) {
+		run(t, []string{"IMGSIGN_PASSWORD=pw"}, bin, "sign", "--key", k+".key", img.String()).must(t, 0, "")
+		trust := dir + "/trust.yaml"
+		scope := img.Context().String()
+		for _, c := range []struct{ expr, want string }{
+			{`predicateType == "` + pt + `"`, ""},
+			{`!predicate.vulns.exists(v, v.severity == "HIGH")`, "the predicate would take more than 24 MiB of memory decoded"},
+		} {
+			if err := os.WriteFile(trust, []byte("version: 1\nscopes:\n  - scope: "+scope+"\n    keys: [{file: "+k+".pub}]\n    attestations:\n      - type: "+pt+"\n        conditions:\n          - name: c\n            expression: '"+c.expr+"'\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			m := runMeasured(t, bin, "verify", "--policy", trust, "--retries", "0", img.String())
+			if c.want == "" {
+				if m.code != 0 || !strings.Contains(m.stdout+m.stderr, "All 1 image(s) meet the policy") {
+					t.Fatalf("exit %d, want the policy met\nstdout: %s\nstderr: %s", m.code, m.stdout, m.stderr)
+				}
+				if m.maxRSS > attestationRSS {
+					t.Errorf("max RSS %d MiB, want at most %d MiB", m.maxRSS>>20, attestationRSS>>20)
+				}
+				continue
+			}
+			m.failsBecause(t, attestationRSS, 10*time.Second, c.want)
+		}
+	})
 }
 
 // signedFor says whom a test attestation is about and who signs it; nil
@@ -345,8 +568,15 @@ func hugeBundle(t *testing.T, s *signedFor) []byte {
 // pushEnvelope stores env as the legacy attestation (.att) of img.
 func pushEnvelope(t *testing.T, reg *registry, img name.Digest, env []byte, predicateType string) {
 	t.Helper()
+	pushEnvelopeAnnotated(t, reg, img, env, map[string]string{"predicateType": predicateType})
+}
+
+// pushEnvelopeAnnotated stores env as the legacy attestation (.att) of
+// img, its layer annotated with ann.
+func pushEnvelopeAnnotated(t *testing.T, reg *registry, img name.Digest, env []byte, ann map[string]string) {
+	t.Helper()
 	layer := static.NewLayer(env, "application/vnd.dsse.envelope.v1+json")
-	att, err := mutate.Append(empty.Image, mutate.Addendum{Layer: layer, Annotations: map[string]string{"predicateType": predicateType}})
+	att, err := mutate.Append(empty.Image, mutate.Addendum{Layer: layer, Annotations: ann})
 	if err != nil {
 		t.Fatal(err)
 	}
