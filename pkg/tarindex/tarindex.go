@@ -124,6 +124,9 @@ func scan(r io.ReaderAt, size int64) (map[string]member, error) {
 			return nil, fmt.Errorf("%w: member path %q leaves the archive", ErrRefused, h.Name)
 		}
 		if rel == "" {
+			if h.Typeflag != tar.TypeDir {
+				return nil, fmt.Errorf("%w: the archive root %q is %s, not a directory", ErrRefused, h.Name, typeName(h.Typeflag))
+			}
 			continue // the archive root
 		}
 		if _, dup := members[rel]; dup {

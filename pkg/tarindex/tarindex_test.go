@@ -95,6 +95,8 @@ func TestRefused(t *testing.T) {
 		{"fifo", []member{{"fifo", tar.TypeFifo, ""}}, "a fifo"},
 		{"contiguous file", []member{{"c", tar.TypeCont, ""}}, "contiguous"},
 		{"unknown type", []member{{"c", 'Z', ""}}, "of type"},
+		{"root as a symlink", []member{{"./", tar.TypeSymlink, ""}, {"a", tar.TypeReg, "1"}}, "the archive root"},
+		{"root as a file", []member{{".", tar.TypeReg, "1"}}, "the archive root"},
 		{"climbs out", []member{{"blobs/../../x", tar.TypeReg, "1"}}, "leaves the archive"},
 		{"absolute", []member{{"/etc/x", tar.TypeReg, "1"}}, "leaves the archive"},
 	} {
