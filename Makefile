@@ -32,23 +32,23 @@ e2e: tools ## end-to-end tests against a real registry and real cosign
 	IMGSIGN_E2E_REQUIRE=1 go test -count=1 -timeout $(TEST_TIMEOUT) ./test/e2e/...
 
 fuzz: ## run the fuzzers (key parser, log entries, Dockerfile images, tar archives and layouts, policies, FROM resolution against BuildKit) for FUZZTIME each
-	go test -run '^$$' -fuzz FuzzParseKey -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/keys
-	go test -run '^$$' -fuzz FuzzParseCosignBundle -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/tlog
-	go test -run '^$$' -fuzz FuzzVerify -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/tlog
-	go test -run '^$$' -fuzz FuzzImages -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/dockerfile
-	go test -run '^$$' -fuzz FuzzOpen -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/tarindex
-	go test -run '^$$' -fuzz FuzzImages -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/k8simages
-	go test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/statement
-	go test -run '^$$' -fuzz FuzzParseInPlace -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/envelope
-	go test -run '^$$' -fuzz FuzzParseDSSE -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/bundle
-	go test -run '^$$' -fuzz FuzzWriteIndentedArray -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./internal/cli
-	go test -run '^$$' -fuzz FuzzOpenTar -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/layout
-	go test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/trustpolicy
-	cd test/buildkit-oracle && go test -run '^$$' -fuzz FuzzFromResolution -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) .
-	go test -run '^$$' -fuzz FuzzReview -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/admission
-	go test -run '^$$' -fuzz FuzzIndexLayer -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/diff
-	go test -run '^$$' -fuzz FuzzGet -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/idtoken
-	go test -run '^$$' -fuzz FuzzDecodeBounded -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./pkg/policy
+	bash scripts/fuzz.sh FuzzParseKey ./pkg/keys -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE)
+	bash scripts/fuzz.sh FuzzParseCosignBundle ./pkg/tlog -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE)
+	bash scripts/fuzz.sh FuzzVerify ./pkg/tlog -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE)
+	bash scripts/fuzz.sh FuzzImages ./pkg/dockerfile -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE)
+	bash scripts/fuzz.sh FuzzOpen ./pkg/tarindex -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE)
+	bash scripts/fuzz.sh FuzzImages ./pkg/k8simages -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE)
+	bash scripts/fuzz.sh FuzzParse ./pkg/statement -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE)
+	bash scripts/fuzz.sh FuzzParseInPlace ./pkg/envelope -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE)
+	bash scripts/fuzz.sh FuzzParseDSSE ./pkg/bundle -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE)
+	bash scripts/fuzz.sh FuzzWriteIndentedArray ./internal/cli -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE)
+	bash scripts/fuzz.sh FuzzOpenTar ./pkg/layout -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE)
+	bash scripts/fuzz.sh FuzzParse ./pkg/trustpolicy -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE)
+	cd test/buildkit-oracle && bash ../../scripts/fuzz.sh FuzzFromResolution . -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE)
+	bash scripts/fuzz.sh FuzzReview ./pkg/admission -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE)
+	bash scripts/fuzz.sh FuzzIndexLayer ./pkg/diff -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE)
+	bash scripts/fuzz.sh FuzzGet ./pkg/idtoken -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE)
+	bash scripts/fuzz.sh FuzzDecodeBounded ./pkg/policy -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE)
 
 demo: ## build imgsign and run the quick start end to end on a local registry
 	bash scripts/demo.sh
