@@ -18,8 +18,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -264,17 +265,45 @@ type usage struct {
 	maxRSSKB int64
 }
 
-// exec1 runs one command and reports its wall time and peak memory.
+// gnuTime is GNU time, when installed: it measures a command's own peak
+// memory. Go starts commands with vfork, and Linux carries the parent's
+// peak into the child's ru_maxrss across exec, so without a small process
+// in between every command would report at least this program's peak.
+var gnuTime = func() string {
+	if p, err := exec.LookPath("/usr/bin/time"); err == nil {
+		return p
+	}
+	return ""
+}()
+
+// exec1 runs one command and reports its wall time and peak memory (0
+// without GNU time: not measurable from here).
 func exec1(env []string, bin string, args ...string) (usage, error) {
+	var rssFile string
 	cmd := exec.Command(bin, args...)
+	if gnuTime != "" {
+		f, err := os.CreateTemp("", "bench-rss")
+		if err != nil {
+			return usage{}, err
+		}
+		f.Close()
+		rssFile = f.Name()
+		defer os.Remove(rssFile)
+		cmd = exec.Command(gnuTime, append([]string{"-f", "%M", "-o", rssFile, bin}, args...)...)
+	}
 	cmd.Env = env
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	start := time.Now()
 	err := cmd.Run()
 	u := usage{wall: time.Since(start)}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru != nil {
-		u.maxRSSKB = ru.Maxrss
+	if rssFile != "" {
+		if b, rerr := os.ReadFile(rssFile); rerr == nil {
+			lines := strings.Fields(string(b))
+			if len(lines) > 0 {
+				u.maxRSSKB, _ = strconv.ParseInt(lines[len(lines)-1], 10, 64)
+			}
+		}
 	}
 	if err != nil {
 		return u, fmt.Errorf("%s %v: %w\n%s", filepath.Base(bin), args, err, stderr.String())
