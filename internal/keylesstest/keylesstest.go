@@ -402,3 +402,42 @@ func serial(t testing.TB) *big.Int {
 	}
 	return n.Add(n, big.NewInt(1))
 }
+
+// VirtualBundle is a v0.3 Sigstore bundle, as cosign v3 writes one, of a
+// DSSE envelope around stmt, signed by a fresh certificate of vs for
+// subject and issuer, with a Rekor v1 entry (inclusion proof) and an RFC
+// 3161 timestamp.
+func VirtualBundle(t testing.TB, vs *ca.VirtualSigstore, subject, issuer string, stmt []byte) []byte {
+	t.Helper()
+	e, err := vs.AttestAtTime(subject, issuer, stmt, time.Now().Add(2*time.Minute), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, _ := e.SignatureContent()
+	vc, _ := e.VerificationContent()
+	entries, _ := e.TlogEntries()
+	ts, _ := e.Timestamps()
+	env := sc.EnvelopeContent().RawEnvelope()
+	sig, _ := base64.StdEncoding.DecodeString(env.Signatures[0].Sig)
+	payload, _ := base64.StdEncoding.DecodeString(env.Payload)
+	tle := proto.Clone(entries[0].TransparencyLogEntry()).(*protorekor.TransparencyLogEntry)
+	var kind struct{ Kind, APIVersion string }
+	if err := json.Unmarshal(tle.CanonicalizedBody, &kind); err != nil {
+		t.Fatal(err)
+	}
+	tle.KindVersion = &protorekor.KindVersion{Kind: kind.Kind, Version: kind.APIVersion}
+	pb := &protobundle.Bundle{
+		MediaType: "application/vnd.dev.sigstore.bundle.v0.3+json",
+		VerificationMaterial: &protobundle.VerificationMaterial{
+			Content:                   &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: vc.Certificate().Raw}},
+			TlogEntries:               []*protorekor.TransparencyLogEntry{tle},
+			TimestampVerificationData: &protobundle.TimestampVerificationData{Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: ts[0]}}},
+		},
+		Content: &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{PayloadType: env.PayloadType, Payload: payload, Signatures: []*protodsse.Signature{{Sig: sig}}}},
+	}
+	data, err := protojson.Marshal(pb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}

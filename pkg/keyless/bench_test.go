@@ -1,21 +1,14 @@
 package keyless_test
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/imgsign/imgsign/internal/keylesstest"
 	"github.com/imgsign/imgsign/pkg/keyless"
-	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
-	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
-	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
-	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 )
 
 const (
@@ -41,37 +34,7 @@ func trustedRootOf(t testing.TB, vs *ca.VirtualSigstore) *root.TrustedRoot {
 // and an RFC 3161 timestamp.
 func keylessBundle(t testing.TB, vs *ca.VirtualSigstore, stmt []byte) []byte {
 	t.Helper()
-	e, err := vs.AttestAtTime(benchSubject, benchIssuer, stmt, time.Now().Add(2*time.Minute), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, _ := e.SignatureContent()
-	vc, _ := e.VerificationContent()
-	entries, _ := e.TlogEntries()
-	ts, _ := e.Timestamps()
-	env := sc.EnvelopeContent().RawEnvelope()
-	sig, _ := base64.StdEncoding.DecodeString(env.Signatures[0].Sig)
-	payload, _ := base64.StdEncoding.DecodeString(env.Payload)
-	tle := proto.Clone(entries[0].TransparencyLogEntry()).(*protorekor.TransparencyLogEntry)
-	var kind struct{ Kind, APIVersion string }
-	if err := json.Unmarshal(tle.CanonicalizedBody, &kind); err != nil {
-		t.Fatal(err)
-	}
-	tle.KindVersion = &protorekor.KindVersion{Kind: kind.Kind, Version: kind.APIVersion}
-	pb := &protobundle.Bundle{
-		MediaType: "application/vnd.dev.sigstore.bundle.v0.3+json",
-		VerificationMaterial: &protobundle.VerificationMaterial{
-			Content:                   &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: vc.Certificate().Raw}},
-			TlogEntries:               []*protorekor.TransparencyLogEntry{tle},
-			TimestampVerificationData: &protobundle.TimestampVerificationData{Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: ts[0]}}},
-		},
-		Content: &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{PayloadType: env.PayloadType, Payload: payload, Signatures: []*protodsse.Signature{{Sig: sig}}}},
-	}
-	data, err := protojson.Marshal(pb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
+	return keylesstest.VirtualBundle(t, vs, benchSubject, benchIssuer, stmt)
 }
 
 // benchmarkVerify parses and verifies keyless bundles, each made with its

@@ -24,13 +24,10 @@ import (
 	"github.com/imgsign/imgsign/pkg/tlog"
 	"github.com/imgsign/imgsign/pkg/verify"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
-	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
-	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
 	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
 	sgtlog "github.com/sigstore/sigstore-go/pkg/tlog"
-	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
@@ -253,7 +250,6 @@ func TestKeylessNeedsIdentity(t *testing.T) {
 	if _, err := keyless.Verify(nil, keyless.Artifact{}, keyless.Options{Trusted: vs}); err == nil || !strings.Contains(err.Error(), "needs an identity") {
 		t.Fatalf("no identity: %v", err)
 	}
-	_ = sgverify.WithoutArtifactUnsafe
 }
 
 // pushKeylessBundle attaches to subject a v0.3 bundle of stmt signed by a
@@ -267,36 +263,7 @@ func pushKeylessBundle(t testing.TB, f *fixture, vs *ca.VirtualSigstore, subject
 // type pt (an attestation).
 func pushKeylessBundleOf(t testing.TB, f *fixture, vs *ca.VirtualSigstore, subject name.Digest, who string, stmt []byte, pt string) {
 	t.Helper()
-	e, err := vs.AttestAtTime(who, testIssuer, stmt, time.Now().Add(2*time.Minute), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, _ := e.SignatureContent()
-	vc, _ := e.VerificationContent()
-	entries, _ := e.TlogEntries()
-	ts, _ := e.Timestamps()
-	env := sc.EnvelopeContent().RawEnvelope()
-	sig, _ := base64.StdEncoding.DecodeString(env.Signatures[0].Sig)
-	payload, _ := base64.StdEncoding.DecodeString(env.Payload)
-	tle := proto.Clone(entries[0].TransparencyLogEntry()).(*protorekor.TransparencyLogEntry)
-	var kind struct{ Kind, APIVersion string }
-	if err := json.Unmarshal(tle.CanonicalizedBody, &kind); err != nil {
-		t.Fatal(err)
-	}
-	tle.KindVersion = &protorekor.KindVersion{Kind: kind.Kind, Version: kind.APIVersion}
-	pb := &protobundle.Bundle{
-		MediaType: "application/vnd.dev.sigstore.bundle.v0.3+json",
-		VerificationMaterial: &protobundle.VerificationMaterial{
-			Content:                   &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: vc.Certificate().Raw}},
-			TlogEntries:               []*protorekor.TransparencyLogEntry{tle},
-			TimestampVerificationData: &protobundle.TimestampVerificationData{Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: ts[0]}}},
-		},
-		Content: &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{PayloadType: env.PayloadType, Payload: payload, Signatures: []*protodsse.Signature{{Sig: sig}}}},
-	}
-	data, err := protojson.Marshal(pb)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := keylesstest.VirtualBundle(t, vs, who, testIssuer, stmt)
 	pushBundleJSON(t, f, subject, data, pt)
 }
 
