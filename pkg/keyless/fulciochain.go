@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -64,7 +63,6 @@ func hasExtension(c *x509.Certificate, oids ...asn1.ObjectIdentifier) bool {
 // caChain is the verification, once, of a CA's chain above each of its
 // intermediates.
 type caChain struct {
-	once    sync.Once
 	anchors *x509.CertPool
 	// above are, for each intermediate that can stand for its chain
 	// (by its raw bytes), the verified chains above it.
@@ -79,27 +77,17 @@ type verifiedAbove struct {
 	window
 }
 
-var caChains = struct {
-	sync.Mutex
-	m map[string]*caChain
-}{m: map[string]*caChain{}}
+var caChains = newOnceCache[*caChain](maxCAChains)
 
 // caChainOf returns the shared verification of ca's chain, or nil when
 // the cache is full.
 func caChainOf(ca *root.FulcioCertificateAuthority) *caChain {
-	certs := append(append([]*x509.Certificate{}, ca.Intermediates...), ca.Root)
-	key := certsKey(certs)
-	caChains.Lock()
-	ch, ok := caChains.m[key]
-	if !ok && len(caChains.m) < maxCAChains {
-		ch = &caChain{}
-		caChains.m[key] = ch
-	}
-	caChains.Unlock()
-	if ch == nil {
-		return nil
-	}
-	ch.once.Do(func() { ch.verify(ca) })
+	key := certsKey(append(append([]*x509.Certificate{}, ca.Intermediates...), ca.Root))
+	ch, _ := caChains.get(key, func() *caChain {
+		ch := &caChain{}
+		ch.verify(ca)
+		return ch
+	})
 	return ch
 }
 

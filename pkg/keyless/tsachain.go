@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/x509"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -34,7 +33,6 @@ const maxTSAChains = 64
 
 // tsaChain is the verification, once, of a TSA's certificate chain.
 type tsaChain struct {
-	once sync.Once
 	// windows are the validity intervals of the verified chains (the
 	// latest NotBefore and earliest NotAfter of their certificates);
 	// none when the chain does not verify.
@@ -43,26 +41,13 @@ type tsaChain struct {
 
 type window struct{ notBefore, notAfter time.Time }
 
-var tsaChains = struct {
-	sync.Mutex
-	m map[string]*tsaChain
-}{m: map[string]*tsaChain{}}
+var tsaChains = newOnceCache[*tsaChain](maxTSAChains)
 
 // chainOf returns the shared verification of tsa's chain, or nil when the
 // cache is full.
 func chainOf(tsa *root.SigstoreTimestampingAuthority) *tsaChain {
 	key := certsKey(append(append([]*x509.Certificate{tsa.Leaf}, tsa.Intermediates...), tsa.Root))
-	tsaChains.Lock()
-	ch, ok := tsaChains.m[key]
-	if !ok && len(tsaChains.m) < maxTSAChains {
-		ch = &tsaChain{}
-		tsaChains.m[key] = ch
-	}
-	tsaChains.Unlock()
-	if ch == nil {
-		return nil
-	}
-	ch.once.Do(func() { ch.windows = verifyTSAChain(tsa) })
+	ch, _ := tsaChains.get(key, func() *tsaChain { return &tsaChain{windows: verifyTSAChain(tsa)} })
 	return ch
 }
 
