@@ -64,34 +64,14 @@ func VerifyDSSE(e sgverify.SignedEntity, env DSSE, o Options) (*Result, error) {
 	if len(env.Signature) == 0 {
 		return nil, fmt.Errorf("%w: the envelope has no signature", ErrInvalidBundle)
 	}
-	if o.Trusted == nil {
-		return nil, errors.New("no trusted root")
+	if err := o.prepare(); err != nil {
+		return nil, err
 	}
-	if len(o.Intermediates) > 0 {
-		o.Trusted = withIntermediates{o.Trusted, o.Intermediates}
-	}
-	if len(o.Identities) == 0 {
-		return nil, errors.New("a certificate signature needs an identity to match (--certificate-identity or --certificate-identity-regexp, with --certificate-oidc-issuer or --certificate-oidc-issuer-regexp)")
-	}
-	vc, err := e.VerificationContent()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidBundle, err)
-	}
-	cert := vc.Certificate()
-	if cert == nil {
-		return nil, fmt.Errorf("%w: signed with a key, not a certificate", ErrNotVerified)
-	}
-	if o.Certificate != nil && !o.Certificate.Equal(cert) {
-		return nil, fmt.Errorf("%w: the signing certificate is not the one given with --certificate", ErrNotVerified)
-	}
-	ids, err := matchers(o.Identities)
+	c, err := precheck(e, o)
 	if err != nil {
 		return nil, err
 	}
-	trusted := o.Trusted
-	if !o.NoChainCache {
-		trusted = withChainCache(trusted, len(vc.Intermediates()) == 0)
-	}
+	vc, cert, ids, trusted := c.vc, c.cert, c.ids, c.trusted
 	// The signature first: a bad one is reported as such, not as the log
 	// entry that does not record it.
 	version, _ := e.Version()

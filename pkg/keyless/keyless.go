@@ -275,35 +275,15 @@ type Artifact struct {
 // is checked first, so a bad signature is reported as such and not as the
 // log entry that does not record it.
 func Verify(e sgverify.SignedEntity, artifact Artifact, o Options) (*Result, error) {
-	if o.Trusted == nil {
-		return nil, errors.New("no trusted root")
-	}
-	if len(o.Intermediates) > 0 {
-		o.Trusted = withIntermediates{o.Trusted, o.Intermediates}
-	}
-	if len(o.Identities) == 0 {
-		return nil, errors.New("a certificate signature needs an identity to match (--certificate-identity or --certificate-identity-regexp, with --certificate-oidc-issuer or --certificate-oidc-issuer-regexp)")
+	if err := o.prepare(); err != nil {
+		return nil, err
 	}
 	e = parseOnce(e)
-	vc, err := e.VerificationContent()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidBundle, err)
-	}
-	trusted := o.Trusted
-	if !o.NoChainCache {
-		trusted = withChainCache(trusted, len(vc.Intermediates()) == 0)
-	}
-	cert := vc.Certificate()
-	if cert == nil {
-		return nil, fmt.Errorf("%w: signed with a key, not a certificate", ErrNotVerified)
-	}
-	if o.Certificate != nil && !o.Certificate.Equal(cert) {
-		return nil, fmt.Errorf("%w: the signing certificate is not the one given with --certificate", ErrNotVerified)
-	}
-	ids, err := matchers(o.Identities)
+	c, err := precheck(e, o)
 	if err != nil {
 		return nil, err
 	}
+	vc, cert, ids, trusted := c.vc, c.cert, c.ids, c.trusted
 	sc, err := e.SignatureContent()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidBundle, err)
@@ -356,6 +336,52 @@ func Verify(e sgverify.SignedEntity, artifact Artifact, o Options) (*Result, err
 		return nil, fmt.Errorf("%w: no verified signing time", ErrNotVerified)
 	}
 	return inWindow(out, o.Identities, ids)
+}
+
+// prechecked is what Verify and VerifyDSSE establish before any
+// signature is checked.
+type prechecked struct {
+	vc      sgverify.VerificationContent
+	cert    *x509.Certificate // the signing certificate
+	ids     sgverify.CertificateIdentities
+	trusted root.TrustedMaterial // o.Trusted with the chain caches
+}
+
+// prepare validates o and adds its intermediates to its trusted material.
+func (o *Options) prepare() error {
+	if o.Trusted == nil {
+		return errors.New("no trusted root")
+	}
+	if len(o.Intermediates) > 0 {
+		o.Trusted = withIntermediates{o.Trusted, o.Intermediates}
+	}
+	if len(o.Identities) == 0 {
+		return errors.New("a certificate signature needs an identity to match (--certificate-identity or --certificate-identity-regexp, with --certificate-oidc-issuer or --certificate-oidc-issuer-regexp)")
+	}
+	return nil
+}
+
+// precheck reads e's signing certificate (it must be one, and the one o
+// names if any) and o's identity matchers; o is prepared.
+func precheck(e sgverify.SignedEntity, o Options) (*prechecked, error) {
+	vc, err := e.VerificationContent()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidBundle, err)
+	}
+	c := &prechecked{vc: vc, cert: vc.Certificate(), trusted: o.Trusted}
+	if !o.NoChainCache {
+		c.trusted = withChainCache(o.Trusted, len(vc.Intermediates()) == 0)
+	}
+	if c.cert == nil {
+		return nil, fmt.Errorf("%w: signed with a key, not a certificate", ErrNotVerified)
+	}
+	if o.Certificate != nil && !o.Certificate.Equal(c.cert) {
+		return nil, fmt.Errorf("%w: the signing certificate is not the one given with --certificate", ErrNotVerified)
+	}
+	if c.ids, err = matchers(o.Identities); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // matchers validates identities and returns them as sigstore-go
