@@ -17,6 +17,7 @@ import (
 	"github.com/imgsign/imgsign/pkg/statement"
 	"github.com/imgsign/imgsign/pkg/tlog"
 	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/root"
 )
 
 // legacyPredicateAnnotation names the predicate type of a legacy .att layer.
@@ -77,7 +78,8 @@ type VerifiedAttestation struct {
 	PayloadDigest string          `json:"payloadDigest,omitempty"`
 	Referrer      string          `json:"referrer,omitempty"`
 	Statement     json.RawMessage `json:"statement"`
-	// Identity and SignedAt are set for a certificate (keyless) signature.
+	// Identity is set for a certificate (keyless) signature; SignedAt
+	// are its verified signing times (as Verified.SignedAt).
 	Identity *SignerIdentity `json:"identity,omitempty"`
 	SignedAt []time.Time     `json:"signedAt,omitempty"`
 	// Tlog are the verified transparency-log entries of the attestation.
@@ -177,12 +179,13 @@ func accept(res *AttestationResult, o AttestationOptions, va VerifiedAttestation
 		res.Rejected = append(res.Rejected, rej)
 		return
 	}
-	if reason := checkAge(o.MaxAge, o.Now, va.Tlog); reason != "" {
+	times := verifiedTimes(va.Tlog, va.SignedAt)
+	if reason := checkAge(o.MaxAge, o.Now, times); reason != "" {
 		rej.Reason = reason
 		res.Rejected = append(res.Rejected, rej)
 		return
 	}
-	if reason := checkKeyWindow(o.KeyWindows, va.KeyID, va.Tlog); reason != "" {
+	if reason := checkKeyWindow(o.KeyWindows, va.KeyID, times); reason != "" {
 		rej.Reason = reason
 		res.Rejected = append(res.Rejected, rej)
 		return
@@ -242,10 +245,19 @@ func (v *Verifier) legacyAttestations(ctx context.Context, d name.Digest, o Atte
 		}
 		_, hasCert := layer.Annotations[oci.CertificateAnnotation]
 		keylessLayer := hasCert && (v.keyless != nil || len(v.keys) == 0)
-		var ts *attestationTimestamp
-		if keylessLayer && v.keyless != nil { // its timestamp may cover the layer: verified before the layer is parsed in place
+		var (
+			ts      *attestationTimestamp
+			tsTrust root.TrustedMaterial // verifies ts
+		)
+		switch {
+		case keylessLayer && v.keyless != nil:
+			tsTrust = v.keyless.Trusted
+		case !keylessLayer && v.tsas != nil:
+			tsTrust = v.tsas
+		}
+		if tsTrust != nil { // its timestamp may cover the layer: verified before the layer is parsed in place
 			if ts, err = newAttestationTimestamp(layer.Annotations); err == nil {
-				err = ts.verifyLayer(blob, v.keyless.Trusted)
+				err = ts.verifyLayer(blob, tsTrust)
 			}
 			if err != nil {
 				rej.Reason = err.Error()
@@ -282,6 +294,15 @@ func (v *Verifier) legacyAttestations(ctx context.Context, d name.Digest, o Atte
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
+		var stamped []time.Time
+		if ts != nil {
+			if err := ts.verifySignature(env, tsTrust); err != nil {
+				rej.Reason = err.Error()
+				res.Rejected = append(res.Rejected, rej)
+				continue
+			}
+			stamped = []time.Time{ts.at.Time}
+		}
 		entries, bad := legacyEntries(layer.Annotations)
 		lc := v.checkLog(ctx, c.want(env.PayloadType, env.Payload), entries, bad, o.RequireTlog)
 		if lc.reason != "" {
@@ -289,7 +310,7 @@ func (v *Verifier) legacyAttestations(ctx context.Context, d name.Digest, o Atte
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
-		accept(res, o, VerifiedAttestation{Source: SourceLegacy, KeyID: c.key.id, PayloadDigest: layer.Digest.String(), Statement: env.Payload, Tlog: lc.facts, TlogUnchecked: lc.unchecked}, rej)
+		accept(res, o, VerifiedAttestation{Source: SourceLegacy, KeyID: c.key.id, PayloadDigest: layer.Digest.String(), Statement: env.Payload, Tlog: lc.facts, TlogUnchecked: lc.unchecked, SignedAt: stamped}, rej)
 	}
 	return n, nil
 }
@@ -391,13 +412,19 @@ func (v *Verifier) bundleAttestations(ctx context.Context, d name.Digest, o Atte
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
+		stamped, err := v.keyTimestamps(b.Timestamps, c.sig, "the envelope's signature")
+		if err != nil {
+			rej.Reason = err.Error()
+			res.Rejected = append(res.Rejected, rej)
+			continue
+		}
 		lc := v.checkLog(ctx, c.want(b.PayloadType, b.Payload), b.TlogEntries, nil, o.RequireTlog)
 		if lc.reason != "" {
 			rej.Reason = lc.reason
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
-		accept(res, o, VerifiedAttestation{Source: SourceBundle, KeyID: c.key.id, Referrer: r.Digest.String(), Statement: b.Payload, Tlog: lc.facts, TlogUnchecked: lc.unchecked}, rej)
+		accept(res, o, VerifiedAttestation{Source: SourceBundle, KeyID: c.key.id, Referrer: r.Digest.String(), Statement: b.Payload, Tlog: lc.facts, TlogUnchecked: lc.unchecked, SignedAt: stamped}, rej)
 	}
 	return n, nil
 }
