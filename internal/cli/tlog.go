@@ -9,7 +9,9 @@ import (
 
 	"github.com/imgsign/imgsign/internal/atomicfile"
 	"github.com/imgsign/imgsign/pkg/tlog"
+	"github.com/imgsign/imgsign/pkg/trustroot"
 	"github.com/imgsign/imgsign/pkg/verify"
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
 )
 
@@ -35,7 +37,7 @@ func (f *logFlags) registerSign(cmd *cobra.Command) {
 func (f *logFlags) registerVerify(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringArrayVar(&f.keys, "rekor-key", nil, "trusted transparency-log public key, PEM (repeatable)")
-	fl.StringVar(&f.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json whose transparency logs are trusted")
+	fl.StringVar(&f.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json whose transparency logs are trusted (with --key,\nits timestamp authorities verify signatures' RFC 3161 timestamps too)")
 	f.registerOnline(cmd)
 	fl.BoolVar(&f.require, "require-tlog", false, "reject signatures without a verified transparency-log entry")
 }
@@ -78,7 +80,31 @@ func (f *logFlags) verifierOptions() ([]verify.Option, error) {
 	if p.Online != nil {
 		opts = append(opts, verify.WithOnlineLog(p.Online))
 	}
+	tsas, err := f.trustedTimestamps()
+	if err != nil {
+		return nil, err
+	}
+	if tsas != nil {
+		opts = append(opts, verify.WithTrustedTimestamps(tsas))
+	}
 	return opts, nil
+}
+
+// trustedTimestamps is the --trusted-root whose timestamp authorities
+// verify key signatures' RFC 3161 timestamps; nil without --trusted-root
+// or when it lists no TSA (key signatures' timestamps are then ignored).
+func (f *logFlags) trustedTimestamps() (root.TrustedMaterial, error) {
+	if f.trustedRoot == "" {
+		return nil, nil
+	}
+	tr, err := trustroot.LoadFile(f.trustedRoot)
+	if err != nil {
+		return nil, err
+	}
+	if len(tr.TimestampingAuthorities()) == 0 {
+		return nil, nil
+	}
+	return tr, nil
 }
 
 // policy returns the log policy the verify flags ask for.
@@ -93,7 +119,11 @@ func (f *logFlags) policy() (tlog.Policy, error) {
 	if f.trustedRoot != "" {
 		logs, err := tlog.LoadTrustedRoot(f.trustedRoot)
 		if err != nil {
-			return p, err
+			// A root of timestamp authorities only (no log) is fine: they
+			// verify key signatures' timestamps (trustedTimestamps).
+			if tsas, terr := f.trustedTimestamps(); terr != nil || tsas == nil {
+				return p, err
+			}
 		}
 		trust.Add(logs...)
 	}

@@ -375,10 +375,6 @@ func (p *parser) requirement(n *yaml.Node, f *requirementFields, where string) (
 		}
 	}
 	if f.TrustedRoot.Kind != 0 {
-		if idsNode == nil {
-			k, _ := field(n, "trustedRoot")
-			return nil, p.errorf(k.Line, "%s: trustedRoot is for identities (certificate signatures); list identities, or put a trusted root for logs under tlog", where)
-		}
 		path, err := p.str(&f.TrustedRoot, where+": trustedRoot")
 		if err != nil {
 			return nil, err
@@ -386,6 +382,10 @@ func (p *parser) requirement(n *yaml.Node, f *requirementFields, where string) (
 		tr, err := trustroot.LoadFile(p.resolve(path))
 		if err != nil {
 			return nil, p.wrap(f.TrustedRoot.Line, err, "%s: trustedRoot %s", where, path)
+		}
+		if idsNode == nil && len(tr.TimestampingAuthorities()) == 0 {
+			k, _ := field(n, "trustedRoot")
+			return nil, p.errorf(k.Line, "%s: trustedRoot is for identities (certificate signatures) and for the RFC 3161 timestamps of key signatures, and %s lists no timestamp authority; list identities, or put a trusted root for logs under tlog", where, path)
 		}
 		req.TrustedRoot, req.TrustedRootSource = tr, path
 	}

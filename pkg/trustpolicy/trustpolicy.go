@@ -202,7 +202,9 @@ type Requirement struct {
 	// count: with Keys, at least one of the two is listed.
 	Identities []PolicyIdentity
 	// TrustedRoot verifies certificate signatures (nil: the default
-	// trusted root); TrustedRootSource is its file as written.
+	// trusted root) and, with its timestamp authorities, the RFC 3161
+	// timestamps of key signatures (nil: they are ignored);
+	// TrustedRootSource is its file as written.
 	TrustedRoot       root.TrustedMaterial
 	TrustedRootSource string
 	// Threshold is how many distinct keys of Keys must have signed
