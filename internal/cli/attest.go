@@ -212,7 +212,7 @@ as JSON on standard output; reasons for rejections go to standard error.
 			if err != nil {
 				return usageError{err}
 			}
-			o := verify.AttestationOptions{PredicateType: pt, RequireTlog: logs.require}
+			o := verify.AttestationOptions{PredicateType: pt, RequireTlog: logs.require, RequireTimestamp: logs.requireTS}
 			if o.Format, err = parseLookFormat(format); err != nil {
 				return err
 			}
@@ -273,6 +273,7 @@ as JSON on standard output; reasons for rejections go to standard error.
 	f.StringVar(&format, "format", "any", "where to look: any, legacy (.att tag) or bundle (referrers)")
 	f.StringVar(&platfm, "platform", "", "for an index, verify the manifest of this platform (os/arch[/variant])")
 	logs.registerVerify(cmd)
+	logs.registerRequireTimestamp(cmd)
 	kl.register(cmd)
 	kl.registerBlob(cmd)
 	src.register(cmd)

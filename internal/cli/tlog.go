@@ -26,6 +26,7 @@ type logFlags struct {
 	keys        []string
 	trustedRoot string
 	require     bool
+	requireTS   bool
 }
 
 func (f *logFlags) registerSign(cmd *cobra.Command) {
@@ -40,6 +41,12 @@ func (f *logFlags) registerVerify(cmd *cobra.Command) {
 	fl.StringVar(&f.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json whose transparency logs are trusted (with --key,\nits timestamp authorities verify signatures' RFC 3161 timestamps too)")
 	f.registerOnline(cmd)
 	fl.BoolVar(&f.require, "require-tlog", false, "reject signatures without a verified transparency-log entry")
+}
+
+// registerRequireTimestamp registers --require-timestamp (verify,
+// verify-attestation).
+func (f *logFlags) registerRequireTimestamp(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&f.requireTS, "require-timestamp", false, "reject key signatures without an RFC 3161 timestamp verified by a TSA of\n--trusted-root (as cosign's --use-signed-timestamps)")
 }
 
 // registerOnline registers only --rekor-url, for commands whose trusted
@@ -86,6 +93,9 @@ func (f *logFlags) verifierOptions() ([]verify.Option, error) {
 	}
 	if tsas != nil {
 		opts = append(opts, verify.WithTrustedTimestamps(tsas))
+	}
+	if f.requireTS && tsas == nil {
+		return nil, usageError{fmt.Errorf("--require-timestamp needs --trusted-root naming a timestamp authority")}
 	}
 	return opts, nil
 }

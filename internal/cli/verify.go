@@ -126,7 +126,8 @@ present must verify over the signature by a TSA of the root, or the
 signature is rejected with the reason; a verified one is the signature's
 verified signing time (printed, and signedAt in -o json), which a key's
 notBefore/notAfter window and the maximum age judge, as a log's integrated
-time. Without a trusted TSA, timestamps are ignored (no time, no refusal).
+time. Without a trusted TSA, timestamps are ignored (no time, no refusal);
+--require-timestamp rejects key signatures without a verified one.
 
 With --policy FILE, a trust policy decides per registry and repository
 which keys (and how many), logs, annotations, identity, attestations and

@@ -55,6 +55,9 @@ type AttestationOptions struct {
 	// key's attestations, as Options.KeyWindows does for signatures.
 	// (Certificate identities carry their windows in keyless.Identity.)
 	KeyWindows map[string]Window
+	// RequireTimestamp rejects a key attestation without a verified RFC
+	// 3161 timestamp, as Options.RequireTimestamp does for signatures.
+	RequireTimestamp bool
 }
 
 // AttestationResult is the verdict on one image's attestations.
@@ -303,6 +306,11 @@ func (v *Verifier) legacyAttestations(ctx context.Context, d name.Digest, o Atte
 			}
 			stamped = []time.Time{ts.at.Time}
 		}
+		if reason := requireStamp(o.RequireTimestamp, stamped); reason != "" {
+			rej.Reason = reason
+			res.Rejected = append(res.Rejected, rej)
+			continue
+		}
 		entries, bad := legacyEntries(layer.Annotations)
 		lc := v.checkLog(ctx, c.want(env.PayloadType, env.Payload), entries, bad, o.RequireTlog)
 		if lc.reason != "" {
@@ -413,6 +421,11 @@ func (v *Verifier) bundleAttestations(ctx context.Context, d name.Digest, o Atte
 			continue
 		}
 		stamped, err := v.keyTimestamps(b.Timestamps, c.sig, "the envelope's signature")
+		if err == nil {
+			if reason := requireStamp(o.RequireTimestamp, stamped); reason != "" {
+				err = errors.New(reason)
+			}
+		}
 		if err != nil {
 			rej.Reason = err.Error()
 			res.Rejected = append(res.Rejected, rej)

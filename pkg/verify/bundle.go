@@ -245,6 +245,9 @@ func (v *Verifier) checkBundle(ctx context.Context, repo name.Repository, img na
 	if err != nil {
 		return nil, err.Error()
 	}
+	if reason := requireStamp(o.RequireTimestamp, stamped); reason != "" {
+		return nil, reason
+	}
 	lc := v.checkLog(ctx, c.want(b.PayloadType, b.Payload), b.TlogEntries, nil, o.RequireTlog)
 	if lc.reason == "" {
 		lc.reason = o.checkTimes(c.key.id, verifiedTimes(lc.facts, stamped))

@@ -51,6 +51,7 @@ func TestKeySignatureTimestamps(t *testing.T) {
 		token     func(sig []byte) []byte // nil: no timestamp
 		noTSA     bool                    // no trusted TSA
 		window    *verify.Window
+		require   bool   // RequireTimestamp
 		want      string // "" verifies
 		wantTimes int
 	}{
@@ -62,6 +63,8 @@ func TestKeySignatureTimestamps(t *testing.T) {
 		{name: "forged time for a windowed key", token: func(s []byte) []byte { return tsr(t, other, s) }, window: &open, want: "does not verify against the trusted timestamp authorities"},
 		{name: "not a token", token: func([]byte) []byte { return []byte("not DER") }, want: "does not verify"},
 		{name: "no timestamp, windowed key", window: &open, want: "no verified signing time"},
+		{name: "required and present", token: func(s []byte) []byte { return tsr(t, vs, s) }, require: true, wantTimes: 1},
+		{name: "required and absent", require: true, want: "no RFC 3161 timestamp verified by a trusted timestamp authority"},
 		{name: "no trusted TSA: ignored", token: func(s []byte) []byte { return tsr(t, other, s) }, noTSA: true},
 		{name: "no trusted TSA, windowed key", token: func(s []byte) []byte { return tsr(t, vs, s) }, noTSA: true, window: &open, want: "no verified signing time"},
 	}
@@ -79,7 +82,7 @@ func TestKeySignatureTimestamps(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				o := verify.Options{Format: layout}
+				o := verify.Options{Format: layout, RequireTimestamp: c.require}
 				if c.window != nil {
 					id, _ := keys.KeyID(f.key.Public())
 					o.KeyWindows = map[string]verify.Window{id: *c.window}

@@ -60,3 +60,12 @@ func (v *Verifier) legacyKeyTimestamp(ann map[string]string, sig []byte, what st
 	}
 	return v.keyTimestamps([][]byte{token}, sig, what)
 }
+
+// requireStamp is the reason to reject a key signature without a verified
+// timestamp when one is required; "" otherwise.
+func requireStamp(require bool, stamped []time.Time) string {
+	if require && len(stamped) == 0 {
+		return "no RFC 3161 timestamp verified by a trusted timestamp authority (one is required)"
+	}
+	return ""
+}

@@ -97,6 +97,11 @@ type Options struct {
 	// RequireTlog rejects a signature without a verified transparency-log
 	// entry. Without it, an entry that is present must still verify.
 	RequireTlog bool
+	// RequireTimestamp rejects a key signature without an RFC 3161
+	// timestamp verified by a trusted TSA (WithTrustedTimestamps), as
+	// cosign's --use-signed-timestamps does for bundles. Without it, a
+	// timestamp that is present must still verify.
+	RequireTimestamp bool
 	// ExpectedIdentity, with CheckIdentity, is the repository the signed
 	// identity must name instead of the one verified (a mirror verified
 	// under the name its images were signed with).
@@ -453,6 +458,9 @@ func (v *Verifier) checkLayer(ctx context.Context, repo name.Repository, img nam
 	stamped, err := v.legacyKeyTimestamp(layer.Annotations, sig, "the signature")
 	if err != nil {
 		return nil, err.Error()
+	}
+	if reason := requireStamp(o.RequireTimestamp, stamped); reason != "" {
+		return nil, reason
 	}
 	entries, bad := legacyEntries(layer.Annotations)
 	lc := v.checkLog(ctx, tlog.Want{Digest: digest(p), Signature: sig, PublicKey: key.pub}, entries, bad, o.RequireTlog)
