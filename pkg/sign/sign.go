@@ -13,7 +13,9 @@
 // (NewKeylessSigner) with the one ephemeral key and Fulcio certificate of a
 // pkg/keylesssign.Signer: then each legacy layer also carries cosign's
 // certificate, chain, Rekor bundle and timestamp annotations, and each
-// bundle the certificate, log entry and timestamps.
+// bundle the certificate, log entry and timestamps. Key signatures may be
+// logged (Options.Log) and timestamped by RFC 3161 authorities
+// (Options.Timestamps) too.
 package sign
 
 import (
@@ -200,9 +202,9 @@ type Result struct {
 // concurrently: its key must be safe for concurrent use, as software keys
 // and KMS clients are.
 //
-// Every image is resolved and signed, and every signature logged, before
-// the first registry write: if any of that fails, SignAll returns the error
-// and the registry is left untouched. Then the signatures are stored, and
+// Every image is resolved and signed, and every signature logged and
+// timestamped, before the first registry write: if any of that fails,
+// SignAll returns the error and the registry is left untouched. Then the signatures are stored, and
 // each image's outcome is in its Result (in the order of refs).
 func (s *Signer) SignAll(ctx context.Context, refs []name.Reference, o Options, jobs int) ([]Result, error) {
 	if jobs <= 0 {

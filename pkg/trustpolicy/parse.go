@@ -445,9 +445,10 @@ func (p *parser) requirement(n *yaml.Node, f *requirementFields, where string) (
 		if req.MaxAge, err = p.duration(&f.MaxAge, where+": maxAge"); err != nil {
 			return nil, err
 		}
-		if req.Tlog == nil || !req.Tlog.Required {
+		tsas := req.TrustedRoot != nil && len(req.TrustedRoot.TimestampingAuthorities()) > 0
+		if (req.Tlog == nil || !req.Tlog.Required) && !tsas {
 			k, _ := field(n, "maxAge")
-			return nil, p.errorf(k.Line, "%s: maxAge needs tlog.required: true (a signature's age is known only from the time a trusted log recorded it)", where)
+			return nil, p.errorf(k.Line, "%s: maxAge needs tlog.required: true or a trustedRoot with a timestamp authority (a signature's age is known only from the time a trusted log recorded it or a trusted TSA timestamped it)", where)
 		}
 	}
 	return req, nil

@@ -225,9 +225,11 @@ type Requirement struct {
 	// Identity says whether the signed docker-reference must name the
 	// repository verified (nil: it is not checked).
 	Identity *Identity
-	// MaxAge, when positive, refuses signatures older than this, by the
-	// time a trusted transparency log recorded them (it requires
-	// Tlog.Required).
+	// MaxAge, when positive, refuses signatures older than this, by their
+	// verified signing time: the time a trusted transparency log recorded
+	// them or a TSA of TrustedRoot timestamped them (it requires
+	// Tlog.Required or a TrustedRoot with TSAs; a signature with no
+	// verified time is refused).
 	MaxAge time.Duration
 }
 
