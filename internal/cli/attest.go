@@ -285,7 +285,7 @@ func (a *App) printAttestationVerdict(res *verify.AttestationResult, err error) 
 	if err == nil {
 		fmt.Fprintf(a.Stderr, "Verified %d attestation(s) of %s (%s)\n", len(res.Attestations), res.Image, res.Digest)
 		for _, at := range res.Attestations {
-			a.printSigner(at.Source+" attestation", at.KeyID, at.Identity, at.SignedAt, at.Tlog, at.TlogUnchecked)
+			a.printSigner(at.Source+" attestation", at.KeyID, at.Identity, at.SignedAt, at.Tlog, at.TlogUnchecked, at.TimestampsUnchecked)
 		}
 	} else {
 		fmt.Fprintf(a.Stderr, "FAILED %s: %s\n", res.Image, oneLine(err.Error()))

@@ -41,6 +41,7 @@ func TestKeyTimestampCommands(t *testing.T) {
 	if !strings.Contains(r.stdout, `"signedAt"`) {
 		t.Fatalf("-o json lacks signedAt: %s", r.stdout)
 	}
+	env("").do(t, "verify", "--key", k+".pub", img).expect(t, ExitOK, "its 1 RFC 3161 timestamp(s) were not checked: no timestamp authority is trusted")
 	env("pw").do(t, "sign", "--key", k+".key", plain).expect(t, ExitOK, "Signed")
 	env("").do(t, "verify", "--key", k+".pub", "--trusted-root", tr, "--require-timestamp", plain).expect(t, ExitNotVerified, "no RFC 3161 timestamp verified")
 	env("").do(t, "verify", "--key", k+".pub", "--trusted-root", tr, plain).expect(t, ExitOK, "Verified")

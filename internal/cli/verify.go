@@ -289,7 +289,7 @@ func (a *App) printVerdict(res *verify.Result, err error) {
 			fmt.Fprintf(a.Stderr, "  content re-hashed: %d manifest(s), %d blob(s), %d bytes\n", b.Manifests, b.Blobs, b.Bytes)
 		}
 		for _, s := range res.Signatures {
-			a.printSigner(s.Source+" signature", s.KeyID, s.Identity, s.SignedAt, s.Tlog, s.TlogUnchecked)
+			a.printSigner(s.Source+" signature", s.KeyID, s.Identity, s.SignedAt, s.Tlog, s.TlogUnchecked, s.TimestampsUnchecked)
 		}
 	} else {
 		at := ""
@@ -304,7 +304,7 @@ func (a *App) printVerdict(res *verify.Result, err error) {
 // printSigner writes who made one verified signature or attestation
 // (what): the key and its log entries, or the certificate identity and its
 // verified signing times.
-func (a *App) printSigner(what, keyID string, id *verify.SignerIdentity, signedAt []time.Time, facts []tlog.Facts, unchecked int) {
+func (a *App) printSigner(what, keyID string, id *verify.SignerIdentity, signedAt []time.Time, facts []tlog.Facts, unchecked, tsUnchecked int) {
 	if id != nil {
 		fmt.Fprintf(a.Stderr, "  %s by %s (issuer %s)\n", what, id.Subject, id.Issuer)
 		for _, t := range signedAt {
@@ -318,6 +318,9 @@ func (a *App) printSigner(what, keyID string, id *verify.SignerIdentity, signedA
 	}
 	for _, t := range signedAt {
 		fmt.Fprintf(a.Stderr, "    timestamped at %s (RFC 3161, verified by a trusted TSA)\n", t.UTC().Format(time.RFC3339))
+	}
+	if tsUnchecked > 0 {
+		fmt.Fprintf(a.Stderr, "    its %d RFC 3161 timestamp(s) were not checked: no timestamp authority is trusted (--trusted-root)\n", tsUnchecked)
 	}
 }
 

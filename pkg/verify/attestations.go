@@ -89,6 +89,9 @@ type VerifiedAttestation struct {
 	Tlog []tlog.Facts `json:"tlog,omitempty"`
 	// TlogUnchecked counts log entries not checked: no log is trusted.
 	TlogUnchecked int `json:"tlogUnchecked,omitempty"`
+	// TimestampsUnchecked counts RFC 3161 timestamps not checked: no TSA
+	// is trusted.
+	TimestampsUnchecked int `json:"timestampsUnchecked,omitempty"`
 }
 
 // VerifyAttestations checks the attestations of the predicate type asked
@@ -297,7 +300,13 @@ func (v *Verifier) legacyAttestations(ctx context.Context, d name.Digest, o Atte
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
-		var stamped []time.Time
+		var (
+			stamped     []time.Time
+			tsUnchecked int
+		)
+		if _, ok := layer.Annotations[oci.TimestampAnnotation]; ok && tsTrust == nil {
+			tsUnchecked = 1
+		}
 		if ts != nil {
 			if err := ts.verifySignature(env, tsTrust); err != nil {
 				rej.Reason = err.Error()
@@ -318,7 +327,7 @@ func (v *Verifier) legacyAttestations(ctx context.Context, d name.Digest, o Atte
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
-		accept(res, o, VerifiedAttestation{Source: SourceLegacy, KeyID: c.key.id, PayloadDigest: layer.Digest.String(), Statement: env.Payload, Tlog: lc.facts, TlogUnchecked: lc.unchecked, SignedAt: stamped}, rej)
+		accept(res, o, VerifiedAttestation{Source: SourceLegacy, KeyID: c.key.id, PayloadDigest: layer.Digest.String(), Statement: env.Payload, Tlog: lc.facts, TlogUnchecked: lc.unchecked, SignedAt: stamped, TimestampsUnchecked: tsUnchecked}, rej)
 	}
 	return n, nil
 }
@@ -420,7 +429,7 @@ func (v *Verifier) bundleAttestations(ctx context.Context, d name.Digest, o Atte
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
-		stamped, err := v.keyTimestamps(b.Timestamps, c.sig, "the envelope's signature")
+		stamped, tsUnchecked, err := v.keyTimestamps(b.Timestamps, c.sig, "the envelope's signature")
 		if err == nil {
 			if reason := requireStamp(o.RequireTimestamp, stamped); reason != "" {
 				err = errors.New(reason)
@@ -437,7 +446,7 @@ func (v *Verifier) bundleAttestations(ctx context.Context, d name.Digest, o Atte
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
-		accept(res, o, VerifiedAttestation{Source: SourceBundle, KeyID: c.key.id, Referrer: r.Digest.String(), Statement: b.Payload, Tlog: lc.facts, TlogUnchecked: lc.unchecked, SignedAt: stamped}, rej)
+		accept(res, o, VerifiedAttestation{Source: SourceBundle, KeyID: c.key.id, Referrer: r.Digest.String(), Statement: b.Payload, Tlog: lc.facts, TlogUnchecked: lc.unchecked, SignedAt: stamped, TimestampsUnchecked: tsUnchecked}, rej)
 	}
 	return n, nil
 }

@@ -241,7 +241,7 @@ func (v *Verifier) checkBundle(ctx context.Context, repo name.Repository, img na
 			return nil, fmt.Sprintf("signed identity %q is not repository %s", sub.Name, want)
 		}
 	}
-	stamped, err := v.keyTimestamps(b.Timestamps, c.sig, "the envelope's signature")
+	stamped, tsUnchecked, err := v.keyTimestamps(b.Timestamps, c.sig, "the envelope's signature")
 	if err != nil {
 		return nil, err.Error()
 	}
@@ -255,7 +255,7 @@ func (v *Verifier) checkBundle(ctx context.Context, repo name.Repository, img na
 	if lc.reason != "" {
 		return nil, lc.reason
 	}
-	return &Verified{Source: SourceBundle, KeyID: c.key.id, Referrer: r.Digest.String(), Statement: b.Payload, Tlog: lc.facts, TlogUnchecked: lc.unchecked, SignedAt: stamped}, ""
+	return &Verified{Source: SourceBundle, KeyID: c.key.id, Referrer: r.Digest.String(), Statement: b.Payload, Tlog: lc.facts, TlogUnchecked: lc.unchecked, SignedAt: stamped, TimestampsUnchecked: tsUnchecked}, ""
 }
 
 // checkKeylessBundle verifies a signature bundle made with a certificate:

@@ -54,6 +54,7 @@ func TestKeySignatureTimestamps(t *testing.T) {
 		require   bool   // RequireTimestamp
 		want      string // "" verifies
 		wantTimes int
+		unchecked int // TimestampsUnchecked
 	}{
 		{name: "over the signature", token: func(s []byte) []byte { return tsr(t, vs, s) }, wantTimes: 1},
 		{name: "over the signature, windowed key", token: func(s []byte) []byte { return tsr(t, vs, s) }, window: &open, wantTimes: 1},
@@ -65,7 +66,7 @@ func TestKeySignatureTimestamps(t *testing.T) {
 		{name: "no timestamp, windowed key", window: &open, want: "no verified signing time"},
 		{name: "required and present", token: func(s []byte) []byte { return tsr(t, vs, s) }, require: true, wantTimes: 1},
 		{name: "required and absent", require: true, want: "no RFC 3161 timestamp verified by a trusted timestamp authority"},
-		{name: "no trusted TSA: ignored", token: func(s []byte) []byte { return tsr(t, other, s) }, noTSA: true},
+		{name: "no trusted TSA: ignored", token: func(s []byte) []byte { return tsr(t, other, s) }, noTSA: true, unchecked: 1},
 		{name: "no trusted TSA, windowed key", token: func(s []byte) []byte { return tsr(t, vs, s) }, noTSA: true, window: &open, want: "no verified signing time"},
 	}
 	for _, layout := range []verify.Format{verify.FormatLegacy, verify.FormatBundle} {
@@ -94,6 +95,9 @@ func TestKeySignatureTimestamps(t *testing.T) {
 				}
 				if err != nil {
 					t.Fatalf("want verified: %v %+v", err, res.Rejected)
+				}
+				if got := res.Signatures[0].TimestampsUnchecked; got != c.unchecked {
+					t.Fatalf("%d unchecked timestamps, want %d", got, c.unchecked)
 				}
 				if got := len(res.Signatures[0].SignedAt); got != c.wantTimes {
 					t.Fatalf("%d verified times, want %d: %+v", got, c.wantTimes, res.Signatures[0])

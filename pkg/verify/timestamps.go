@@ -27,36 +27,38 @@ func WithTrustedTimestamps(tm root.TrustedMaterial) Option {
 }
 
 // keyTimestamps verifies the timestamps of a key signature, each over
-// covered (named what), and returns their times; nil when no TSA is
-// trusted (they are then ignored).
-func (v *Verifier) keyTimestamps(tokens [][]byte, covered []byte, what string) ([]time.Time, error) {
+// covered (named what), and returns their times; when no TSA is trusted
+// they are ignored, and only counted (unchecked).
+func (v *Verifier) keyTimestamps(tokens [][]byte, covered []byte, what string) (_ []time.Time, unchecked int, _ error) {
 	if v.tsas == nil {
-		return nil, nil
+		return nil, len(tokens), nil
 	}
 	var out []time.Time
 	for i, token := range tokens {
 		ts, err := keyless.VerifyTimestamp(token, covered, v.tsas)
 		if err != nil {
-			return nil, fmt.Errorf("RFC 3161 timestamp %d of %d over %s does not verify against the trusted timestamp authorities: %w", i+1, len(tokens), what, err)
+			return nil, 0, fmt.Errorf("RFC 3161 timestamp %d of %d over %s does not verify against the trusted timestamp authorities: %w", i+1, len(tokens), what, err)
 		}
 		out = append(out, ts.Time)
 	}
-	return out, nil
+	return out, 0, nil
 }
 
 // legacyKeyTimestamp verifies the timestamp annotation of a legacy key
 // signature layer over the raw signature (as cosign writes it).
-func (v *Verifier) legacyKeyTimestamp(ann map[string]string, sig []byte, what string) ([]time.Time, error) {
+func (v *Verifier) legacyKeyTimestamp(ann map[string]string, sig []byte, what string) ([]time.Time, int, error) {
 	s, ok := ann[oci.TimestampAnnotation]
-	if !ok || v.tsas == nil {
-		return nil, nil
-	}
-	if len(s) > maxLegacyAnnotation {
-		return nil, fmt.Errorf("annotation %s too large", oci.TimestampAnnotation)
+	switch {
+	case !ok:
+		return nil, 0, nil
+	case v.tsas == nil:
+		return nil, 1, nil
+	case len(s) > maxLegacyAnnotation:
+		return nil, 0, fmt.Errorf("annotation %s too large", oci.TimestampAnnotation)
 	}
 	token, err := timestampToken(s)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	return v.keyTimestamps([][]byte{token}, sig, what)
 }

@@ -237,6 +237,9 @@ type Verified struct {
 	// key signature, its RFC 3161 timestamps verified by a trusted TSA
 	// (WithTrustedTimestamps; its log times are in Tlog).
 	SignedAt []time.Time `json:"signedAt,omitempty"`
+	// TimestampsUnchecked counts a key signature's RFC 3161 timestamps
+	// that were not checked because no TSA is trusted.
+	TimestampsUnchecked int `json:"timestampsUnchecked,omitempty"`
 }
 
 // Rejected is a signature that did not check out.
@@ -455,7 +458,7 @@ func (v *Verifier) checkLayer(ctx context.Context, repo name.Repository, img nam
 		keylessVerified(ver, kr)
 		return ver, ""
 	}
-	stamped, err := v.legacyKeyTimestamp(layer.Annotations, sig, "the signature")
+	stamped, tsUnchecked, err := v.legacyKeyTimestamp(layer.Annotations, sig, "the signature")
 	if err != nil {
 		return nil, err.Error()
 	}
@@ -470,7 +473,7 @@ func (v *Verifier) checkLayer(ctx context.Context, repo name.Repository, img nam
 	if lc.reason != "" {
 		return nil, lc.reason
 	}
-	return &Verified{Source: SourceLegacy, KeyID: key.id, PayloadDigest: layer.Digest.String(), Critical: raw.Critical, Optional: raw.Optional, Tlog: lc.facts, TlogUnchecked: lc.unchecked, SignedAt: stamped}, ""
+	return &Verified{Source: SourceLegacy, KeyID: key.id, PayloadDigest: layer.Digest.String(), Critical: raw.Critical, Optional: raw.Optional, Tlog: lc.facts, TlogUnchecked: lc.unchecked, SignedAt: stamped, TimestampsUnchecked: tsUnchecked}, ""
 }
 
 // joinSorted lists names in order.
