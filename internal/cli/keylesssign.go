@@ -90,10 +90,10 @@ timestamped by that RFC 3161 timestamp authority (with or without
 cosign verifies it). The legacy layer carries it in cosign's
 dev.sigstore.cosign/rfc3161timestamp annotation, the bundle in
 timestampVerificationData. A verifier that trusts the TSA ('imgsign verify
---trusted-root', a policy's trustedRoot; cosign verify --trusted-root or
---timestamp-certificate-chain) takes it as the signature's verified
-signing time, without a transparency log: a private TSA is enough for
-keys with notBefore/notAfter windows. Timestamps are fetched with the
+--trusted-root', a policy's trustedRoot; cosign verify --trusted-root R
+--use-signed-timestamps --insecure-ignore-tlog) takes it as the
+signature's verified signing time, without a transparency log: a private
+TSA is enough for keys with notBefore/notAfter windows. Timestamps are fetched with the
 signatures, before anything is written: if the TSA fails, nothing is
 written (exit 16).`
 
