@@ -75,7 +75,7 @@ the legacy layer gets its own, over the whole layer, as cosign verifies it.`,
 				if o.Log, err = logs.client(); err != nil {
 					return err
 				}
-				if o.Timestamps, err = kf.keyTimestamps(); err != nil {
+				if o.Timestamps, err = kf.keyTimestamps("nothing was written to the registry"); err != nil {
 					return err
 				}
 			}

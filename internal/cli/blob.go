@@ -75,7 +75,7 @@ verify-blob read), or --output-signature with --output-certificate.`,
 			if err != nil {
 				return err
 			}
-			timestamps, err := kf.keyTimestamps()
+			timestamps, err := kf.keyTimestamps("no file was written")
 			if err != nil {
 				return err
 			}

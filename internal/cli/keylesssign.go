@@ -69,8 +69,9 @@ func (f *keylessSignFlags) given() bool {
 }
 
 // keyTimestamps is the TSA client of key signing: nil without
-// --timestamp-server-url.
-func (f *keylessSignFlags) keyTimestamps() (*tsa.Client, error) {
+// --timestamp-server-url. untouched says what a TSA failure leaves as it
+// was (in its message).
+func (f *keylessSignFlags) keyTimestamps(untouched string) (*tsa.Client, error) {
 	if f.tsaURL == "" {
 		return nil, nil
 	}
@@ -78,7 +79,7 @@ func (f *keylessSignFlags) keyTimestamps() (*tsa.Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, usageError{fmt.Errorf("--timestamp-server-url %q: not an http(s) URL (the TSA's RFC 3161 endpoint, e.g. https://tsa.example/api/v1/timestamp)", f.tsaURL)}
 	}
-	return tsa.New([]string{f.tsaURL}, tsa.Options{Timeout: logRequestTimeout}), nil
+	return tsa.New([]string{f.tsaURL}, tsa.Options{Timeout: logRequestTimeout, Untouched: untouched}), nil
 }
 
 // keyTimestampHelp is the part of sign's and attest's help about

@@ -140,7 +140,7 @@ Each image costs one signature, log entry and timestamp per layout
 				if outEntry != "" && logClient == nil {
 					return usageError{fmt.Errorf("--output-tlog-entry needs --rekor-url")}
 				}
-				if timestamps, err = kf.keyTimestamps(); err != nil {
+				if timestamps, err = kf.keyTimestamps("nothing was written to the registry"); err != nil {
 					return err
 				}
 				if timestamps != nil && !upload {

@@ -238,7 +238,7 @@ func New(ctx context.Context, o Options) (*Signer, error) {
 		r := sgsign.NewRekor(ro)
 		s.logs = append(s.logs, namedLog{r, l, &s.entries})
 	}
-	s.tsa = tsa.New(o.TSAs, tsa.Options{Timeout: timeout, Transport: base})
+	s.tsa = tsa.New(o.TSAs, tsa.Options{Timeout: timeout, Transport: base, Untouched: "nothing was written to the registry"})
 	fulcio := sgsign.NewFulcio(&sgsign.FulcioOptions{BaseURL: strings.TrimRight(o.Fulcio, "/"), Timeout: timeout,
 		Transport: counting{base: base, n: &s.fulcioReq}})
 	der, err := fulcio.GetCertificate(ctx, kp, &sgsign.CertificateProviderOptions{IDToken: o.Token.Raw()})

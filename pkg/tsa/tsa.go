@@ -39,12 +39,17 @@ type Options struct {
 	Timeout time.Duration
 	// Transport carries the requests (http.DefaultTransport when nil).
 	Transport http.RoundTripper
+	// Untouched is added to every failure's message: what the caller
+	// promises a failure leaves as it was ("nothing was written to the
+	// registry"); "" adds nothing.
+	Untouched string
 }
 
 // Client timestamps with one or more TSAs; safe for concurrent use.
 type Client struct {
 	urls     []string
 	tsas     []*sgsign.TimestampAuthority
+	note     string
 	requests atomic.Int64
 	status   atomic.Int64 // the last error status a TSA answered
 }
@@ -64,6 +69,9 @@ func New(urls []string, o Options) *Client {
 		base = http.DefaultTransport
 	}
 	c := &Client{urls: urls}
+	if o.Untouched != "" {
+		c.note = " (" + o.Untouched + ")"
+	}
 	for _, u := range urls {
 		c.tsas = append(c.tsas, sgsign.NewTimestampAuthority(&sgsign.TimestampAuthorityOptions{URL: u, Timeout: timeout,
 			Transport: counting{base: base, n: &c.requests, status: &c.status}}))
@@ -146,7 +154,7 @@ func (c *Client) explain(url, what string, err error) error {
 	if st := c.status.Load(); st != 0 {
 		status = fmt.Sprintf(" (last answer: HTTP %d)", st)
 	}
-	return &failure{fmt.Sprintf("timestamp authority %s did not timestamp %s%s (nothing was written to the registry)", url, what, status), err}
+	return &failure{fmt.Sprintf("timestamp authority %s did not timestamp %s%s%s", url, what, status, c.note), err}
 }
 
 // failure is a TSA error: its message, the cause, and ErrFailed.

@@ -222,14 +222,14 @@ func TestKeyTSADown(t *testing.T) {
 		pred := filepath.Join(e.dir, "pred.json")
 		os.WriteFile(pred, []byte(`{"a":1}`), 0o644)
 		run(t, e.pw, e.bin, args("attest", "--key", e.key+".key", "--timestamp-server-url", dead, "--type", "custom", "--predicate", pred, e.regF, d.String())...).
-			must(t, 16, "timestamp authority "+dead)
+			must(t, 16, "timestamp authority "+dead).must(t, 16, "nothing was written to the registry")
 		e.untouchedEnv.assertUntouched(t, d, before)
 	})
 	t.Run("sign-blob", func(t *testing.T) {
 		file := filepath.Join(e.dir, "f")
 		os.WriteFile(file, []byte("x"), 0o644)
 		b := filepath.Join(e.dir, "f.bundle")
-		run(t, e.pw, e.bin, "sign-blob", "--key", e.key+".key", "--timestamp-server-url", dead, "--bundle", b, file).must(t, 16, "timestamp authority "+dead)
+		run(t, e.pw, e.bin, "sign-blob", "--key", e.key+".key", "--timestamp-server-url", dead, "--bundle", b, file).must(t, 16, "timestamp authority "+dead).must(t, 16, "no file was written")
 		if _, err := os.Stat(b); !os.IsNotExist(err) {
 			t.Fatalf("bundle written although the TSA failed: %v", err)
 		}
