@@ -533,19 +533,14 @@ type logError struct {
 func (e logError) Error() string { return fmt.Sprintf("transparency log %s: %v", e.log.URL, e.err) }
 func (e logError) Unwrap() error { return e.err }
 
-// counting counts the requests it carries and, with status, notes the
-// last error status answered.
+// counting counts the requests it carries (Fulcio's; the TSAs' are
+// counted by pkg/tsa).
 type counting struct {
-	base   http.RoundTripper
-	n      *atomic.Int64
-	status *atomic.Int64
+	base http.RoundTripper
+	n    *atomic.Int64
 }
 
 func (c counting) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.n.Add(1)
-	resp, err := c.base.RoundTrip(r)
-	if c.status != nil && err == nil && resp.StatusCode >= 300 {
-		c.status.Store(int64(resp.StatusCode))
-	}
-	return resp, err
+	return c.base.RoundTrip(r)
 }
