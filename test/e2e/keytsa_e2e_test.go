@@ -156,6 +156,11 @@ func TestKeyTSAImgsignSignsCosignVerifies(t *testing.T) {
 		run(t, nil, e.c3, args("verify-blob", "--key", e.key+".pub", "--trusted-root", e.root, cosignTS, "--bundle", b, file)...).must(t, 0, "Verified OK")
 		run(t, nil, e.bin, "verify-blob", "--key", e.key+".pub", "--trusted-root", e.root, "--bundle", b, file).must(t, 0, "Verified")
 		run(t, nil, e.bin, "verify-blob", "--key", e.key+".pub", "--trusted-root", e.otherRoot, "--bundle", b, file).must(t, 12, "timestamp")
+		// And the other way: cosign v3 sign-blob with the TSA, imgsign verifies.
+		cb := filepath.Join(e.dir, "release.cosign.bundle")
+		run(t, e.pw, e.c3, "sign-blob", "--key", e.key+".key", "--timestamp-server-url", e.k.TSAURL, "--tlog-upload=false", "--use-signing-config=false", "--bundle", cb, "-y", file).must(t, 0, "")
+		run(t, nil, e.bin, "verify-blob", "--key", e.key+".pub", "--trusted-root", e.root, "--bundle", cb, file).must(t, 0, "Verified")
+		run(t, nil, e.bin, "verify-blob", "--key", e.key+".pub", "--trusted-root", e.otherRoot, "--bundle", cb, file).must(t, 12, "timestamp")
 	})
 }
 
