@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,12 +27,21 @@ func TestKeyTimestampCommands(t *testing.T) {
 	dir := t.TempDir()
 	k := filepath.Join(dir, "k")
 	env("pw").do(t, "generate-key-pair", "--output-key-prefix", k).expect(t, ExitOK, "")
-	data, err := fake.Trusted.(*root.TrustedRoot).MarshalJSON()
-	if err != nil {
-		t.Fatal(err)
+	// The trusted root of the TSA alone, made from its chain.
+	ta := fake.Trusted.TimestampingAuthorities()[0].(*root.SigstoreTimestampingAuthority)
+	var chain, rootOnly []byte
+	for _, c := range append(append([]*x509.Certificate{ta.Leaf}, ta.Intermediates...), ta.Root) {
+		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
 	}
+	rootOnly = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ta.Root.Raw})
+	chainFile, rootFile := filepath.Join(dir, "tsa-chain.pem"), filepath.Join(dir, "tsa-root.pem")
+	os.WriteFile(chainFile, chain, 0o644)
+	os.WriteFile(rootFile, rootOnly, 0o644)
 	tr := filepath.Join(dir, "trusted_root.json")
-	os.WriteFile(tr, data, 0o644)
+	env("").do(t, "trusted-root", "create", "--timestamp-certificate-chain", chainFile, "--timestamp-url", fake.TSAURL, "--valid-from", "2020-01-01T00:00:00Z", "--out", tr).expect(t, ExitOK, "")
+	env("").do(t, "trusted-root", "create", "--timestamp-certificate-chain", rootFile).expect(t, ExitUsage, "is not for time stamping")
+	env("").do(t, "trusted-root", "create", "--timestamp-url", fake.TSAURL).expect(t, ExitUsage, "--rekor-key or --timestamp-certificate-chain is required")
+	env("").do(t, "trusted-root", "create", "--timestamp-certificate-chain", chainFile, "--timestamp-url", "a", "--timestamp-url", "b").expect(t, ExitUsage, "2 --timestamp-url for 1")
 
 	env("pw").do(t, "sign", "--key", k+".key", "--timestamp-server-url", fake.TSAURL, img).expect(t, ExitOK, "timestamped by "+fake.TSAURL)
 	if fake.TSACalls.Load() != 2 {

@@ -16,16 +16,24 @@ import (
 	"context"
 	"crypto"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/digitorus/timestamp"
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	trustpb "github.com/sigstore/protobuf-specs/gen/pb-go/trustroot/v1"
+	"github.com/sigstore/sigstore-go/pkg/root"
 	sgsign "github.com/sigstore/sigstore-go/pkg/sign"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // ErrFailed is matched (errors.Is) by every failure of a timestamp
@@ -191,4 +199,61 @@ func (c counting) RoundTrip(r *http.Request) (*http.Response, error) {
 		c.status.Store(int64(resp.StatusCode))
 	}
 	return resp, err
+}
+
+// maxChainCertificates bounds a TSA certificate chain read.
+const maxChainCertificates = 10
+
+// AddToTrustedRoot adds to the Sigstore trusted root data (JSON) one
+// timestamp authority per chain: PEM certificates, the TSA's leaf first
+// and the trust anchor last, as a TSA serves them (timestamp-authority's
+// /api/v1/timestamp/certchain), valid from validFrom; uris[i], when given,
+// names the i-th TSA. The leaf must be for time stamping. The result is
+// checked to read back, through sigstore-go, with every TSA added.
+func AddToTrustedRoot(data []byte, chains [][]byte, uris []string, validFrom time.Time) ([]byte, error) {
+	var tr trustpb.TrustedRoot
+	if err := protojson.Unmarshal(data, &tr); err != nil {
+		return nil, fmt.Errorf("not a trusted root: %w", err)
+	}
+	before := len(tr.GetTimestampAuthorities())
+	for i, pemChain := range chains {
+		certs, err := cryptoutils.UnmarshalCertificatesFromPEMLimited(pemChain, maxChainCertificates)
+		if err != nil || len(certs) == 0 {
+			return nil, fmt.Errorf("TSA chain %d: not PEM certificates (at most %d): %v", i+1, maxChainCertificates, err)
+		}
+		if !slices.Contains(certs[0].ExtKeyUsage, x509.ExtKeyUsageTimeStamping) {
+			return nil, fmt.Errorf("TSA chain %d: its first certificate (%s) is not for time stamping: give the TSA's chain, leaf first", i+1, certs[0].Subject)
+		}
+		ca := &trustpb.CertificateAuthority{
+			CertChain: &protocommon.X509CertificateChain{},
+			ValidFor:  &protocommon.TimeRange{Start: timestamppb.New(validFrom)},
+			Subject:   &protocommon.DistinguishedName{Organization: first(certs[0].Subject.Organization), CommonName: certs[0].Subject.CommonName},
+		}
+		if i < len(uris) {
+			ca.Uri = uris[i]
+		}
+		for _, c := range certs {
+			ca.CertChain.Certificates = append(ca.CertChain.Certificates, &protocommon.X509Certificate{RawBytes: c.Raw})
+		}
+		tr.TimestampAuthorities = append(tr.TimestampAuthorities, ca)
+	}
+	out, err := protojson.MarshalOptions{Multiline: true}.Marshal(&tr)
+	if err != nil {
+		return nil, err
+	}
+	back, err := root.NewTrustedRootFromJSON(out)
+	if err != nil {
+		return nil, fmt.Errorf("the trusted root with the TSAs does not read back: %w", err)
+	}
+	if n := len(back.TimestampingAuthorities()); n != before+len(chains) {
+		return nil, fmt.Errorf("the trusted root reads back with %d timestamp authorities, not %d", n, before+len(chains))
+	}
+	return out, nil
+}
+
+func first(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
 }

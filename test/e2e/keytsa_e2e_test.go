@@ -18,8 +18,9 @@ import (
 
 // keyTSAEnv is what the key + TSA tests share: the real timestamp-server
 // of the keyless stack (no Rekor anywhere), a TLS registry with
-// authentication, a key pair, a trusted root naming the TSA (no log), and
-// one naming another TSA.
+// authentication, a key pair, a trusted root naming the TSA alone (made by
+// 'imgsign trusted-root create' from the TSA's chain, so cosign reading it
+// is tested too), and one naming another TSA.
 type keyTSAEnv struct {
 	k            *keylessStack
 	reg          *registry
@@ -38,7 +39,9 @@ func newKeyTSAEnv(t *testing.T) *keyTSAEnv {
 	e := &keyTSAEnv{k: startKeyless(t), reg: startRegistry(t, true, true), dir: t.TempDir(),
 		pw: []string{"IMGSIGN_PASSWORD=pw", "COSIGN_PASSWORD=pw"}, bin: imgsign(t), c3: tool(t, cosign3), c2: tool(t, cosign2)}
 	e.key = keyPair(t, e.dir, "k")
-	e.root = e.k.trustedRoot(t, e.dir)
+	e.root = filepath.Join(e.dir, "tsa_root.json")
+	run(t, nil, e.bin, "trusted-root", "create", "--timestamp-certificate-chain", e.k.TSAChainPEM, "--timestamp-url", e.k.TSAURL,
+		"--valid-from", e.k.ValidFrom.Format(time.RFC3339), "--out", e.root).must(t, 0, "")
 	e.regF = e.reg.flags()
 	e.untouchedEnv = &keylessSignEnv{reg: e.reg}
 	vs, err := ca.NewVirtualSigstore()
