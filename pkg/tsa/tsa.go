@@ -8,7 +8,8 @@
 // a signature's raw bytes; a legacy attestation's whole layer) and is
 // checked, before it is returned, to be a well-formed RFC 3161 response
 // whose message imprint is that hash. Whether the TSA is trusted is the
-// verifier's business (pkg/keyless.VerifyTimestamp against a trusted root).
+// verifier's business (pkg/keyless.VerifyTimestamp against a trusted root);
+// AddToTrustedRoot writes a TSA into a trusted root for it.
 package tsa
 
 import (
