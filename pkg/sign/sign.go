@@ -204,8 +204,9 @@ type Result struct {
 //
 // Every image is resolved and signed, and every signature logged and
 // timestamped, before the first registry write: if any of that fails,
-// SignAll returns the error and the registry is left untouched. Then the signatures are stored, and
-// each image's outcome is in its Result (in the order of refs).
+// SignAll returns the error and the registry is left untouched. Then the
+// signatures are stored, and each image's outcome is in its Result (in the
+// order of refs).
 func (s *Signer) SignAll(ctx context.Context, refs []name.Reference, o Options, jobs int) ([]Result, error) {
 	if jobs <= 0 {
 		jobs = DefaultJobs
