@@ -128,6 +128,23 @@ func TestKeyTSAImgsignSignsCosignVerifies(t *testing.T) {
 		})
 	}
 
+	// With a log too: the signature is logged and timestamped; a root
+	// naming both (made by imgsign) lets cosign v3 verify with its log
+	// required, and imgsign with both required.
+	t.Run("sign-both-with-rekor-v1", func(t *testing.T) {
+		rekor := startRekorV1(t)
+		both := filepath.Join(t.TempDir(), "log_and_tsa_root.json")
+		run(t, nil, e.bin, "trusted-root", "create", "--rekor-key", rekor.PublicKeyPEM, "--rekor-url", rekor.URL,
+			"--timestamp-certificate-chain", e.k.TSAChainPEM, "--timestamp-url", e.k.TSAURL,
+			"--valid-from", e.k.ValidFrom.Format(time.RFC3339), "--out", both).must(t, 0, "")
+		d := e.reg.pushImage(t, "keytsa/sign-rekor:v1")
+		run(t, e.pw, e.bin, args("sign", "--key", e.key+".key", "--rekor-url", rekor.URL, "--timestamp-server-url", e.k.TSAURL, e.regF, d.String())...).
+			must(t, 0, "recorded in transparency log").must(t, 0, "timestamped by")
+		run(t, nil, e.bin, args("verify", "--key", e.key+".pub", "--trusted-root", both, "--require-tlog", "--require-timestamp", e.regF, d.String())...).
+			must(t, 0, "timestamped at ").must(t, 0, "logged in")
+		run(t, nil, e.c3, args("verify", "--key", e.key+".pub", "--trusted-root", both, "--use-signed-timestamps", e.regF, d.String())...).must(t, 0, d.DigestStr())
+	})
+
 	for _, format := range []string{"legacy", "bundle"} {
 		t.Run("attest-"+format, func(t *testing.T) {
 			d := e.reg.pushImage(t, "keytsa/attest-"+format+":v1")
