@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/imgsign/imgsign/pkg/attest"
 	"github.com/imgsign/imgsign/pkg/policy"
@@ -37,6 +38,8 @@ With --rekor-url the attestation's signature is first recorded in that
 Rekor log (v1: a dsse entry, as cosign v3 writes; v2: a hashedrekord over
 the envelope's PAE); if the log fails, nothing is written to the registry.
 
+` + keyTimestampHelp + `
+
 ` + keylessSignHelp + `
 
 A keyless attestation is logged once; the legacy layer stores the envelope
@@ -46,6 +49,7 @@ the legacy layer gets its own, over the whole layer, as cosign verifies it.`,
 		Example: `  # keyless, in CI:
   imgsign attest --type slsaprovenance1 --predicate provenance.json registry.example.com/app@sha256:...
   imgsign attest --key imgsign.key --type slsaprovenance1 --predicate provenance.json registry.example.com/app:1.4.2
+  imgsign attest --key imgsign.key --timestamp-server-url https://tsa.internal/api/v1/timestamp --type slsaprovenance1 --predicate provenance.json IMAGE
   imgsign attest --key imgsign.key --type cyclonedx --predicate sbom.cdx.json registry.example.com/app:1.4.2`,
 		Args: exactArgs(1, "one image"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -53,7 +57,7 @@ the legacy layer gets its own, over the whole layer, as cosign verifies it.`,
 				return usageError{fmt.Errorf("--type is required")}
 			}
 			if keyPath != "" && kf.given() {
-				return usageError{fmt.Errorf("--key signs with a key: the keyless flags (--identity-token, --signing-config, --fulcio-url, --timestamp-server-url) do not apply")}
+				return usageError{fmt.Errorf("--key signs with a key: the keyless flags (--identity-token, --signing-config, --fulcio-url, --trusted-root) do not apply")}
 			}
 			if (predicatePath == "") == (statementPath == "") {
 				return usageError{fmt.Errorf("give exactly one of --predicate and --statement")}
@@ -69,6 +73,9 @@ the legacy layer gets its own, over the whole layer, as cosign verifies it.`,
 			o := attest.Options{PredicateType: pt, Format: f}
 			if keyPath != "" {
 				if o.Log, err = logs.client(); err != nil {
+					return err
+				}
+				if o.Timestamps, err = kf.keyTimestamps("nothing was written to the registry"); err != nil {
 					return err
 				}
 			}
@@ -133,6 +140,9 @@ the legacy layer gets its own, over the whole layer, as cosign verifies it.`,
 				where += "bundle referrer " + out.Referrer
 			}
 			fmt.Fprintf(a.Stderr, "Attested %s (%s), stored in %s\n", out.Image, out.PredicateType, where)
+			if o.Timestamps != nil {
+				fmt.Fprintf(a.Stderr, "  timestamped by %s\n", strings.Join(o.Timestamps.URLs(), ", "))
+			}
 			if out.Entry != nil {
 				fmt.Fprintf(a.Stderr, "  recorded in transparency log %s at index %d\n", logName, out.Entry.GetLogIndex())
 			}
@@ -202,7 +212,7 @@ as JSON on standard output; reasons for rejections go to standard error.
 			if err != nil {
 				return usageError{err}
 			}
-			o := verify.AttestationOptions{PredicateType: pt, RequireTlog: logs.require}
+			o := verify.AttestationOptions{PredicateType: pt, RequireTlog: logs.require, RequireTimestamp: logs.requireTS}
 			if o.Format, err = parseLookFormat(format); err != nil {
 				return err
 			}
@@ -263,6 +273,7 @@ as JSON on standard output; reasons for rejections go to standard error.
 	f.StringVar(&format, "format", "any", "where to look: any, legacy (.att tag) or bundle (referrers)")
 	f.StringVar(&platfm, "platform", "", "for an index, verify the manifest of this platform (os/arch[/variant])")
 	logs.registerVerify(cmd)
+	logs.registerRequireTimestamp(cmd)
 	kl.register(cmd)
 	kl.registerBlob(cmd)
 	src.register(cmd)
@@ -274,7 +285,7 @@ func (a *App) printAttestationVerdict(res *verify.AttestationResult, err error) 
 	if err == nil {
 		fmt.Fprintf(a.Stderr, "Verified %d attestation(s) of %s (%s)\n", len(res.Attestations), res.Image, res.Digest)
 		for _, at := range res.Attestations {
-			a.printSigner(at.Source+" attestation", at.KeyID, at.Identity, at.SignedAt, at.Tlog, at.TlogUnchecked)
+			a.printSigner(at.Source+" attestation", at.KeyID, at.Identity, at.SignedAt, at.Tlog, at.TlogUnchecked, at.TimestampsUnchecked)
 		}
 	} else {
 		fmt.Fprintf(a.Stderr, "FAILED %s: %s\n", res.Image, oneLine(err.Error()))

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/imgsign/imgsign/internal/atomicfile"
@@ -46,6 +47,12 @@ With --rekor-url the signature is first recorded in that Rekor log (a
 hashedrekord entry of the file's SHA-256; ECDSA and RSA keys), and the
 entry goes into the bundle; nothing is written if the log fails.
 
+With --key and --timestamp-server-url (and --bundle), the signature is
+timestamped by that RFC 3161 timestamp authority, as cosign sign-blob
+does; the timestamp goes into the bundle, and 'verify-blob --key
+--trusted-root' (or cosign's) verifies it against the root's TSAs. Nothing
+is written if the TSA fails (exit 16).
+
 ` + keylessSignHelp + `
 
 A keyless blob signature is only useful with its certificate: write
@@ -54,18 +61,26 @@ verify-blob read), or --output-signature with --output-certificate.`,
 		Example: `  # keyless, in CI:
   imgsign sign-blob --bundle app.tar.gz.sigstore.json app.tar.gz
   imgsign sign-blob --key imgsign.key --bundle app.tar.gz.bundle app.tar.gz
-  imgsign sign-blob --key imgsign.key --output-signature app.tar.gz.sig app.tar.gz`,
+  imgsign sign-blob --key imgsign.key --output-signature app.tar.gz.sig app.tar.gz
+  imgsign sign-blob --key imgsign.key --timestamp-server-url https://tsa.internal/api/v1/timestamp --bundle app.tar.gz.bundle app.tar.gz`,
 		Args: exactArgs(1, "one file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if keyPath == "" {
 				return a.signBlobKeyless(cmd.Context(), args[0], &kf, &logs, blobOutputs{sig: outSig, cert: outCert, bundle: outBundle, force: force})
 			}
 			if kf.given() || outCert != "" {
-				return usageError{fmt.Errorf("--key signs with a key: the keyless flags (--identity-token, --signing-config, --fulcio-url, --timestamp-server-url, --output-certificate) do not apply")}
+				return usageError{fmt.Errorf("--key signs with a key: the keyless flags (--identity-token, --signing-config, --fulcio-url, --trusted-root, --output-certificate) do not apply")}
 			}
 			logClient, err := logs.client()
 			if err != nil {
 				return err
+			}
+			timestamps, err := kf.keyTimestamps("no file was written")
+			if err != nil {
+				return err
+			}
+			if timestamps != nil && outBundle == "" {
+				return usageError{fmt.Errorf("--timestamp-server-url needs --bundle: the timestamp travels in the bundle")}
 			}
 			key, err := a.readPrivateKey(cmd.Context(), keyPath, a.password(pw, "Enter the password of "+keyPath))
 			if err != nil {
@@ -92,12 +107,21 @@ verify-blob read), or --output-signature with --output-certificate.`,
 				entries = append(entries, e)
 				fmt.Fprintf(a.Stderr, "Recorded in transparency log %s at index %d\n", logClient.URL(), e.GetLogIndex())
 			}
+			var tokens [][]byte
+			if timestamps != nil {
+				ctx, cancel := context.WithTimeout(cmd.Context(), logRequestTimeout)
+				defer cancel()
+				if tokens, err = timestamps.Timestamp(ctx, sig.Sig, "the signature of "+args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.Stderr, "Timestamped by %s\n", strings.Join(timestamps.URLs(), ", "))
+			}
 			if outBundle != "" {
 				hint, err := keys.KeyID(key.Public())
 				if err != nil {
 					return err
 				}
-				data, err := bundle.MarshalMessageSignature(bundle.MessageSignature{Hint: hint, Digest: sig.Digest, Hash: sig.Hash, Signature: sig.Sig, TlogEntries: entries})
+				data, err := bundle.MarshalMessageSignature(bundle.MessageSignature{Hint: hint, Digest: sig.Digest, Hash: sig.Hash, Signature: sig.Sig, TlogEntries: entries, TimestampTokens: tokens})
 				if err != nil {
 					return err
 				}

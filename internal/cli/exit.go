@@ -8,6 +8,7 @@ import (
 	"github.com/imgsign/imgsign/pkg/keylesssign"
 	"github.com/imgsign/imgsign/pkg/keys"
 	"github.com/imgsign/imgsign/pkg/trustroot"
+	"github.com/imgsign/imgsign/pkg/tsa"
 )
 
 // Exit codes. They are part of imgsign's interface: scripts and CI jobs
@@ -24,10 +25,11 @@ const (
 	// ExitTrust: the trust material was refused: TUF metadata expired or
 	// tampered, no trusted root reachable or cached, a malformed trusted root.
 	ExitTrust = 15
-	// ExitKeyless: keyless signing could not get what it needs from its
-	// services: no usable identity token (none found, expired, malformed,
-	// the CI endpoint failed), or Fulcio, a transparency log or a timestamp
-	// authority refused or did not answer. Nothing was written.
+	// ExitKeyless: a signing service or token failed: keyless signing
+	// found no usable identity token (none found, expired, malformed, the
+	// CI endpoint failed), or Fulcio, a transparency log or a timestamp
+	// authority (keyless, or --key with --timestamp-server-url) refused or
+	// did not answer. Nothing was written.
 	ExitKeyless = 16
 )
 
@@ -47,9 +49,10 @@ const exitCodeHelp = `Exit codes:
   15  trust root refused: TUF metadata expired or tampered, none reachable
       or cached (give --trusted-root or run 'imgsign trust init'), or a
       malformed trusted root
-  16  keyless signing: no usable identity token, or Fulcio, the transparency
-      log or the timestamp authority refused or did not answer (nothing
-      was written)`
+  16  a signing service or token failed: no usable identity token (keyless),
+      or Fulcio, the transparency log or the timestamp authority (keyless,
+      or --key with --timestamp-server-url) refused or did not answer
+      (nothing was written)`
 
 // usageError marks an error in the command line itself.
 type usageError struct{ err error }
@@ -91,7 +94,7 @@ func exitCode(err error) int {
 		return ExitExist
 	case trustroot.IsTrustError(err):
 		return ExitTrust
-	case errors.Is(err, keylesssign.ErrService), errors.Is(err, keylesssign.ErrCertificateExpired),
+	case errors.Is(err, keylesssign.ErrService), errors.Is(err, keylesssign.ErrCertificateExpired), errors.Is(err, tsa.ErrFailed),
 		errors.Is(err, idtoken.ErrNoToken), errors.Is(err, idtoken.ErrExpired),
 		errors.Is(err, idtoken.ErrMalformed), errors.Is(err, idtoken.ErrFetch):
 		return ExitKeyless

@@ -158,7 +158,7 @@ func (a *App) printGateVerdict(r *gate.Result) {
 			fmt.Fprintf(a.Stderr, "  content re-hashed: %d manifest(s), %d blob(s), %d bytes\n", b.Manifests, b.Blobs, b.Bytes)
 		}
 		for _, s := range r.Signatures.Signatures {
-			a.printSigner(s.Source+" signature", s.KeyID, s.Identity, s.SignedAt, s.Tlog, s.TlogUnchecked)
+			a.printSigner(s.Source+" signature", s.KeyID, s.Identity, s.SignedAt, s.Tlog, s.TlogUnchecked, s.TimestampsUnchecked)
 		}
 		a.printRejections(r.Signatures.Rejected, r.Signatures.Warnings, "signature")
 	}

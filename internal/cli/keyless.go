@@ -160,6 +160,9 @@ func (f *keylessFlags) verifierOption(ctx context.Context, trustedRoot string) (
 // files given: without keys, the log flags only name the trusted root.
 func verifierOptions(ctx context.Context, logs *logFlags, kl *keylessFlags, keyPaths []string) ([]verify.Option, error) {
 	var opts []verify.Option
+	if logs.requireTS && len(keyPaths) == 0 {
+		return nil, usageError{fmt.Errorf("--require-timestamp is for key signatures (--key): a certificate signature always needs a verified time")}
+	}
 	if len(keyPaths) > 0 {
 		lo, err := logs.verifierOptions()
 		if err != nil {

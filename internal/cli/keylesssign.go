@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/imgsign/imgsign/pkg/keylesssign"
 	"github.com/imgsign/imgsign/pkg/tlog"
 	"github.com/imgsign/imgsign/pkg/trustroot"
+	"github.com/imgsign/imgsign/pkg/tsa"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
 )
@@ -55,15 +57,46 @@ func (f *keylessSignFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.token, "identity-token", "", "keyless: OIDC identity token, or a file holding it (default $SIGSTORE_ID_TOKEN, then GitHub Actions)")
 	fl.StringVar(&f.signingConfig, "signing-config", "", "keyless: Sigstore signing_config.json naming Fulcio, Rekor and TSAs (default: the TUF repository's)")
 	fl.StringVar(&f.fulcioURL, "fulcio-url", "", "keyless: Fulcio URL (overrides the signing config)")
-	fl.StringVar(&f.tsaURL, "timestamp-server-url", "", "keyless: RFC 3161 timestamp authority URL (overrides the signing config)")
+	fl.StringVar(&f.tsaURL, "timestamp-server-url", "", "RFC 3161 timestamp authority URL (keyless: overrides the signing config;\nwith --key: timestamp each signature, see above)")
 	fl.StringVar(&f.trustedRoot, "trusted-root", "", "keyless: trusted_root.json to check each new signature against (default: the TUF repository's, with its signing config)")
 	fl.BoolVar(&f.verbose, "verbose", false, "keyless: say which token source, services and certificate were used (never the token)")
 }
 
-// given reports whether a keyless-only flag was given.
+// given reports whether a keyless-only flag was given
+// (--timestamp-server-url is for key signing too).
 func (f *keylessSignFlags) given() bool {
-	return f.token != "" || f.signingConfig != "" || f.fulcioURL != "" || f.tsaURL != "" || f.trustedRoot != ""
+	return f.token != "" || f.signingConfig != "" || f.fulcioURL != "" || f.trustedRoot != ""
 }
+
+// keyTimestamps is the TSA client of key signing: nil without
+// --timestamp-server-url. untouched says what a TSA failure leaves as it
+// was (in its message).
+func (f *keylessSignFlags) keyTimestamps(untouched string) (*tsa.Client, error) {
+	if f.tsaURL == "" {
+		return nil, nil
+	}
+	u, err := url.Parse(f.tsaURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, usageError{fmt.Errorf("--timestamp-server-url %q: not an http(s) URL (the TSA's RFC 3161 endpoint, e.g. https://tsa.example/api/v1/timestamp)", f.tsaURL)}
+	}
+	return tsa.New([]string{f.tsaURL}, tsa.Options{Timeout: logRequestTimeout, Untouched: untouched}), nil
+}
+
+// keyTimestampHelp is the part of sign's and attest's help about
+// timestamping key signatures.
+const keyTimestampHelp = `With --key and --timestamp-server-url URL, each signature is also
+timestamped by that RFC 3161 timestamp authority (with or without
+--rekor-url), as cosign does: the timestamp covers the signature's bytes
+(a legacy attestation layer's: the whole layer, as cosign v2 writes and
+cosign verifies it). The legacy layer carries it in cosign's
+dev.sigstore.cosign/rfc3161timestamp annotation, the bundle in
+timestampVerificationData. A verifier that trusts the TSA ('imgsign verify
+--trusted-root', a policy's trustedRoot; cosign verify --trusted-root R
+--use-signed-timestamps --insecure-ignore-tlog) takes it as the
+signature's verified signing time, without a transparency log: a private
+TSA is enough for keys with notBefore/notAfter windows. Timestamps are fetched with the
+signatures, before anything is written: if the TSA fails, nothing is
+written (exit 16).`
 
 // keylessSigner is a run's keyless signer and what to tell the user.
 type keylessSigner struct {

@@ -7,6 +7,7 @@ import (
 	"github.com/imgsign/imgsign/internal/atomicfile"
 	"github.com/imgsign/imgsign/pkg/sign"
 	"github.com/imgsign/imgsign/pkg/tlog"
+	"github.com/imgsign/imgsign/pkg/tsa"
 	"github.com/spf13/cobra"
 )
 
@@ -61,6 +62,8 @@ With --upload=false nothing is written to the registry; --output-signature,
 signed payload and its log entry (--output-certificate, keyless: the
 signing certificate).
 
+` + keyTimestampHelp + `
+
 ` + keylessSignHelp + `
 
 In the legacy layout a keyless signature carries cosign's certificate,
@@ -74,6 +77,7 @@ Each image costs one signature, log entry and timestamp per layout
   imgsign sign --key imgsign.key registry.example.com/app:1.4.2
   imgsign sign --key imgsign.key -a git_sha=$GIT_SHA --recursive registry.example.com/app:1.4.2
   imgsign sign --key imgsign.key --rekor-url https://rekor.example.com registry.example.com/app:1.4.2
+  imgsign sign --key imgsign.key --timestamp-server-url https://tsa.internal/api/v1/timestamp registry.example.com/app:1.4.2
   imgsign sign --key imgsign.key --upload=false --output-signature app.sig --output-payload app.json IMAGE`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
@@ -86,7 +90,7 @@ Each image costs one signature, log entry and timestamp per layout
 				return usageError{fmt.Errorf("--password-file needs --key (keyless signing has no key to decrypt)")}
 			}
 			if keyPath != "" && kf.given() {
-				return usageError{fmt.Errorf("--key signs with a key: the keyless flags (--identity-token, --signing-config, --fulcio-url, --timestamp-server-url) do not apply")}
+				return usageError{fmt.Errorf("--key signs with a key: the keyless flags (--identity-token, --signing-config, --fulcio-url, --trusted-root) do not apply")}
 			}
 			if outCert != "" && keyPath != "" {
 				return usageError{fmt.Errorf("--output-certificate is for keyless signing (without --key)")}
@@ -111,10 +115,11 @@ Each image costs one signature, log entry and timestamp per layout
 				return err
 			}
 			var (
-				signer    *sign.Signer
-				logClient *tlog.Client
-				ks        *keylessSigner
-				logName   string
+				signer     *sign.Signer
+				logClient  *tlog.Client
+				timestamps *tsa.Client
+				ks         *keylessSigner
+				logName    string
 			)
 			if keyPath == "" {
 				client, ctx, cancel, err := reg.client(cmd.Context(), a)
@@ -135,6 +140,12 @@ Each image costs one signature, log entry and timestamp per layout
 				if outEntry != "" && logClient == nil {
 					return usageError{fmt.Errorf("--output-tlog-entry needs --rekor-url")}
 				}
+				if timestamps, err = kf.keyTimestamps("nothing was written to the registry"); err != nil {
+					return err
+				}
+				if timestamps != nil && !upload {
+					return usageError{fmt.Errorf("--timestamp-server-url with --upload=false: the timestamp travels only with a stored signature")}
+				}
 				key, client, ctx, cancel, err := a.signingClient(cmd.Context(), &reg, keyPath, pw)
 				if err != nil {
 					return err
@@ -148,7 +159,7 @@ Each image costs one signature, log entry and timestamp per layout
 				}
 				cmd.SetContext(ctx)
 			}
-			results, err := signer.SignAll(cmd.Context(), refs, sign.Options{Annotations: ann, SignatureRepo: repo, Recursive: recursive, Upload: upload, Format: f, Log: logClient, Payload: outPayload != "" || outSig != ""}, jobs)
+			results, err := signer.SignAll(cmd.Context(), refs, sign.Options{Annotations: ann, SignatureRepo: repo, Recursive: recursive, Upload: upload, Format: f, Log: logClient, Timestamps: timestamps, Payload: outPayload != "" || outSig != ""}, jobs)
 			if err != nil {
 				return err
 			}
@@ -163,6 +174,9 @@ Each image costs one signature, log entry and timestamp per layout
 						fmt.Fprintf(a.Stderr, "Signed %s, signature stored in %s\n", s.Image, where(s))
 					default:
 						fmt.Fprintf(a.Stderr, "%s already carries this signature in %s\n", s.Image, where(s))
+					}
+					if timestamps != nil && upload {
+						fmt.Fprintf(a.Stderr, "  timestamped by %s\n", strings.Join(timestamps.URLs(), ", "))
 					}
 					for _, e := range []*tlog.Entry{s.Entry, s.BundleEntry} {
 						if e != nil {

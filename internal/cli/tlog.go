@@ -9,7 +9,10 @@ import (
 
 	"github.com/imgsign/imgsign/internal/atomicfile"
 	"github.com/imgsign/imgsign/pkg/tlog"
+	"github.com/imgsign/imgsign/pkg/trustroot"
+	"github.com/imgsign/imgsign/pkg/tsa"
 	"github.com/imgsign/imgsign/pkg/verify"
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
 )
 
@@ -24,6 +27,7 @@ type logFlags struct {
 	keys        []string
 	trustedRoot string
 	require     bool
+	requireTS   bool
 }
 
 func (f *logFlags) registerSign(cmd *cobra.Command) {
@@ -35,9 +39,15 @@ func (f *logFlags) registerSign(cmd *cobra.Command) {
 func (f *logFlags) registerVerify(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringArrayVar(&f.keys, "rekor-key", nil, "trusted transparency-log public key, PEM (repeatable)")
-	fl.StringVar(&f.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json whose transparency logs are trusted")
+	fl.StringVar(&f.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json whose transparency logs are trusted (with --key,\nits timestamp authorities verify signatures' RFC 3161 timestamps too)")
 	f.registerOnline(cmd)
 	fl.BoolVar(&f.require, "require-tlog", false, "reject signatures without a verified transparency-log entry")
+}
+
+// registerRequireTimestamp registers --require-timestamp (verify,
+// verify-attestation).
+func (f *logFlags) registerRequireTimestamp(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&f.requireTS, "require-timestamp", false, "reject key signatures without an RFC 3161 timestamp verified by a TSA of\n--trusted-root (as cosign's --use-signed-timestamps)")
 }
 
 // registerOnline registers only --rekor-url, for commands whose trusted
@@ -78,7 +88,34 @@ func (f *logFlags) verifierOptions() ([]verify.Option, error) {
 	if p.Online != nil {
 		opts = append(opts, verify.WithOnlineLog(p.Online))
 	}
+	tsas, err := f.trustedTimestamps()
+	if err != nil {
+		return nil, err
+	}
+	if tsas != nil {
+		opts = append(opts, verify.WithTrustedTimestamps(tsas))
+	}
+	if f.requireTS && tsas == nil {
+		return nil, usageError{fmt.Errorf("--require-timestamp needs --trusted-root naming a timestamp authority")}
+	}
 	return opts, nil
+}
+
+// trustedTimestamps is the --trusted-root whose timestamp authorities
+// verify key signatures' RFC 3161 timestamps; nil without --trusted-root
+// or when it lists no TSA (key signatures' timestamps are then ignored).
+func (f *logFlags) trustedTimestamps() (root.TrustedMaterial, error) {
+	if f.trustedRoot == "" {
+		return nil, nil
+	}
+	tr, err := trustroot.LoadFile(f.trustedRoot)
+	if err != nil {
+		return nil, err
+	}
+	if len(tr.TimestampingAuthorities()) == 0 {
+		return nil, nil
+	}
+	return tr, nil
 }
 
 // policy returns the log policy the verify flags ask for.
@@ -93,7 +130,11 @@ func (f *logFlags) policy() (tlog.Policy, error) {
 	if f.trustedRoot != "" {
 		logs, err := tlog.LoadTrustedRoot(f.trustedRoot)
 		if err != nil {
-			return p, err
+			// A root of timestamp authorities only (no log) is fine: they
+			// verify key signatures' timestamps (trustedTimestamps).
+			if tsas, terr := f.trustedTimestamps(); terr != nil || tsas == nil {
+				return p, err
+			}
 		}
 		trust.Add(logs...)
 	}
@@ -129,19 +170,21 @@ func describeLog(facts []tlog.Facts, unchecked int) []string {
 func (a *App) newTrustedRootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "trusted-root",
-		Short: "Make Sigstore trusted roots (trusted_root.json) naming your transparency logs",
+		Short: "Make Sigstore trusted roots (trusted_root.json) naming your transparency logs and timestamp authorities",
 	}
 	var (
 		keys      []string
 		urls      []string
 		origins   []string
+		tsaChains []string
+		tsaURLs   []string
 		out       string
 		validFrom string
 		force     bool
 	)
 	create := &cobra.Command{
-		Use:   "create --rekor-key PEM [--rekor-url URL] [--out FILE]",
-		Short: "Write a trusted root listing transparency logs and their keys",
+		Use:   "create (--rekor-key PEM [--rekor-url URL] | --timestamp-certificate-chain PEM [--timestamp-url URL])... [--out FILE]",
+		Short: "Write a trusted root listing transparency logs and their keys, and timestamp authorities",
 		Long: `Write a Sigstore trusted root (trusted_root.json) that lists each log key given
 with --rekor-key, with the matching --rekor-url (in order) as its base URL.
 imgsign verify --trusted-root and cosign verify --trusted-root read it, so a
@@ -155,14 +198,27 @@ the log ID is SHA-256(origin || "\n" || 0x01 || key) and the base URL is
 https://ORIGIN, as cosign v3 expects. Give the origin with --rekor-origin
 (in order, like --rekor-url), or it is read from the checkpoint the log
 publishes at --rekor-url/checkpoint (its read side: tiles and checkpoint),
-after checking the key signed that checkpoint.`,
+after checking the key signed that checkpoint.
+
+--timestamp-certificate-chain PEM (repeatable) adds an RFC 3161 timestamp
+authority: its certificate chain, the TSA's certificate first and the
+trust anchor last, as the TSA serves it (timestamp-authority:
+/api/v1/timestamp/certchain); --timestamp-url (in order) names it. A root
+of TSAs alone (no --rekor-key) is what key signatures timestamped with
+'sign --key K --timestamp-server-url' need to be dated without a log:
+'imgsign verify --key --trusted-root' and cosign verify --trusted-root
+--use-signed-timestamps read it.`,
 		Example: `  imgsign trusted-root create --rekor-key rekor.pub --rekor-url https://rekor.internal --out trusted_root.json
   imgsign trusted-root create --rekor-key rekor-v2.pub --rekor-origin log2.internal --out trusted_root.json
-  imgsign trusted-root create --rekor-key rekor-v2.pub --rekor-url https://tiles.log2.internal --out trusted_root.json`,
+  imgsign trusted-root create --rekor-key rekor-v2.pub --rekor-url https://tiles.log2.internal --out trusted_root.json
+  imgsign trusted-root create --timestamp-certificate-chain tsa-chain.pem --timestamp-url https://tsa.internal/api/v1/timestamp --out trusted_root.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(keys) == 0 {
-				return usageError{fmt.Errorf("--rekor-key is required")}
+			if len(keys) == 0 && len(tsaChains) == 0 {
+				return usageError{fmt.Errorf("--rekor-key or --timestamp-certificate-chain is required")}
+			}
+			if len(tsaURLs) > len(tsaChains) {
+				return usageError{fmt.Errorf("%d --timestamp-url for %d --timestamp-certificate-chain", len(tsaURLs), len(tsaChains))}
 			}
 			if len(urls) > len(keys) {
 				return usageError{fmt.Errorf("%d --rekor-url for %d --rekor-key", len(urls), len(keys))}
@@ -215,6 +271,19 @@ after checking the key signed that checkpoint.`,
 			if err != nil {
 				return err
 			}
+			if len(tsaChains) > 0 {
+				var chains [][]byte
+				for _, p := range tsaChains {
+					c, err := readSmallFile(p, maxCertFileBytes)
+					if err != nil {
+						return usageError{err}
+					}
+					chains = append(chains, c)
+				}
+				if data, err = tsa.AddToTrustedRoot(data, chains, tsaURLs, from); err != nil {
+					return usageError{err}
+				}
+			}
 			data = append(data, '\n')
 			if out == "" || out == "-" {
 				_, err = a.Stdout.Write(data)
@@ -227,7 +296,9 @@ after checking the key signed that checkpoint.`,
 	f.StringArrayVar(&keys, "rekor-key", nil, "log public key, PEM (repeatable)")
 	f.StringArrayVar(&urls, "rekor-url", nil, "base URL of the log of the --rekor-key at the same position (repeatable)")
 	f.StringArrayVar(&origins, "rekor-origin", nil, "checkpoint origin of the Rekor v2 log of the --rekor-key at the same position (default: read from --rekor-url/checkpoint)")
-	f.StringVar(&validFrom, "valid-from", "", "RFC 3339 time from which the keys are valid (default: the Unix epoch)")
+	f.StringArrayVar(&tsaChains, "timestamp-certificate-chain", nil, "RFC 3161 timestamp authority's certificate chain, PEM, TSA certificate first (repeatable)")
+	f.StringArrayVar(&tsaURLs, "timestamp-url", nil, "URL of the TSA of the --timestamp-certificate-chain at the same position (repeatable)")
+	f.StringVar(&validFrom, "valid-from", "", "RFC 3339 time from which the keys and TSAs are valid (default: the Unix epoch)")
 	f.StringVar(&out, "out", "", "write to this file instead of standard output")
 	f.BoolVar(&force, "force", false, "overwrite --out")
 	root.AddCommand(create)

@@ -33,6 +33,7 @@ func (t *trustFlags) register(cmd *cobra.Command, withManifests bool) {
 	f.BoolVar(&t.checkIdentity, "check-identity", false, "require the signed docker-reference to name the repository verified")
 	f.StringVar(&t.format, "format", "any", "where to look for signatures: any (legacy tag, then bundle referrers), legacy or bundle")
 	t.logs.registerVerify(cmd)
+	t.logs.registerRequireTimestamp(cmd)
 	t.kl.register(cmd)
 	t.kl.registerBlob(cmd)
 	t.gf.register(cmd, withManifests)
@@ -44,8 +45,8 @@ func (t *trustFlags) set() bool { return len(t.keyPaths) > 0 || t.kl.given() || 
 // checkPolicy refuses key-mode flags next to --policy, which says the same
 // per scope.
 func (t *trustFlags) checkPolicy(sigRepo string) error {
-	if len(t.keyPaths) > 0 || t.kl.given() || len(t.annotations) > 0 || t.threshold != 1 || t.checkIdentity || len(t.logs.keys) > 0 || t.logs.trustedRoot != "" || t.logs.require {
-		return usageError{fmt.Errorf("--policy says per scope what --key, --certificate-identity, --threshold, -a, --check-identity, --rekor-key, --trusted-root and --require-tlog would: give one or the other")}
+	if len(t.keyPaths) > 0 || t.kl.given() || len(t.annotations) > 0 || t.threshold != 1 || t.checkIdentity || len(t.logs.keys) > 0 || t.logs.trustedRoot != "" || t.logs.require || t.logs.requireTS {
+		return usageError{fmt.Errorf("--policy says per scope what --key, --certificate-identity, --threshold, -a, --check-identity, --rekor-key, --trusted-root, --require-tlog and --require-timestamp would: give one or the other")}
 	}
 	if sigRepo != "" {
 		return usageError{fmt.Errorf("--signature-repository is not supported with --policy yet (attestations cannot be read from another repository)")}
@@ -70,7 +71,7 @@ func (t *trustFlags) keyOptions() (verify.Options, error) {
 	if err != nil {
 		return verify.Options{}, err
 	}
-	return verify.Options{Annotations: ann, Threshold: t.threshold, CheckIdentity: t.checkIdentity, Format: look, RequireTlog: t.logs.require, VerifyBlobs: t.gf.blobs}, nil
+	return verify.Options{Annotations: ann, Threshold: t.threshold, CheckIdentity: t.checkIdentity, Format: look, RequireTlog: t.logs.require, RequireTimestamp: t.logs.requireTS, VerifyBlobs: t.gf.blobs}, nil
 }
 
 // verifierOptions are the log and keyless options of a Verifier for these

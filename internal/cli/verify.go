@@ -119,6 +119,16 @@ is present but does not verify is always a rejection. With --rekor-url and
 no entry attached, the signature is looked up in that Rekor v1 log. With
 --require-tlog, a signature without a verified entry is rejected.
 
+RFC 3161 timestamps of key signatures ('sign --key K --timestamp-server-url',
+cosign's the same) are checked against the timestamp authorities of
+--trusted-root (a policy: its requirement's trustedRoot): every timestamp
+present must verify over the signature by a TSA of the root, or the
+signature is rejected with the reason; a verified one is the signature's
+verified signing time (printed, and signedAt in -o json), which a key's
+notBefore/notAfter window and the maximum age judge, as a log's integrated
+time. Without a trusted TSA, timestamps are ignored (no time, no refusal);
+--require-timestamp rejects key signatures without a verified one.
+
 With --policy FILE, a trust policy decides per registry and repository
 which keys (and how many), logs, annotations, identity, attestations and
 maximum signature age each image needs, or that it is accepted unsigned or
@@ -279,7 +289,7 @@ func (a *App) printVerdict(res *verify.Result, err error) {
 			fmt.Fprintf(a.Stderr, "  content re-hashed: %d manifest(s), %d blob(s), %d bytes\n", b.Manifests, b.Blobs, b.Bytes)
 		}
 		for _, s := range res.Signatures {
-			a.printSigner(s.Source+" signature", s.KeyID, s.Identity, s.SignedAt, s.Tlog, s.TlogUnchecked)
+			a.printSigner(s.Source+" signature", s.KeyID, s.Identity, s.SignedAt, s.Tlog, s.TlogUnchecked, s.TimestampsUnchecked)
 		}
 	} else {
 		at := ""
@@ -294,7 +304,7 @@ func (a *App) printVerdict(res *verify.Result, err error) {
 // printSigner writes who made one verified signature or attestation
 // (what): the key and its log entries, or the certificate identity and its
 // verified signing times.
-func (a *App) printSigner(what, keyID string, id *verify.SignerIdentity, signedAt []time.Time, facts []tlog.Facts, unchecked int) {
+func (a *App) printSigner(what, keyID string, id *verify.SignerIdentity, signedAt []time.Time, facts []tlog.Facts, unchecked, tsUnchecked int) {
 	if id != nil {
 		fmt.Fprintf(a.Stderr, "  %s by %s (issuer %s)\n", what, id.Subject, id.Issuer)
 		for _, t := range signedAt {
@@ -305,6 +315,12 @@ func (a *App) printSigner(what, keyID string, id *verify.SignerIdentity, signedA
 	fmt.Fprintf(a.Stderr, "  %s by key %s\n", what, keyID)
 	for _, line := range describeLog(facts, unchecked) {
 		fmt.Fprintf(a.Stderr, "    %s\n", line)
+	}
+	for _, t := range signedAt {
+		fmt.Fprintf(a.Stderr, "    timestamped at %s (RFC 3161, verified by a trusted TSA)\n", t.UTC().Format(time.RFC3339))
+	}
+	if tsUnchecked > 0 {
+		fmt.Fprintf(a.Stderr, "    its %d RFC 3161 timestamp(s) were not checked: no timestamp authority is trusted (--trusted-root)\n", tsUnchecked)
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/imgsign/imgsign/pkg/sign"
 	"github.com/imgsign/imgsign/pkg/statement"
 	"github.com/imgsign/imgsign/pkg/tlog"
+	"github.com/imgsign/imgsign/pkg/tsa"
 	"github.com/sigstore/sigstore/pkg/signature"
 )
 
@@ -78,6 +79,14 @@ type Options struct {
 	// Log, when set, records the attestation's signature in this
 	// transparency log before anything is written to the registry.
 	Log *tlog.Client
+	// Timestamps, when set (key signing), has the attestation timestamped
+	// (RFC 3161) before anything is written to the registry, as cosign
+	// does: the bundle's timestamps (every TSA's) cover the envelope's
+	// signature; the legacy layer's (the first TSA's, in cosign's
+	// dev.sigstore.cosign/rfc3161timestamp annotation) covers the whole
+	// layer, as cosign v2 writes it and cosign v2 and v3 verify it: one
+	// request per TSA and layout. Keyless attesters ignore it.
+	Timestamps *tsa.Client
 }
 
 // Attestation is one stored attestation.
@@ -226,12 +235,28 @@ func (a *Attester) Attest(ctx context.Context, ref name.Reference, o Options) (*
 			entries, out.Entry = append(entries, e), e
 		}
 		if o.Format.Bundle() {
-			if bundleData, err = bundle.MarshalDSSE(a.hint, env.PayloadType, stmt, sig, entries...); err != nil {
+			var timestamps [][]byte
+			if o.Timestamps != nil {
+				if timestamps, err = o.Timestamps.Timestamp(ctx, sig, "the attestation's bundle signature"); err != nil {
+					return nil, fmt.Errorf("attest %s: %w", res.Ref, err)
+				}
+			}
+			if bundleData, err = bundle.MarshalTimestampedDSSE(a.hint, env.PayloadType, stmt, sig, timestamps, entries...); err != nil {
 				return nil, err
 			}
 		}
+		extra = map[string]string{}
 		if out.Entry != nil {
 			if extra, err = tlog.Annotations(out.Entry); err != nil {
+				return nil, err
+			}
+		}
+		if o.Timestamps != nil && o.Format.Legacy() {
+			token, err := o.Timestamps.One(ctx, body, "the attestation layer")
+			if err != nil {
+				return nil, fmt.Errorf("attest %s: %w", res.Ref, err)
+			}
+			if extra[oci.TimestampAnnotation], err = tsa.Annotation(token); err != nil {
 				return nil, err
 			}
 		}

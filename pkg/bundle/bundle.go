@@ -48,6 +48,9 @@ type MessageSignature struct {
 	// Timestamps counts the RFC 3161 timestamps the bundle carries (read
 	// only; verified by pkg/blob against a trusted root).
 	Timestamps int
+	// TimestampTokens are RFC 3161 timestamps (DER responses) over
+	// Signature that MarshalMessageSignature writes (parsing leaves it nil).
+	TimestampTokens [][]byte
 }
 
 var hashToProto = map[crypto.Hash]protocommon.HashAlgorithm{
@@ -56,8 +59,9 @@ var hashToProto = map[crypto.Hash]protocommon.HashAlgorithm{
 	crypto.SHA512: protocommon.HashAlgorithm_SHA2_512,
 }
 
-// MarshalMessageSignature encodes m as a v0.3 bundle with a public-key hint
-// and no log entries, as `cosign sign-blob --bundle` writes without a log.
+// MarshalMessageSignature encodes m as a v0.3 bundle with a public-key hint,
+// its log entries and timestamps (none: as `cosign sign-blob --bundle`
+// writes without a log).
 func MarshalMessageSignature(m MessageSignature) ([]byte, error) {
 	alg, ok := hashToProto[m.Hash]
 	if !ok {
@@ -66,18 +70,25 @@ func MarshalMessageSignature(m MessageSignature) ([]byte, error) {
 	return marshal(m.Hint, &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
 		MessageDigest: &protocommon.HashOutput{Algorithm: alg, Digest: m.Digest},
 		Signature:     m.Signature,
-	}}, m.TlogEntries)
+	}}, m.TlogEntries, m.TimestampTokens)
 }
 
-// marshal encodes a v0.3 bundle with a public-key hint and log entries
-// around content.
-func marshal(hint string, content any, entries []*protorekor.TransparencyLogEntry) ([]byte, error) {
+// marshal encodes a v0.3 bundle with a public-key hint, log entries and
+// RFC 3161 timestamps (DER responses) around content.
+func marshal(hint string, content any, entries []*protorekor.TransparencyLogEntry, timestamps [][]byte) ([]byte, error) {
 	b := &protobundle.Bundle{
 		MediaType: MediaTypeV03,
 		VerificationMaterial: &protobundle.VerificationMaterial{
 			Content:     &protobundle.VerificationMaterial_PublicKey{PublicKey: &protocommon.PublicKeyIdentifier{Hint: hint}},
 			TlogEntries: entries,
 		},
+	}
+	if len(timestamps) > 0 {
+		tv := &protobundle.TimestampVerificationData{}
+		for _, t := range timestamps {
+			tv.Rfc3161Timestamps = append(tv.Rfc3161Timestamps, &protocommon.RFC3161SignedTimestamp{SignedTimestamp: t})
+		}
+		b.VerificationMaterial.TimestampVerificationData = tv
 	}
 	switch c := content.(type) {
 	case *protobundle.Bundle_MessageSignature:
@@ -168,6 +179,9 @@ type DSSE struct {
 	// TlogEntries are the transparency-log entries the bundle carries,
 	// unverified.
 	TlogEntries []*protorekor.TransparencyLogEntry
+	// Timestamps are the RFC 3161 timestamps (DER responses) the bundle
+	// carries, unverified: each covers an envelope signature.
+	Timestamps [][]byte
 }
 
 // MarshalDSSE encodes a v0.3 bundle with a public-key hint, a DSSE envelope
@@ -178,7 +192,18 @@ func MarshalDSSE(hint, payloadType string, payload, sig []byte, entries ...*prot
 		Payload:     payload,
 		PayloadType: payloadType,
 		Signatures:  []*protodsse.Signature{{Sig: sig}},
-	}}, entries)
+	}}, entries, nil)
+}
+
+// MarshalTimestampedDSSE is MarshalDSSE with the RFC 3161 timestamps
+// (DER responses) of sig in timestampVerificationData, as cosign v3 writes
+// a key signature made with --timestamp-server-url.
+func MarshalTimestampedDSSE(hint, payloadType string, payload, sig []byte, timestamps [][]byte, entries ...*protorekor.TransparencyLogEntry) ([]byte, error) {
+	return marshal(hint, &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{
+		Payload:     payload,
+		PayloadType: payloadType,
+		Signatures:  []*protodsse.Signature{{Sig: sig}},
+	}}, entries, timestamps)
 }
 
 // MaxMaterialBytes caps a DSSE bundle apart from its envelope's payload
@@ -232,6 +257,9 @@ func ParseSplitDSSE(rest, payload []byte) (*DSSE, error) {
 		PayloadType: env.GetPayloadType(),
 		Payload:     payload,
 		TlogEntries: b.GetVerificationMaterial().GetTlogEntries(),
+	}
+	for _, t := range b.GetVerificationMaterial().GetTimestampVerificationData().GetRfc3161Timestamps() {
+		out.Timestamps = append(out.Timestamps, t.GetSignedTimestamp())
 	}
 	for _, s := range env.GetSignatures() {
 		out.Signatures = append(out.Signatures, s.GetSig())

@@ -326,6 +326,9 @@ func (g *Gate) verifier(req *trustpolicy.Requirement) (*verify.Verifier, error) 
 	if g.o.Online != nil && !trust.Empty() {
 		opts = append(opts, verify.WithOnlineLog(g.o.Online))
 	}
+	if req.TrustedRoot != nil {
+		opts = append(opts, verify.WithTrustedTimestamps(req.TrustedRoot))
+	}
 	if len(req.Identities) > 0 {
 		ko := keyless.Options{Trusted: req.TrustedRoot}
 		if ko.Trusted == nil {

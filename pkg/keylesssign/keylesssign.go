@@ -17,7 +17,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -31,6 +30,7 @@ import (
 	"github.com/imgsign/imgsign/pkg/keyless"
 	"github.com/imgsign/imgsign/pkg/oci"
 	"github.com/imgsign/imgsign/pkg/tlog"
+	"github.com/imgsign/imgsign/pkg/tsa"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	rekortiles "github.com/sigstore/rekor-tiles/v2/pkg/client"
 	rekorwrite "github.com/sigstore/rekor-tiles/v2/pkg/client/write"
@@ -173,14 +173,11 @@ type Signer struct {
 	identity  string
 	logs      []sgsign.Transparency
 	logInfo   []Log
-	tsas      []*sgsign.TimestampAuthority
-	tsaURLs   []string
+	tsa       *tsa.Client // nil without TSAs
 	trusted   root.TrustedMaterial
 	secret    string
 	now       func() time.Time
 	fulcioReq atomic.Int64
-	tsaReq    atomic.Int64
-	tsaStatus atomic.Int64 // the last error status a TSA answered
 	entries   atomic.Int64
 	sigs      atomic.Int64
 }
@@ -241,11 +238,7 @@ func New(ctx context.Context, o Options) (*Signer, error) {
 		r := sgsign.NewRekor(ro)
 		s.logs = append(s.logs, namedLog{r, l, &s.entries})
 	}
-	s.tsaURLs = o.TSAs
-	for _, u := range o.TSAs {
-		s.tsas = append(s.tsas, sgsign.NewTimestampAuthority(&sgsign.TimestampAuthorityOptions{URL: u, Timeout: timeout,
-			Transport: counting{base: base, n: &s.tsaReq, status: &s.tsaStatus}}))
-	}
+	s.tsa = tsa.New(o.TSAs, tsa.Options{Timeout: timeout, Transport: base, Untouched: "nothing was written to the registry"})
 	fulcio := sgsign.NewFulcio(&sgsign.FulcioOptions{BaseURL: strings.TrimRight(o.Fulcio, "/"), Timeout: timeout,
 		Transport: counting{base: base, n: &s.fulcioReq}})
 	der, err := fulcio.GetCertificate(ctx, kp, &sgsign.CertificateProviderOptions{IDToken: o.Token.Raw()})
@@ -334,7 +327,7 @@ func (s *Signer) Logs() []Log { return s.logInfo }
 
 // Stats returns the counts so far.
 func (s *Signer) Stats() Stats {
-	return Stats{FulcioRequests: s.fulcioReq.Load(), LogEntries: s.entries.Load(), TSARequests: s.tsaReq.Load(), Signatures: s.sigs.Load()}
+	return Stats{FulcioRequests: s.fulcioReq.Load(), LogEntries: s.entries.Load(), TSARequests: s.tsa.Requests(), Signatures: s.sigs.Load()}
 }
 
 // Signed is one signature, logged and timestamped.
@@ -376,9 +369,13 @@ func (s *Signer) signWith(ctx context.Context, content sgsign.Content, kp sgsign
 	if left := s.notAfter.Sub(s.now()); left < certMargin {
 		return nil, fmt.Errorf("%w (valid until %s): nothing was written; sign fewer images per run", ErrCertificateExpired, s.notAfter.UTC().Format(time.RFC3339))
 	}
+	var tsas []*sgsign.TimestampAuthority
+	if s.tsa != nil {
+		tsas = s.tsa.Authorities()
+	}
 	b, err := sgsign.Bundle(content, kp, sgsign.BundleOptions{
 		CertificateProvider:  staticCert(s.cert),
-		TimestampAuthorities: s.tsas,
+		TimestampAuthorities: tsas,
 		TransparencyLogs:     s.logs,
 		Context:              ctx,
 	})
@@ -392,12 +389,8 @@ func (s *Signer) signWith(ctx context.Context, content sgsign.Content, kp sgsign
 		}
 		// sigstore-go asks the TSAs before the logs (whose errors are
 		// logErrors) and after signing in memory: what fails here is a TSA.
-		if len(s.tsas) > 0 {
-			status := ""
-			if st := s.tsaStatus.Load(); st != 0 {
-				status = fmt.Sprintf(" (last answer: HTTP %d)", st)
-			}
-			return nil, fmt.Errorf("%w: timestamp authority %s did not timestamp the signature%s (nothing was written to the registry): %w", ErrService, strings.Join(s.tsaURLs, ", "), status, err)
+		if s.tsa != nil {
+			return nil, fmt.Errorf("%w: %w", ErrService, s.tsa.Explain("the signature", err))
 		}
 		return nil, fmt.Errorf("keyless signature (nothing was written to the registry): %w", err)
 	}
@@ -429,12 +422,12 @@ func (s *Signer) check(b *protobundle.Bundle) error {
 		return nil
 	}
 	var opts []verify.VerifierOption
-	if len(s.tsas) > 0 {
-		opts = append(opts, verify.WithSignedTimestamps(len(s.tsas)))
+	if s.tsa != nil {
+		opts = append(opts, verify.WithSignedTimestamps(len(s.tsa.URLs())))
 	}
 	if len(s.logs) > 0 {
 		opts = append(opts, verify.WithTransparencyLog(len(s.logs)))
-		if len(s.tsas) == 0 {
+		if s.tsa == nil {
 			opts = append(opts, verify.WithIntegratedTimestamps(len(s.logs)))
 		}
 	}
@@ -476,13 +469,11 @@ func (s *Signer) LegacyAnnotations(d *Signed) (map[string]string, error) {
 	// (AttestationTimestamp), so an envelope's (over its signature) is not
 	// written here.
 	if ts := d.Bundle.GetVerificationMaterial().GetTimestampVerificationData().GetRfc3161Timestamps(); len(ts) > 0 && d.Bundle.GetMessageSignature() != nil {
-		j, err := json.Marshal(struct {
-			SignedRFC3161Timestamp []byte
-		}{ts[0].GetSignedTimestamp()})
+		j, err := tsa.Annotation(ts[0].GetSignedTimestamp())
 		if err != nil {
 			return nil, err
 		}
-		ann[oci.TimestampAnnotation] = string(j)
+		ann[oci.TimestampAnnotation] = j
 	}
 	return ann, nil
 }
@@ -495,29 +486,19 @@ func (s *Signer) LegacyAnnotations(d *Signed) (map[string]string, error) {
 // timestamps the envelope's signature there, which neither verifies). With
 // a trusted root the token is verified over the layer before it is used.
 func (s *Signer) AttestationTimestamp(ctx context.Context, layer []byte) (string, error) {
-	if len(s.tsas) == 0 {
+	if s.tsa == nil {
 		return "", nil
 	}
-	token, err := s.tsas[0].GetTimestamp(ctx, layer)
+	token, err := s.tsa.One(ctx, layer, "the attestation layer")
 	if err != nil {
-		status := ""
-		if st := s.tsaStatus.Load(); st != 0 {
-			status = fmt.Sprintf(" (last answer: HTTP %d)", st)
-		}
-		return "", fmt.Errorf("%w: timestamp authority %s did not timestamp the attestation layer%s (nothing was written to the registry): %w", ErrService, s.tsaURLs[0], status, idtoken.Redact(err, s.secret))
+		return "", fmt.Errorf("%w: %w", ErrService, idtoken.Redact(err, s.secret))
 	}
 	if s.trusted != nil {
 		if _, err := keyless.VerifyTimestamp(token, layer, s.trusted); err != nil {
-			return "", fmt.Errorf("%w: the timestamp of the attestation layer by %s does not verify against the trusted root (nothing was written to the registry): %v", ErrService, s.tsaURLs[0], err)
+			return "", fmt.Errorf("%w: the timestamp of the attestation layer by %s does not verify against the trusted root (nothing was written to the registry): %v", ErrService, s.tsa.URLs()[0], err)
 		}
 	}
-	j, err := json.Marshal(struct {
-		SignedRFC3161Timestamp []byte
-	}{token})
-	if err != nil {
-		return "", err
-	}
-	return string(j), nil
+	return tsa.Annotation(token)
 }
 
 // staticCert hands sigstore-go the run's one certificate, so that no
@@ -552,19 +533,14 @@ type logError struct {
 func (e logError) Error() string { return fmt.Sprintf("transparency log %s: %v", e.log.URL, e.err) }
 func (e logError) Unwrap() error { return e.err }
 
-// counting counts the requests it carries and, with status, notes the
-// last error status answered.
+// counting counts the requests it carries (Fulcio's; the TSAs' are
+// counted by pkg/tsa).
 type counting struct {
-	base   http.RoundTripper
-	n      *atomic.Int64
-	status *atomic.Int64
+	base http.RoundTripper
+	n    *atomic.Int64
 }
 
 func (c counting) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.n.Add(1)
-	resp, err := c.base.RoundTrip(r)
-	if c.status != nil && err == nil && resp.StatusCode >= 300 {
-		c.status.Store(int64(resp.StatusCode))
-	}
-	return resp, err
+	return c.base.RoundTrip(r)
 }

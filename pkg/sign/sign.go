@@ -13,7 +13,9 @@
 // (NewKeylessSigner) with the one ephemeral key and Fulcio certificate of a
 // pkg/keylesssign.Signer: then each legacy layer also carries cosign's
 // certificate, chain, Rekor bundle and timestamp annotations, and each
-// bundle the certificate, log entry and timestamps.
+// bundle the certificate, log entry and timestamps. Key signatures may be
+// logged (Options.Log) and timestamped by RFC 3161 authorities
+// (Options.Timestamps) too.
 package sign
 
 import (
@@ -35,6 +37,7 @@ import (
 	"github.com/imgsign/imgsign/pkg/payload"
 	"github.com/imgsign/imgsign/pkg/statement"
 	"github.com/imgsign/imgsign/pkg/tlog"
+	"github.com/imgsign/imgsign/pkg/tsa"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"golang.org/x/sync/errgroup"
@@ -126,6 +129,15 @@ type Options struct {
 	// registry is left untouched. The entries travel with the signatures
 	// (legacy annotations, bundle tlogEntries).
 	Log *tlog.Client
+	// Timestamps, when set (key signing with Upload), has every stored
+	// signature timestamped (RFC 3161) over its raw bytes before anything
+	// is written to the registry: if a TSA fails, the registry is left
+	// untouched. The legacy layer carries the first TSA's token in cosign's
+	// dev.sigstore.cosign/rfc3161timestamp annotation, the bundle every
+	// TSA's in timestampVerificationData, as cosign writes them with
+	// --timestamp-server-url. Keyless signers ignore it (their TSAs come
+	// with the keylesssign.Signer).
+	Timestamps *tsa.Client
 }
 
 // Signature is one signed image.
@@ -149,7 +161,8 @@ type Signature struct {
 	// Log, or when an identical logged bundle was already stored).
 	BundleEntry *tlog.Entry `json:"-"`
 	// Annotations are the legacy layer's annotations beyond the signature
-	// (keyless: certificate, chain, log entry, timestamp).
+	// (keyless: certificate, chain, log entry, timestamp; key: log entry
+	// and timestamp, when timestamped).
 	Annotations map[string]string `json:"-"`
 }
 
@@ -189,10 +202,11 @@ type Result struct {
 // concurrently: its key must be safe for concurrent use, as software keys
 // and KMS clients are.
 //
-// Every image is resolved and signed, and every signature logged, before
-// the first registry write: if any of that fails, SignAll returns the error
-// and the registry is left untouched. Then the signatures are stored, and
-// each image's outcome is in its Result (in the order of refs).
+// Every image is resolved and signed, and every signature logged and
+// timestamped, before the first registry write: if any of that fails,
+// SignAll returns the error and the registry is left untouched. Then the
+// signatures are stored, and each image's outcome is in its Result (in the
+// order of refs).
 func (s *Signer) SignAll(ctx context.Context, refs []name.Reference, o Options, jobs int) ([]Result, error) {
 	if jobs <= 0 {
 		jobs = DefaultJobs
@@ -320,6 +334,11 @@ func (s *Signer) prepare(ctx context.Context, d name.Digest, desc v1.Descriptor,
 					return nil, err
 				}
 			}
+			if o.Timestamps != nil && o.Upload && o.Format.Legacy() {
+				if ps.sig.Annotations, err = s.timestampLegacy(ctx, o.Timestamps, d, raw, ps.sig.Entry); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
 	if o.Upload && o.Format.Bundle() {
@@ -329,6 +348,26 @@ func (s *Signer) prepare(ctx context.Context, d name.Digest, desc v1.Descriptor,
 		}
 	}
 	return ps, nil
+}
+
+// timestampLegacy timestamps a legacy key signature (its raw bytes, as
+// cosign does) and returns the layer's annotations: cosign's timestamp
+// annotation, and the log entry's when there is one.
+func (s *Signer) timestampLegacy(ctx context.Context, c *tsa.Client, d name.Digest, sig []byte, entry *tlog.Entry) (map[string]string, error) {
+	token, err := c.One(ctx, sig, "the signature of "+d.String())
+	if err != nil {
+		return nil, err
+	}
+	ann := map[string]string{}
+	if entry != nil {
+		if ann, err = tlog.Annotations(entry); err != nil {
+			return nil, err
+		}
+	}
+	if ann[oci.TimestampAnnotation], err = tsa.Annotation(token); err != nil {
+		return nil, err
+	}
+	return ann, nil
 }
 
 // store writes prepared signatures (nothing without Upload).
@@ -413,6 +452,9 @@ func (s *Signer) storeLegacy(ctx context.Context, sig Signature, o Options) (str
 		if l.Digest != payloadDigest || (entry != nil && l.Annotations[tlog.EntryAnnotation] == "" && l.Annotations[tlog.CosignBundleAnnotation] == "") {
 			return false
 		}
+		if _, ts := att.Annotations[oci.TimestampAnnotation]; ts && l.Annotations[oci.TimestampAnnotation] == "" {
+			return false // timestamping: an untimestamped layer is not this signature
+		}
 		b, err := base64.StdEncoding.DecodeString(l.Annotations[oci.SignatureAnnotation])
 		return err == nil && s.sv.VerifySignature(bytes.NewReader(b), bytes.NewReader(p)) == nil
 	}
@@ -470,7 +512,7 @@ func (s *Signer) prepareBundle(ctx context.Context, d name.Digest, o Options) (*
 	if err != nil {
 		return nil, err
 	}
-	if ref, ok := s.findBundle(ctx, subject, hint, stmtDigest, stmt, o.Log != nil); ok {
+	if ref, ok := s.findBundle(ctx, subject, hint, stmtDigest, stmt, o.Log != nil, o.Timestamps != nil); ok {
 		return &pendingBundle{existing: ref}, nil
 	}
 	pae := dsse.PAE(statement.PayloadType, stmt)
@@ -486,7 +528,13 @@ func (s *Signer) prepareBundle(ctx context.Context, d name.Digest, o Options) (*
 		}
 		entries = append(entries, e)
 	}
-	b, err := bundle.MarshalDSSE(hint, statement.PayloadType, stmt, sig, entries...)
+	var timestamps [][]byte
+	if o.Timestamps != nil {
+		if timestamps, err = o.Timestamps.Timestamp(ctx, sig, "the bundle signature of "+d.String()); err != nil {
+			return nil, err
+		}
+	}
+	b, err := bundle.MarshalTimestampedDSSE(hint, statement.PayloadType, stmt, sig, timestamps, entries...)
 	if err != nil {
 		return nil, err
 	}
@@ -514,9 +562,10 @@ func (s *Signer) pushBundle(ctx context.Context, desc v1.Descriptor, b *pendingB
 }
 
 // findBundle looks for a bundle referrer of subject that this key already
-// made over the same statement. The annotations only narrow the search: the
-// candidate's bundle is fetched and its signature verified.
-func (s *Signer) findBundle(ctx context.Context, subject name.Digest, hint string, stmtDigest v1.Hash, stmt []byte, logged bool) (string, bool) {
+// made over the same statement (logged and timestamped, when asked to
+// be). The annotations only narrow the search: the candidate's bundle is
+// fetched and its signature verified.
+func (s *Signer) findBundle(ctx context.Context, subject name.Digest, hint string, stmtDigest v1.Hash, stmt []byte, logged, timestamped bool) (string, bool) {
 	refs, err := s.client.ListReferrers(ctx, subject)
 	if err != nil {
 		return "", false
@@ -530,7 +579,7 @@ func (s *Signer) findBundle(ctx context.Context, subject name.Digest, hint strin
 			continue
 		}
 		env, err := bundle.ParseDSSE(b)
-		if err != nil || !bytes.Equal(env.Payload, stmt) || env.PayloadType != statement.PayloadType || (logged && len(env.TlogEntries) == 0) {
+		if err != nil || !bytes.Equal(env.Payload, stmt) || env.PayloadType != statement.PayloadType || (logged && len(env.TlogEntries) == 0) || (timestamped && len(env.Timestamps) == 0) {
 			continue
 		}
 		for _, sig := range env.Signatures {

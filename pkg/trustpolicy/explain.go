@@ -81,6 +81,9 @@ func sentence(subject string, many bool, r *Requirement) string {
 	}
 	var need, notNeeded []string
 	need = append(need, keysClause(r))
+	if len(r.Keys) > 0 && r.TrustedRoot != nil && len(r.TrustedRoot.TimestampingAuthorities()) > 0 {
+		need = append(need, "every RFC 3161 timestamp of a key signature verified by a timestamp authority of the trusted root "+r.TrustedRootSource+" (a verified one dates the signature)")
+	}
 	if t := r.Tlog; t != nil && t.Required {
 		need = append(need, "a verified transparency-log entry from "+logsPhrase(t))
 	} else {
@@ -136,7 +139,7 @@ func sentence(subject string, many bool, r *Requirement) string {
 		notNeeded = append(notNeeded, "a signed identity naming the repository (a signature made for another repository is accepted)")
 	}
 	if r.MaxAge > 0 {
-		need = append(need, "signatures no older than "+humanDuration(r.MaxAge)+" (by the time a trusted log recorded them)")
+		need = append(need, "signatures no older than "+humanDuration(r.MaxAge)+" (by their verified signing time: a trusted log's, or a trusted TSA's timestamp)")
 	}
 	out := subject + " " + verb("need", "needs") + " " + strings.Join(need, "; ") + "."
 	if len(notNeeded) > 0 {

@@ -2,7 +2,9 @@ package trustpolicy
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -16,6 +18,20 @@ func sigstoreRoot(t *testing.T, f *fixture) {
 		t.Fatal(err)
 	}
 	writeFile(t, f.dir, "sigstore_root.json", string(data))
+}
+
+// logsOnly writes sigstore_root.json without its timestamp authorities
+// as logs_only_root.json.
+func logsOnly(t *testing.T, f *fixture) {
+	t.Helper()
+	var m map[string]any
+	data, _ := os.ReadFile(filepath.Join(f.dir, "sigstore_root.json"))
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	delete(m, "timestampAuthorities")
+	out, _ := json.Marshal(m)
+	writeFile(t, f.dir, "logs_only_root.json", string(out))
 }
 
 func TestIdentities(t *testing.T) {
@@ -63,6 +79,14 @@ scopes:
 		t.Fatalf("default %+v", p.Default)
 	}
 
+	// Keys with a trusted root: its TSAs verify their timestamps; a root
+	// without TSAs has nothing to offer keys.
+	p = f.mustParse(t, "version: 1\ndefault:\n  keys: [{file: keys/a.pub}]\n  trustedRoot: sigstore_root.json\n")
+	if p.Default.TrustedRoot == nil || len(p.Default.TrustedRoot.TimestampingAuthorities()) == 0 {
+		t.Fatalf("default %+v", p.Default)
+	}
+	logsOnly(t, f)
+
 	for doc, want := range map[string]string{
 		"version: 1\ndefault:\n  identities:\n    - {subject: a@example.com}\n":                                                                 "policy.yaml:4: ",
 		"version: 1\ndefault:\n  identities:\n    - {issuer: https://i.example}\n":                                                              "needs a subject",
@@ -74,7 +98,7 @@ scopes:
 		"version: 1\ndefault:\n  keys: [{file: keys/a.pub, notAfter: soon}]\n":                                                                  "not an RFC 3339 time",
 		"version: 1\ndefault:\n  tlog:\n    keys: [{file: rekor.pub, notAfter: 2026-01-01T00:00:00Z}]\n  keys: [{file: keys/a.pub}]\n":          "notAfter",
 		"version: 1\ndefault:\n  identities: []\n":                                                                                              "at least one identity",
-		"version: 1\ndefault:\n  keys: [{file: keys/a.pub}]\n  trustedRoot: sigstore_root.json\n":                                               "trustedRoot is for identities",
+		"version: 1\ndefault:\n  keys: [{file: keys/a.pub}]\n  trustedRoot: logs_only_root.json\n":                                              "lists no timestamp authority",
 		"version: 1\ndefault:\n  identities:\n    - {issuer: x, subject: a}\n  trustedRoot: missing.json\n":                                     "policy.yaml:5",
 		"version: 1\ndefault:\n  identities:\n    - {issuer: x, subject: a}\n  keys: [{file: keys/a.pub}]\n  threshold: 3\n":                    "more than the 2 keys and identities",
 	} {

@@ -375,10 +375,6 @@ func (p *parser) requirement(n *yaml.Node, f *requirementFields, where string) (
 		}
 	}
 	if f.TrustedRoot.Kind != 0 {
-		if idsNode == nil {
-			k, _ := field(n, "trustedRoot")
-			return nil, p.errorf(k.Line, "%s: trustedRoot is for identities (certificate signatures); list identities, or put a trusted root for logs under tlog", where)
-		}
 		path, err := p.str(&f.TrustedRoot, where+": trustedRoot")
 		if err != nil {
 			return nil, err
@@ -386,6 +382,10 @@ func (p *parser) requirement(n *yaml.Node, f *requirementFields, where string) (
 		tr, err := trustroot.LoadFile(p.resolve(path))
 		if err != nil {
 			return nil, p.wrap(f.TrustedRoot.Line, err, "%s: trustedRoot %s", where, path)
+		}
+		if idsNode == nil && len(tr.TimestampingAuthorities()) == 0 {
+			k, _ := field(n, "trustedRoot")
+			return nil, p.errorf(k.Line, "%s: trustedRoot is for identities (certificate signatures) and for the RFC 3161 timestamps of key signatures, and %s lists no timestamp authority; list identities, or put a trusted root for logs under tlog", where, path)
 		}
 		req.TrustedRoot, req.TrustedRootSource = tr, path
 	}
@@ -445,9 +445,10 @@ func (p *parser) requirement(n *yaml.Node, f *requirementFields, where string) (
 		if req.MaxAge, err = p.duration(&f.MaxAge, where+": maxAge"); err != nil {
 			return nil, err
 		}
-		if req.Tlog == nil || !req.Tlog.Required {
+		tsas := req.TrustedRoot != nil && len(req.TrustedRoot.TimestampingAuthorities()) > 0
+		if (req.Tlog == nil || !req.Tlog.Required) && !tsas {
 			k, _ := field(n, "maxAge")
-			return nil, p.errorf(k.Line, "%s: maxAge needs tlog.required: true (a signature's age is known only from the time a trusted log recorded it)", where)
+			return nil, p.errorf(k.Line, "%s: maxAge needs tlog.required: true or a trustedRoot with a timestamp authority (a signature's age is known only from the time a trusted log recorded it or a trusted TSA timestamped it)", where)
 		}
 	}
 	return req, nil

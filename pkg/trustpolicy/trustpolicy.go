@@ -202,7 +202,9 @@ type Requirement struct {
 	// count: with Keys, at least one of the two is listed.
 	Identities []PolicyIdentity
 	// TrustedRoot verifies certificate signatures (nil: the default
-	// trusted root); TrustedRootSource is its file as written.
+	// trusted root) and, with its timestamp authorities, the RFC 3161
+	// timestamps of key signatures (nil: they are ignored);
+	// TrustedRootSource is its file as written.
 	TrustedRoot       root.TrustedMaterial
 	TrustedRootSource string
 	// Threshold is how many distinct keys of Keys must have signed
@@ -223,9 +225,11 @@ type Requirement struct {
 	// Identity says whether the signed docker-reference must name the
 	// repository verified (nil: it is not checked).
 	Identity *Identity
-	// MaxAge, when positive, refuses signatures older than this, by the
-	// time a trusted transparency log recorded them (it requires
-	// Tlog.Required).
+	// MaxAge, when positive, refuses signatures older than this, by their
+	// verified signing time: the time a trusted transparency log recorded
+	// them or a TSA of TrustedRoot timestamped them (it requires
+	// Tlog.Required or a TrustedRoot with TSAs; a signature with no
+	// verified time is refused).
 	MaxAge time.Duration
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/imgsign/imgsign/pkg/statement"
 	"github.com/imgsign/imgsign/pkg/tlog"
 	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/root"
 )
 
 // legacyPredicateAnnotation names the predicate type of a legacy .att layer.
@@ -54,6 +55,9 @@ type AttestationOptions struct {
 	// key's attestations, as Options.KeyWindows does for signatures.
 	// (Certificate identities carry their windows in keyless.Identity.)
 	KeyWindows map[string]Window
+	// RequireTimestamp rejects a key attestation without a verified RFC
+	// 3161 timestamp, as Options.RequireTimestamp does for signatures.
+	RequireTimestamp bool
 }
 
 // AttestationResult is the verdict on one image's attestations.
@@ -77,13 +81,17 @@ type VerifiedAttestation struct {
 	PayloadDigest string          `json:"payloadDigest,omitempty"`
 	Referrer      string          `json:"referrer,omitempty"`
 	Statement     json.RawMessage `json:"statement"`
-	// Identity and SignedAt are set for a certificate (keyless) signature.
+	// Identity is set for a certificate (keyless) signature; SignedAt
+	// are its verified signing times (as Verified.SignedAt).
 	Identity *SignerIdentity `json:"identity,omitempty"`
 	SignedAt []time.Time     `json:"signedAt,omitempty"`
 	// Tlog are the verified transparency-log entries of the attestation.
 	Tlog []tlog.Facts `json:"tlog,omitempty"`
 	// TlogUnchecked counts log entries not checked: no log is trusted.
 	TlogUnchecked int `json:"tlogUnchecked,omitempty"`
+	// TimestampsUnchecked counts RFC 3161 timestamps not checked: no TSA
+	// is trusted.
+	TimestampsUnchecked int `json:"timestampsUnchecked,omitempty"`
 }
 
 // VerifyAttestations checks the attestations of the predicate type asked
@@ -177,12 +185,13 @@ func accept(res *AttestationResult, o AttestationOptions, va VerifiedAttestation
 		res.Rejected = append(res.Rejected, rej)
 		return
 	}
-	if reason := checkAge(o.MaxAge, o.Now, va.Tlog); reason != "" {
+	times := verifiedTimes(va.Tlog, va.SignedAt)
+	if reason := checkAge(o.MaxAge, o.Now, times); reason != "" {
 		rej.Reason = reason
 		res.Rejected = append(res.Rejected, rej)
 		return
 	}
-	if reason := checkKeyWindow(o.KeyWindows, va.KeyID, va.Tlog); reason != "" {
+	if reason := checkKeyWindow(o.KeyWindows, va.KeyID, times); reason != "" {
 		rej.Reason = reason
 		res.Rejected = append(res.Rejected, rej)
 		return
@@ -242,10 +251,19 @@ func (v *Verifier) legacyAttestations(ctx context.Context, d name.Digest, o Atte
 		}
 		_, hasCert := layer.Annotations[oci.CertificateAnnotation]
 		keylessLayer := hasCert && (v.keyless != nil || len(v.keys) == 0)
-		var ts *attestationTimestamp
-		if keylessLayer && v.keyless != nil { // its timestamp may cover the layer: verified before the layer is parsed in place
+		var (
+			ts      *attestationTimestamp
+			tsTrust root.TrustedMaterial // verifies ts
+		)
+		switch {
+		case keylessLayer && v.keyless != nil:
+			tsTrust = v.keyless.Trusted
+		case !keylessLayer && v.tsas != nil:
+			tsTrust = v.tsas
+		}
+		if tsTrust != nil { // its timestamp may cover the layer: verified before the layer is parsed in place
 			if ts, err = newAttestationTimestamp(layer.Annotations); err == nil {
-				err = ts.verifyLayer(blob, v.keyless.Trusted)
+				err = ts.verifyLayer(blob, tsTrust)
 			}
 			if err != nil {
 				rej.Reason = err.Error()
@@ -282,6 +300,26 @@ func (v *Verifier) legacyAttestations(ctx context.Context, d name.Digest, o Atte
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
+		var (
+			stamped     []time.Time
+			tsUnchecked int
+		)
+		if _, ok := layer.Annotations[oci.TimestampAnnotation]; ok && tsTrust == nil {
+			tsUnchecked = 1
+		}
+		if ts != nil {
+			if err := ts.verifySignature(env, tsTrust); err != nil {
+				rej.Reason = err.Error()
+				res.Rejected = append(res.Rejected, rej)
+				continue
+			}
+			stamped = []time.Time{ts.at.Time}
+		}
+		if reason := requireStamp(o.RequireTimestamp, stamped); reason != "" {
+			rej.Reason = reason
+			res.Rejected = append(res.Rejected, rej)
+			continue
+		}
 		entries, bad := legacyEntries(layer.Annotations)
 		lc := v.checkLog(ctx, c.want(env.PayloadType, env.Payload), entries, bad, o.RequireTlog)
 		if lc.reason != "" {
@@ -289,7 +327,7 @@ func (v *Verifier) legacyAttestations(ctx context.Context, d name.Digest, o Atte
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
-		accept(res, o, VerifiedAttestation{Source: SourceLegacy, KeyID: c.key.id, PayloadDigest: layer.Digest.String(), Statement: env.Payload, Tlog: lc.facts, TlogUnchecked: lc.unchecked}, rej)
+		accept(res, o, VerifiedAttestation{Source: SourceLegacy, KeyID: c.key.id, PayloadDigest: layer.Digest.String(), Statement: env.Payload, Tlog: lc.facts, TlogUnchecked: lc.unchecked, SignedAt: stamped, TimestampsUnchecked: tsUnchecked}, rej)
 	}
 	return n, nil
 }
@@ -391,13 +429,24 @@ func (v *Verifier) bundleAttestations(ctx context.Context, d name.Digest, o Atte
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
+		stamped, tsUnchecked, err := v.keyTimestamps(b.Timestamps, c.sig, "the envelope's signature")
+		if err == nil {
+			if reason := requireStamp(o.RequireTimestamp, stamped); reason != "" {
+				err = errors.New(reason)
+			}
+		}
+		if err != nil {
+			rej.Reason = err.Error()
+			res.Rejected = append(res.Rejected, rej)
+			continue
+		}
 		lc := v.checkLog(ctx, c.want(b.PayloadType, b.Payload), b.TlogEntries, nil, o.RequireTlog)
 		if lc.reason != "" {
 			rej.Reason = lc.reason
 			res.Rejected = append(res.Rejected, rej)
 			continue
 		}
-		accept(res, o, VerifiedAttestation{Source: SourceBundle, KeyID: c.key.id, Referrer: r.Digest.String(), Statement: b.Payload, Tlog: lc.facts, TlogUnchecked: lc.unchecked}, rej)
+		accept(res, o, VerifiedAttestation{Source: SourceBundle, KeyID: c.key.id, Referrer: r.Digest.String(), Statement: b.Payload, Tlog: lc.facts, TlogUnchecked: lc.unchecked, SignedAt: stamped, TimestampsUnchecked: tsUnchecked}, rej)
 	}
 	return n, nil
 }

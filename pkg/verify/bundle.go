@@ -241,17 +241,21 @@ func (v *Verifier) checkBundle(ctx context.Context, repo name.Repository, img na
 			return nil, fmt.Sprintf("signed identity %q is not repository %s", sub.Name, want)
 		}
 	}
+	stamped, tsUnchecked, err := v.keyTimestamps(b.Timestamps, c.sig, "the envelope's signature")
+	if err != nil {
+		return nil, err.Error()
+	}
+	if reason := requireStamp(o.RequireTimestamp, stamped); reason != "" {
+		return nil, reason
+	}
 	lc := v.checkLog(ctx, c.want(b.PayloadType, b.Payload), b.TlogEntries, nil, o.RequireTlog)
 	if lc.reason == "" {
-		lc.reason = o.checkAge(lc.facts)
-	}
-	if lc.reason == "" {
-		lc.reason = o.checkKeyWindow(c.key.id, lc.facts)
+		lc.reason = o.checkTimes(c.key.id, verifiedTimes(lc.facts, stamped))
 	}
 	if lc.reason != "" {
 		return nil, lc.reason
 	}
-	return &Verified{Source: SourceBundle, KeyID: c.key.id, Referrer: r.Digest.String(), Statement: b.Payload, Tlog: lc.facts, TlogUnchecked: lc.unchecked}, ""
+	return &Verified{Source: SourceBundle, KeyID: c.key.id, Referrer: r.Digest.String(), Statement: b.Payload, Tlog: lc.facts, TlogUnchecked: lc.unchecked, SignedAt: stamped, TimestampsUnchecked: tsUnchecked}, ""
 }
 
 // checkKeylessBundle verifies a signature bundle made with a certificate:
@@ -289,7 +293,7 @@ func (v *Verifier) checkKeylessBundle(b *sgbundle.Bundle, img name.Digest, r v1.
 			return nil, fmt.Sprintf("signed identity %q is not repository %s", c.sub.Name, want)
 		}
 	}
-	if reason := o.checkAgeTimes(kr.SignedAt); reason != "" {
+	if reason := o.checkAge(kr.SignedAt); reason != "" {
 		return nil, reason
 	}
 	ver := &Verified{Source: SourceBundle, Referrer: r.Digest.String(), Statement: env.GetPayload()}

@@ -336,42 +336,31 @@ func trustedCARoot(tr root.TrustedMaterial, c *x509.Certificate) bool {
 	return false
 }
 
-// checkAgeTimes applies MaxAge to the verified signing times of a
-// certificate signature; it returns the reason for a rejection, or "".
-func (o Options) checkAgeTimes(times []time.Time) string {
-	var facts []tlog.Facts
-	for _, t := range times {
-		facts = append(facts, tlog.Facts{IntegratedTime: t.Unix()})
-	}
-	return o.checkAge(facts)
-}
-
 // Window bounds a signer's verified signing times; a zero bound is open.
 type Window struct {
 	NotBefore, NotAfter time.Time
 }
 
-// checkKeyWindow applies the window of key id to a verified signature's
-// log facts; it returns the reason for a rejection, or "".
-func (o Options) checkKeyWindow(id string, facts []tlog.Facts) string {
-	return checkKeyWindow(o.KeyWindows, id, facts)
+// checkTimes applies MaxAge and the window of key id to a verified key
+// signature's verified signing times; it returns the reason for a
+// rejection, or "".
+func (o Options) checkTimes(id string, times []time.Time) string {
+	if reason := o.checkAge(times); reason != "" {
+		return reason
+	}
+	return checkKeyWindow(o.KeyWindows, id, times)
 }
 
 // checkKeyWindow applies windows[id] to a verified signature's or
-// attestation's log facts; it returns the reason for a rejection, or "".
-func checkKeyWindow(windows map[string]Window, id string, facts []tlog.Facts) string {
+// attestation's verified signing times (verifiedTimes); it returns the
+// reason for a rejection, or "". Every time must be within the window.
+func checkKeyWindow(windows map[string]Window, id string, times []time.Time) string {
 	w, ok := windows[id]
 	if !ok || (w.NotBefore.IsZero() && w.NotAfter.IsZero()) {
 		return ""
 	}
-	var times []time.Time
-	for _, f := range facts {
-		if f.IntegratedTime > 0 {
-			times = append(times, time.Unix(f.IntegratedTime, 0))
-		}
-	}
 	if len(times) == 0 {
-		return fmt.Sprintf("key %s counts only within its notBefore/notAfter window, and this signature has no verified signing time (a trusted log's integrated time)", id)
+		return fmt.Sprintf("key %s counts only within its notBefore/notAfter window, and this signature has no verified signing time (a trusted log's integrated time, or an RFC 3161 timestamp by a TSA of the trusted root)", id)
 	}
 	for _, t := range times {
 		if !w.NotBefore.IsZero() && t.Before(w.NotBefore) {

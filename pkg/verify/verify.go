@@ -23,6 +23,7 @@ import (
 	"github.com/imgsign/imgsign/pkg/payload"
 	"github.com/imgsign/imgsign/pkg/reponame"
 	"github.com/imgsign/imgsign/pkg/tlog"
+	"github.com/sigstore/sigstore-go/pkg/root"
 )
 
 // Outcomes other than success. Verify returns an error wrapping exactly one
@@ -45,6 +46,9 @@ type Verifier struct {
 	online *tlog.Client
 	// keyless, when set, verifies certificate signatures.
 	keyless *keyless.Options
+	// tsas, when set, verifies key signatures' RFC 3161 timestamps
+	// (WithTrustedTimestamps).
+	tsas root.TrustedMaterial
 }
 
 // NewVerifier returns a Verifier trusting pubs (duplicates, by key ID, count
@@ -93,6 +97,11 @@ type Options struct {
 	// RequireTlog rejects a signature without a verified transparency-log
 	// entry. Without it, an entry that is present must still verify.
 	RequireTlog bool
+	// RequireTimestamp rejects a key signature without an RFC 3161
+	// timestamp verified by a trusted TSA (WithTrustedTimestamps), as
+	// cosign's --use-signed-timestamps does for bundles. Without it, a
+	// timestamp that is present must still verify.
+	RequireTimestamp bool
 	// ExpectedIdentity, with CheckIdentity, is the repository the signed
 	// identity must name instead of the one verified (a mirror verified
 	// under the name its images were signed with).
@@ -105,8 +114,10 @@ type Options struct {
 	// Now is the time MaxAge counts from; nil means time.Now.
 	Now func() time.Time
 	// KeyWindows bound, per key ID, the VERIFIED signing time of that
-	// key's signatures (a trusted log's integrated time): a signature
-	// outside the window, or with no verified time, does not count.
+	// key's signatures (a trusted log's integrated time, or an RFC 3161
+	// timestamp verified by a trusted TSA, WithTrustedTimestamps): a
+	// signature outside the window, or with no verified time, does not
+	// count.
 	KeyWindows map[string]Window
 	// VerifyBlobs, once the signatures verified, re-hashes every config
 	// and layer blob of the image (streaming, never decompressing), so a
@@ -122,32 +133,46 @@ func (o Options) identity(img name.Digest) string {
 	return img.Context().Name()
 }
 
-// checkAge applies MaxAge to a verified signature's log facts; it returns
-// the reason for a rejection, or "".
-func (o Options) checkAge(facts []tlog.Facts) string { return checkAge(o.MaxAge, o.Now, facts) }
+// checkAge applies MaxAge to a verified signature's verified signing
+// times; it returns the reason for a rejection, or "".
+func (o Options) checkAge(times []time.Time) string { return checkAge(o.MaxAge, o.Now, times) }
 
 // checkAge refuses what was signed longer than maxAge before now (nil:
-// time.Now) by its newest trusted log time, or has no trusted time; "" when
-// maxAge is not positive or the age is within it.
-func checkAge(maxAge time.Duration, now func() time.Time, facts []tlog.Facts) string {
+// time.Now) by its newest verified signing time, or has no verified time;
+// "" when maxAge is not positive or the age is within it.
+func checkAge(maxAge time.Duration, now func() time.Time, times []time.Time) string {
 	if maxAge <= 0 {
 		return ""
 	}
-	var newest int64
-	for _, f := range facts {
-		newest = max(newest, f.IntegratedTime)
+	var newest time.Time
+	for _, t := range times {
+		if t.After(newest) {
+			newest = t
+		}
 	}
-	if newest == 0 {
-		return fmt.Sprintf("no trusted signing time (a Rekor v1 signed entry timestamp) to check against the maximum age of %s", maxAge)
+	if newest.IsZero() {
+		return fmt.Sprintf("no trusted signing time (a Rekor v1 signed entry timestamp, or an RFC 3161 timestamp by a trusted TSA) to check against the maximum age of %s", maxAge)
 	}
 	if now == nil {
 		now = time.Now
 	}
-	signed := time.Unix(newest, 0)
-	if age := now().Sub(signed); age > maxAge {
-		return fmt.Sprintf("signed %s (logged at %s), older than the maximum age of %s", age.Round(time.Second), signed.UTC().Format(time.RFC3339), maxAge)
+	if age := now().Sub(newest); age > maxAge {
+		return fmt.Sprintf("signed %s (at %s), older than the maximum age of %s", age.Round(time.Second), newest.UTC().Format(time.RFC3339), maxAge)
 	}
 	return ""
+}
+
+// verifiedTimes are a key signature's verified signing times: the
+// integrated times of its verified log entries, then its verified RFC 3161
+// timestamps.
+func verifiedTimes(facts []tlog.Facts, stamped []time.Time) []time.Time {
+	var out []time.Time
+	for _, f := range facts {
+		if f.IntegratedTime > 0 {
+			out = append(out, time.Unix(f.IntegratedTime, 0))
+		}
+	}
+	return append(out, stamped...)
 }
 
 // Format says where to look for signatures.
@@ -207,9 +232,14 @@ type Verified struct {
 	// Identity is the signer of a certificate (keyless) signature; KeyID
 	// is then empty.
 	Identity *SignerIdentity `json:"identity,omitempty"`
-	// SignedAt are the verified signing times of a certificate signature
-	// (log integrated times, RFC 3161 timestamps).
+	// SignedAt are the verified signing times: of a certificate
+	// signature, its log integrated times and RFC 3161 timestamps; of a
+	// key signature, its RFC 3161 timestamps verified by a trusted TSA
+	// (WithTrustedTimestamps; its log times are in Tlog).
 	SignedAt []time.Time `json:"signedAt,omitempty"`
+	// TimestampsUnchecked counts a key signature's RFC 3161 timestamps
+	// that were not checked because no TSA is trusted.
+	TimestampsUnchecked int `json:"timestampsUnchecked,omitempty"`
 }
 
 // Rejected is a signature that did not check out.
@@ -421,25 +451,29 @@ func (v *Verifier) checkLayer(ctx context.Context, repo name.Repository, img nam
 	}
 	_ = json.Unmarshal(p, &raw) // cannot fail: Parse accepted it
 	if kr != nil {              // its log entry and timestamps were verified with it
-		if reason := o.checkAgeTimes(kr.SignedAt); reason != "" {
+		if reason := o.checkAge(kr.SignedAt); reason != "" {
 			return nil, reason
 		}
 		ver := &Verified{Source: SourceLegacy, PayloadDigest: layer.Digest.String(), Critical: raw.Critical, Optional: raw.Optional}
 		keylessVerified(ver, kr)
 		return ver, ""
 	}
+	stamped, tsUnchecked, err := v.legacyKeyTimestamp(layer.Annotations, sig, "the signature")
+	if err != nil {
+		return nil, err.Error()
+	}
+	if reason := requireStamp(o.RequireTimestamp, stamped); reason != "" {
+		return nil, reason
+	}
 	entries, bad := legacyEntries(layer.Annotations)
 	lc := v.checkLog(ctx, tlog.Want{Digest: digest(p), Signature: sig, PublicKey: key.pub}, entries, bad, o.RequireTlog)
 	if lc.reason == "" {
-		lc.reason = o.checkAge(lc.facts)
-	}
-	if lc.reason == "" {
-		lc.reason = o.checkKeyWindow(key.id, lc.facts)
+		lc.reason = o.checkTimes(key.id, verifiedTimes(lc.facts, stamped))
 	}
 	if lc.reason != "" {
 		return nil, lc.reason
 	}
-	return &Verified{Source: SourceLegacy, KeyID: key.id, PayloadDigest: layer.Digest.String(), Critical: raw.Critical, Optional: raw.Optional, Tlog: lc.facts, TlogUnchecked: lc.unchecked}, ""
+	return &Verified{Source: SourceLegacy, KeyID: key.id, PayloadDigest: layer.Digest.String(), Critical: raw.Critical, Optional: raw.Optional, Tlog: lc.facts, TlogUnchecked: lc.unchecked, SignedAt: stamped, TimestampsUnchecked: tsUnchecked}, ""
 }
 
 // joinSorted lists names in order.
