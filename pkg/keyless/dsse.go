@@ -149,6 +149,9 @@ func VerifyDSSE(e sgverify.SignedEntity, env DSSE, o Options) (*Result, error) {
 			return fail(fmt.Errorf("failed to verify leaf certificate: %w", err))
 		}
 	}
+	if err := everyTimestamp(ts, times, env.Signature, cert, trusted, chainTrust); err != nil {
+		return fail(err)
+	}
 	if !o.IgnoreSCT {
 		if err := sgverify.VerifySignedCertificateTimestamp(chains, 1, trusted); err != nil {
 			return fail(fmt.Errorf("failed to verify signed certificate timestamp: %w", err))

@@ -325,6 +325,14 @@ func Verify(e sgverify.SignedEntity, artifact Artifact, o Options) (*Result, err
 		}
 		return nil, fmt.Errorf("%w: %v%s%s%s%s", ErrNotVerified, err, logHint(e, o.Trusted), timeHint(e, err), sctHint(cert, err), unanchoredHint(cert, o.Identities))
 	}
+	chainTrust := trusted
+	if inter := vc.Intermediates(); len(inter) > 0 {
+		chainTrust = withIntermediates{trusted, inter}
+	}
+	tokens, _ := e.Timestamps()
+	if err := everyTimestamp(tokens, res.VerifiedTimestamps, sc.Signature(), cert, trusted, chainTrust); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotVerified, err)
+	}
 	out := &Result{Certificate: cert}
 	if s := res.Signature.Certificate; s != nil {
 		out.Subject, out.Issuer, out.Extensions = s.SubjectAlternativeName, s.Issuer, s.Extensions
