@@ -194,3 +194,93 @@ func TestKeyBundleTimestampMustVerify(t *testing.T) {
 		t.Fatalf("foreign timestamp: %v", err)
 	}
 }
+
+// TestTrustRootValidityBoundaries verifies the rekor2-happy-path case
+// (a staging Rekor v2 entry and one RFC 3161 timestamp at
+// 2025-06-12T12:02:20Z) against its trusted root changed at one validity
+// bound: the bounds are closed intervals, a missing start is refused, and
+// a TSA's window belongs to that TSA alone (another TSA of the root cannot
+// lend it).
+func TestTrustRootValidityBoundaries(t *testing.T) {
+	dir := "testdata/sigstore/bundle-verify/rekor2-happy-path"
+	raw, err := os.ReadFile(filepath.Join(dir, "case.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c conformanceCase
+	if err := json.Unmarshal(raw, &c); err != nil {
+		t.Fatal(err)
+	}
+	prod, err := os.ReadFile("testdata/sigstore/bundle-verify/happy-path-v0.3/trusted_root.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tsTime = "2025-06-12T12:02:20Z"
+	tsa := func(r map[string]any) map[string]any {
+		return r["timestampAuthorities"].([]any)[0].(map[string]any)
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(r map[string]any)
+		want   string // "" passes
+	}{
+		{"unchanged", func(map[string]any) {}, ""},
+		{"tsa end equals the timestamp", func(r map[string]any) {
+			tsa(r)["validFor"].(map[string]any)["end"] = tsTime
+		}, ""},
+		{"tsa end a second before", func(r map[string]any) {
+			tsa(r)["validFor"].(map[string]any)["end"] = "2025-06-12T12:02:19Z"
+		}, `after the validity period end`},
+		{"tsa start a second after", func(r map[string]any) {
+			tsa(r)["validFor"].(map[string]any)["start"] = "2025-06-12T12:02:21Z"
+		}, `before the validity period start`},
+		{"tsa window borrowed from another tsa", func(r map[string]any) {
+			tsa(r)["validFor"].(map[string]any)["end"] = "2025-06-01T00:00:00Z"
+			var p map[string]any
+			if err := json.Unmarshal(prod, &p); err != nil {
+				t.Fatal(err)
+			}
+			other := tsa(p)
+			other["validFor"] = map[string]any{"start": "2025-06-01T00:00:00Z", "end": "2025-07-01T00:00:00Z"}
+			r["timestampAuthorities"] = append(r["timestampAuthorities"].([]any), other)
+		}, `after the validity period end`},
+		{"tlog validity start missing", func(r map[string]any) {
+			for _, l := range r["tlogs"].([]any) {
+				delete(l.(map[string]any)["publicKey"].(map[string]any)["validFor"].(map[string]any), "start")
+			}
+		}, `missing public key validity period start`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var r map[string]any
+			data, err := os.ReadFile(filepath.Join(dir, c.TrustedRoot))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(data, &r); err != nil {
+				t.Fatal(err)
+			}
+			tc.change(r)
+			tmp := t.TempDir()
+			for _, f := range []string{c.Artifact, c.Bundle} {
+				d, _ := os.ReadFile(filepath.Join(dir, f))
+				if err := os.WriteFile(filepath.Join(tmp, f), d, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			changed, _ := json.Marshal(r)
+			if err := os.WriteFile(filepath.Join(tmp, c.TrustedRoot), changed, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err = verifyCase(t, tmp, c)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("want pass, got %v", err)
+			case tc.want == "":
+			case err == nil:
+				t.Fatal("verified")
+			case !regexp.MustCompile(tc.want).MatchString(err.Error()):
+				t.Fatalf("got %v, want /%s/", err, tc.want)
+			}
+		})
+	}
+}
