@@ -53,10 +53,12 @@ const maxTlogEntries = 32
 //   - the envelope signature, verified with the certificate's key over the
 //     PAE streamed (as sigstore-go verifies a DSSE signature: the key's
 //     default algorithm, and for P-384 and P-521 keys also SHA-256);
-//   - the binding of each Rekor v1 entry (dsse or intoto) to this
-//     envelope, as sigstore-go's VerifyTlogEntry binds it: the entry
-//     records this signature, this certificate's key and the SHA-256 of
-//     this payload, its SET and inclusion proof verify (sigstore-go's tlog
+//   - the binding of each Rekor v1 entry to this envelope, as
+//     sigstore-go's VerifyTlogEntry binds a dsse or intoto entry: the
+//     entry records the SHA-256 of this payload (or, a hashedrekord entry
+//     over the envelope as the client spec allows, the digest of its PAE,
+//     which sigstore-go v1.3.0 does not bind), this signature and this
+//     certificate's key, its SET and inclusion proof verify (sigstore-go's tlog
 //     package), and its integrated time is within the certificate's
 //     validity. A Rekor v2 entry is verified by sigstore-go itself
 //     (VerifyTlogEntry), which binds it through the digest of the PAE.
@@ -82,11 +84,12 @@ func VerifyDSSE(e sgverify.SignedEntity, env DSSE, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidBundle, err)
 	}
-	// The PAE's digest, which only a Rekor v2 entry records, is taken
-	// only for one (a second pass over the payload).
+	// The PAE's digest, which only a Rekor v2 entry or a hashedrekord
+	// entry records, is taken only for one (a second pass over the
+	// payload).
 	var paeDigest hashedPAE
 	for _, entry := range entries {
-		if entry.IsRekorV2() {
+		if _, _, hashed := entry.GetHashedRekordDigest(); hashed || entry.IsRekorV2() {
 			if paeDigest, err = digestPAE(cert.PublicKey, env); err != nil {
 				return nil, fmt.Errorf("%w: %v", ErrNotVerified, err)
 			}
@@ -290,18 +293,28 @@ func verifyDSSELog(e *leanEntity, vc sgverify.VerificationContent, trusted root.
 				return nil, err
 			}
 		}
+		if logged, ok := entry.GetDssePayloadHash(); ok {
+			if !bytes.Equal(payloadHash[:], logged) {
+				return nil, fmt.Errorf("transparency log dsse/intoto entry payload hash %s does not match envelope payload hash %s", hex.EncodeToString(logged), hex.EncodeToString(payloadHash[:]))
+			}
+		} else if logged, alg, ok := entry.GetHashedRekordDigest(); ok {
+			// A hashedrekord entry over a DSSE envelope (the client
+			// spec's "bundle content vs. Rekor entry kind") records the
+			// digest of the PAE: the bytes the signature covers.
+			if alg != e.sc.algorithm || !bytes.Equal(logged, e.sc.digest) {
+				return nil, fmt.Errorf("transparency log hashedrekord entry digest %s:%s does not match the envelope's PAE digest %s:%s", alg, hex.EncodeToString(logged), e.sc.algorithm, hex.EncodeToString(e.sc.digest))
+			}
+		} else {
+			return nil, errors.New("transparency log rekor v1 entry is not a dsse_v001, intoto_v002 or hashedrekord_v001 entry")
+		}
+		// The entry's record of the envelope is checked before its
+		// signature and key: a logged envelope swapped for another is
+		// reported as such.
 		if !bytes.Equal(entry.Signature(), env.Signature) {
 			return nil, errors.New("transparency log signature does not match")
 		}
 		if !vc.CompareKey(entry.PublicKey(), trusted) {
 			return nil, errors.New("transparency log certificate does not match")
-		}
-		logged, ok := entry.GetDssePayloadHash()
-		if !ok {
-			return nil, errors.New("transparency log rekor v1 entry is not a dsse_v001 or intoto_v002 entry")
-		}
-		if !bytes.Equal(payloadHash[:], logged) {
-			return nil, fmt.Errorf("transparency log dsse/intoto entry payload hash %s does not match envelope payload hash %s", hex.EncodeToString(logged), hex.EncodeToString(payloadHash[:]))
 		}
 		if !entry.IntegratedTime().IsZero() && !vc.ValidAtTime(entry.IntegratedTime(), trusted) {
 			return nil, errors.New("integrated time outside certificate validity")
