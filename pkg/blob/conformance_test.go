@@ -37,6 +37,8 @@ var failReasons = map[string]string{
 	"dsse-with-hashedrekord-invalid-sig_fail":                   `signature does not verify with the certificate.s key`,
 	"dsse-with-hashedrekord-mismatch-envelope_fail":             `hashedrekord entry digest .* does not match the envelope's PAE digest`,
 	"dsse-with-hashedrekord-mismatch-sig_fail":                  `transparency log signature does not match`,
+	"dsse-statement-missing-type_fail":                          `invalid in-toto statement: _type ""`,
+	"dsse-statement-unknown-type_fail":                          `invalid in-toto statement: _type "https://in-toto.io/Statement/v2"`,
 	"dsse-invalid-sig_fail":                                     `signature does not verify with the certificate.s key`,
 	"integrated-time-in-future_fail":                            `integrated time outside certificate validity`,
 	"intoto-expired-certificate_fail":                           `outside certificate validity|certificate.*(expired|no longer valid)`,
