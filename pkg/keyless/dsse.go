@@ -293,28 +293,32 @@ func verifyDSSELog(e *leanEntity, vc sgverify.VerificationContent, trusted root.
 				return nil, err
 			}
 		}
+		// Every way the entry differs from this envelope is said, the
+		// signature first (sigstore-go's order): a logged envelope swapped
+		// for another differs in both signature and content.
+		var differs []string
+		if !bytes.Equal(entry.Signature(), env.Signature) {
+			differs = append(differs, "transparency log signature does not match")
+		}
+		if !vc.CompareKey(entry.PublicKey(), trusted) {
+			differs = append(differs, "transparency log certificate does not match")
+		}
 		if logged, ok := entry.GetDssePayloadHash(); ok {
 			if !bytes.Equal(payloadHash[:], logged) {
-				return nil, fmt.Errorf("transparency log dsse/intoto entry payload hash %s does not match envelope payload hash %s", hex.EncodeToString(logged), hex.EncodeToString(payloadHash[:]))
+				differs = append(differs, fmt.Sprintf("transparency log dsse/intoto entry payload hash %s does not match envelope payload hash %s", hex.EncodeToString(logged), hex.EncodeToString(payloadHash[:])))
 			}
 		} else if logged, alg, ok := entry.GetHashedRekordDigest(); ok {
 			// A hashedrekord entry over a DSSE envelope (the client
 			// spec's "bundle content vs. Rekor entry kind") records the
 			// digest of the PAE: the bytes the signature covers.
 			if alg != e.sc.algorithm || !bytes.Equal(logged, e.sc.digest) {
-				return nil, fmt.Errorf("transparency log hashedrekord entry digest %s:%s does not match the envelope's PAE digest %s:%s", alg, hex.EncodeToString(logged), e.sc.algorithm, hex.EncodeToString(e.sc.digest))
+				differs = append(differs, fmt.Sprintf("transparency log hashedrekord entry digest %s:%s does not match the envelope's PAE digest %s:%s", alg, hex.EncodeToString(logged), e.sc.algorithm, hex.EncodeToString(e.sc.digest)))
 			}
 		} else {
 			return nil, errors.New("transparency log rekor v1 entry is not a dsse_v001, intoto_v002 or hashedrekord_v001 entry")
 		}
-		// The entry's record of the envelope is checked before its
-		// signature and key: a logged envelope swapped for another is
-		// reported as such.
-		if !bytes.Equal(entry.Signature(), env.Signature) {
-			return nil, errors.New("transparency log signature does not match")
-		}
-		if !vc.CompareKey(entry.PublicKey(), trusted) {
-			return nil, errors.New("transparency log certificate does not match")
+		if len(differs) > 0 {
+			return nil, errors.New(strings.Join(differs, "; "))
 		}
 		if !entry.IntegratedTime().IsZero() && !vc.ValidAtTime(entry.IntegratedTime(), trusted) {
 			return nil, errors.New("integrated time outside certificate validity")

@@ -276,12 +276,13 @@ type Artifact struct {
 // is checked first, so a bad signature is reported as such and not as the
 // log entry that does not record it.
 func Verify(e sgverify.SignedEntity, artifact Artifact, o Options) (*Result, error) {
-	e = parseOnce(e)
-	if env, ok := dsseOverHashedRekordV1(e); ok {
-		return verifyDSSEArtifact(e, env, artifact, o)
-	}
 	if err := o.prepare(); err != nil {
 		return nil, err
+	}
+	e = parseOnce(e)
+	if env, ok := dsseOverHashedRekordV1(e); ok {
+		o.Intermediates = nil // prepared: they are in o.Trusted
+		return verifyDSSEArtifact(e, env, artifact, o)
 	}
 	c, err := precheck(e, o)
 	if err != nil {
