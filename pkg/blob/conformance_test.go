@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -288,6 +290,52 @@ func TestTrustRootValidityBoundaries(t *testing.T) {
 			case !regexp.MustCompile(tc.want).MatchString(err.Error()):
 				t.Fatalf("got %v, want /%s/", err, tc.want)
 			}
+		})
+	}
+}
+
+// TestMessageDigestMismatch (the suite's message-digest-mismatch_fail,
+// whose bundle the index lacks): a bundle whose messageDigest is not the
+// file's is refused, on the keyless and on the key path, for that reason,
+// though its signature, certificate and log entry are genuine.
+func TestMessageDigestMismatch(t *testing.T) {
+	for _, tc := range []struct{ dir, want string }{
+		{"happy-path-v0.3", `over this artifact: artifact does not match digest`},
+		{"managed-key-happy-path", `the bundle signs another file`},
+	} {
+		t.Run(tc.dir, func(t *testing.T) {
+			dir := filepath.Join("testdata/sigstore/bundle-verify", tc.dir)
+			raw, err := os.ReadFile(filepath.Join(dir, "case.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var c conformanceCase
+			if err := json.Unmarshal(raw, &c); err != nil {
+				t.Fatal(err)
+			}
+			var b map[string]any
+			data, _ := os.ReadFile(filepath.Join(dir, c.Bundle))
+			if err := json.Unmarshal(data, &b); err != nil {
+				t.Fatal(err)
+			}
+			md := b["messageSignature"].(map[string]any)["messageDigest"].(map[string]any)
+			other := sha256.Sum256([]byte("another file"))
+			md["digest"] = base64.StdEncoding.EncodeToString(other[:])
+			mutated, _ := json.Marshal(b)
+			tmp := t.TempDir()
+			for _, f := range []string{c.Artifact, c.Key, c.TrustedRoot} {
+				if f == "" {
+					continue
+				}
+				d, _ := os.ReadFile(filepath.Join(dir, f))
+				os.WriteFile(filepath.Join(tmp, f), d, 0o644)
+			}
+			os.WriteFile(filepath.Join(tmp, c.Bundle), mutated, 0o644)
+			_, err = verifyCase(t, tmp, c)
+			if err == nil || !regexp.MustCompile(tc.want).MatchString(err.Error()) {
+				t.Fatalf("got %v, want /%s/", err, tc.want)
+			}
+			t.Logf("refused: %v", err)
 		})
 	}
 }
