@@ -339,3 +339,51 @@ func TestMessageDigestMismatch(t *testing.T) {
 		})
 	}
 }
+
+// TestDuplicateIntermediateName (the suite's sct-duplicate-intermediate-name,
+// whose bundle the stored suite lacks): its trusted root is the public-good
+// root with a decoy CA of the genuine intermediate's subject name and
+// another key put first. Every certificate case verified against the
+// public-good root gets the same verdict against it: the SCT's issuer is
+// the verified chain's, not a certificate found by name.
+func TestDuplicateIntermediateName(t *testing.T) {
+	decoy := "testdata/sigstore/roots/sct-duplicate-intermediate-name/trusted_root.json"
+	prod, err := os.ReadFile("testdata/sigstore/bundle-verify/happy-path-v0.3/trusted_root.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs, _ := filepath.Glob("testdata/sigstore/bundle-verify/*")
+	ran := 0
+	for _, dir := range dirs {
+		raw, err := os.ReadFile(filepath.Join(dir, "case.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c conformanceCase
+		if err := json.Unmarshal(raw, &c); err != nil {
+			t.Fatal(err)
+		}
+		root, _ := os.ReadFile(filepath.Join(dir, c.TrustedRoot))
+		if c.Identity == "" || !bytes.Equal(root, prod) {
+			continue
+		}
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			_, plain := verifyCase(t, dir, c)
+			tmp := t.TempDir()
+			for _, f := range []string{c.Artifact, c.Bundle} {
+				d, _ := os.ReadFile(filepath.Join(dir, f))
+				os.WriteFile(filepath.Join(tmp, f), d, 0o644)
+			}
+			d, _ := os.ReadFile(decoy)
+			os.WriteFile(filepath.Join(tmp, c.TrustedRoot), d, 0o644)
+			_, withDecoy := verifyCase(t, tmp, c)
+			if (plain == nil) != (withDecoy == nil) || (plain == nil) != (c.Expect == "pass") {
+				t.Fatalf("expect %s; public-good root: %v; with the decoy CA: %v", c.Expect, plain, withDecoy)
+			}
+			ran++
+		})
+	}
+	if ran < 5 {
+		t.Fatalf("only %d cases ran", ran)
+	}
+}
