@@ -54,6 +54,7 @@ var failReasons = map[string]string{
 	"rekor2-no-timestamp_fail":                                  `no verified signing time.* 0 timestamp`,
 	"rekor2-timestamp-payload-mismatch_fail":                    `signed timestamps: hashed messages don.t match`,
 	"rekor2-timestamp-untrusted-tsa-with-embedded-cert_fail":    `signed timestamps: certificate embedded in the TSR does not match`,
+	"rsa-pss-spki-artifact_fail":                                `unsupported public key type`,
 	"set-invalid-signature_fail":                                `signed entry timestamp \(SET\) does not verify`,
 	"signature-mismatch_fail":                                   `signature does not verify with the certificate.s key`,
 	"wrong-hashedrekord-entry_fail":                             `transparency log signature does not match`,
