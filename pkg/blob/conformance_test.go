@@ -388,3 +388,37 @@ func TestDuplicateIntermediateName(t *testing.T) {
 		t.Fatalf("only %d cases ran", ran)
 	}
 }
+
+// TestTSAValidityNotBorrowed (the suite's
+// rekor2-timestamp-wrong-tsa-validity-borrow_fail, whose bundle the stored
+// suite lacks): rekor2-happy-path's bundle against that case's trusted root
+// (its TSA's validity ended before the timestamp; an unrelated TSA without
+// certificates covers it) is refused. That entry makes the root refused
+// as a whole (a TSA with no certificate does not load); the rule that a
+// TSA's window is its own is tested with a real second TSA in
+// TestTrustRootValidityBoundaries.
+func TestTSAValidityNotBorrowed(t *testing.T) {
+	dir := "testdata/sigstore/bundle-verify/rekor2-happy-path"
+	raw, err := os.ReadFile(filepath.Join(dir, "case.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c conformanceCase
+	if err := json.Unmarshal(raw, &c); err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	for _, f := range []string{c.Artifact, c.Bundle} {
+		d, _ := os.ReadFile(filepath.Join(dir, f))
+		os.WriteFile(filepath.Join(tmp, f), d, 0o644)
+	}
+	d, err := os.ReadFile("testdata/sigstore/roots/rekor2-timestamp-wrong-tsa-validity-borrow_fail/trusted_root.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(tmp, c.TrustedRoot), d, 0o644)
+	_, err = verifyCase(t, tmp, c)
+	if err == nil || !strings.Contains(err.Error(), "cert chain is empty") {
+		t.Fatalf("got %v, want the root refused for its TSA without certificates", err)
+	}
+}
