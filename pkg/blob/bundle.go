@@ -56,6 +56,12 @@ type BundleResult struct {
 // digests are d. Every error it returns means the bundle does not verify
 // (nothing is read but data and, with Log.Online, the log).
 func VerifyBundle(ctx context.Context, data []byte, d *Digests, o BundleOptions) (*BundleResult, error) {
+	if isCosignBlobBundle(data) {
+		var err error
+		if data, err = sigstoreOfCosignBlobBundle(data, d.SHA256); err != nil {
+			return nil, err
+		}
+	}
 	if len(o.Keys) > 0 {
 		return verifyKeyBundle(ctx, data, d, o)
 	}

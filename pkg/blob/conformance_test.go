@@ -32,15 +32,14 @@ type conformanceCase struct {
 // failReasons is why each adversarial case must fail: the error must match.
 // A case not listed here must still fail, and its error is logged.
 var failReasons = map[string]string{
-	"bundle-malformed-json_fail":                    `invalid bundle`,
-	"bundle-unknown-version_fail":                   `invalid bundle.*(unsupported|version)`,
-	"bundle-with-root-cert_fail":                    `chain contains a root certificate`,
-	"checkpoint-wrong-roothash_fail":                `root hash does not match`,
-	"dsse-with-hashedrekord-invalid-sig_fail":       `signature does not verify with the certificate.s key`,
-	"dsse-with-hashedrekord-mismatch-envelope_fail": `hashedrekord entry digest .* does not match the envelope's PAE digest`,
-	"dsse-with-hashedrekord-mismatch-sig_fail":      `transparency log signature does not match`,
-	// A cosign legacy --bundle file: imgsign reads Sigstore bundles only.
-	"cve-2022-36056-swapped-tlog-entry_fail":                    `invalid bundle: .*unknown field "base64Signature"`,
+	"bundle-malformed-json_fail":                                `invalid bundle`,
+	"bundle-unknown-version_fail":                               `invalid bundle.*(unsupported|version)`,
+	"bundle-with-root-cert_fail":                                `chain contains a root certificate`,
+	"checkpoint-wrong-roothash_fail":                            `root hash does not match`,
+	"dsse-with-hashedrekord-invalid-sig_fail":                   `signature does not verify with the certificate.s key`,
+	"dsse-with-hashedrekord-mismatch-envelope_fail":             `hashedrekord entry digest .* does not match the envelope's PAE digest`,
+	"dsse-with-hashedrekord-mismatch-sig_fail":                  `transparency log signature does not match`,
+	"cve-2022-36056-swapped-tlog-entry_fail":                    `transparency log signature does not match`,
 	"dsse-statement-missing-type_fail":                          `invalid in-toto statement: _type ""`,
 	"dsse-statement-unknown-type_fail":                          `invalid in-toto statement: _type "https://in-toto.io/Statement/v2"`,
 	"dsse-invalid-sig_fail":                                     `signature does not verify with the certificate.s key`,
