@@ -532,8 +532,11 @@ func dsseOverHashedRekordV1(e sgverify.SignedEntity) (DSSE, bool) {
 			hashed = true
 		}
 	}
+	if !hashed {
+		return DSSE{}, false
+	}
 	env := sc.EnvelopeContent().RawEnvelope()
-	if !hashed || env == nil || len(env.Signatures) != 1 {
+	if env == nil || len(env.Signatures) != 1 {
 		return DSSE{}, false
 	}
 	payload, err := base64.StdEncoding.DecodeString(env.Payload)
