@@ -10,16 +10,17 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/secure-systems-lab/go-securesystemslib/dsse"
-
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/imgsign/imgsign/pkg/bundle"
 	"github.com/imgsign/imgsign/pkg/keyless"
 	"github.com/imgsign/imgsign/pkg/statement"
 	"github.com/imgsign/imgsign/pkg/tlog"
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // BundleOptions say what a bundle over a file is verified against: trusted
@@ -165,6 +166,13 @@ func keyTimestamps(data []byte, trusted root.TrustedMaterial) ([]time.Time, erro
 	return out, nil
 }
 
+// hasTimestamps reports whether a bundle carries RFC 3161 timestamps (as
+// protojson reads it, in either field spelling).
+func hasTimestamps(data []byte) bool {
+	var pb protobundle.Bundle
+	return protojson.Unmarshal(data, &pb) == nil && len(pb.GetVerificationMaterial().GetTimestampVerificationData().GetRfc3161Timestamps()) > 0
+}
+
 // isDSSE reports whether a bundle holds a DSSE envelope (it is parsed in
 // full by its own reader).
 func isDSSE(data []byte) bool {
@@ -211,7 +219,7 @@ func verifyKeyDSSEBundle(ctx context.Context, data []byte, d *Digests, o BundleO
 		return nil, err
 	}
 	res := &BundleResult{KeyID: id, Log: lr}
-	if o.Trusted != nil {
+	if o.Trusted != nil && hasTimestamps(data) {
 		if res.Timestamps, err = keyTimestamps(data, o.Trusted); err != nil {
 			return nil, err
 		}
