@@ -8,8 +8,11 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/imgsign/imgsign/internal/keylesstest"
@@ -118,5 +121,55 @@ func TestKeylessDSSEBundleStatement(t *testing.T) {
 				t.Fatalf("got %v, want /%s/", err, c.want)
 			}
 		})
+	}
+}
+
+// TestKeyDSSEBundleTimestamps: with a trusted root, every RFC 3161
+// timestamp of a key-signed DSSE bundle must verify under its TSAs (over
+// the envelope signature); one by a TSA it does not list is refused.
+func TestKeyDSSEBundleTimestamps(t *testing.T) {
+	vs, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	untrusted, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	file := []byte("release archive\n")
+	sum := sha256.Sum256(file)
+	const pt = "application/vnd.in-toto+json"
+	payload := []byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"f","digest":{"sha256":"` + hex.EncodeToString(sum[:]) + `"}}],"predicateType":"https://example.com/p","predicate":{}}`)
+	h := sha256.Sum256(dsse.PAE(pt, payload))
+	sig, _ := ecdsa.SignASN1(rand.Reader, key, h[:])
+	withToken := func(by *ca.VirtualSigstore) []byte {
+		data, err := bundle.MarshalDSSE("", pt, payload, sig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := by.TimestampResponse(sig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+		m["verificationMaterial"].(map[string]any)["timestampVerificationData"] = map[string]any{"rfc3161Timestamps": []any{map[string]any{"signedTimestamp": base64.StdEncoding.EncodeToString(tok)}}}
+		out, _ := json.Marshal(m)
+		return out
+	}
+	d, err := blob.Digest(bytes.NewReader(file), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := blob.BundleOptions{Keys: []crypto.PublicKey{&key.PublicKey}, Trusted: vs}
+	res, err := blob.VerifyBundle(context.Background(), withToken(vs), d, o)
+	if err != nil || len(res.Timestamps) != 1 {
+		t.Fatalf("trusted TSA: %+v, %v", res, err)
+	}
+	if _, err := blob.VerifyBundle(context.Background(), withToken(untrusted), d, o); err == nil || !strings.Contains(err.Error(), "RFC 3161 timestamp") {
+		t.Fatalf("untrusted TSA: %v", err)
 	}
 }
