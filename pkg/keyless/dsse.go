@@ -53,10 +53,12 @@ const maxTlogEntries = 32
 //   - the envelope signature, verified with the certificate's key over the
 //     PAE streamed (as sigstore-go verifies a DSSE signature: the key's
 //     default algorithm, and for P-384 and P-521 keys also SHA-256);
-//   - the binding of each Rekor v1 entry (dsse or intoto) to this
-//     envelope, as sigstore-go's VerifyTlogEntry binds it: the entry
-//     records this signature, this certificate's key and the SHA-256 of
-//     this payload, its SET and inclusion proof verify (sigstore-go's tlog
+//   - the binding of each Rekor v1 entry to this envelope, as
+//     sigstore-go's VerifyTlogEntry binds a dsse or intoto entry: the
+//     entry records the SHA-256 of this payload (or, a hashedrekord entry
+//     over the envelope as the client spec allows, the digest of its PAE,
+//     which sigstore-go v1.3.0 does not bind), this signature and this
+//     certificate's key, its SET and inclusion proof verify (sigstore-go's tlog
 //     package), and its integrated time is within the certificate's
 //     validity. A Rekor v2 entry is verified by sigstore-go itself
 //     (VerifyTlogEntry), which binds it through the digest of the PAE.
@@ -82,11 +84,12 @@ func VerifyDSSE(e sgverify.SignedEntity, env DSSE, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidBundle, err)
 	}
-	// The PAE's digest, which only a Rekor v2 entry records, is taken
-	// only for one (a second pass over the payload).
+	// The PAE's digest, which only a Rekor v2 entry or a hashedrekord
+	// entry records, is taken only for one (a second pass over the
+	// payload).
 	var paeDigest hashedPAE
 	for _, entry := range entries {
-		if entry.IsRekorV2() {
+		if _, _, hashed := entry.GetHashedRekordDigest(); hashed || entry.IsRekorV2() {
 			if paeDigest, err = digestPAE(cert.PublicKey, env); err != nil {
 				return nil, fmt.Errorf("%w: %v", ErrNotVerified, err)
 			}
@@ -148,6 +151,9 @@ func VerifyDSSE(e sgverify.SignedEntity, env DSSE, o Options) (*Result, error) {
 		if chains, err = sgverify.VerifyLeafCertificate(t.Timestamp, cert, chainTrust); err != nil {
 			return fail(fmt.Errorf("failed to verify leaf certificate: %w", err))
 		}
+	}
+	if err := everyTimestamp(ts, times, env.Signature, cert, trusted, chainTrust); err != nil {
+		return fail(err)
 	}
 	if !o.IgnoreSCT {
 		if err := sgverify.VerifySignedCertificateTimestamp(chains, 1, trusted); err != nil {
@@ -287,18 +293,32 @@ func verifyDSSELog(e *leanEntity, vc sgverify.VerificationContent, trusted root.
 				return nil, err
 			}
 		}
+		// Every way the entry differs from this envelope is said, the
+		// signature first (sigstore-go's order): a logged envelope swapped
+		// for another differs in both signature and content.
+		var differs []string
 		if !bytes.Equal(entry.Signature(), env.Signature) {
-			return nil, errors.New("transparency log signature does not match")
+			differs = append(differs, "transparency log signature does not match")
 		}
 		if !vc.CompareKey(entry.PublicKey(), trusted) {
-			return nil, errors.New("transparency log certificate does not match")
+			differs = append(differs, "transparency log certificate does not match")
 		}
-		logged, ok := entry.GetDssePayloadHash()
-		if !ok {
-			return nil, errors.New("transparency log rekor v1 entry is not a dsse_v001 or intoto_v002 entry")
+		if logged, ok := entry.GetDssePayloadHash(); ok {
+			if !bytes.Equal(payloadHash[:], logged) {
+				differs = append(differs, fmt.Sprintf("transparency log dsse/intoto entry payload hash %s does not match envelope payload hash %s", hex.EncodeToString(logged), hex.EncodeToString(payloadHash[:])))
+			}
+		} else if logged, alg, ok := entry.GetHashedRekordDigest(); ok {
+			// A hashedrekord entry over a DSSE envelope (the client
+			// spec's "bundle content vs. Rekor entry kind") records the
+			// digest of the PAE: the bytes the signature covers.
+			if alg != e.sc.algorithm || !bytes.Equal(logged, e.sc.digest) {
+				differs = append(differs, fmt.Sprintf("transparency log hashedrekord entry digest %s:%s does not match the envelope's PAE digest %s:%s", alg, hex.EncodeToString(logged), e.sc.algorithm, hex.EncodeToString(e.sc.digest)))
+			}
+		} else {
+			return nil, errors.New("transparency log rekor v1 entry is not a dsse_v001, intoto_v002 or hashedrekord_v001 entry")
 		}
-		if !bytes.Equal(payloadHash[:], logged) {
-			return nil, fmt.Errorf("transparency log dsse/intoto entry payload hash %s does not match envelope payload hash %s", hex.EncodeToString(logged), hex.EncodeToString(payloadHash[:]))
+		if len(differs) > 0 {
+			return nil, errors.New(strings.Join(differs, "; "))
 		}
 		if !entry.IntegratedTime().IsZero() && !vc.ValidAtTime(entry.IntegratedTime(), trusted) {
 			return nil, errors.New("integrated time outside certificate validity")

@@ -13,6 +13,7 @@ package keyless
 import (
 	"bytes"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"regexp"
@@ -279,6 +280,10 @@ func Verify(e sgverify.SignedEntity, artifact Artifact, o Options) (*Result, err
 		return nil, err
 	}
 	e = parseOnce(e)
+	if env, ok := dsseOverHashedRekordV1(e); ok {
+		o.Intermediates = nil // prepared: they are in o.Trusted
+		return verifyDSSEArtifact(e, env, artifact, o)
+	}
 	c, err := precheck(e, o)
 	if err != nil {
 		return nil, err
@@ -324,6 +329,14 @@ func Verify(e sgverify.SignedEntity, artifact Artifact, o Options) (*Result, err
 			return nil, fmt.Errorf("%w: the signature does not verify with the certificate's key over this artifact: %v", ErrNotVerified, serr)
 		}
 		return nil, fmt.Errorf("%w: %v%s%s%s%s", ErrNotVerified, err, logHint(e, o.Trusted), timeHint(e, err), sctHint(cert, err), unanchoredHint(cert, o.Identities))
+	}
+	chainTrust := trusted
+	if inter := vc.Intermediates(); len(inter) > 0 {
+		chainTrust = withIntermediates{trusted, inter}
+	}
+	tokens, _ := e.Timestamps()
+	if err := everyTimestamp(tokens, res.VerifiedTimestamps, sc.Signature(), cert, trusted, chainTrust); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotVerified, err)
 	}
 	out := &Result{Certificate: cert}
 	if s := res.Signature.Certificate; s != nil {
@@ -498,4 +511,63 @@ func unanchoredHint(cert *x509.Certificate, ids []Identity) string {
 		}
 	}
 	return ""
+}
+
+// dsseOverHashedRekordV1 returns e's DSSE envelope when one of its Rekor v1
+// entries is a hashedrekord (over the envelope's PAE, as the client spec
+// allows): sigstore-go v1.3.0 binds a v1 entry to an envelope only as a
+// dsse or intoto entry, VerifyDSSE binds this one too.
+func dsseOverHashedRekordV1(e sgverify.SignedEntity) (DSSE, bool) {
+	sc, err := e.SignatureContent()
+	if err != nil || sc.EnvelopeContent() == nil {
+		return DSSE{}, false
+	}
+	entries, err := e.TlogEntries()
+	if err != nil {
+		return DSSE{}, false
+	}
+	hashed := false
+	for _, entry := range entries {
+		if _, _, ok := entry.GetHashedRekordDigest(); ok && !entry.IsRekorV2() {
+			hashed = true
+		}
+	}
+	if !hashed {
+		return DSSE{}, false
+	}
+	env := sc.EnvelopeContent().RawEnvelope()
+	if env == nil || len(env.Signatures) != 1 {
+		return DSSE{}, false
+	}
+	payload, err := base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil {
+		return DSSE{}, false
+	}
+	sig, err := base64.StdEncoding.DecodeString(env.Signatures[0].Sig)
+	if err != nil {
+		return DSSE{}, false
+	}
+	return DSSE{PayloadType: env.PayloadType, Payload: payload, Signature: sig}, true
+}
+
+// verifyDSSEArtifact is Verify of a DSSE envelope through VerifyDSSE, then
+// (with an artifact) the check sigstore-go makes of it: the envelope's
+// in-toto statement names the artifact's digest among its subjects.
+func verifyDSSEArtifact(e sgverify.SignedEntity, env DSSE, artifact Artifact, o Options) (*Result, error) {
+	res, err := VerifyDSSE(e, env, o)
+	if err != nil || artifact.Digest == nil {
+		return res, err
+	}
+	sc, err := e.SignatureContent()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidBundle, err)
+	}
+	vc, err := e.VerificationContent()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidBundle, err)
+	}
+	if err := sgverify.VerifySignatureWithArtifactDigests(sc, vc, o.Trusted, []sgverify.ArtifactDigest{{Algorithm: artifact.Algorithm, Digest: artifact.Digest}}); err != nil {
+		return nil, fmt.Errorf("%w: the signature does not verify with the certificate's key over this artifact: %v", ErrNotVerified, err)
+	}
+	return res, nil
 }

@@ -68,8 +68,10 @@ func bind(body []byte, kv *rekorpb.KindVersion, w Want) (string, error) {
 		digest, sig, keyDER, err = hashedRekordV002(body)
 	case h.Kind == KindDSSE && h.APIVersion == VersionV001:
 		return kind, bindDSSEV001(h.Spec, w, wantDER)
+	case h.Kind == KindIntoto && h.APIVersion == VersionV002:
+		return kind, bindIntotoV002(h.Spec, w, wantDER)
 	default:
-		return "", fmt.Errorf("%w: entry kind %s is not supported (only hashedrekord 0.0.1 and 0.0.2, dsse 0.0.1)", ErrInvalid, kind)
+		return "", fmt.Errorf("%w: entry kind %s is not supported (only hashedrekord 0.0.1 and 0.0.2, dsse 0.0.1, intoto 0.0.2)", ErrInvalid, kind)
 	}
 	if err != nil {
 		return "", err
@@ -280,3 +282,56 @@ func strPtr(s string) *string { return &s }
 
 // b64 is the standard base64 encoding used throughout Rekor's JSON.
 var b64 = base64.StdEncoding
+
+// bindIntotoV002 checks that a Rekor v1 intoto 0.0.2 entry records w: the
+// envelope's payload hash, and this signature by this key among the
+// envelope signatures it records. Its canonical form keeps the payload
+// hash, not the payload; a payload it does keep must be this one.
+func bindIntotoV002(spec json.RawMessage, w Want, wantDER []byte) error {
+	if w.Envelope == nil {
+		return fmt.Errorf("%w: an intoto entry cannot record a signature that is not over a DSSE envelope", ErrInvalid)
+	}
+	var s models.IntotoV002Schema
+	dec := json.NewDecoder(bytes.NewReader(spec))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return fmt.Errorf("%w: intoto spec: %v", ErrInvalid, err)
+	}
+	c := s.Content
+	if c == nil || c.Envelope == nil || c.PayloadHash == nil || c.PayloadHash.Algorithm == nil || c.PayloadHash.Value == nil ||
+		*c.PayloadHash.Algorithm != models.IntotoV002SchemaContentPayloadHashAlgorithmSha256 {
+		return fmt.Errorf("%w: intoto entry without an envelope and a SHA-256 payload hash", ErrInvalid)
+	}
+	if want := sha256.Sum256(w.Envelope.Payload); *c.PayloadHash.Value != hex.EncodeToString(want[:]) {
+		return fmt.Errorf("%w: the entry records payload sha256:%s, not this envelope's (sha256:%x)", ErrInvalid, *c.PayloadHash.Value, want)
+	}
+	env := c.Envelope
+	if env.PayloadType == nil || *env.PayloadType != w.Envelope.PayloadType {
+		return fmt.Errorf("%w: the entry records another payload type than this envelope's", ErrInvalid)
+	}
+	if len(env.Payload) > 0 && !bytes.Equal(env.Payload, w.Envelope.Payload) {
+		return fmt.Errorf("%w: the entry records another payload than this envelope's", ErrInvalid)
+	}
+	if len(env.Signatures) > maxDSSEEntrySignatures {
+		return fmt.Errorf("%w: intoto entry with %d signatures (limit %d)", ErrInvalid, len(env.Signatures), maxDSSEEntrySignatures)
+	}
+	for _, sig := range env.Signatures {
+		if sig == nil || sig.Sig == nil || sig.PublicKey == nil {
+			continue
+		}
+		// The entry keeps the envelope's signature as it is written in
+		// the envelope: base64 text.
+		raw, err := b64.DecodeString(string(*sig.Sig))
+		if err != nil || !bytes.Equal(raw, w.Signature) {
+			continue
+		}
+		key, err := cryptoutils.UnmarshalPEMToPublicKey(*sig.PublicKey)
+		if err != nil {
+			continue
+		}
+		if der, err := x509.MarshalPKIXPublicKey(key); err == nil && bytes.Equal(der, wantDER) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: the entry does not record this signature by this key", ErrInvalid)
+}

@@ -28,9 +28,10 @@ type Entry = rekorpb.TransparencyLogEntry
 // Entry kinds and versions imgsign writes and reads.
 const (
 	KindHashedRekord = "hashedrekord"
-	KindDSSE         = "dsse"  // Rekor v1's record of a DSSE envelope, as cosign v3 writes it
-	VersionV001      = "0.0.1" // Rekor v1
-	VersionV002      = "0.0.2" // Rekor v2
+	KindDSSE         = "dsse"   // Rekor v1's record of a DSSE envelope, as cosign v3 writes it
+	KindIntoto       = "intoto" // Rekor v1's older record of a DSSE envelope (0.0.2), as cosign v2 attestations write it
+	VersionV001      = "0.0.1"  // Rekor v1
+	VersionV002      = "0.0.2"  // Rekor v2
 )
 
 // Limits on untrusted log data (log responses, annotations, bundles). They

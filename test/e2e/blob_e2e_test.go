@@ -36,10 +36,15 @@ func TestBlobInterop(t *testing.T) {
 	run(t, nil, bin, "verify-blob", "--key", ck+".pub", "--bundle", cb, file).must(t, 0, "Verified")
 	run(t, nil, bin, "verify-blob", "--key", ck+".pub", "--signature", cs3, file).must(t, 0, "Verified")
 	run(t, nil, bin, "verify-blob", "--key", ck+".pub", "--signature", cs2, file).must(t, 0, "Verified")
+	// cosign v2's --bundle is its legacy format (base64Signature, cert, rekorBundle).
+	cb2 := filepath.Join(dir, "c2.bundle")
+	run(t, pw, c2, "sign-blob", "--key", ck+".key", "--tlog-upload=false", "--bundle", cb2, "-y", file).must(t, 0, "")
+	run(t, nil, bin, "verify-blob", "--key", ck+".pub", "--bundle", cb2, file).must(t, 0, "Verified")
 
 	// Tampering is caught, with exit code 12.
 	os.WriteFile(file, []byte("pretend this is a release archive, modified\n"), 0o644)
 	run(t, nil, bin, "verify-blob", "--key", ck+".pub", "--bundle", cb, file).must(t, 12, "signs another file")
 	run(t, nil, bin, "verify-blob", "--key", ck+".pub", "--signature", cs3, file).must(t, 12, "does not verify")
+	run(t, nil, bin, "verify-blob", "--key", ck+".pub", "--bundle", cb2, file).must(t, 12, "does not verify")
 	run(t, nil, bin, "verify-blob", "--key", k+".pub", "--bundle", cb, file).must(t, 12, "")
 }
