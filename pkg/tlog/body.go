@@ -135,29 +135,46 @@ func bindDSSEV001(spec json.RawMessage, w Want, wantDER []byte) error {
 		*s.PayloadHash.Algorithm != models.DSSEV001SchemaPayloadHashAlgorithmSha256 {
 		return fmt.Errorf("%w: dsse entry without a SHA-256 payload hash", ErrInvalid)
 	}
-	if want := sha256.Sum256(w.Envelope.Payload); *s.PayloadHash.Value != hex.EncodeToString(want[:]) {
-		return fmt.Errorf("%w: the entry records payload sha256:%s, not this envelope's (sha256:%x)", ErrInvalid, *s.PayloadHash.Value, want)
+	if err := recordsPayload(*s.PayloadHash.Value, w); err != nil {
+		return err
 	}
 	if len(s.Signatures) > maxDSSEEntrySignatures {
 		return fmt.Errorf("%w: dsse entry with %d signatures (limit %d)", ErrInvalid, len(s.Signatures), maxDSSEEntrySignatures)
 	}
 	for _, sig := range s.Signatures {
-		if sig == nil || sig.Signature == nil || sig.Verifier == nil {
-			continue
-		}
-		raw, err := b64.DecodeString(*sig.Signature)
-		if err != nil || !bytes.Equal(raw, w.Signature) {
-			continue
-		}
-		key, err := cryptoutils.UnmarshalPEMToPublicKey(*sig.Verifier)
-		if err != nil {
-			continue
-		}
-		if der, err := x509.MarshalPKIXPublicKey(key); err == nil && bytes.Equal(der, wantDER) {
+		if sig != nil && sig.Signature != nil && sig.Verifier != nil && recordsSignature(*sig.Signature, *sig.Verifier, w, wantDER) {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: the entry does not record this signature by this key", ErrInvalid)
+	return errNotRecorded
+}
+
+// errNotRecorded: no signature an entry records is this one by this key.
+var errNotRecorded = fmt.Errorf("%w: the entry does not record this signature by this key", ErrInvalid)
+
+// recordsPayload checks that an entry's payload hash (hex SHA-256) is
+// that of w's envelope payload.
+func recordsPayload(hexHash string, w Want) error {
+	if want := sha256.Sum256(w.Envelope.Payload); hexHash != hex.EncodeToString(want[:]) {
+		return fmt.Errorf("%w: the entry records payload sha256:%s, not this envelope's (sha256:%x)", ErrInvalid, hexHash, want)
+	}
+	return nil
+}
+
+// recordsSignature reports whether one signature an entry records, its
+// base64 text and its key's PEM, is w's signature by the key whose PKIX
+// DER is wantDER.
+func recordsSignature(sigB64 string, keyPEM []byte, w Want, wantDER []byte) bool {
+	raw, err := b64.DecodeString(sigB64)
+	if err != nil || !bytes.Equal(raw, w.Signature) {
+		return false
+	}
+	key, err := cryptoutils.UnmarshalPEMToPublicKey(keyPEM)
+	if err != nil {
+		return false
+	}
+	der, err := x509.MarshalPKIXPublicKey(key)
+	return err == nil && bytes.Equal(der, wantDER)
 }
 
 // dsseV001Request is the proposed entry a Rekor v1 upload of a DSSE
@@ -302,8 +319,8 @@ func bindIntotoV002(spec json.RawMessage, w Want, wantDER []byte) error {
 		*c.PayloadHash.Algorithm != models.IntotoV002SchemaContentPayloadHashAlgorithmSha256 {
 		return fmt.Errorf("%w: intoto entry without an envelope and a SHA-256 payload hash", ErrInvalid)
 	}
-	if want := sha256.Sum256(w.Envelope.Payload); *c.PayloadHash.Value != hex.EncodeToString(want[:]) {
-		return fmt.Errorf("%w: the entry records payload sha256:%s, not this envelope's (sha256:%x)", ErrInvalid, *c.PayloadHash.Value, want)
+	if err := recordsPayload(*c.PayloadHash.Value, w); err != nil {
+		return err
 	}
 	env := c.Envelope
 	if env.PayloadType == nil || *env.PayloadType != w.Envelope.PayloadType {
@@ -316,22 +333,11 @@ func bindIntotoV002(spec json.RawMessage, w Want, wantDER []byte) error {
 		return fmt.Errorf("%w: intoto entry with %d signatures (limit %d)", ErrInvalid, len(env.Signatures), maxDSSEEntrySignatures)
 	}
 	for _, sig := range env.Signatures {
-		if sig == nil || sig.Sig == nil || sig.PublicKey == nil {
-			continue
-		}
 		// The entry keeps the envelope's signature as it is written in
 		// the envelope: base64 text.
-		raw, err := b64.DecodeString(string(*sig.Sig))
-		if err != nil || !bytes.Equal(raw, w.Signature) {
-			continue
-		}
-		key, err := cryptoutils.UnmarshalPEMToPublicKey(*sig.PublicKey)
-		if err != nil {
-			continue
-		}
-		if der, err := x509.MarshalPKIXPublicKey(key); err == nil && bytes.Equal(der, wantDER) {
+		if sig != nil && sig.Sig != nil && sig.PublicKey != nil && recordsSignature(string(*sig.Sig), *sig.PublicKey, w, wantDER) {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: the entry does not record this signature by this key", ErrInvalid)
+	return errNotRecorded
 }
