@@ -7,6 +7,7 @@ import (
 	"github.com/imgsign/imgsign/pkg/idtoken"
 	"github.com/imgsign/imgsign/pkg/keylesssign"
 	"github.com/imgsign/imgsign/pkg/keys"
+	"github.com/imgsign/imgsign/pkg/sign"
 	"github.com/imgsign/imgsign/pkg/trustroot"
 	"github.com/imgsign/imgsign/pkg/tsa"
 )
@@ -28,8 +29,9 @@ const (
 	// ExitKeyless: a signing service or token failed: keyless signing
 	// found no usable identity token (none found, expired, malformed, the
 	// CI endpoint failed), or Fulcio, a transparency log or a timestamp
-	// authority (keyless, or --key with --timestamp-server-url) refused or
-	// did not answer. Nothing was written.
+	// authority (keyless; with --key, the log of --rekor-url or the TSA of
+	// --timestamp-server-url) refused or did not answer. Nothing was
+	// written.
 	ExitKeyless = 16
 )
 
@@ -50,9 +52,9 @@ const exitCodeHelp = `Exit codes:
       or cached (give --trusted-root or run 'imgsign trust init'), or a
       malformed trusted root
   16  a signing service or token failed: no usable identity token (keyless),
-      or Fulcio, the transparency log or the timestamp authority (keyless,
-      or --key with --timestamp-server-url) refused or did not answer
-      (nothing was written)`
+      or Fulcio, the transparency log or the timestamp authority (keyless;
+      with --key, --rekor-url's log or --timestamp-server-url's TSA) refused
+      or did not answer (nothing was written)`
 
 // usageError marks an error in the command line itself.
 type usageError struct{ err error }
@@ -94,7 +96,7 @@ func exitCode(err error) int {
 		return ExitExist
 	case trustroot.IsTrustError(err):
 		return ExitTrust
-	case errors.Is(err, keylesssign.ErrService), errors.Is(err, keylesssign.ErrCertificateExpired), errors.Is(err, tsa.ErrFailed),
+	case errors.Is(err, keylesssign.ErrService), errors.Is(err, keylesssign.ErrCertificateExpired), errors.Is(err, tsa.ErrFailed), errors.Is(err, sign.ErrLogFailed),
 		errors.Is(err, idtoken.ErrNoToken), errors.Is(err, idtoken.ErrExpired),
 		errors.Is(err, idtoken.ErrMalformed), errors.Is(err, idtoken.ErrFetch):
 		return ExitKeyless

@@ -409,10 +409,24 @@ func (s *Signer) record(ctx context.Context, log *tlog.Client, msg, sig []byte, 
 func Record(ctx context.Context, log *tlog.Client, w tlog.Want) (*tlog.Entry, error) {
 	e, err := log.Upload(ctx, w)
 	if err != nil {
-		return nil, fmt.Errorf("record the signature in the transparency log (nothing was written to the registry): %w", err)
+		return nil, &logFailure{err}
 	}
 	return e, nil
 }
+
+// ErrLogFailed is matched (errors.Is) by every failure of Record: the log
+// refused the signature, answered something else than its entry, or could
+// not be reached. Signing records before it writes, so nothing was written.
+var ErrLogFailed = errors.New("the transparency log did not record the signature")
+
+// logFailure is a Record error: its cause, and ErrLogFailed.
+type logFailure struct{ err error }
+
+func (f *logFailure) Error() string {
+	return "record the signature in the transparency log (nothing was written to the registry): " + f.err.Error()
+}
+func (f *logFailure) Unwrap() error        { return f.err }
+func (f *logFailure) Is(target error) bool { return target == ErrLogFailed }
 
 func digestOf(b []byte) []byte {
 	d := sha256.Sum256(b)
