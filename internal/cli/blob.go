@@ -170,7 +170,10 @@ file is read once as a stream. A bundle must state this file's digest.
 
 Key signatures (--key): transparency-log entries in the bundle are checked as
 verify checks them (--rekor-key, --trusted-root, --rekor-url, --require-tlog):
-an entry that is present but invalid fails the verification.
+an entry that is present but invalid fails the verification. With
+--trusted-root, its timestamp authorities verify the bundle's RFC 3161
+timestamps: every one must verify, and --require-timestamp rejects a bundle
+without one.
 
 Keyless signatures (a certificate in the bundle): give the identity that must
 have signed (--certificate-identity or --certificate-identity-regexp, and
@@ -202,6 +205,12 @@ line, 3 a key was rejected, 1 any other error.`,
 			if len(keyPaths) == 0 && sigPath != "" {
 				return usageError{fmt.Errorf("a certificate identity needs --bundle (a bare --signature carries no certificate)")}
 			}
+			if logs.requireTS && len(keyPaths) == 0 {
+				return usageError{fmt.Errorf("--require-timestamp is for key signatures (--key): a certificate signature always needs a verified time")}
+			}
+			if logs.requireTS && bPath == "" {
+				return usageError{fmt.Errorf("--require-timestamp needs --bundle: a bare --signature carries no timestamp")}
+			}
 			var (
 				opts blob.BundleOptions
 				err  error
@@ -222,6 +231,9 @@ line, 3 a key was rejected, 1 any other error.`,
 					if len(tr.RekorLogs()) == 0 {
 						lf.trustedRoot = ""
 					}
+				}
+				if logs.requireTS && (opts.Trusted == nil || len(opts.Trusted.TimestampingAuthorities()) == 0) {
+					return usageError{fmt.Errorf("--require-timestamp needs --trusted-root naming a timestamp authority")}
 				}
 				if opts.Log, err = lf.policy(); err != nil {
 					return err
@@ -286,7 +298,13 @@ line, 3 a key was rejected, 1 any other error.`,
 				}
 				return nil
 			}
+			if logs.requireTS && len(res.Timestamps) == 0 {
+				return failed(errors.New("no RFC 3161 timestamp verified by a trusted timestamp authority (one is required)"))
+			}
 			fmt.Fprintf(a.Stderr, "Verified %s: signed by key %s\n", args[0], res.KeyID)
+			for _, t := range res.Timestamps {
+				fmt.Fprintf(a.Stderr, "  timestamped at %s (verified)\n", t.UTC().Format(time.RFC3339))
+			}
 			for _, line := range describeLog(res.Log.Facts, res.Log.Unchecked) {
 				fmt.Fprintf(a.Stderr, "  %s\n", line)
 			}
@@ -297,6 +315,7 @@ line, 3 a key was rejected, 1 any other error.`,
 	cmd.Flags().StringVar(&sigPath, "signature", "", "base64 signature file")
 	cmd.Flags().StringVar(&bPath, "bundle", "", "Sigstore bundle file")
 	logs.registerVerify(cmd)
+	logs.registerRequireTimestamp(cmd)
 	kl.register(cmd)
 	kl.registerBlob(cmd)
 	return cmd

@@ -57,6 +57,18 @@ func TestKeyTimestampCommands(t *testing.T) {
 	env("").do(t, "verify", "--key", k+".pub", "--trusted-root", tr, "--require-timestamp", plain).expect(t, ExitNotVerified, "no RFC 3161 timestamp verified")
 	env("").do(t, "verify", "--key", k+".pub", "--trusted-root", tr, plain).expect(t, ExitOK, "Verified")
 
+	// verify-blob: a key bundle's timestamp, verified and required.
+	blobFile := filepath.Join(dir, "blob.txt")
+	os.WriteFile(blobFile, []byte("a file"), 0o644)
+	stamped, bare := filepath.Join(dir, "stamped.sigstore.json"), filepath.Join(dir, "bare.sigstore.json")
+	env("pw").do(t, "sign-blob", "--key", k+".key", "--timestamp-server-url", fake.TSAURL, "--bundle", stamped, blobFile).expect(t, ExitOK, "")
+	env("pw").do(t, "sign-blob", "--key", k+".key", "--bundle", bare, blobFile).expect(t, ExitOK, "")
+	env("").do(t, "verify-blob", "--key", k+".pub", "--trusted-root", tr, "--require-timestamp", "--bundle", stamped, blobFile).expect(t, ExitOK, "timestamped at ")
+	env("").do(t, "verify-blob", "--key", k+".pub", "--trusted-root", tr, "--require-timestamp", "--bundle", bare, blobFile).expect(t, ExitNotVerified, "no RFC 3161 timestamp verified")
+	env("").do(t, "verify-blob", "--key", k+".pub", "--trusted-root", tr, "--bundle", bare, blobFile).expect(t, ExitOK, "Verified")
+	env("").do(t, "verify-blob", "--key", k+".pub", "--require-timestamp", "--bundle", stamped, blobFile).expect(t, ExitUsage, "--require-timestamp needs --trusted-root")
+	env("").do(t, "verify-blob", "--key", k+".pub", "--trusted-root", tr, "--require-timestamp", "--signature", bare, blobFile).expect(t, ExitUsage, "--require-timestamp needs --bundle")
+
 	fake.FailTSA.Store(true)
 	env("pw").do(t, "sign", "--key", k+".key", "--timestamp-server-url", fake.TSAURL, other).expect(t, ExitKeyless, "timestamp authority "+fake.TSAURL+" did not timestamp")
 	env("").do(t, "verify", "--key", k+".pub", other).expect(t, ExitNoSignatures, "no signatures")

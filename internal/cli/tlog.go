@@ -45,7 +45,7 @@ func (f *logFlags) registerVerify(cmd *cobra.Command) {
 }
 
 // registerRequireTimestamp registers --require-timestamp (verify,
-// verify-attestation).
+// verify-attestation, verify-blob).
 func (f *logFlags) registerRequireTimestamp(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.requireTS, "require-timestamp", false, "reject key signatures without an RFC 3161 timestamp verified by a TSA of\n--trusted-root (as cosign's --use-signed-timestamps)")
 }
