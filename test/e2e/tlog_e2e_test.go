@@ -177,10 +177,10 @@ func TestTlogRekorV1(t *testing.T) {
 	}
 	run(t, env, bin, args("verify", "--key", rsa+".pub", "--rekor-key", rekor.PublicKeyPEM, "--require-tlog", reg.flags(), db.String())...).must(t, 0, "signed-entry-timestamp, inclusion-proof")
 
-	// A log that is down at signing time: the sign fails, the registry is
-	// untouched.
+	// A log that is down at signing time: the sign fails as a signing
+	// service's failure (exit 16), the registry is untouched.
 	dc := reg.pushImage(t, "tlog/app:c")
-	r := run(t, env, bin, args("sign", "--key", k+".key", "--rekor-url", "http://127.0.0.1:1", reg.flags(), dc.String())...).must(t, 1, "nothing was written to the registry")
+	r := run(t, env, bin, args("sign", "--key", k+".key", "--rekor-url", "http://127.0.0.1:1", reg.flags(), dc.String())...).must(t, 16, "nothing was written to the registry")
 	if strings.Contains(r.stderr, "Signed") {
 		t.Fatalf("a signature was reported stored:\n%s", r.stderr)
 	}
