@@ -132,16 +132,7 @@ func (ch *caChain) verify(ca *root.FulcioCertificateAuthority) {
 			if !standsIn(chain) {
 				continue
 			}
-			w := window{notAfter: chain[0].NotAfter}
-			for _, c := range chain {
-				if c.NotBefore.After(w.notBefore) {
-					w.notBefore = c.NotBefore
-				}
-				if c.NotAfter.Before(w.notAfter) {
-					w.notAfter = c.NotAfter
-				}
-			}
-			ch.above[string(in.Raw)] = append(ch.above[string(in.Raw)], verifiedAbove{certs: chain[1:], window: w})
+			ch.above[string(in.Raw)] = append(ch.above[string(in.Raw)], verifiedAbove{certs: chain[1:], window: chainWindow(chain)})
 		}
 		if len(ch.above[string(in.Raw)]) > 0 {
 			ch.anchors.AddCert(in)

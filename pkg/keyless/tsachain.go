@@ -41,6 +41,21 @@ type tsaChain struct {
 
 type window struct{ notBefore, notAfter time.Time }
 
+// chainWindow is the interval in which every certificate of chain is
+// valid: the latest NotBefore and the earliest NotAfter.
+func chainWindow(chain []*x509.Certificate) window {
+	w := window{notAfter: chain[0].NotAfter}
+	for _, c := range chain {
+		if c.NotBefore.After(w.notBefore) {
+			w.notBefore = c.NotBefore
+		}
+		if c.NotAfter.Before(w.notAfter) {
+			w.notAfter = c.NotAfter
+		}
+	}
+	return w
+}
+
 var tsaChains = newOnceCache[*tsaChain](maxTSAChains)
 
 // chainOf returns the shared verification of tsa's chain, or nil when the
@@ -73,16 +88,7 @@ func verifyTSAChain(tsa *root.SigstoreTimestampingAuthority) []window {
 	}
 	var out []window
 	for _, chain := range chains {
-		w := window{notAfter: chain[0].NotAfter}
-		for _, c := range chain {
-			if c.NotBefore.After(w.notBefore) {
-				w.notBefore = c.NotBefore
-			}
-			if c.NotAfter.Before(w.notAfter) {
-				w.notAfter = c.NotAfter
-			}
-		}
-		out = append(out, w)
+		out = append(out, chainWindow(chain))
 	}
 	return out
 }
